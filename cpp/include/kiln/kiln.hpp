@@ -1,0 +1,7 @@
+// kiln: every public header in one include.
+#pragma once
+
+#include "kiln/common.hpp"
+#include "kiln/threads.hpp"
+#include "kiln/cpu_info.hpp"
+#include "kiln/matmul.hpp"

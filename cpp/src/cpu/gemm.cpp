@@ -1,0 +1,206 @@
+// The BLIS loop nest around a register-blocked micro-kernel:
+//
+//   for jc in N step NC:             B block  (kc x nc)  -> packed in NR-wide panels
+//     for pc in K step KC:
+//       for ic in M step MC:         A block  (mc x kc)  -> packed in MR-tall panels
+//         for jr in nc step NR:
+//           for ir in mc step MR:    micro-kernel: MR x NR tile of C in registers
+//
+// Threads split C into rectangles, one per thread, each run through this nest on
+// its own packing buffers: no barriers, and the result does not depend on the
+// number of threads (each element of C sums over k in the same order).
+#include "gemm.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+
+#include "activation_math.hpp"
+#include "dispatch.hpp"
+#include "parallel.hpp"
+
+namespace kiln::detail {
+namespace {
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Per-thread packing buffer, grown on demand and kept for later calls.
+float* packing_buffer(int slot, std::size_t floats) {
+  thread_local std::unique_ptr<float, AlignedFree> buffers[2];
+  thread_local std::size_t sizes[2] = {0, 0};
+  if (sizes[slot] < floats) {
+    const std::size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
+    buffers[slot].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buffers[slot]) throw std::bad_alloc();
+    sizes[slot] = floats;
+  }
+  return buffers[slot].get();
+}
+
+// A block (mc x kc) starting at a -> panels of mr rows: panel[p * mr + i], zero padded.
+void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, int mr, float* out) {
+  for (index_t ir = 0; ir < mc; ir += mr) {
+    const index_t rows = std::min<index_t>(mr, mc - ir);
+    for (index_t p = 0; p < kc; ++p) {
+      const float* src = a + ir * rs + p * cs;
+      for (index_t i = 0; i < rows; ++i) out[i] = src[i * rs];
+      for (index_t i = rows; i < mr; ++i) out[i] = 0.0f;
+      out += mr;
+    }
+  }
+}
+
+// B block (kc x nc) starting at b -> panels of nr columns: panel[p * nr + j], zero padded.
+void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, int nr, float* out) {
+  for (index_t jr = 0; jr < nc; jr += nr) {
+    const index_t cols = std::min<index_t>(nr, nc - jr);
+    for (index_t p = 0; p < kc; ++p) {
+      const float* src = b + p * rs + jr * cs;
+      if (cs == 1) {
+        for (index_t j = 0; j < cols; ++j) out[j] = src[j];
+      } else {
+        for (index_t j = 0; j < cols; ++j) out[j] = src[j * cs];
+      }
+      for (index_t j = cols; j < nr; ++j) out[j] = 0.0f;
+      out += nr;
+    }
+  }
+}
+
+void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t row0, index_t col0,
+                    const GemmEpilogue& ep) {
+  if (ep.bias_axis == BiasAxis::none && ep.activation == Activation::none) return;
+  for (index_t i = 0; i < rows; ++i) {
+    float* ci = c + i * ldc;
+    const float row_bias = ep.bias_axis == BiasAxis::per_row ? ep.bias[row0 + i] : 0.0f;
+    if (ep.bias_axis == BiasAxis::per_column) {
+      const float* bias = ep.bias + col0;
+      for (index_t j = 0; j < cols; ++j) ci[j] += bias[j];
+    } else if (ep.bias_axis == BiasAxis::per_row) {
+      for (index_t j = 0; j < cols; ++j) ci[j] += row_bias;
+    }
+    if (ep.activation != Activation::none) {
+      for (index_t j = 0; j < cols; ++j) ci[j] = activate(ep.activation, ci[j]);
+    }
+  }
+}
+
+// C block (m x n, origin row0/col0 of the whole C, for the bias) through the loop nest.
+void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float alpha,
+                 StridedMatrix a, StridedMatrix b, float beta, float* c, index_t ldc,
+                 index_t row0, index_t col0, const GemmEpilogue& ep) {
+  const int mr = kern.mr, nr = kern.nr;
+  if (k == 0) {
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    apply_epilogue(c, ldc, m, n, row0, col0, ep);
+    return;
+  }
+  const index_t kc_max = std::min(kern.kc, k);
+  const index_t nc_max = std::min(kern.nc, ((n + nr - 1) / nr) * nr);
+  const index_t mc_max = std::min(kern.mc, ((m + mr - 1) / mr) * mr);
+  float* packed_b = packing_buffer(0, static_cast<std::size_t>(kc_max * nc_max));
+  float* packed_a = packing_buffer(1, static_cast<std::size_t>(kc_max * mc_max));
+  alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of C
+
+  for (index_t jc = 0; jc < n; jc += kern.nc) {
+    const index_t nc = std::min(kern.nc, n - jc);
+    for (index_t pc = 0; pc < k; pc += kern.kc) {
+      const index_t kc = std::min(kern.kc, k - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;
+      const bool last_k = pc + kc == k;
+      pack_b(kc, nc, b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride,
+             nr, packed_b);
+      for (index_t ic = 0; ic < m; ic += kern.mc) {
+        const index_t mc = std::min(kern.mc, m - ic);
+        pack_a(mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
+               a.col_stride, mr, packed_a);
+        for (index_t jr = 0; jr < nc; jr += nr) {
+          const index_t cols = std::min<index_t>(nr, nc - jr);
+          for (index_t ir = 0; ir < mc; ir += mr) {
+            const index_t rows = std::min<index_t>(mr, mc - ir);
+            float* ctile = c + (ic + ir) * ldc + jc + jr;
+            const float* ap = packed_a + ir * kc;
+            const float* bp = packed_b + jr * kc;
+            if (rows == mr && cols == nr) {
+              kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta_block);
+            } else {
+              kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
+              for (index_t i = 0; i < rows; ++i)
+                for (index_t j = 0; j < cols; ++j) {
+                  float& dst = ctile[i * ldc + j];
+                  dst = beta_block == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + beta_block * dst;
+                }
+            }
+            if (last_k) apply_epilogue(ctile, ldc, rows, cols, row0 + ic + ir, col0 + jc + jr, ep);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Split C into tm x tn rectangles (tm * tn = nthreads) as square as the tiles allow.
+void thread_grid(index_t m, index_t n, int mr, int nr, int nthreads, int& tm, int& tn) {
+  tm = 1;
+  tn = nthreads;
+  double best = -1.0;
+  for (int t = 1; t <= nthreads; ++t) {
+    if (nthreads % t) continue;
+    const int u = nthreads / t;
+    const index_t row_tiles = (m + mr - 1) / mr, col_tiles = (n + nr - 1) / nr;
+    if (row_tiles < t || col_tiles < u) continue;
+    const double h = static_cast<double>(m) / t, w = static_cast<double>(n) / u;
+    const double squareness = std::min(h, w) / std::max(h, w);
+    if (squareness > best) {
+      best = squareness;
+      tm = t;
+      tn = u;
+    }
+  }
+  if (best < 0.0) {  // too few tiles for every thread: split the longer side only
+    const index_t row_tiles = (m + mr - 1) / mr, col_tiles = (n + nr - 1) / nr;
+    if (row_tiles >= col_tiles) {
+      tm = static_cast<int>(std::min<index_t>(nthreads, row_tiles));
+      tn = 1;
+    } else {
+      tm = 1;
+      tn = static_cast<int>(std::min<index_t>(nthreads, col_tiles));
+    }
+  }
+}
+
+}  // namespace
+
+void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, StridedMatrix b,
+          float beta, float* c, index_t ldc, const GemmEpilogue& epilogue, int nthreads) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernel& kern = cpu_kernels().gemm;
+  if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
+  int tm = 1, tn = 1;
+  if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);
+  if (tm * tn <= 1) {
+    gemm_serial(kern, m, n, k, alpha, a, b, beta, c, ldc, 0, 0, epilogue);
+    return;
+  }
+#pragma omp parallel num_threads(tm * tn)
+  {
+    const int t = omp_get_thread_num();
+    index_t i0, i1, j0, j1;
+    split_range(m, t / tn, tm, kern.mr, i0, i1);
+    split_range(n, t % tn, tn, kern.nr, j0, j1);
+    if (i1 > i0 && j1 > j0) {
+      const StridedMatrix a_part{a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
+      const StridedMatrix b_part{b.data + j0 * b.col_stride, b.row_stride, b.col_stride};
+      gemm_serial(kern, i1 - i0, j1 - j0, k, alpha, a_part, b_part, beta, c + i0 * ldc + j0, ldc,
+                  i0, j0, epilogue);
+    }
+  }
+}
+
+}  // namespace kiln::detail

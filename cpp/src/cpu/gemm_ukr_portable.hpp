@@ -1,0 +1,30 @@
+// Internal: the portable GEMM micro-kernel, plain C++ the compiler vectorises.
+// It is the reference the ISA-specific micro-kernels are tested against.
+#pragma once
+
+#include "kiln/common.hpp"
+
+namespace kiln::detail {
+
+template <int MR, int NR>
+void gemm_ukr_portable(index_t k, const float* __restrict a, const float* __restrict b,
+                       float* __restrict c, index_t ldc, float alpha, float beta) {
+  float acc[MR][NR] = {};
+  for (index_t p = 0; p < k; ++p) {
+    const float* bp = b + p * NR;
+    for (int i = 0; i < MR; ++i) {
+      const float ai = a[p * MR + i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    if (beta == 0.0f) {
+      for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j];
+    } else {
+      for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
+    }
+  }
+}
+
+}  // namespace kiln::detail

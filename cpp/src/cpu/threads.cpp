@@ -1,0 +1,36 @@
+#include "kiln/threads.hpp"
+
+#include <omp.h>
+
+#include <atomic>
+
+#include "check.hpp"
+#include "parallel.hpp"
+
+namespace kiln {
+namespace {
+// 0: follow OpenMP (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl).
+std::atomic<int> requested_threads{0};
+}  // namespace
+
+void set_num_threads(int n) {
+  KILN_CHECK(n >= 0, "set_num_threads: n must be >= 0 (0 = OpenMP's default), got " << n);
+  requested_threads.store(n);
+  // Also tell OpenMP, so that threadpoolctl and omp_get_max_threads() agree with us.
+  if (n > 0) omp_set_num_threads(n);
+}
+
+int get_num_threads() {
+  const int n = requested_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+namespace detail {
+int threads_for(double flops) {
+  // Below ~100k flops a parallel region costs more than it saves.
+  if (omp_in_parallel() || flops < 1e5) return 1;
+  return get_num_threads();
+}
+}  // namespace detail
+
+}  // namespace kiln

@@ -1,0 +1,95 @@
+"""Argument preparation shared by ``kiln.ops``: dtype checks, conversions, outputs.
+
+Inputs may be any float32/float64 array-like (float64 is converted for the native
+backends; the NumPy backend keeps it). Integer, float16, object, string and None
+arguments are refused with TypeError. Outputs (``out=``) are never copied: a
+float32, writeable array of the right shape, or a ValueError/TypeError.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(fn: str, name: str, x) -> np.ndarray:
+    """``x`` as an ndarray of float32 or float64 (no copy when it already is one)."""
+    if x is None:
+        raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got None")
+    arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
+    if arr.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got dtype {arr.dtype}")
+    return arr
+
+
+def _asarray(fn: str, name: str, x) -> np.ndarray:
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{fn}: {name} could not be read as an array: {error}") from None
+
+
+def optional_float_array(fn: str, name: str, x) -> np.ndarray | None:
+    return None if x is None else float_array(fn, name, x)
+
+
+def native_input(x: np.ndarray | None) -> np.ndarray | None:
+    """A float32, C-contiguous version of an input (copied only when needed)."""
+    if x is None:
+        return None
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def index_array(fn: str, name: str, x) -> np.ndarray:
+    """Integer indices as a C-contiguous int64 array; floats, bools and None are refused."""
+    if x is None:
+        raise TypeError(f"{fn}: {name} must be an integer array, got None")
+    arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: {name} must be an integer array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 output of ``shape``: ``out`` itself when given (checked), else a new array."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != np.float32:
+        raise TypeError(f"{fn}: out must be float32, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{fn}: out must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: out is read-only; kiln writes outputs in place and will not copy them")
+    return out
+
+
+def integer(fn: str, name: str, value, minimum: int | None = None) -> int:
+    """A Python int (bools refused), optionally at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def pair(fn: str, name: str, value, minimum: int | None = None) -> tuple[int, int]:
+    """An int or a pair of ints (height, width), as torch's conv/pool arguments."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+        return integer(fn, name, value[0], minimum), integer(fn, name, value[1], minimum)
+    v = integer(fn, name, value, minimum)
+    return v, v
+
+
+def real(fn: str, name: str, value) -> float:
+    """A Python float from a real number (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    return float(value)

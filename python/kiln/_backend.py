@@ -1,0 +1,62 @@
+"""Which backends exist in this process, and the native module behind "cpu"."""
+
+from __future__ import annotations
+
+import os
+
+try:
+    from . import _C
+except ImportError as error:  # a source checkout without a build: the NumPy path still works
+    _C = None
+    _import_error = error
+else:
+    _import_error = None
+
+BACKENDS = ("numpy", "cpu", "cuda")
+
+
+def available_backends() -> list[str]:
+    """Backends usable in this process, fastest first."""
+    return (["cpu"] if _C is not None else []) + ["numpy"]
+
+
+def default_backend() -> str:
+    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest."""
+    chosen = os.environ.get("KILN_BACKEND")
+    return resolve(chosen) if chosen else available_backends()[0]
+
+
+def resolve(backend: str | None) -> str:
+    """Validate a ``backend=`` argument; ``None`` means the default."""
+    if backend is None:
+        return default_backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "cpu" and _C is None:
+        raise RuntimeError(f"kiln's native module is not built ({_import_error}); use backend='numpy'")
+    if backend == "cuda":
+        raise RuntimeError("kiln was built without CUDA; use backend='cpu' or 'numpy'")
+    return backend
+
+
+def native():
+    """The compiled module kiln._C (raises if it is not built)."""
+    resolve("cpu")
+    return _C
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the CPU kernels use from now on; 0 returns to OpenMP's default (``OMP_NUM_THREADS``)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    native().set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the CPU kernels use."""
+    return native().get_num_threads() if _C is not None else 1
+
+
+def cpu_isa() -> str:
+    """Instruction set of the CPU kernels in use: "avx512", "avx2" or "portable" (see ``KILN_CPU``)."""
+    return native().cpu_isa()

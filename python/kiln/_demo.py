@@ -1,0 +1,102 @@
+"""The kernel demo: each kernel on the native and the NumPy path, their agreement and time.
+
+``python -m kiln.demo`` (and for now ``python -m kiln``) prints one row per kernel.
+Each case builds its inputs once, runs both backends, and compares them by relative
+Frobenius error against the NumPy result computed in float64.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import ops
+from ._backend import available_backends, cpu_isa, get_num_threads
+
+
+@dataclass
+class Case:
+    kernel: str
+    shape: str
+    make_inputs: Callable[[np.random.Generator], dict]
+    run: Callable[[dict, str], object]  # (inputs, backend) -> array or tuple of arrays
+
+
+def _matmul_case(m, n, k):
+    return Case("matmul", f"{m}x{k} @ {k}x{n}",
+                lambda rng: {"a": rng.standard_normal((m, k), np.float32),
+                             "b": rng.standard_normal((k, n), np.float32)},
+                lambda x, backend: ops.matmul(x["a"], x["b"], backend=backend))
+
+
+CASES: list[Case] = [
+    _matmul_case(64, 64, 64),
+    _matmul_case(512, 512, 512),
+    Case("matmul+bias+relu", "256x512 @ 512x1024",
+         lambda rng: {"a": rng.standard_normal((256, 512), np.float32),
+                      "b": rng.standard_normal((512, 1024), np.float32),
+                      "bias": rng.standard_normal(1024, np.float32)},
+         lambda x, backend: ops.matmul(x["a"], x["b"], bias=x["bias"], activation="relu", backend=backend)),
+]
+
+
+def _as_float64(inputs: dict) -> dict:
+    return {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v
+            for k, v in inputs.items()}
+
+
+def _flatten(result) -> np.ndarray:
+    parts = result if isinstance(result, tuple) else (result,)
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts if p is not None])
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run(repeats: int = 5, seed: int = 0) -> list[dict]:
+    """Run every case; return one dict per row of the table."""
+    native = [b for b in available_backends() if b != "numpy"]
+    rows = []
+    for case in CASES:
+        inputs = case.make_inputs(np.random.default_rng(seed))
+        expected = _flatten(case.run(_as_float64(inputs), "numpy"))
+        row = {"kernel": case.kernel, "shape": case.shape}
+        row["numpy_ms"] = 1e3 * _median_seconds(lambda: case.run(inputs, "numpy"), repeats)
+        for backend in native:
+            got = _flatten(case.run(inputs, backend))
+            norm = np.linalg.norm(expected)
+            row[f"{backend}_err"] = float(np.linalg.norm(got - expected) / (norm if norm else 1.0))
+            row[f"{backend}_ms"] = 1e3 * _median_seconds(lambda: case.run(inputs, backend), repeats)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    native = [b for b in available_backends() if b != "numpy"]
+    print(f"kiln kernels: native {', '.join(native) or 'none'} "
+          f"(isa {cpu_isa() if native else '-'}, {get_num_threads()} threads) vs the NumPy reference")
+    header = f"{'kernel':<24} {'shape':<30} {'numpy ms':>9}"
+    for backend in native:
+        header += f" {backend + ' ms':>9} {'speed-up':>8} {'rel err':>9}"
+    print(header)
+    print("-" * len(header))
+    for row in run():
+        line = f"{row['kernel']:<24} {row['shape']:<30} {row['numpy_ms']:>9.3f}"
+        for backend in native:
+            ms = row[f"{backend}_ms"]
+            line += f" {ms:>9.3f} {row['numpy_ms'] / ms:>7.2f}x {row[f'{backend}_err']:>9.1e}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+// One registration function per kernel family, each in its own bind_*.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace kiln::bind {
+
+void bind_matmul(pybind11::module_& m);
+
+}  // namespace kiln::bind

@@ -1,0 +1,18 @@
+// kiln._C: the pybind11 module over the C++ kernels. Private: the public API is
+// kiln.ops, which prepares arguments and allocates outputs. Every function here
+// takes its outputs as arguments and writes them in place.
+#include <pybind11/pybind11.h>
+
+#include "bindings.hpp"
+#include "kiln/cpu_info.hpp"
+#include "kiln/threads.hpp"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "kiln's C++ kernels (private; use kiln.ops)";
+  m.def("set_num_threads", &kiln::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &kiln::get_num_threads);
+  m.def("cpu_isa", &kiln::cpu_isa, "The instruction set the CPU kernels were chosen for.");
+  kiln::bind::bind_matmul(m);
+}
