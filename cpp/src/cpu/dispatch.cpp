@@ -1,20 +1,57 @@
+// The one place that decides which CPU code runs: start from the portable
+// kernels, then override per instruction set the CPU (and KILN_CPU) allows.
 #include "dispatch.hpp"
 
-#include "kiln/cpu_info.hpp"
+#include <cstdlib>
+#include <cstring>
 
-#include "gemm_ukr_portable.hpp"
+#include "gemm_ukr.hpp"
+#include "kiln/cpu_info.hpp"
 
 namespace kiln::detail {
 namespace {
 
-CpuKernels portable_kernels() {
-  CpuKernels k{};
-  k.isa = "portable";
-  k.gemm = {"gemm_ukr_portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>};
-  return k;
+enum class Isa { portable = 0, avx2 = 1, avx512 = 2 };
+
+Isa supported_isa() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  // libgcc's checks include the OS's XSAVE support for the wider registers.
+  if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+#endif
+  return Isa::portable;
 }
 
-CpuKernels choose_kernels() { return portable_kernels(); }
+// KILN_CPU=portable|avx2|avx512 caps the ISA (never above what the CPU supports).
+Isa requested_isa() {
+  const char* env = std::getenv("KILN_CPU");
+  if (env == nullptr) return Isa::avx512;
+  if (std::strcmp(env, "portable") == 0) return Isa::portable;
+  if (std::strcmp(env, "avx2") == 0) return Isa::avx2;
+  return Isa::avx512;
+}
+
+CpuKernels choose_kernels() {
+  const Isa supported = supported_isa(), requested = requested_isa();
+  const Isa isa = static_cast<int>(requested) < static_cast<int>(supported) ? requested : supported;
+
+  //           name                      mr  nr   mc   kc    nc    micro-kernel
+  CpuKernels k{"portable", {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>}};
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa >= Isa::avx2) {
+    k.isa = "avx2";
+    k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, &gemm_ukr_avx2_6x16};
+  }
+  if (isa >= Isa::avx512) {
+    k.isa = "avx512";
+    k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32};
+  }
+#else
+  (void)isa;
+#endif
+  return k;
+}
 
 }  // namespace
 

@@ -1,5 +1,9 @@
-// Internal: the portable GEMM micro-kernel, plain C++ the compiler vectorises.
-// It is the reference the ISA-specific micro-kernels are tested against.
+// Internal: every GEMM micro-kernel, one per ISA and tile, named ISA_MRxNR.
+//
+// Contract (all of them): C (MR x NR, row stride ldc) = alpha * A @ B + beta * C,
+// A packed as k columns of MR floats, B as k rows of NR floats (64-byte aligned);
+// beta == 0 writes C without reading it. The portable template is the reference
+// the others are tested against.
 #pragma once
 
 #include "kiln/common.hpp"
@@ -26,5 +30,10 @@ void gemm_ukr_portable(index_t k, const float* __restrict a, const float* __rest
     }
   }
 }
+
+void gemm_ukr_avx2_6x16(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                        float alpha, float beta);
+void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                           float alpha, float beta);
 
 }  // namespace kiln::detail

@@ -1,0 +1,41 @@
+"""Each CPU code path this machine supports (KILN_CPU=portable|avx2|avx512) against the reference.
+
+The kernels choose their ISA once per process, so each path runs the GEMM-based
+kernel tests in a subprocess with KILN_CPU set.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kiln
+
+pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="native module not built")
+
+TESTS = Path(__file__).parent
+GEMM_USERS = ["test_matmul.py"]  # kernels whose inner loops run the GEMM micro-kernel
+
+
+def isa_in_subprocess(isa: str) -> str:
+    env = dict(os.environ, KILN_CPU=isa)
+    out = subprocess.run([sys.executable, "-c", "import kiln; print(kiln.cpu_isa())"],
+                         env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("isa", ["portable", "avx2", "avx512"])
+def test_forced_isa_matches_reference(isa):
+    if isa_in_subprocess(isa) != isa:
+        pytest.skip(f"this CPU does not support {isa}")
+    files = [str(TESTS / f) for f in GEMM_USERS if (TESTS / f).exists()]
+    env = dict(os.environ, KILN_CPU=isa)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          "-k", "not forced_isa", *files], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def test_unknown_isa_request_falls_back_to_the_best_supported():
+    assert isa_in_subprocess("no-such-isa") == isa_in_subprocess("avx512")
