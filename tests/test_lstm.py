@@ -165,6 +165,16 @@ def test_sequence_equals_cell_steps(backend, rng):
         assert_close(got, want, tolerances[name], name)
 
 
+@pytest.mark.parametrize("absent_bias", ["b_ih", "b_hh"])
+def test_one_bias_alone(absent_bias, backend, rng):
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = sequence_inputs(rng, 3, 2, 5, 4, True, True)
+    b_ih, b_hh = (None, b_hh) if absent_bias == "b_ih" else (b_ih, None)
+    got = ops.lstm_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, c0, backend=backend)
+    want = reference.lstm_sequence(*map(f64, (x, w_ih, w_hh, b_ih, b_hh, h0, c0)))
+    for name, g, w in zip(SEQUENCE_OUTPUTS, got, want):
+        assert_close(g, w, reduction_tol(5 + 4), name)
+
+
 def test_float64_inputs_are_accepted(backend, rng):
     x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
     w_ih, w_hh = rng.standard_normal((16, 3)) / 2, rng.standard_normal((16, 4)) / 2
@@ -270,10 +280,12 @@ def test_cell_matches_torch(kiln_backend, rng):
     tx, th, tc = (torch.tensor(f64(a), requires_grad=True) for a in (x, h, c))
     th_new, tc_new = cell(tx, (th, tc))
     grad_h, grad_c = normal(rng, batch, hidden), normal(rng, batch, hidden)
-    (th_new * torch.from_numpy(f64(grad_h))).sum().add((tc_new * torch.from_numpy(f64(grad_c))).sum()).backward()
+    loss = (th_new * torch.from_numpy(f64(grad_h))).sum() + (tc_new * torch.from_numpy(f64(grad_c))).sum()
+    loss.backward()
 
     # float64 inputs holding float32 values: the NumPy path computes in float64, the native in float32.
-    x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c = map(f64, (x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c))
+    x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c = map(
+        f64, (x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c))
     h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, backend=kiln_backend)
     tol = tolerance_against_torch(kiln_backend, reduction_tol(inputs + hidden))
     assert_close(h_new, th_new.detach().numpy(), tol, "h_new")
@@ -468,7 +480,8 @@ def test_native_module_refuses_bad_outputs_and_writes_nothing():
         _C.lstm_cell_forward(**call)
     call = native_cell_call()
     call["gates"] = np.zeros((2, 15), np.float32)
-    with pytest.raises(ValueError, match=r"lstm_cell_forward: gates must have shape \(2, 16\), got \(2, 15\)"):
+    with pytest.raises(ValueError,
+                       match=r"lstm_cell_forward: gates must have shape \(2, 16\), got \(2, 15\)"):
         _C.lstm_cell_forward(**call)
     assert (call["h_new"] == 7).all() and (call["c_new"] == 7).all()
 
@@ -532,7 +545,8 @@ def test_thread_count_does_not_change_result(rng):
     def run():
         forward = ops.lstm_sequence(*args, backend="cpu")
         y, _, _, gates, cells = forward
-        backward = ops.lstm_sequence_backward(*upstream, x, w_ih, w_hh, h0, c0, y, gates, cells, backend="cpu")
+        backward = ops.lstm_sequence_backward(*upstream, x, w_ih, w_hh, h0, c0, y, gates, cells,
+                                              backend="cpu")
         cell = ops.lstm_cell(x[0], h0, c0, *args[1:5], backend="cpu")
         cell_backward = ops.lstm_cell_backward(upstream[1], upstream[2], x[0], h0, c0, w_ih, w_hh, cell[2],
                                                cell[1], backend="cpu")

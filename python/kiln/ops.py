@@ -138,11 +138,11 @@ def _lstm_x(fn: str, x, ndim: int, layout: str) -> np.ndarray:
     return x
 
 
-def _native_inputs(*arrays):
+def _lstm_native_inputs(*arrays):
     return [_args.native_input(a) for a in arrays]
 
 
-def _new(*shape: int) -> np.ndarray:
+def _lstm_empty(*shape: int) -> np.ndarray:
     return np.empty(shape, dtype=np.float32)
 
 
@@ -171,8 +171,9 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
     if backend == "numpy":
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
 
-    h_new, c_new, gates = _new(batch, hidden), _new(batch, hidden), _new(batch, 4 * hidden)
-    native().lstm_cell_forward(*_native_inputs(x, h, c, w_ih, w_hh, b_ih, b_hh), h_new, c_new, gates)
+    h_new, c_new = _lstm_empty(batch, hidden), _lstm_empty(batch, hidden)
+    gates = _lstm_empty(batch, 4 * hidden)
+    native().lstm_cell_forward(*_lstm_native_inputs(x, h, c, w_ih, w_hh, b_ih, b_hh), h_new, c_new, gates)
     return h_new, c_new, gates
 
 
@@ -205,9 +206,9 @@ def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, bac
     if backend == "numpy":
         return reference.lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new)
 
-    grads = (_new(batch, inputs), _new(batch, hidden), _new(batch, hidden),
-             _new(4 * hidden, inputs), _new(4 * hidden, hidden), _new(4 * hidden))
-    native().lstm_cell_backward(*_native_inputs(x, h, c, w_ih, w_hh, gates, c_new, grad_h, grad_c),
+    grads = (_lstm_empty(batch, inputs), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
+             _lstm_empty(4 * hidden, inputs), _lstm_empty(4 * hidden, hidden), _lstm_empty(4 * hidden))
+    native().lstm_cell_backward(*_lstm_native_inputs(x, h, c, w_ih, w_hh, gates, c_new, grad_h, grad_c),
                                 *grads)
     return grads
 
@@ -236,9 +237,9 @@ def lstm_sequence(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, back
     if backend == "numpy":
         return reference.lstm_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
 
-    outputs = (_new(steps, batch, hidden), _new(batch, hidden), _new(batch, hidden),
-               _new(steps, batch, 4 * hidden), _new(steps, batch, hidden))
-    native().lstm_sequence_forward(*_native_inputs(x, h0, c0, w_ih, w_hh, b_ih, b_hh), *outputs)
+    outputs = (_lstm_empty(steps, batch, hidden), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
+               _lstm_empty(steps, batch, 4 * hidden), _lstm_empty(steps, batch, hidden))
+    native().lstm_sequence_forward(*_lstm_native_inputs(x, h0, c0, w_ih, w_hh, b_ih, b_hh), *outputs)
     return outputs
 
 
@@ -278,8 +279,8 @@ def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y,
         return reference.lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0,
                                                 y, gates, cells)
 
-    grads = (_new(steps, batch, inputs), _new(batch, hidden), _new(batch, hidden),
-             _new(4 * hidden, inputs), _new(4 * hidden, hidden), _new(4 * hidden))
-    native().lstm_sequence_backward(*_native_inputs(x, h0, c0, w_ih, w_hh, y, gates, cells, grad_y,
+    grads = (_lstm_empty(steps, batch, inputs), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
+             _lstm_empty(4 * hidden, inputs), _lstm_empty(4 * hidden, hidden), _lstm_empty(4 * hidden))
+    native().lstm_sequence_backward(*_lstm_native_inputs(x, h0, c0, w_ih, w_hh, y, gates, cells, grad_y,
                                                     grad_h_n, grad_c_n), *grads)
     return grads
