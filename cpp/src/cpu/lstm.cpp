@@ -5,7 +5,8 @@
 // (T*B x 4H) GEMM with both biases fused into its epilogue; each step then adds one
 // recurrent GEMM and runs one fused pointwise pass (gate nonlinearities + cell update).
 // Backward mirrors it: the per-step pointwise pass fills a (T, B, 4H) buffer of gate
-// gradients, and dW_ih, dW_hh and dx are each one GEMM over all steps.
+// gradients, then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM over
+// steps 1..T-1 against y (plus one B-row update against h0, when given).
 //
 // Results do not depend on the thread count: the GEMM engine sums each element in a
 // fixed order, the pointwise passes are elementwise, and the bias gradient sums each
