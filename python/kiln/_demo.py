@@ -32,6 +32,40 @@ def _matmul_case(m, n, k):
                 lambda x, backend: ops.matmul(x["a"], x["b"], backend=backend))
 
 
+def _lstm_weights(rng, inputs, hidden):
+    """w_ih, w_hh, b_ih, b_hh drawn as torch initialises them: uniform(-1/sqrt(H), 1/sqrt(H))."""
+    scale = 1 / np.sqrt(hidden)
+    draw = lambda *shape: rng.uniform(-scale, scale, shape).astype(np.float32)  # noqa: E731
+    return {"w_ih": draw(4 * hidden, inputs), "w_hh": draw(4 * hidden, hidden),
+            "b_ih": draw(4 * hidden), "b_hh": draw(4 * hidden)}
+
+
+def _lstm_cell_case(batch, inputs, hidden):
+    return Case("lstm_cell", f"B={batch} I={inputs} H={hidden}",
+                lambda rng: {"x": rng.standard_normal((batch, inputs), np.float32),
+                             "h": rng.standard_normal((batch, hidden), np.float32),
+                             "c": rng.standard_normal((batch, hidden), np.float32),
+                             **_lstm_weights(rng, inputs, hidden)},
+                lambda x, backend: ops.lstm_cell(x["x"], x["h"], x["c"], x["w_ih"], x["w_hh"], x["b_ih"],
+                                                 x["b_hh"], backend=backend))
+
+
+def _lstm_sequence_forward_backward(x: dict, backend: str):
+    y, h_n, c_n, gates, cells = ops.lstm_sequence(x["x"], x["w_ih"], x["w_hh"], x["b_ih"], x["b_hh"],
+                                                  backend=backend)
+    grads = ops.lstm_sequence_backward(x["grad_y"], None, None, x["x"], x["w_ih"], x["w_hh"], None, None,
+                                       y, gates, cells, backend=backend)
+    return (y, h_n, c_n, *grads)
+
+
+def _lstm_sequence_case(steps, batch, inputs, hidden):
+    return Case("lstm_sequence fwd+bwd", f"T={steps} B={batch} I={inputs} H={hidden}",
+                lambda rng: {"x": rng.standard_normal((steps, batch, inputs), np.float32),
+                             "grad_y": rng.standard_normal((steps, batch, hidden), np.float32),
+                             **_lstm_weights(rng, inputs, hidden)},
+                _lstm_sequence_forward_backward)
+
+
 CASES: list[Case] = [
     _matmul_case(64, 64, 64),
     _matmul_case(512, 512, 512),
@@ -40,6 +74,8 @@ CASES: list[Case] = [
                       "b": rng.standard_normal((512, 1024), np.float32),
                       "bias": rng.standard_normal(1024, np.float32)},
          lambda x, backend: ops.matmul(x["a"], x["b"], bias=x["bias"], activation="relu", backend=backend)),
+    _lstm_cell_case(64, 256, 1024),
+    _lstm_sequence_case(20, 32, 128, 256),
 ]
 
 

@@ -6,5 +6,6 @@
 namespace kiln::bind {
 
 void bind_matmul(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace kiln::bind

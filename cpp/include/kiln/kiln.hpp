@@ -5,3 +5,4 @@
 #include "kiln/threads.hpp"
 #include "kiln/cpu_info.hpp"
 #include "kiln/matmul.hpp"
+#include "kiln/lstm.hpp"
