@@ -5,3 +5,7 @@
 #include "kiln/threads.hpp"
 #include "kiln/cpu_info.hpp"
 #include "kiln/matmul.hpp"
+#include "kiln/adam.hpp"
+#include "kiln/embedding.hpp"
+#include "kiln/loss.hpp"
+#include "kiln/activation.hpp"
