@@ -40,7 +40,7 @@ def native_input(x: np.ndarray | None) -> np.ndarray | None:
     """A float32, C-contiguous version of an input (copied only when needed)."""
     if x is None:
         return None
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
 
 
 def index_array(fn: str, name: str, x) -> np.ndarray:
@@ -50,7 +50,7 @@ def index_array(fn: str, name: str, x) -> np.ndarray:
     arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{fn}: {name} must be an integer array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.asarray(arr, dtype=np.int64, order="C")
 
 
 def output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
