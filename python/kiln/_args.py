@@ -40,7 +40,7 @@ def native_input(x: np.ndarray | None) -> np.ndarray | None:
     """A float32, C-contiguous version of an input (copied only when needed)."""
     if x is None:
         return None
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
 
 
 def index_array(fn: str, name: str, x) -> np.ndarray:
@@ -50,7 +50,7 @@ def index_array(fn: str, name: str, x) -> np.ndarray:
     arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{fn}: {name} must be an integer array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.asarray(arr, dtype=np.int64, order="C")
 
 
 def output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
@@ -93,3 +93,42 @@ def real(fn: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     return float(value)
+
+
+def inplace_array(fn: str, name: str, x, shape: tuple[int, ...] | None, *, native: bool) -> np.ndarray:
+    """An array a kernel updates in place, never converted or copied: an ndarray of
+    float32 (float32 or float64 on the NumPy path), writeable, of ``shape`` when given,
+    and C-contiguous on the native path."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: {name} is updated in place, so it must be a numpy.ndarray, "
+                        f"got {type(x).__name__}")
+    allowed = (np.dtype(np.float32),) if native else _FLOAT_DTYPES
+    if x.dtype not in allowed:
+        raise TypeError(f"{fn}: {name} must be {' or '.join(map(str, allowed))} "
+                        f"(it is updated in place, never converted), got dtype {x.dtype}")
+    if shape is not None and x.shape != tuple(shape):
+        raise ValueError(f"{fn}: {name} must have shape {tuple(shape)}, got {x.shape}")
+    if not x.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only; kiln updates it in place and will not copy it")
+    if native and not x.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous: it is updated in place and "
+                         "a copy would not reach the caller")
+    return x
+
+
+def contiguous_output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
+    """As ``output``, and C-contiguous (for kernels over flat buffers)."""
+    given = out is not None
+    out = output(fn, out, shape)
+    if given and not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: out must be C-contiguous; kiln writes outputs in place and will not copy them")
+    return out
+
+
+def disjoint(fn: str, arrays: dict) -> None:
+    """ValueError when two of the named arrays (None skipped) may share memory."""
+    named = [(name, a) for name, a in arrays.items() if a is not None]
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{fn}: {name_a} shares memory with {name_b}; pass separate arrays")

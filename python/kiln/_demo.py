@@ -64,6 +64,20 @@ def _lstm_sequence_case(steps, batch, inputs, hidden):
                              "grad_y": rng.standard_normal((steps, batch, hidden), np.float32),
                              **_lstm_weights(rng, inputs, hidden)},
                 _lstm_sequence_forward_backward)
+def _adam_inputs(rng, n):
+    inputs = {"grad": rng.standard_normal(n, np.float32)}
+    for name, scale in (("param", 1.0), ("exp_avg", 0.1), ("exp_avg_sq", 0.01)):
+        inputs[name] = (scale * np.abs(rng.standard_normal(n))).astype(np.float32)
+    return inputs
+
+
+def _adam_run(x, backend):
+    # adam_step updates in place: every run starts from copies of the same state, so
+    # that repeated runs (and the two backends) agree.
+    param, exp_avg, exp_avg_sq = (x[name].copy() for name in ("param", "exp_avg", "exp_avg_sq"))
+    ops.adam_step(param, x["grad"], exp_avg, exp_avg_sq, step=10, lr=1e-3, weight_decay=0.01,
+                  decoupled=True, backend=backend)
+    return param, exp_avg, exp_avg_sq
 
 
 CASES: list[Case] = [
@@ -76,6 +90,19 @@ CASES: list[Case] = [
          lambda x, backend: ops.matmul(x["a"], x["b"], bias=x["bias"], activation="relu", backend=backend)),
     _lstm_cell_case(64, 256, 1024),
     _lstm_sequence_case(20, 32, 128, 256),
+    Case("adam_step", "1M params (+ state copy)", lambda rng: _adam_inputs(rng, 1 << 20), _adam_run),
+    Case("embedding", "10000x128[4096]",
+         lambda rng: {"indices": rng.integers(0, 10000, 4096),
+                      "weight": rng.standard_normal((10000, 128), np.float32)},
+         lambda x, backend: ops.embedding(x["indices"], x["weight"], backend=backend)),
+    Case("softmax_cross_entropy", "256x1000 + grad",
+         lambda rng: {"logits": rng.standard_normal((256, 1000), np.float32),
+                      "target": rng.integers(0, 1000, 256)},
+         lambda x, backend: ops.softmax_cross_entropy(x["logits"], x["target"], return_grad=True,
+                                                      backend=backend)),
+    Case("gelu", "1M",
+         lambda rng: {"x": rng.standard_normal(1 << 20, np.float32)},
+         lambda x, backend: ops.gelu(x["x"], backend=backend)),
 ]
 
 

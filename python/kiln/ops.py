@@ -284,3 +284,442 @@ def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y,
     native().lstm_sequence_backward(*_lstm_native_inputs(x, h0, c0, w_ih, w_hh, y, gates, cells, grad_y,
                                                     grad_h_n, grad_c_n), *grads)
     return grads
+# ---- pointwise ------------------------------------------------------------------------------
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def _pointwise_out(fn: str, out, shape: tuple[int, ...], inputs: dict) -> np.ndarray | None:
+    """``out`` checked (float32, shape, writeable, C-contiguous): it may be one of the
+    inputs itself (in place) but may not overlap one partly. None stays None."""
+    if out is None:
+        return None
+    out = _args.contiguous_output(fn, out, shape)
+    for name, x in inputs.items():
+        if np.may_share_memory(out, x) and not _same_memory(out, x):
+            raise ValueError(f"{fn}: out overlaps {name} partly; pass {name} itself (in place) "
+                             "or a separate array")
+    return out
+
+
+def _deliver(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """The NumPy path's result, written into ``out`` when given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def _activation(fn: str, activation: str, x, out, backend) -> np.ndarray:
+    backend = resolve(backend)
+    x = _args.float_array(fn, "x", x)
+    out = _pointwise_out(fn, out, x.shape, {"x": x})
+    if backend == "numpy":
+        return _deliver(reference.activate(x, activation), out)
+    out = _args.output(fn, out, x.shape)
+    native().activation_forward(_args.native_input(x), out, activation)
+    return out
+
+
+def _activation_backward(fn: str, activation: str, grad_y, saved_name: str, saved, out, backend,
+                         numpy_backward) -> np.ndarray:
+    backend = resolve(backend)
+    grad_y = _args.float_array(fn, "grad_y", grad_y)
+    saved = _args.float_array(fn, saved_name, saved)
+    if saved.shape != grad_y.shape:
+        raise ValueError(f"{fn}: {saved_name} must have grad_y's shape {grad_y.shape}, got {saved.shape}")
+    out = _pointwise_out(fn, out, grad_y.shape, {"grad_y": grad_y, saved_name: saved})
+    if backend == "numpy":
+        return _deliver(numpy_backward(grad_y, saved), out)
+    out = _args.output(fn, out, grad_y.shape)
+    native().activation_backward(_args.native_input(grad_y), _args.native_input(saved), out, activation)
+    return out
+
+
+def _gelu_activation(fn: str, approximate) -> str:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{fn}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return "gelu" if approximate == "none" else "gelu_tanh"
+
+
+def relu(x, *, out=None, backend=None) -> np.ndarray:
+    """max(x, 0), NaN propagating. x: any shape; returns x's shape (``out`` when given,
+    which may be x itself)."""
+    return _activation("relu", "relu", x, out, backend)
+
+
+def sigmoid(x, *, out=None, backend=None) -> np.ndarray:
+    """1 / (1 + exp(-x)), stable. x: any shape; returns x's shape."""
+    return _activation("sigmoid", "sigmoid", x, out, backend)
+
+
+def tanh(x, *, out=None, backend=None) -> np.ndarray:
+    """tanh(x). x: any shape; returns x's shape."""
+    return _activation("tanh", "tanh", x, out, backend)
+
+
+def gelu(x, approximate="none", *, out=None, backend=None) -> np.ndarray:
+    """x * Phi(x) (``approximate="none"``, erf) or its tanh approximation (``"tanh"``),
+    as torch.nn.functional.gelu. x: any shape; returns x's shape."""
+    return _activation("gelu", _gelu_activation("gelu", approximate), x, out, backend)
+
+
+def relu_backward(grad_y, x, *, out=None, backend=None) -> np.ndarray:
+    """grad_y where x > 0, else 0 (torch's threshold_backward). grad_y, x: one shape."""
+    return _activation_backward("relu_backward", "relu", grad_y, "x", x, out, backend,
+                                reference.relu_backward)
+
+
+def sigmoid_backward(grad_y, y, *, out=None, backend=None) -> np.ndarray:
+    """grad_y * y * (1 - y), y = sigmoid(x) the forward output. grad_y, y: one shape."""
+    return _activation_backward("sigmoid_backward", "sigmoid", grad_y, "y", y, out, backend,
+                                reference.sigmoid_backward)
+
+
+def tanh_backward(grad_y, y, *, out=None, backend=None) -> np.ndarray:
+    """grad_y * (1 - y**2), y = tanh(x) the forward output. grad_y, y: one shape."""
+    return _activation_backward("tanh_backward", "tanh", grad_y, "y", y, out, backend,
+                                reference.tanh_backward)
+
+
+def gelu_backward(grad_y, x, approximate="none", *, out=None, backend=None) -> np.ndarray:
+    """grad_y * gelu'(x), from the forward input x. grad_y, x: one shape."""
+    fn = "gelu_backward"
+    activation = _gelu_activation(fn, approximate)
+    return _activation_backward(fn, activation, grad_y, "x", x, out, backend,
+                                lambda g, x: reference.gelu_backward(g, x, approximate))
+
+
+def _softmax_axis(fn: str, x: np.ndarray, axis) -> int:
+    axis = _args.integer(fn, "axis", axis)
+    if x.ndim == 0:
+        raise ValueError(f"{fn}: x must have at least one axis, got a 0-D array")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of range for an array of shape {x.shape}")
+    return axis % x.ndim
+
+
+def _along_last_axis(kernel, arrays: list[np.ndarray], axis: int, out) -> np.ndarray:
+    """Run a native last-axis kernel(*arrays, out) along ``axis``: in place of out when
+    ``axis`` is the last one, else on contiguous moved copies, moved back into out."""
+    last = arrays[0].ndim - 1
+    if axis == last:
+        result = out if out is not None else np.empty(arrays[0].shape, np.float32)
+        kernel(*[_args.native_input(a) for a in arrays], result)
+        return result
+    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1), dtype=np.float32) for a in arrays]
+    result = np.empty(moved[0].shape, np.float32)
+    kernel(*moved, result)
+    return _deliver(np.ascontiguousarray(np.moveaxis(result, -1, axis)), out)
+
+
+def _softmax(fn: str, log: bool, x, axis, out, backend) -> np.ndarray:
+    backend = resolve(backend)
+    x = _args.float_array(fn, "x", x)
+    axis = _softmax_axis(fn, x, axis)
+    out = _pointwise_out(fn, out, x.shape, {"x": x})
+    if backend == "numpy":
+        forward = reference.log_softmax if log else reference.softmax
+        return _deliver(forward(x, axis=axis), out)
+    return _along_last_axis(lambda x, y: native().softmax_forward(x, y, log), [x], axis, out)
+
+
+def _softmax_backward(fn: str, log: bool, grad_y, y, axis, out, backend) -> np.ndarray:
+    backend = resolve(backend)
+    grad_y = _args.float_array(fn, "grad_y", grad_y)
+    y = _args.float_array(fn, "y", y)
+    if y.shape != grad_y.shape:
+        raise ValueError(f"{fn}: y must have grad_y's shape {grad_y.shape}, got {y.shape}")
+    axis = _softmax_axis(fn, grad_y, axis)
+    out = _pointwise_out(fn, out, grad_y.shape, {"grad_y": grad_y, "y": y})
+    if backend == "numpy":
+        backward = reference.log_softmax_backward if log else reference.softmax_backward
+        return _deliver(backward(grad_y, y, axis=axis), out)
+    return _along_last_axis(lambda dy, y, dx: native().softmax_backward(dy, y, dx, log),
+                            [grad_y, y], axis, out)
+
+
+def softmax(x, axis=-1, *, out=None, backend=None) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, stable. x: any shape with at least one axis;
+    returns x's shape."""
+    return _softmax("softmax", False, x, axis, out, backend)
+
+
+def log_softmax(x, axis=-1, *, out=None, backend=None) -> np.ndarray:
+    """x - logsumexp(x) along ``axis``, stable. x: any shape; returns x's shape."""
+    return _softmax("log_softmax", True, x, axis, out, backend)
+
+
+def softmax_backward(grad_y, y, axis=-1, *, out=None, backend=None) -> np.ndarray:
+    """y * (grad_y - sum(grad_y * y)) along ``axis``; y = softmax(x), one shape with grad_y."""
+    return _softmax_backward("softmax_backward", False, grad_y, y, axis, out, backend)
+
+
+def log_softmax_backward(grad_y, y, axis=-1, *, out=None, backend=None) -> np.ndarray:
+    """grad_y - exp(y) * sum(grad_y) along ``axis``; y = log_softmax(x), one shape with grad_y."""
+    return _softmax_backward("log_softmax_backward", True, grad_y, y, axis, out, backend)
+
+
+# ---- adam -----------------------------------------------------------------------------------
+
+
+def _at_least(fn: str, name: str, value, minimum: float) -> float:
+    value = _args.real(fn, name, value)
+    if not value >= minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _beta(fn: str, name: str, value) -> float:
+    value = _args.real(fn, name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{fn}: {name} must be in [0, 1), got {value}")
+    return value
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0, decoupled=False, amsgrad=False, max_exp_avg_sq=None,
+              maximize=False, backend=None) -> None:
+    """One step of torch.optim.Adam (AdamW with ``decoupled=True``), in place, one pass.
+
+    Args:
+        param, exp_avg, exp_avg_sq: one shape, any; updated in place, so never copied:
+            on the native path float32, C-contiguous and writeable, else refused.
+        grad: param's shape, float32 or float64 (converted for the native path).
+        step: the 1-based step count including this step (torch's state["step"]).
+        lr, beta1, beta2, eps, weight_decay: as torch; weight decay is added to the
+            gradient (Adam) or applied as param *= 1 - lr * weight_decay (decoupled).
+        amsgrad: keep max_exp_avg_sq (param's shape, updated in place) and use it.
+        maximize: ascend instead of descend.
+    """
+    fn = "adam_step"
+    backend = resolve(backend)
+    on_native = backend != "numpy"
+    param = _args.inplace_array(fn, "param", param, None, native=on_native)
+    grad = _args.float_array(fn, "grad", grad)
+    if grad.shape != param.shape:
+        raise ValueError(f"{fn}: grad must have param's shape {param.shape}, got {grad.shape}")
+    exp_avg = _args.inplace_array(fn, "exp_avg", exp_avg, param.shape, native=on_native)
+    exp_avg_sq = _args.inplace_array(fn, "exp_avg_sq", exp_avg_sq, param.shape, native=on_native)
+    if amsgrad:
+        if max_exp_avg_sq is None:
+            raise ValueError(f"{fn}: amsgrad=True needs max_exp_avg_sq")
+        max_exp_avg_sq = _args.inplace_array(fn, "max_exp_avg_sq", max_exp_avg_sq, param.shape,
+                                             native=on_native)
+    else:
+        max_exp_avg_sq = None
+    step = _args.integer(fn, "step", step, minimum=1)
+    lr = _at_least(fn, "lr", lr, 0.0)
+    beta1 = _beta(fn, "beta1", beta1)
+    beta2 = _beta(fn, "beta2", beta2)
+    eps = _at_least(fn, "eps", eps, 0.0)
+    weight_decay = _at_least(fn, "weight_decay", weight_decay, 0.0)
+    _args.disjoint(fn, {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                        "max_exp_avg_sq": max_exp_avg_sq})
+    flags = {"decoupled": bool(decoupled), "amsgrad": bool(amsgrad), "maximize": bool(maximize)}
+    if backend == "numpy":
+        reference.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
+                            beta2=beta2, eps=eps, weight_decay=weight_decay,
+                            max_exp_avg_sq=max_exp_avg_sq, **flags)
+        return
+    native().adam_step(param, _args.native_input(grad), exp_avg, exp_avg_sq, max_exp_avg_sq, step,
+                       lr, beta1, beta2, eps, weight_decay, **flags)
+
+
+# ---- embedding ------------------------------------------------------------------------------
+
+
+def _padding_index(fn: str, padding_idx, num_embeddings: int) -> int | None:
+    """torch's padding_idx: None, or in [-V, V) with negative values counted from the end."""
+    if padding_idx is None:
+        return None
+    padding_idx = _args.integer(fn, "padding_idx", padding_idx)
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{fn}: padding_idx must be in [{-num_embeddings}, {num_embeddings}), "
+                         f"got {padding_idx}")
+    return padding_idx % num_embeddings
+
+
+def _check_indices(fn: str, indices: np.ndarray, num_embeddings: int) -> None:
+    bad = (indices < 0) | (indices >= num_embeddings)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(f"{fn}: indices[{', '.join(map(str, where))}] = {indices[tuple(where)]} "
+                         f"is out of range [0, {num_embeddings})")
+
+
+def embedding(indices, weight, padding_idx=None, *, backend=None) -> np.ndarray:
+    """weight[indices], as torch.nn.functional.embedding.
+
+    Args:
+        indices: integer array of any shape, each in [0, V).
+        weight: (V, D).
+        padding_idx: None or a row in [-V, V); only the gradient treats it specially.
+    Returns:
+        (*indices.shape, D).
+    """
+    fn = "embedding"
+    backend = resolve(backend)
+    indices = _args.index_array(fn, "indices", indices)
+    weight = _args.float_array(fn, "weight", weight)
+    if weight.ndim != 2:
+        raise ValueError(f"{fn}: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
+    num_embeddings, dim = weight.shape
+    padding_idx = _padding_index(fn, padding_idx, num_embeddings)
+    _check_indices(fn, indices, num_embeddings)
+    if backend == "numpy":
+        return reference.embedding(indices, weight, padding_idx)
+    out = np.empty(indices.shape + (dim,), np.float32)
+    native().embedding(indices, _args.native_input(weight), out)
+    return out
+
+
+def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None, *, backend=None) -> np.ndarray:
+    """The weight gradient of ``embedding``: grad_out's rows summed into the rows of a
+    zero (V, D) by indices; the row padding_idx stays zero.
+
+    Args:
+        indices: integer array of any shape, each in [0, num_embeddings).
+        grad_out: (*indices.shape, D).
+        num_embeddings: V.
+        padding_idx: None or a row in [-V, V).
+    Returns:
+        (V, D).
+    """
+    fn = "embedding_backward"
+    backend = resolve(backend)
+    indices = _args.index_array(fn, "indices", indices)
+    grad_out = _args.float_array(fn, "grad_out", grad_out)
+    if grad_out.ndim != indices.ndim + 1 or grad_out.shape[:-1] != indices.shape:
+        raise ValueError(f"{fn}: grad_out must have shape (*indices.shape, D) = {indices.shape + ('D',)}, "
+                         f"got {grad_out.shape}")
+    num_embeddings = _args.integer(fn, "num_embeddings", num_embeddings, minimum=0)
+    padding_idx = _padding_index(fn, padding_idx, num_embeddings)
+    _check_indices(fn, indices, num_embeddings)
+    if backend == "numpy":
+        return reference.embedding_backward(indices, grad_out, num_embeddings, padding_idx)
+    grad_weight = np.empty((num_embeddings, grad_out.shape[-1]), np.float32)
+    native().embedding_backward(indices, _args.native_input(grad_out),
+                                -1 if padding_idx is None else padding_idx, grad_weight)
+    return grad_weight
+
+
+# ---- losses (mean reduction) ----------------------------------------------------------------
+
+
+def _loss_result(loss: float, grad, return_grad: bool):
+    return (float(loss), grad) if return_grad else float(loss)
+
+
+def softmax_cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=0.0,
+                          return_grad=False, grad_scale=1.0, backend=None):
+    """torch.nn.functional.cross_entropy with mean reduction, numerically stable.
+
+    Args:
+        logits: (N, C), C >= 1.
+        target: integer class indices (N,), each in [0, C) or equal to ignore_index
+            (those rows count for nothing; the mean runs over the others), or
+            probabilities (N, C) (float; the mean runs over N).
+        label_smoothing: in [0, 1], mixes the target with the uniform distribution.
+        return_grad: also return d loss / d logits (N, C), times grad_scale.
+    Returns:
+        loss (float; NaN when no row counts), or (loss, grad).
+    """
+    fn = "softmax_cross_entropy"
+    backend = resolve(backend)
+    logits = _args.float_array(fn, "logits", logits)
+    if logits.ndim != 2 or logits.shape[1] < 1:
+        raise ValueError(f"{fn}: logits must be 2-D (N, C) with C >= 1, got shape {logits.shape}")
+    n, c = logits.shape
+    if target is None:
+        raise TypeError(f"{fn}: target must be an integer or float array, got None")
+    target_array = target if isinstance(target, np.ndarray) else _args._asarray(fn, "target", target)
+    if target_array.dtype.kind in "iu":
+        target = _args.index_array(fn, "target", target_array)
+        if target.shape != (n,):
+            raise ValueError(f"{fn}: class-index target must have shape ({n},), got {target.shape}")
+    else:
+        target = _args.float_array(fn, "target", target_array)
+        if target.shape != (n, c):
+            raise ValueError(f"{fn}: probability target must have logits' shape {(n, c)}, got {target.shape}")
+    ignore_index = _args.integer(fn, "ignore_index", ignore_index)
+    label_smoothing = _args.real(fn, "label_smoothing", label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    grad_scale = _args.real(fn, "grad_scale", grad_scale)
+    if target.dtype == np.int64:
+        bad = (target != ignore_index) & ((target < 0) | (target >= c))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{fn}: target[{i}] = {target[i]} is out of range [0, {c}) "
+                             f"and is not ignore_index ({ignore_index})")
+    if backend == "numpy":
+        return reference.softmax_cross_entropy(logits, target, ignore_index=ignore_index,
+                                               label_smoothing=label_smoothing,
+                                               return_grad=return_grad, grad_scale=grad_scale)
+    grad = np.empty((n, c), np.float32) if return_grad else None
+    native_target = target if target.dtype == np.int64 else _args.native_input(target)
+    loss = native().softmax_cross_entropy(_args.native_input(logits), native_target, grad,
+                                          ignore_index, label_smoothing, grad_scale)
+    return _loss_result(loss, grad, return_grad)
+
+
+def _same_shape(fn: str, name: str, x: np.ndarray, like_name: str, like: np.ndarray) -> None:
+    if x.shape != like.shape:
+        raise ValueError(f"{fn}: {name} must have {like_name}'s shape {like.shape}, got {x.shape}")
+
+
+def bce_with_logits(logits, target, *, pos_weight=None, return_grad=False, grad_scale=1.0,
+                    backend=None):
+    """torch.nn.functional.binary_cross_entropy_with_logits with mean reduction, stable.
+
+    Args:
+        logits, target: one shape, any (target in [0, 1]).
+        pos_weight: (C,) with C = logits.shape[-1], the weight of positive examples
+            of each class, broadcast over the last axis; or None.
+        return_grad: also return d loss / d logits (logits' shape), times grad_scale.
+    Returns:
+        loss (float; NaN for empty inputs), or (loss, grad).
+    """
+    fn = "bce_with_logits"
+    backend = resolve(backend)
+    logits = _args.float_array(fn, "logits", logits)
+    target = _args.float_array(fn, "target", target)
+    _same_shape(fn, "target", target, "logits", logits)
+    pos_weight = _args.optional_float_array(fn, "pos_weight", pos_weight)
+    if pos_weight is not None and (logits.ndim == 0 or pos_weight.shape != logits.shape[-1:]):
+        raise ValueError(f"{fn}: pos_weight must have shape {logits.shape[-1:] or '(C,)'} "
+                         f"(logits' last axis), got {pos_weight.shape}")
+    grad_scale = _args.real(fn, "grad_scale", grad_scale)
+    if backend == "numpy":
+        return reference.bce_with_logits(logits, target, pos_weight=pos_weight,
+                                         return_grad=return_grad, grad_scale=grad_scale)
+    grad = np.empty(logits.shape, np.float32) if return_grad else None
+    loss = native().bce_with_logits(_args.native_input(logits), _args.native_input(target),
+                                    _args.native_input(pos_weight), grad, grad_scale)
+    return _loss_result(loss, grad, return_grad)
+
+
+def mse(pred, target, *, return_grad=False, grad_scale=1.0, backend=None):
+    """Mean squared error, torch.nn.functional.mse_loss with mean reduction.
+
+    Args:
+        pred, target: one shape, any.
+        return_grad: also return d loss / d pred (pred's shape), times grad_scale.
+    Returns:
+        loss (float; NaN for empty inputs), or (loss, grad).
+    """
+    fn = "mse"
+    backend = resolve(backend)
+    pred = _args.float_array(fn, "pred", pred)
+    target = _args.float_array(fn, "target", target)
+    _same_shape(fn, "target", target, "pred", pred)
+    grad_scale = _args.real(fn, "grad_scale", grad_scale)
+    if backend == "numpy":
+        return reference.mse(pred, target, return_grad=return_grad, grad_scale=grad_scale)
+    grad = np.empty(pred.shape, np.float32) if return_grad else None
+    loss = native().mse(_args.native_input(pred), _args.native_input(target), grad, grad_scale)
+    return _loss_result(loss, grad, return_grad)

@@ -7,5 +7,9 @@ namespace kiln::bind {
 
 void bind_matmul(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
+void bind_adam(pybind11::module_& m);
+void bind_embedding(pybind11::module_& m);
+void bind_loss(pybind11::module_& m);
+void bind_activation(pybind11::module_& m);
 
 }  // namespace kiln::bind

@@ -16,4 +16,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("cpu_isa", &kiln::cpu_isa, "The instruction set the CPU kernels were chosen for.");
   kiln::bind::bind_matmul(m);
   kiln::bind::bind_lstm(m);
+  kiln::bind::bind_adam(m);
+  kiln::bind::bind_embedding(m);
+  kiln::bind::bind_loss(m);
+  kiln::bind::bind_activation(m);
 }

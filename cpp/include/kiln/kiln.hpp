@@ -6,3 +6,7 @@
 #include "kiln/cpu_info.hpp"
 #include "kiln/matmul.hpp"
 #include "kiln/lstm.hpp"
+#include "kiln/adam.hpp"
+#include "kiln/embedding.hpp"
+#include "kiln/loss.hpp"
+#include "kiln/activation.hpp"

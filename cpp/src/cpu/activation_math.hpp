@@ -21,11 +21,14 @@ constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 constexpr float kGeluTanhCoeff = 0.044715f;
 
-inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
+// Phi(x) as erfc(-x / sqrt 2) / 2, not (1 + erf) / 2: for negative x the latter
+// cancels to a few correct bits in float.
+inline float gelu(float x) { return 0.5f * x * std::erfc(-x * kInvSqrt2); }
 
+// 0.5 * (1 + tanh(u)) is sigmoid(2u), which keeps its precision where tanh(u) -> -1.
 inline float gelu_tanh(float x) {
   const float inner = kSqrt2OverPi * (x + kGeluTanhCoeff * x * x * x);
-  return 0.5f * x * (1.0f + std::tanh(inner));
+  return x * sigmoid(2.0f * inner);
 }
 
 inline float activate(Activation act, float x) {
@@ -48,16 +51,17 @@ inline float activation_derivative(Activation act, float x, float y) {
     case Activation::sigmoid: return y * (1.0f - y);
     case Activation::tanh: return 1.0f - y * y;
     case Activation::gelu: {
-      const float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
+      const float cdf = 0.5f * std::erfc(-x * kInvSqrt2);
       const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
       return cdf + x * pdf;
     }
     case Activation::gelu_tanh: {
+      // With s = sigmoid(2u): 0.5 * (1 + tanh(u)) = s and 1 - tanh(u)^2 = 4 s (1 - s).
       const float x2 = x * x;
       const float inner = kSqrt2OverPi * (x + kGeluTanhCoeff * x2 * x);
-      const float t = std::tanh(inner);
+      const float s = sigmoid(2.0f * inner);
       const float d_inner = kSqrt2OverPi * (1.0f + 3.0f * kGeluTanhCoeff * x2);
-      return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * d_inner;
+      return s + 2.0f * x * s * (1.0f - s) * d_inner;
     }
   }
   return 1.0f;

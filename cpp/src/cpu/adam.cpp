@@ -1,0 +1,111 @@
+#include "kiln/adam.hpp"
+
+#include <cmath>
+
+#include "check.hpp"
+#include "parallel_range.hpp"
+
+namespace kiln {
+namespace {
+
+enum class Decay { none, coupled, decoupled };
+
+// The per-step scalars, rounded to float as torch does when it applies Python
+// floats to float32 tensors.
+struct StepScalars {
+  float grad_sign, weight_decay, decay_factor;
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  float step_size, bias_correction2_sqrt, eps;
+};
+
+// torch.maximum: NaN in either argument wins.
+inline float max_nan(float a, float b) { return (a != a || a > b) ? a : b; }
+
+template <Decay kDecay, bool kAmsgrad>
+void adam_range(const StepScalars& s, index_t begin, index_t end, float* __restrict param,
+                const float* __restrict grad, float* __restrict exp_avg,
+                float* __restrict exp_avg_sq, float* __restrict max_exp_avg_sq) {
+  for (index_t i = begin; i < end; ++i) {
+    float p = param[i];
+    float g = s.grad_sign * grad[i];
+    if constexpr (kDecay == Decay::coupled) g += s.weight_decay * p;
+    if constexpr (kDecay == Decay::decoupled) p *= s.decay_factor;
+    const float m = s.beta1 * exp_avg[i] + s.one_minus_beta1 * g;
+    const float v = s.beta2 * exp_avg_sq[i] + s.one_minus_beta2 * (g * g);
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    float v_used = v;
+    if constexpr (kAmsgrad) {
+      v_used = max_nan(max_exp_avg_sq[i], v);
+      max_exp_avg_sq[i] = v_used;
+    }
+    const float denom = std::sqrt(v_used) / s.bias_correction2_sqrt + s.eps;
+    param[i] = p - s.step_size * (m / denom);
+  }
+}
+
+template <Decay kDecay>
+void adam_range(bool amsgrad, const StepScalars& s, index_t begin, index_t end, float* param,
+                const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq) {
+  if (amsgrad) {
+    adam_range<kDecay, true>(s, begin, end, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
+  } else {
+    adam_range<kDecay, false>(s, begin, end, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
+  }
+}
+
+}  // namespace
+
+void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, float* exp_avg,
+               float* exp_avg_sq, float* max_exp_avg_sq) {
+  constexpr const char* kFn = "adam_step";
+  KILN_CHECK(p.step >= 1, kFn << ": step must be >= 1 (the 1-based step count), got " << p.step);
+  KILN_CHECK(p.lr >= 0.0, kFn << ": lr must be >= 0, got " << p.lr);
+  KILN_CHECK(p.eps >= 0.0, kFn << ": eps must be >= 0, got " << p.eps);
+  KILN_CHECK(p.beta1 >= 0.0 && p.beta1 < 1.0, kFn << ": beta1 must be in [0, 1), got " << p.beta1);
+  KILN_CHECK(p.beta2 >= 0.0 && p.beta2 < 1.0, kFn << ": beta2 must be in [0, 1), got " << p.beta2);
+  KILN_CHECK(p.weight_decay >= 0.0, kFn << ": weight_decay must be >= 0, got " << p.weight_decay);
+  detail::checked_size(kFn, "param", n);
+  KILN_CHECK(!p.amsgrad || max_exp_avg_sq != nullptr || n == 0,
+             kFn << ": amsgrad needs max_exp_avg_sq");
+  if (n == 0) return;
+  KILN_CHECK(param && grad && exp_avg && exp_avg_sq,
+             kFn << ": param, grad, exp_avg and exp_avg_sq must not be null");
+
+  const double bias_correction1 = 1.0 - std::pow(p.beta1, static_cast<double>(p.step));
+  const double bias_correction2 = 1.0 - std::pow(p.beta2, static_cast<double>(p.step));
+  StepScalars s;
+  s.grad_sign = p.maximize ? -1.0f : 1.0f;
+  s.weight_decay = static_cast<float>(p.weight_decay);
+  s.decay_factor = static_cast<float>(1.0 - p.lr * p.weight_decay);
+  s.beta1 = static_cast<float>(p.beta1);
+  s.one_minus_beta1 = static_cast<float>(1.0 - p.beta1);
+  s.beta2 = static_cast<float>(p.beta2);
+  s.one_minus_beta2 = static_cast<float>(1.0 - p.beta2);
+  s.step_size = static_cast<float>(p.lr / bias_correction1);
+  s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  s.eps = static_cast<float>(p.eps);
+
+  // torch skips a zero weight decay entirely (0 * inf would be NaN).
+  const Decay decay = p.weight_decay == 0.0 ? Decay::none
+                      : p.decoupled         ? Decay::decoupled
+                                            : Decay::coupled;
+  detail::parallel_range(n, 16.0 * n, 1024, [&](index_t begin, index_t end) {
+    switch (decay) {
+      case Decay::none:
+        adam_range<Decay::none>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
+                                max_exp_avg_sq);
+        break;
+      case Decay::coupled:
+        adam_range<Decay::coupled>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
+                                   max_exp_avg_sq);
+        break;
+      case Decay::decoupled:
+        adam_range<Decay::decoupled>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
+                                     max_exp_avg_sq);
+        break;
+    }
+  });
+}
+
+}  // namespace kiln
