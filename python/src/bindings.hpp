@@ -6,5 +6,7 @@
 namespace kiln::bind {
 
 void bind_matmul(pybind11::module_& m);
+void bind_conv2d(pybind11::module_& m);
+void bind_pool2d(pybind11::module_& m);
 
 }  // namespace kiln::bind

@@ -15,4 +15,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &kiln::get_num_threads);
   m.def("cpu_isa", &kiln::cpu_isa, "The instruction set the CPU kernels were chosen for.");
   kiln::bind::bind_matmul(m);
+  kiln::bind::bind_conv2d(m);
+  kiln::bind::bind_pool2d(m);
 }

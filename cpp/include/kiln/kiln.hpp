@@ -5,3 +5,5 @@
 #include "kiln/threads.hpp"
 #include "kiln/cpu_info.hpp"
 #include "kiln/matmul.hpp"
+#include "kiln/conv2d.hpp"
+#include "kiln/pool2d.hpp"
