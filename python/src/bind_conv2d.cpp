@@ -5,29 +5,13 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "image_args.hpp"
 #include "kiln/conv2d.hpp"
 
 namespace kiln::bind {
 namespace {
 
 using Pair = std::pair<index_t, index_t>;
-
-// A float32, C-contiguous, 4-D array (TypeError or ValueError otherwise).
-py::array tensor4d(const char* fn, const char* arg, py::handle obj) {
-  py::array a = float32_array(fn, arg, obj);
-  require_ndim(fn, arg, a, {4});
-  require_c_contiguous(fn, arg, a);
-  return a;
-}
-
-// An output of exactly `shape`: float32, C-contiguous and writeable.
-py::array output(const char* fn, const char* arg, py::handle obj, const std::vector<index_t>& shape) {
-  py::array a = float32_array(fn, arg, obj);
-  require_shape(fn, arg, a, shape);
-  require_c_contiguous(fn, arg, a);
-  require_writeable(fn, arg, a);
-  return a;
-}
 
 // Params from the arrays' shapes and the hyper-parameters, checked by the library
 // (std::invalid_argument -> ValueError) before any output shape is derived from them.
@@ -60,15 +44,16 @@ void conv2d_forward_binding(py::handle x_obj, py::handle weight_obj, py::handle 
                             py::handle out_obj, Pair stride, Pair padding, Pair dilation,
                             index_t groups) {
   constexpr const char* fn = "conv2d_forward";
-  py::array x = tensor4d(fn, "x", x_obj);
-  py::array weight = tensor4d(fn, "weight", weight_obj);
+  py::array x = image_batch(fn, "x", x_obj);
+  py::array weight = image_batch(fn, "weight", weight_obj);
   py::array bias = optional_float32_array(fn, "bias", bias_obj);
   const Conv2dParams p = conv_params(fn, x, weight, stride, padding, dilation, groups);
   if (bias) {
     require_shape(fn, "bias", bias, {p.k});
     require_c_contiguous(fn, "bias", bias);
   }
-  py::array out = output(fn, "out", out_obj, {p.n, p.k, p.out_h(), p.out_w()});
+  py::array out = float32_array(fn, "out", out_obj);
+  require_output(fn, "out", out, {p.n, p.k, p.out_h(), p.out_w()});
   require_no_overlap(fn, "out", out, {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
 
   const float* x_ptr = f32_data(x);
@@ -84,25 +69,28 @@ void conv2d_backward_binding(py::handle x_obj, py::handle weight_obj, py::handle
                              py::handle grad_bias_obj, Pair stride, Pair padding, Pair dilation,
                              index_t groups) {
   constexpr const char* fn = "conv2d_backward";
-  py::array x = tensor4d(fn, "x", x_obj);
-  py::array weight = tensor4d(fn, "weight", weight_obj);
-  py::array grad_y = tensor4d(fn, "grad_y", grad_y_obj);
+  py::array x = image_batch(fn, "x", x_obj);
+  py::array weight = image_batch(fn, "weight", weight_obj);
+  py::array grad_y = image_batch(fn, "grad_y", grad_y_obj);
   const Conv2dParams p = conv_params(fn, x, weight, stride, padding, dilation, groups);
   require_shape(fn, "grad_y", grad_y, {p.n, p.k, p.out_h(), p.out_w()});
 
   const std::initializer_list<std::pair<const char*, const py::array*>> inputs = {
       {"x", &x}, {"weight", &weight}, {"grad_y", &grad_y}};
-  py::array grad_x, grad_weight, grad_bias;  // null handles: not asked for
-  if (!grad_x_obj.is_none()) {
-    grad_x = output(fn, "grad_x", grad_x_obj, {p.n, p.c, p.h, p.w});
+  // None: not asked for (a null handle, as optional_float32_array gives).
+  py::array grad_x = optional_float32_array(fn, "grad_x", grad_x_obj);
+  py::array grad_weight = optional_float32_array(fn, "grad_weight", grad_weight_obj);
+  py::array grad_bias = optional_float32_array(fn, "grad_bias", grad_bias_obj);
+  if (grad_x) {
+    require_output(fn, "grad_x", grad_x, {p.n, p.c, p.h, p.w});
     require_no_overlap(fn, "grad_x", grad_x, inputs);
   }
-  if (!grad_weight_obj.is_none()) {
-    grad_weight = output(fn, "grad_weight", grad_weight_obj, {p.k, p.c / p.groups, p.r, p.s});
+  if (grad_weight) {
+    require_output(fn, "grad_weight", grad_weight, {p.k, p.c / p.groups, p.r, p.s});
     require_no_overlap(fn, "grad_weight", grad_weight, inputs);
   }
-  if (!grad_bias_obj.is_none()) {
-    grad_bias = output(fn, "grad_bias", grad_bias_obj, {p.k});
+  if (grad_bias) {
+    require_output(fn, "grad_bias", grad_bias, {p.k});
     require_no_overlap(fn, "grad_bias", grad_bias, inputs);
   }
   if (grad_x && grad_weight) require_no_overlap(fn, "grad_x", grad_x, {{"grad_weight", &grad_weight}});

@@ -6,27 +6,13 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "image_args.hpp"
 #include "kiln/pool2d.hpp"
 
 namespace kiln::bind {
 namespace {
 
 using Pair = std::pair<index_t, index_t>;
-
-py::array tensor4d(const char* fn, const char* arg, py::handle obj) {
-  py::array a = float32_array(fn, arg, obj);
-  require_ndim(fn, arg, a, {4});
-  require_c_contiguous(fn, arg, a);
-  return a;
-}
-
-// An output of exactly `shape`, C-contiguous and writeable (float32 unless an index array).
-py::array output(const char* fn, const char* arg, const py::array& a, const std::vector<index_t>& shape) {
-  require_shape(fn, arg, a, shape);
-  require_c_contiguous(fn, arg, a);
-  require_writeable(fn, arg, a);
-  return a;
-}
 
 Pool2dParams pool_params(const py::array& x_or_dx, Pair kernel, Pair stride, Pair padding,
                          Pair dilation, bool ceil_mode) {
@@ -47,15 +33,18 @@ void max_pool2d_forward_binding(py::handle x_obj, py::handle out_obj, py::handle
                                 Pair kernel, Pair stride, Pair padding, Pair dilation,
                                 bool ceil_mode) {
   constexpr const char* fn = "max_pool2d_forward";
-  py::array x = tensor4d(fn, "x", x_obj);
+  py::array x = image_batch(fn, "x", x_obj);
   const Pool2dParams p = pool_params(x, kernel, stride, padding, dilation, ceil_mode);
   max_pool2d_check(p);
   const std::vector<index_t> y_shape{p.n, p.c, p.out_h(), p.out_w()};
-  py::array out = output(fn, "out", float32_array(fn, "out", out_obj), y_shape);
+  py::array out = float32_array(fn, "out", out_obj);
+  require_output(fn, "out", out, y_shape);
   require_no_overlap(fn, "out", out, {{"x", &x}});
-  py::array indices;
+  // None: no indices wanted. (A default-constructed py::array is an empty array, not null.)
+  py::array indices = py::reinterpret_borrow<py::array>(py::handle());
   if (!indices_obj.is_none()) {
-    indices = output(fn, "indices", int64_array(fn, "indices", indices_obj), y_shape);
+    indices = int64_array(fn, "indices", indices_obj);
+    require_output(fn, "indices", indices, y_shape);
     require_no_overlap(fn, "indices", indices, {{"x", &x}, {"out", &out}});
   }
 
@@ -69,12 +58,12 @@ void max_pool2d_forward_binding(py::handle x_obj, py::handle out_obj, py::handle
 void max_pool2d_backward_binding(py::handle grad_y_obj, py::handle indices_obj,
                                  py::handle grad_x_obj) {
   constexpr const char* fn = "max_pool2d_backward";
-  py::array grad_y = tensor4d(fn, "grad_y", grad_y_obj);
+  py::array grad_y = image_batch(fn, "grad_y", grad_y_obj);
   py::array indices = int64_array(fn, "indices", indices_obj);
   require_shape(fn, "indices", indices, std::vector<index_t>(grad_y.shape(), grad_y.shape() + 4));
   require_c_contiguous(fn, "indices", indices);
   py::array grad_x = float32_array(fn, "grad_x", grad_x_obj);
-  output(fn, "grad_x", grad_x, {grad_y.shape(0), grad_y.shape(1), -1, -1});
+  require_output(fn, "grad_x", grad_x, {grad_y.shape(0), grad_y.shape(1), -1, -1});
   require_no_overlap(fn, "grad_x", grad_x, {{"grad_y", &grad_y}, {"indices", &indices}});
 
   const index_t planes = grad_y.shape(0) * grad_y.shape(1);
@@ -91,10 +80,11 @@ void avg_pool2d_forward_binding(py::handle x_obj, py::handle out_obj, Pair kerne
                                 Pair padding, bool ceil_mode, bool count_include_pad,
                                 index_t divisor_override) {
   constexpr const char* fn = "avg_pool2d_forward";
-  py::array x = tensor4d(fn, "x", x_obj);
+  py::array x = image_batch(fn, "x", x_obj);
   const Pool2dParams p = pool_params(x, kernel, stride, padding, {1, 1}, ceil_mode);
   avg_pool2d_check(p);
-  py::array out = output(fn, "out", float32_array(fn, "out", out_obj), {p.n, p.c, p.out_h(), p.out_w()});
+  py::array out = float32_array(fn, "out", out_obj);
+  require_output(fn, "out", out, {p.n, p.c, p.out_h(), p.out_w()});
   require_no_overlap(fn, "out", out, {{"x", &x}});
 
   const float* x_ptr = f32_data(x);
@@ -107,8 +97,8 @@ void avg_pool2d_backward_binding(py::handle grad_y_obj, py::handle grad_x_obj, P
                                  Pair stride, Pair padding, bool ceil_mode,
                                  bool count_include_pad, index_t divisor_override) {
   constexpr const char* fn = "avg_pool2d_backward";
-  py::array grad_y = tensor4d(fn, "grad_y", grad_y_obj);
-  py::array grad_x = tensor4d(fn, "grad_x", grad_x_obj);
+  py::array grad_y = image_batch(fn, "grad_y", grad_y_obj);
+  py::array grad_x = image_batch(fn, "grad_x", grad_x_obj);
   const Pool2dParams p = pool_params(grad_x, kernel, stride, padding, {1, 1}, ceil_mode);
   avg_pool2d_check(p);
   require_shape(fn, "grad_y", grad_y, {p.n, p.c, p.out_h(), p.out_w()});
