@@ -159,10 +159,11 @@ def test_nan_and_inf_propagate(backend, rng):
     assert_close(got[finite], want[finite], reduction_tol(weight[0].size))
 
 
-def test_thread_count_does_not_change_result(rng):
+@pytest.mark.parametrize("case", [(5, 64, 20, 20, 12, 3, 3, 1, 1, 1, 2),  # 2 column blocks, 5 dW slices
+                                  (1, 32, 24, 24, 64, 3, 3, 1, 1, 1, 1)])  # one image: threads in the GEMMs
+def test_thread_count_does_not_change_result(case, rng):
     if "cpu" not in kiln.available_backends():
         pytest.skip("native module not built")
-    case = (5, 64, 20, 20, 12, 3, 3, 1, 1, 1, 2)  # two column blocks, five weight-grad slices
     x, weight, bias, hyper = make(case, rng)
     grad_y = f32(rng.standard_normal(out_shape(case)))
     before = kiln.get_num_threads()
