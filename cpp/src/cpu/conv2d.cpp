@@ -9,8 +9,6 @@
 // with stride 1 and no padding needs no im2col: the image itself is the column matrix.
 #include "kiln/conv2d.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <exception>
 #include <vector>

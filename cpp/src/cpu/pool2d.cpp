@@ -3,8 +3,6 @@
 // clipped to the input once, so the inner loops never test bounds.
 #include "kiln/pool2d.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
