@@ -106,6 +106,25 @@ CASES: list[Case] = [
 ]
 
 
+def _conv2d_inputs(n, c, hw, k, rs):
+    def make(rng):
+        return {"x": rng.standard_normal((n, c, hw, hw), np.float32),
+                "weight": rng.standard_normal((k, c, rs, rs), np.float32) / np.float32(np.sqrt(c * rs * rs)),
+                "bias": rng.standard_normal(k, np.float32),
+                "grad_y": rng.standard_normal((n, k, hw, hw), np.float32)}
+    return make
+
+
+CASES += [
+    Case("conv2d", "32x32x28x28 * 64x32x3x3 pad 1", _conv2d_inputs(32, 32, 28, 64, 3),
+         lambda x, backend: ops.conv2d(x["x"], x["weight"], x["bias"], padding=1, backend=backend)),
+    Case("conv2d_backward", "8x32x28x28 * 64x32x3x3 pad 1", _conv2d_inputs(8, 32, 28, 64, 3),
+         lambda x, backend: ops.conv2d_backward(x["x"], x["weight"], x["grad_y"], padding=1, backend=backend)),
+    Case("max_pool2d", "32x64x28x28 2x2", lambda rng: {"x": rng.standard_normal((32, 64, 28, 28), np.float32)},
+         lambda x, backend: ops.max_pool2d(x["x"], 2, backend=backend)),
+]
+
+
 def _as_float64(inputs: dict) -> dict:
     return {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v
             for k, v in inputs.items()}

@@ -11,5 +11,7 @@ void bind_adam(pybind11::module_& m);
 void bind_embedding(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
+void bind_conv2d(pybind11::module_& m);
+void bind_pool2d(pybind11::module_& m);
 
 }  // namespace kiln::bind

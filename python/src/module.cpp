@@ -20,4 +20,6 @@ PYBIND11_MODULE(_C, m) {
   kiln::bind::bind_embedding(m);
   kiln::bind::bind_loss(m);
   kiln::bind::bind_activation(m);
+  kiln::bind::bind_conv2d(m);
+  kiln::bind::bind_pool2d(m);
 }

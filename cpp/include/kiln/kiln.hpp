@@ -10,3 +10,5 @@
 #include "kiln/embedding.hpp"
 #include "kiln/loss.hpp"
 #include "kiln/activation.hpp"
+#include "kiln/conv2d.hpp"
+#include "kiln/pool2d.hpp"

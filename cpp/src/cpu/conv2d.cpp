@@ -1,0 +1,282 @@
+// conv2d as GEMMs over blocks of output pixels (im2col), per image and group:
+//
+//   forward       y[:, block]  = W (K/g, CRS) @ cols (CRS, block) + bias     CRS = C/g * R * S
+//   input grad    dcols        = W^T @ dy[:, block], then col2im scatter-add into dx
+//   weight grad   dW          += dy[:, block] @ cols^T
+//
+// The column block (CRS x block pixels) is sized to stay in cache and lives in a
+// thread-local workspace, so memory never grows with the image. A 1x1 convolution
+// with stride 1 and no padding needs no im2col: the image itself is the column matrix.
+#include "kiln/conv2d.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <vector>
+
+#include "check.hpp"
+#include "gemm.hpp"
+#include "im2col.hpp"
+#include "parallel.hpp"
+
+namespace kiln {
+
+index_t Conv2dParams::out_h() const { return (h + 2 * pad_h - dilation_h * (r - 1) - 1) / stride_h + 1; }
+index_t Conv2dParams::out_w() const { return (w + 2 * pad_w - dilation_w * (s - 1) - 1) / stride_w + 1; }
+
+namespace {
+
+constexpr const char* kForward = "conv2d_forward";
+constexpr const char* kBackward = "conv2d_backward";
+
+// Floats of one column block: 256 KiB, about an L2 share, so the block im2col writes
+// is still in cache when the GEMM packs it.
+constexpr index_t kColumnBlockFloats = 64 * 1024;
+// Pixels per block: a multiple of this, however many rows a column has.
+constexpr index_t kPixelGrain = 16;
+// Weight-gradient partial sums: at most this many, holding at most this many floats.
+constexpr index_t kMaxWeightGradSlices = 8;
+constexpr index_t kWeightGradPartialFloats = 8 * 1024 * 1024;
+
+void check_params(const Conv2dParams& p, const char* fn) {
+  const index_t sizes[] = {p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.stride_h, p.stride_w,
+                           p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups};
+  for (index_t v : sizes) {
+    KILN_CHECK(v <= kMaxElements, fn << ": a size or parameter is " << v << ", more than kiln's limit of "
+                                     << kMaxElements);
+  }
+  KILN_CHECK(p.n >= 0 && p.c >= 0 && p.h >= 0 && p.w >= 0 && p.k >= 0,
+             fn << ": sizes must be >= 0, got x (" << p.n << ", " << p.c << ", " << p.h << ", "
+                << p.w << ") and " << p.k << " output channels");
+  KILN_CHECK(p.r >= 1 && p.s >= 1, fn << ": the kernel must be at least 1x1, got " << p.r << "x" << p.s);
+  KILN_CHECK(p.stride_h >= 1 && p.stride_w >= 1,
+             fn << ": stride must be >= 1, got (" << p.stride_h << ", " << p.stride_w << ")");
+  KILN_CHECK(p.pad_h >= 0 && p.pad_w >= 0,
+             fn << ": padding must be >= 0, got (" << p.pad_h << ", " << p.pad_w << ")");
+  KILN_CHECK(p.dilation_h >= 1 && p.dilation_w >= 1,
+             fn << ": dilation must be >= 1, got (" << p.dilation_h << ", " << p.dilation_w << ")");
+  KILN_CHECK(p.groups >= 1, fn << ": groups must be >= 1, got " << p.groups);
+  KILN_CHECK(p.c % p.groups == 0 && p.k % p.groups == 0,
+             fn << ": groups (" << p.groups << ") must divide the input channels (" << p.c
+                << ") and the output channels (" << p.k << ")");
+  const index_t span_h = p.dilation_h * (p.r - 1) + 1, span_w = p.dilation_w * (p.s - 1) + 1;
+  KILN_CHECK(span_h <= p.h + 2 * p.pad_h && span_w <= p.w + 2 * p.pad_w,
+             fn << ": the dilated kernel (" << span_h << ", " << span_w
+                << ") is larger than the padded input (" << p.h + 2 * p.pad_h << ", "
+                << p.w + 2 * p.pad_w << ")");
+  detail::checked_size(fn, "x", p.n, p.c, p.h, p.w);
+  detail::checked_size(fn, "w", p.k, p.c / p.groups, p.r, p.s);
+  detail::checked_size(fn, "y", p.n, p.k, p.out_h(), p.out_w());
+}
+
+// Sizes and strides of the GEMMs, derived once per call.
+struct ConvPlan {
+  index_t channels_per_group, filters_per_group;
+  index_t col_rows;      // C/groups * R * S: the reduction length of the forward GEMM
+  index_t pixels;        // OH * OW
+  index_t block;         // output pixels per column block
+  index_t blocks;        // column blocks per image and group
+  bool pointwise;        // 1x1, stride 1, no padding: x is the column matrix already
+  index_t x_image, x_group, w_group, y_image, y_group;  // element strides
+};
+
+ConvPlan plan_for(const Conv2dParams& p) {
+  ConvPlan plan{};
+  plan.channels_per_group = p.c / p.groups;
+  plan.filters_per_group = p.k / p.groups;
+  plan.col_rows = plan.channels_per_group * p.r * p.s;
+  plan.pixels = p.out_h() * p.out_w();
+  const index_t fitting = kColumnBlockFloats / std::max<index_t>(plan.col_rows, 1);
+  plan.block = std::min(plan.pixels, std::max(kPixelGrain, fitting / kPixelGrain * kPixelGrain));
+  plan.blocks = plan.block > 0 ? (plan.pixels + plan.block - 1) / plan.block : 0;
+  plan.pointwise = p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
+                   p.pad_w == 0;
+  plan.x_group = plan.channels_per_group * p.h * p.w;
+  plan.x_image = p.c * p.h * p.w;
+  plan.w_group = plan.filters_per_group * plan.col_rows;
+  plan.y_group = plan.filters_per_group * plan.pixels;
+  plan.y_image = p.k * plan.pixels;
+  return plan;
+}
+
+// This thread's column block buffer, grown on demand and kept for later calls.
+float* column_workspace(index_t floats) {
+  thread_local std::vector<float> workspace;
+  if (workspace.size() < static_cast<std::size_t>(floats)) workspace.resize(floats);
+  return workspace.data();
+}
+
+// The column block (col_rows x count) of output pixels [p0, p0 + count) of one group of
+// one image, as a GEMM operand: a view of x when pointwise, else im2col'd into the workspace.
+detail::StridedMatrix column_block(const Conv2dParams& p, const ConvPlan& plan,
+                                   const float* x_group, index_t p0, index_t count) {
+  if (plan.pointwise) return {x_group + p0, plan.pixels, 1};
+  float* cols = column_workspace(plan.col_rows * count);
+  detail::im2col(p, x_group, p0, count, cols);
+  return {cols, count, 1};
+}
+
+detail::StridedMatrix transposed(detail::StridedMatrix m) { return {m.data, m.col_stride, m.row_stride}; }
+
+// body(i) for i < count on up to nthreads threads, statically scheduled. Serial when one
+// thread suffices, so that the GEMMs inside may use every thread themselves. An exception
+// (every argument is checked before, so only std::bad_alloc) is carried out of the
+// parallel region and rethrown.
+template <typename Body>
+void parallel_for(index_t count, int nthreads, Body body) {
+  if (nthreads <= 1 || count <= 1) {
+    for (index_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t i = 0; i < count; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+#pragma omp critical(kiln_conv2d_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+int threads_for_items(double flops, index_t items) {
+  return static_cast<int>(std::min<index_t>(detail::threads_for(flops), std::max<index_t>(items, 1)));
+}
+
+double conv_flops(const Conv2dParams& p, const ConvPlan& plan) {
+  return 2.0 * static_cast<double>(p.n) * static_cast<double>(p.k) * plan.pixels * plan.col_rows;
+}
+
+void input_grad(const Conv2dParams& p, const ConvPlan& plan, const float* w, const float* dy,
+                float* dx) {
+  // Groups of one image write disjoint channels of dx: each (image, group) is one task.
+  const index_t tasks = p.n * p.groups;
+  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
+    const index_t n = task / p.groups, g = task % p.groups;
+    const detail::StridedMatrix w_t{w + g * plan.w_group, 1, plan.col_rows};  // W_g^T
+    const float* dy_group = dy + n * plan.y_image + g * plan.y_group;
+    float* dx_group = dx + n * plan.x_image + g * plan.x_group;
+    if (plan.pointwise) {
+      detail::gemm(plan.channels_per_group, plan.pixels, plan.filters_per_group, 1.0f, w_t,
+                   {dy_group, plan.pixels, 1}, 0.0f, dx_group, plan.pixels);
+      return;
+    }
+    std::fill(dx_group, dx_group + plan.x_group, 0.0f);
+    for (index_t b = 0; b < plan.blocks; ++b) {
+      const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
+      float* dcols = column_workspace(plan.col_rows * count);
+      detail::gemm(plan.col_rows, count, plan.filters_per_group, 1.0f, w_t,
+                   {dy_group + p0, plan.pixels, 1}, 0.0f, dcols, count);
+      detail::col2im_add(p, dcols, p0, count, dx_group);
+    }
+  });
+}
+
+void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, const float* dy,
+                 float* dw) {
+  // Images are split into a fixed number of slices, each summed into its own partial
+  // dW, then the partials are added in slice order. The slices depend on the problem
+  // only, never on the thread count, so neither does any bit of dW.
+  const index_t w_size = p.k * plan.col_rows;
+  const index_t by_memory = std::max<index_t>(1, kWeightGradPartialFloats / std::max<index_t>(w_size, 1));
+  const index_t slices = std::max<index_t>(1, std::min({p.n, kMaxWeightGradSlices, by_memory}));
+  std::vector<float> partials(static_cast<std::size_t>((slices - 1) * w_size));
+  auto partial = [&](index_t slice) { return slice == 0 ? dw : partials.data() + (slice - 1) * w_size; };
+
+  parallel_for(slices, threads_for_items(conv_flops(p, plan), slices), [&](index_t slice) {
+    float* dw_slice = partial(slice);
+    std::fill(dw_slice, dw_slice + w_size, 0.0f);
+    index_t n_begin, n_end;
+    detail::split_range(p.n, static_cast<int>(slice), static_cast<int>(slices), 1, n_begin, n_end);
+    for (index_t n = n_begin; n < n_end; ++n) {
+      for (index_t g = 0; g < p.groups; ++g) {
+        const float* x_group = x + n * plan.x_image + g * plan.x_group;
+        const float* dy_group = dy + n * plan.y_image + g * plan.y_group;
+        for (index_t b = 0; b < plan.blocks; ++b) {
+          const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
+          const detail::StridedMatrix cols = column_block(p, plan, x_group, p0, count);
+          detail::gemm(plan.filters_per_group, plan.col_rows, count, 1.0f,
+                       {dy_group + p0, plan.pixels, 1}, transposed(cols), 1.0f,
+                       dw_slice + g * plan.w_group, plan.col_rows);
+        }
+      }
+    }
+  });
+
+  if (slices > 1) {
+    const int nthreads = detail::threads_for(static_cast<double>(slices * w_size));
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (index_t i = 0; i < w_size; ++i) {
+      float sum = dw[i];
+      for (index_t slice = 1; slice < slices; ++slice) sum += partials[(slice - 1) * w_size + i];
+      dw[i] = sum;
+    }
+  }
+}
+
+void bias_grad(const Conv2dParams& p, const ConvPlan& plan, const float* dy, float* db) {
+  const int nthreads = detail::threads_for(static_cast<double>(p.n) * p.k * plan.pixels);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t k = 0; k < p.k; ++k) {
+    double sum = 0.0;  // a long sum: double keeps it accurate at no cost next to the GEMMs
+    for (index_t n = 0; n < p.n; ++n) {
+      const float* plane = dy + n * plan.y_image + k * plan.pixels;
+      for (index_t i = 0; i < plan.pixels; ++i) sum += plane[i];
+    }
+    db[k] = static_cast<float>(sum);
+  }
+}
+
+}  // namespace
+
+void conv2d_check(const Conv2dParams& p) { check_params(p, "conv2d"); }
+
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                    float* y) {
+  check_params(p, kForward);
+  const ConvPlan plan = plan_for(p);
+  if (p.n * p.k * plan.pixels == 0) return;
+  KILN_CHECK(y != nullptr, kForward << ": y is null");
+  KILN_CHECK(plan.col_rows == 0 || (x != nullptr && w != nullptr), kForward << ": x or w is null");
+
+  // Every (image, group, pixel block) writes its own part of y: one task each.
+  const index_t tasks = p.n * p.groups * plan.blocks;
+  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
+    const index_t b = task % plan.blocks, g = task / plan.blocks % p.groups;
+    const index_t n = task / plan.blocks / p.groups;
+    const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
+    const detail::StridedMatrix cols =
+        column_block(p, plan, x + n * plan.x_image + g * plan.x_group, p0, count);
+    const detail::GemmEpilogue epilogue{bias ? bias + g * plan.filters_per_group : nullptr,
+                                        bias ? detail::BiasAxis::per_row : detail::BiasAxis::none,
+                                        Activation::none};
+    detail::gemm(plan.filters_per_group, count, plan.col_rows, 1.0f,
+                 {w + g * plan.w_group, plan.col_rows, 1}, cols, 0.0f,
+                 y + n * plan.y_image + g * plan.y_group + p0, plan.pixels, epilogue);
+  });
+}
+
+void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db) {
+  check_params(p, kBackward);
+  const ConvPlan plan = plan_for(p);
+  const bool dy_empty = p.n * p.k * plan.pixels == 0;
+  KILN_CHECK(dy_empty || dy != nullptr, kBackward << ": dy is null");
+  KILN_CHECK(!dx || p.n * p.c * p.h * p.w == 0 || p.k == 0 || w != nullptr,
+             kBackward << ": dx is asked for but w is null");
+  KILN_CHECK(!dw || dy_empty || plan.col_rows == 0 || x != nullptr,
+             kBackward << ": dw is asked for but x is null");
+
+  if (db) bias_grad(p, plan, dy, db);
+  if (dw) weight_grad(p, plan, x, dy, dw);
+  if (dx) {
+    if (p.k == 0 || plan.pixels == 0) {
+      std::fill(dx, dx + p.n * plan.x_image, 0.0f);
+    } else {
+      input_grad(p, plan, w, dy, dx);
+    }
+  }
+}
+
+}  // namespace kiln

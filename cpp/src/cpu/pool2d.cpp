@@ -1,0 +1,264 @@
+// Max and average pooling: each (image, channel) plane is independent, so threads take
+// whole planes. Within a plane, each window's range of input rows and columns is
+// clipped to the input once, so the inner loops never test bounds.
+#include "kiln/pool2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "check.hpp"
+#include "parallel.hpp"
+
+namespace kiln {
+
+namespace {
+
+// torch's pooling_output_shape: floor or ceil, and with ceil a window must start inside
+// the input or its left padding.
+index_t pooled_size(index_t in, index_t kernel, index_t stride, index_t pad, index_t dilation,
+                    bool ceil_mode) {
+  const index_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  const index_t rounding = ceil_mode ? stride - 1 : 0;
+  // Floor division also for a negative span (too small an input): the size is then < 1.
+  index_t out = (span + rounding >= 0 ? (span + rounding) / stride
+                                      : -((-(span + rounding) + stride - 1) / stride)) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// The first of the window's taps start + t*dilation (t < kernel) inside [0, size), and
+// one past the last, as tap numbers: [first, last) is empty when no tap is inside.
+struct TapRange {
+  index_t first, last;
+};
+
+TapRange taps_inside(index_t start, index_t kernel, index_t dilation, index_t size) {
+  const index_t first = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+  const index_t last = start >= size ? 0 : std::min(kernel, (size - 1 - start) / dilation + 1);
+  return {first, std::max(first, last)};
+}
+
+void check_params(const Pool2dParams& p, const char* fn) {
+  const index_t values[] = {p.n, p.c, p.h, p.w, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,
+                            p.pad_h, p.pad_w, p.dilation_h, p.dilation_w};
+  for (index_t v : values) {
+    KILN_CHECK(v <= kMaxElements, fn << ": a size or parameter is " << v
+                                     << ", more than kiln's limit of " << kMaxElements);
+  }
+  KILN_CHECK(p.n >= 0 && p.c >= 0 && p.h >= 0 && p.w >= 0,
+             fn << ": sizes must be >= 0, got x (" << p.n << ", " << p.c << ", " << p.h << ", "
+                << p.w << ")");
+  KILN_CHECK(p.kernel_h >= 1 && p.kernel_w >= 1,
+             fn << ": kernel_size must be >= 1, got (" << p.kernel_h << ", " << p.kernel_w << ")");
+  KILN_CHECK(p.stride_h >= 1 && p.stride_w >= 1,
+             fn << ": stride must be >= 1, got (" << p.stride_h << ", " << p.stride_w << ")");
+  KILN_CHECK(p.dilation_h >= 1 && p.dilation_w >= 1,
+             fn << ": dilation must be >= 1, got (" << p.dilation_h << ", " << p.dilation_w << ")");
+  KILN_CHECK(p.pad_h >= 0 && p.pad_w >= 0 && p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2,
+             fn << ": padding must be >= 0 and at most half the kernel size, got padding ("
+                << p.pad_h << ", " << p.pad_w << ") for kernel (" << p.kernel_h << ", "
+                << p.kernel_w << ")");
+  const index_t out_h = p.out_h(), out_w = p.out_w();
+  KILN_CHECK(out_h >= 1 && out_w >= 1,
+             fn << ": the input (" << p.h << ", " << p.w << ") is too small: output size ("
+                << out_h << ", " << out_w << ")");
+  detail::checked_size(fn, "x", p.n, p.c, p.h, p.w);
+  detail::checked_size(fn, "y", p.n, p.c, out_h, out_w);
+}
+
+// The window of output row (or column) o along one axis: taps inside the input.
+TapRange window(index_t o, index_t kernel, index_t stride, index_t pad, index_t dilation,
+                index_t size) {
+  return taps_inside(o * stride - pad, kernel, dilation, size);
+}
+
+int threads_for_planes(index_t planes, double work) {
+  return static_cast<int>(std::min<index_t>(detail::threads_for(work), std::max<index_t>(planes, 1)));
+}
+
+// Average pooling's divisor for the window starting at (h0, w0), as torch computes it.
+index_t avg_divisor(const Pool2dParams& p, index_t h0, index_t w0, bool count_include_pad,
+                    index_t divisor_override) {
+  if (divisor_override != 0) return divisor_override;
+  const index_t h1 = std::min(h0 + p.kernel_h, p.h + p.pad_h);
+  const index_t w1 = std::min(w0 + p.kernel_w, p.w + p.pad_w);
+  if (count_include_pad) return (h1 - h0) * (w1 - w0);
+  return (std::min(h1, p.h) - std::max<index_t>(h0, 0)) * (std::min(w1, p.w) - std::max<index_t>(w0, 0));
+}
+
+void check_avg_params(const Pool2dParams& p, const char* fn) {
+  check_params(p, fn);
+  KILN_CHECK(p.dilation_h == 1 && p.dilation_w == 1,
+             fn << ": average pooling has no dilation, got (" << p.dilation_h << ", "
+                << p.dilation_w << ")");
+}
+
+// Max pooling also refuses a window with no input element (with dilation, its taps can
+// straddle a small input), which has no maximum to point at.
+void check_max_params(const Pool2dParams& p, const char* fn) {
+  check_params(p, fn);
+  for (index_t o = 0; o < p.out_h(); ++o) {
+    const TapRange t = window(o, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
+    KILN_CHECK(t.first < t.last, fn << ": the window of output row " << o
+                                    << " covers only padding (dilation " << p.dilation_h << ")");
+  }
+  for (index_t o = 0; o < p.out_w(); ++o) {
+    const TapRange t = window(o, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
+    KILN_CHECK(t.first < t.last, fn << ": the window of output column " << o
+                                    << " covers only padding (dilation " << p.dilation_w << ")");
+  }
+}
+
+}  // namespace
+
+index_t Pool2dParams::out_h() const {
+  return pooled_size(h, kernel_h, stride_h, pad_h, dilation_h, ceil_mode);
+}
+index_t Pool2dParams::out_w() const {
+  return pooled_size(w, kernel_w, stride_w, pad_w, dilation_w, ceil_mode);
+}
+
+void max_pool2d_check(const Pool2dParams& p) { check_max_params(p, "max_pool2d"); }
+void avg_pool2d_check(const Pool2dParams& p) { check_avg_params(p, "avg_pool2d"); }
+
+void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::int64_t* indices) {
+  constexpr const char* fn = "max_pool2d_forward";
+  check_max_params(p, fn);
+  const index_t out_h = p.out_h(), out_w = p.out_w();
+  const index_t planes = p.n * p.c;
+  if (planes == 0) return;
+  KILN_CHECK(x != nullptr && y != nullptr, fn << ": x or y is null");
+
+  const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
+                                                      p.kernel_h * p.kernel_w);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t plane = 0; plane < planes; ++plane) {
+    const float* x_plane = x + plane * p.h * p.w;
+    float* y_plane = y + plane * out_h * out_w;
+    std::int64_t* index_plane = indices ? indices + plane * out_h * out_w : nullptr;
+    for (index_t oh = 0; oh < out_h; ++oh) {
+      const index_t h0 = oh * p.stride_h - p.pad_h;
+      const TapRange rows = window(oh, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
+      for (index_t ow = 0; ow < out_w; ++ow) {
+        const index_t w0 = ow * p.stride_w - p.pad_w;
+        const TapRange cols = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
+        float best = -std::numeric_limits<float>::infinity();
+        index_t best_at = (h0 + rows.first * p.dilation_h) * p.w + w0 + cols.first * p.dilation_w;
+        for (index_t i = rows.first; i < rows.last; ++i) {
+          const index_t row = (h0 + i * p.dilation_h) * p.w;
+          for (index_t j = cols.first; j < cols.last; ++j) {
+            const index_t at = row + w0 + j * p.dilation_w;
+            const float v = x_plane[at];
+            if (v > best || std::isnan(v)) {  // as torch: the first maximum, the last NaN
+              best = v;
+              best_at = at;
+            }
+          }
+        }
+        y_plane[oh * out_w + ow] = best;
+        if (index_plane) index_plane[oh * out_w + ow] = best_at;
+      }
+    }
+  }
+}
+
+void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_size,
+                                 const float* dy, const std::int64_t* indices, float* dx) {
+  constexpr const char* fn = "max_pool2d_backward";
+  KILN_CHECK(planes >= 0 && in_size >= 0 && out_size >= 0,
+             fn << ": sizes must be >= 0, got " << planes << " planes of " << in_size
+                << " inputs and " << out_size << " outputs");
+  const index_t dx_size = detail::checked_size(fn, "dx", planes, in_size);
+  const index_t dy_size = detail::checked_size(fn, "dy", planes, out_size);
+  if (dx_size == 0 && dy_size == 0) return;
+  KILN_CHECK(dx != nullptr && (dy_size == 0 || (dy != nullptr && indices != nullptr)),
+             fn << ": dx, dy or indices is null");
+  // Every index is checked before anything is written.
+  index_t bad = -1;
+  for (index_t i = 0; i < dy_size && bad < 0; ++i)
+    if (indices[i] < 0 || indices[i] >= in_size) bad = i;
+  KILN_CHECK(bad < 0, fn << ": indices[" << bad << "] (flat) is " << (bad >= 0 ? indices[bad] : 0)
+                         << ", outside its plane of " << in_size << " elements");
+
+  const int nthreads = threads_for_planes(planes, static_cast<double>(dx_size + dy_size));
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t plane = 0; plane < planes; ++plane) {
+    float* dx_plane = dx + plane * in_size;
+    const float* dy_plane = dy + plane * out_size;
+    const std::int64_t* index_plane = indices + plane * out_size;
+    std::fill(dx_plane, dx_plane + in_size, 0.0f);
+    for (index_t i = 0; i < out_size; ++i) dx_plane[index_plane[i]] += dy_plane[i];
+  }
+}
+
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const std::int64_t* indices,
+                         float* dx) {
+  check_max_params(p, "max_pool2d_backward");
+  max_pool2d_backward_scatter(p.n * p.c, p.h * p.w, p.out_h() * p.out_w(), dy, indices, dx);
+}
+
+void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, bool count_include_pad,
+                        index_t divisor_override) {
+  constexpr const char* fn = "avg_pool2d_forward";
+  check_avg_params(p, fn);
+  const index_t out_h = p.out_h(), out_w = p.out_w(), planes = p.n * p.c;
+  if (planes == 0) return;
+  KILN_CHECK(x != nullptr && y != nullptr, fn << ": x or y is null");
+
+  const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
+                                                      p.kernel_h * p.kernel_w);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t plane = 0; plane < planes; ++plane) {
+    const float* x_plane = x + plane * p.h * p.w;
+    float* y_plane = y + plane * out_h * out_w;
+    for (index_t oh = 0; oh < out_h; ++oh) {
+      const index_t h0 = oh * p.stride_h - p.pad_h;
+      const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
+      for (index_t ow = 0; ow < out_w; ++ow) {
+        const index_t w0 = ow * p.stride_w - p.pad_w;
+        const index_t col_begin = std::max<index_t>(w0, 0), col_end = std::min(w0 + p.kernel_w, p.w);
+        float sum = 0.0f;
+        for (index_t i = row_begin; i < row_end; ++i)
+          for (index_t j = col_begin; j < col_end; ++j) sum += x_plane[i * p.w + j];
+        const bool empty = row_begin >= row_end || col_begin >= col_end;
+        y_plane[oh * out_w + ow] =
+            empty ? 0.0f
+                  : sum / static_cast<float>(avg_divisor(p, h0, w0, count_include_pad, divisor_override));
+      }
+    }
+  }
+}
+
+void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool count_include_pad,
+                         index_t divisor_override) {
+  constexpr const char* fn = "avg_pool2d_backward";
+  check_avg_params(p, fn);
+  const index_t out_h = p.out_h(), out_w = p.out_w(), planes = p.n * p.c;
+  if (planes == 0) return;
+  KILN_CHECK(dy != nullptr && dx != nullptr, fn << ": dy or dx is null");
+
+  const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
+                                                      p.kernel_h * p.kernel_w);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t plane = 0; plane < planes; ++plane) {
+    float* dx_plane = dx + plane * p.h * p.w;
+    const float* dy_plane = dy + plane * out_h * out_w;
+    std::fill(dx_plane, dx_plane + p.h * p.w, 0.0f);
+    for (index_t oh = 0; oh < out_h; ++oh) {
+      const index_t h0 = oh * p.stride_h - p.pad_h;
+      const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
+      for (index_t ow = 0; ow < out_w; ++ow) {
+        const index_t w0 = ow * p.stride_w - p.pad_w;
+        const index_t col_begin = std::max<index_t>(w0, 0), col_end = std::min(w0 + p.kernel_w, p.w);
+        if (row_begin >= row_end || col_begin >= col_end) continue;
+        const float share = dy_plane[oh * out_w + ow] /
+                            static_cast<float>(avg_divisor(p, h0, w0, count_include_pad, divisor_override));
+        for (index_t i = row_begin; i < row_end; ++i)
+          for (index_t j = col_begin; j < col_end; ++j) dx_plane[i * p.w + j] += share;
+      }
+    }
+  }
+}
+
+}  // namespace kiln
