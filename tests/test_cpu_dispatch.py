@@ -16,7 +16,7 @@ import kiln
 pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="native module not built")
 
 TESTS = Path(__file__).parent
-GEMM_USERS = ["test_matmul.py"]  # kernels whose inner loops run the GEMM micro-kernel
+GEMM_USERS = ["test_matmul.py", "test_conv2d.py", "test_lstm.py"]  # kernels built on the GEMM micro-kernel
 
 
 def isa_in_subprocess(isa: str) -> str:
