@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 try:
     from . import _C
@@ -24,6 +26,29 @@ def default_backend() -> str:
     """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest."""
     chosen = os.environ.get("KILN_BACKEND")
     return resolve(chosen) if chosen else available_backends()[0]
+
+
+_selected = threading.local()
+
+
+@contextlib.contextmanager
+def use_backend(backend: str):
+    """Run the Tensor and layer code inside the block on ``backend`` ("numpy", "cpu").
+
+    ``with kiln.use_backend("numpy"):`` runs a model on the NumPy reference path, in
+    float64 if its parameters are float64 (``model.double()``): how gradients are checked.
+    """
+    previous = getattr(_selected, "backend", None)
+    _selected.backend = resolve(backend)
+    try:
+        yield
+    finally:
+        _selected.backend = previous
+
+
+def current_backend() -> str:
+    """The backend Tensor operations use now: ``use_backend``'s, else the default."""
+    return getattr(_selected, "backend", None) or default_backend()
 
 
 def resolve(backend: str | None) -> str:

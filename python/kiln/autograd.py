@@ -1,0 +1,138 @@
+"""The reverse-mode tape: graph nodes, gradient mode, and the backward pass.
+
+Each differentiable operation creates its output with ``record(data, parents,
+backward)``, where ``backward(grad_out) -> grads`` returns one gradient (an ndarray
+or None) per parent, computed with the kernel's backward. ``backward`` walks the
+graph once in reverse topological order, summing gradients that meet at a node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    _state.grad_enabled = bool(mode)
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) that records no graph, as ``torch.no_grad``."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        set_grad_enabled(False)
+        return self
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._previous)
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Context manager that records the graph again inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        set_grad_enabled(True)
+        return self
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._previous)
+        return False
+
+
+BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+
+
+def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
+    """A new Tensor holding ``data``; linked into the graph when a parent requires grad."""
+    from .tensor import Tensor
+
+    out = Tensor._wrap(data)
+    if is_grad_enabled() and any(p.requires_grad for p in parents):
+        out.requires_grad = True
+        out._parents = tuple(parents)
+        out._backward = backward
+    return out
+
+
+def record_multi(outputs: Sequence[np.ndarray], parents: Sequence, backward) -> tuple:
+    """Several outputs of one kernel call, sharing one backward.
+
+    ``backward(grads) -> grads per parent`` receives one gradient per output (None for an
+    output the loss does not use). The outputs hang off one hidden scalar node; the tape
+    visits every output before that node, so all gradients are in when it runs.
+    """
+    collected: list = [None] * len(outputs)
+
+    def joint_backward(_):
+        grads = list(collected)
+        collected[:] = [None] * len(outputs)
+        return backward(grads)
+
+    dtype = outputs[0].dtype if outputs else np.float32
+    joint = record(np.zeros((), dtype), parents, joint_backward)
+
+    def collector(slot: int):
+        def collect(g):
+            collected[slot] = g if collected[slot] is None else collected[slot] + g
+            return (np.zeros((), dtype=g.dtype),)
+        return collect
+
+    return tuple(record(out, (joint,), collector(i)) for i, out in enumerate(outputs))
+
+
+def _graph_freed(grad):
+    raise RuntimeError("backward through a graph a second time: its saved arrays are freed "
+                       "(pass retain_graph=True to the first backward)")
+
+
+def _topological_order(root) -> list:
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad."""
+    grads = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._backward is None:  # a leaf
+            node._accumulate_grad(g)
+            continue
+        parent_grads = node._backward(g)
+        for parent, pg in zip(node._parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.shape:
+                raise RuntimeError(f"internal error: gradient of shape {pg.shape} for a tensor of "
+                                   f"shape {parent.shape}")
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not retain_graph:
+            node._backward, node._parents = _graph_freed, ()

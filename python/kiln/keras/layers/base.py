@@ -1,0 +1,221 @@
+"""The Keras Layer: lazy weights, symbolic calls for the functional API, eager calls on Tensors.
+
+A layer builds its weights on its first call, from the input's shape (Keras's lazy
+input size). Called on a ``KerasTensor`` (from ``Input``) it only propagates shapes
+and records a node of the functional graph; called on data it computes, recording
+the autograd tape through kiln's kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections import defaultdict
+
+import numpy as np
+
+from ...nn.module import Parameter
+from ...tensor import Tensor
+from .. import initializers
+
+_phase = threading.local()
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+@contextlib.contextmanager
+def learning_phase(training: bool):
+    """Inside the block, layers called without ``training=`` run in this mode (fit: True)."""
+    previous = getattr(_phase, "training", False)
+    _phase.training = training
+    try:
+        yield
+    finally:
+        _phase.training = previous
+
+
+def in_training() -> bool:
+    return getattr(_phase, "training", False)
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower().replace("2_d", "2d")
+
+
+def unique_name(base: str) -> str:
+    """dense, dense_1, dense_2, ... as Keras names layers."""
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    _name_counts.clear()
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape with None for the batch axis."""
+
+    def __init__(self, shape: tuple, dtype="float32", node=None, index: int = 0, name: str | None = None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node  # the Node that produced it (None for an Input)
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+
+class Node:
+    """One call of a layer in a functional graph: input KerasTensors -> output KerasTensors."""
+
+    def __init__(self, layer: "Layer", inputs: list, outputs: list, kwargs: dict):
+        self.layer, self.inputs, self.outputs, self.kwargs = layer, inputs, outputs, kwargs
+
+
+def _flatten(x) -> list:
+    if isinstance(x, (list, tuple)):
+        return [item for sub in x for item in _flatten(sub)]
+    return [x]
+
+
+def _to_tensor(x):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_tensor(v) for v in x)
+    arr = np.asarray(x)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return Tensor._wrap(arr)
+
+
+class Layer:
+    """Base of every Keras layer. Subclasses define ``build(input_shape)``, ``call(inputs)`` and
+    ``compute_output_shape(input_shape)``; weights come from ``add_weight``."""
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype=None, input_shape=None,
+                 input_dim=None, batch_input_shape=None, **kwargs):
+        unknown = set(kwargs) - {"input_length", "autocast"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(unknown)}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self._weights: list[tuple[str, Parameter]] = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        self._input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.input_shape_hint = self._input_shape_arg
+
+    # ---- weights ------------------------------------------------------------------------------
+
+    def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
+                   dtype=np.float32) -> Parameter:
+        values = initializers.get(initializer)(tuple(int(s) for s in shape), dtype)
+        param = Parameter(np.asarray(values, dtype=dtype), requires_grad=trainable)
+        self._weights.append((name, param))
+        return param
+
+    @property
+    def weights(self) -> list[Parameter]:
+        return [p for _, p in self._named_weights()]
+
+    def _named_weights(self) -> list[tuple[str, Parameter]]:
+        return [(f"{self.name}/{n}", p) for n, p in self._weights]
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        return [p for p in self.weights if self.trainable and p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        return [p for p in self.weights if not (self.trainable and p.requires_grad)]
+
+    def count_params(self) -> int:
+        return int(sum(p.numel() for p in self.weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays, in Keras's layout and order."""
+        return [p.numpy().copy() for p in self.weights]
+
+    def set_weights(self, weights) -> None:
+        current = self.weights
+        if len(weights) != len(current):
+            raise ValueError(f"{self.name}: set_weights got {len(weights)} arrays, the layer has {len(current)}")
+        for p, w in zip(current, weights):
+            w = np.asarray(w)
+            if w.shape != p.shape:
+                raise ValueError(f"{self.name}: weight of shape {p.shape} cannot take an array of shape {w.shape}")
+        for p, w in zip(current, weights):
+            p._array[...] = w
+
+    # ---- building and calling -------------------------------------------------------------------
+
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"{type(self).__name__} must define call()")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _maybe_build(self, input_shape) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+
+    def __call__(self, inputs, training=None, **kwargs):
+        flat = _flatten(inputs)
+        if flat and all(isinstance(t, KerasTensor) for t in flat):
+            return self._call_symbolic(inputs, kwargs)
+        inputs = _to_tensor(inputs)
+        shapes = [tuple(t.shape) for t in _flatten(inputs)]
+        self._maybe_build((None,) + shapes[0][1:] if len(shapes) == 1 else [(None,) + s[1:] for s in shapes])
+        if training is None:
+            training = in_training()
+        out = self.call(inputs, training=training, **kwargs)
+        if getattr(self, "_output_shape", None) is None:
+            shapes = [(None,) + tuple(o.shape[1:]) for o in _flatten(out)]
+            self._output_shape = shapes[0] if len(shapes) == 1 else shapes
+        return out
+
+    def _call_symbolic(self, inputs, kwargs):
+        shapes = [t.shape for t in _flatten(inputs)]
+        input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self._maybe_build(input_shape)
+        out_shape = self.compute_output_shape(input_shape)
+        node = Node(self, _flatten(inputs), [], kwargs)
+        if isinstance(out_shape, list):
+            outputs = [KerasTensor(s, node=node, index=i, name=self.name) for i, s in enumerate(out_shape)]
+            node.outputs = outputs
+            self._output_shape = out_shape
+            return outputs
+        out = KerasTensor(out_shape, node=node, name=self.name)
+        node.outputs = [out]
+        self._output_shape = out_shape
+        return out
+
+    # ---- configuration (for model.save) -------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            config["input_shape"] = list(self._input_shape_arg)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,163 @@
+"""Keras losses by name or object, each ``loss(y_true, y_pred) -> scalar Tensor``.
+
+A model whose last layer ends in softmax (or sigmoid) hands its logits along with
+its probabilities; the cross-entropy losses then run kiln's fused, stable kernel on
+the logits, as Keras itself does, instead of taking logs of rounded probabilities.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+
+EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
+
+
+def _array(y) -> np.ndarray:
+    return y._array if isinstance(y, Tensor) else np.asarray(y)
+
+
+def _logits(y_pred: Tensor, kind: str):
+    marked = getattr(y_pred, "_keras_logits", None)
+    return marked[1] if marked is not None and marked[0] == kind else None
+
+
+class Loss:
+    name = "loss"
+
+    def __init__(self, from_logits: bool = False, name: str | None = None, reduction="sum_over_batch_size"):
+        self.from_logits = from_logits
+        if name:
+            self.name = name
+
+    def __call__(self, y_true, y_pred) -> Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"from_logits": self.from_logits}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Integer labels (batch,) against class scores (batch, classes)."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __call__(self, y_true, y_pred):
+        labels = _array(y_true).reshape(-1).astype(np.int64)
+        logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        if logits is not None:
+            return F.cross_entropy(logits, labels)
+        p = y_pred.clamp(EPSILON, 1 - EPSILON)
+        return F.nll_loss(p.log(), labels)
+
+
+class CategoricalCrossentropy(Loss):
+    """One-hot (or soft) labels (batch, classes) against class scores (batch, classes)."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, **kwargs):
+        super().__init__(from_logits, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, y_true, y_pred):
+        target = _array(y_true).astype(y_pred.dtype)
+        if self.label_smoothing:
+            target = target * (1 - self.label_smoothing) + self.label_smoothing / target.shape[-1]
+        logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        if logits is not None:
+            return F.cross_entropy(logits, target)
+        p = y_pred / y_pred.sum(-1, keepdim=True)
+        return -(p.clamp(EPSILON, 1 - EPSILON).log() * target).sum(-1).mean()
+
+
+class BinaryCrossentropy(Loss):
+    """Labels in {0, 1} (or soft) against probabilities of the same shape."""
+
+    name = "binary_crossentropy"
+
+    def __call__(self, y_true, y_pred):
+        target = _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)
+        logits = y_pred if self.from_logits else _logits(y_pred, "sigmoid")
+        if logits is not None:
+            return F.binary_cross_entropy_with_logits(logits, target)
+        p = y_pred.clamp(EPSILON, 1 - EPSILON)
+        return -(p.log() * target + (1 - p).log() * (1 - target)).mean()
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def __call__(self, y_true, y_pred):
+        return F.mse_loss(y_pred, _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape))
+
+
+class MeanAbsoluteError(Loss):
+    name = "mean_absolute_error"
+
+    def __call__(self, y_true, y_pred):
+        return (y_pred - _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)).abs().mean()
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+}
+
+
+def get(identifier) -> Loss:
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        try:
+            return _BY_NAME[identifier.lower()]()
+        except KeyError:
+            raise ValueError(f"unknown loss {identifier!r}; known: {', '.join(sorted(_BY_NAME))}") from None
+    if callable(identifier):
+        return _FunctionLoss(identifier)
+    raise TypeError(f"a loss must be a name, a Loss or a callable, got {type(identifier).__name__}")
+
+
+class _FunctionLoss(Loss):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "loss")
+
+    def __call__(self, y_true, y_pred):
+        out = self.fn(y_true if isinstance(y_true, Tensor) else Tensor._wrap(_array(y_true)), y_pred)
+        return out.mean() if out.ndim else out
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    return SparseCategoricalCrossentropy(from_logits)(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    return CategoricalCrossentropy(from_logits)(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    return BinaryCrossentropy(from_logits)(y_true, y_pred)
+
+
+def mean_squared_error(y_true, y_pred):
+    return MeanSquaredError()(y_true, y_pred)
+
+
+def serialize(loss: Loss) -> dict:
+    for name, cls in _BY_NAME.items():
+        if type(loss) is cls:
+            return {"class_name": name, "config": loss.get_config()}
+    return {"class_name": None}
+
+
+def deserialize(config):
+    if not config or config.get("class_name") is None:
+        return None
+    return _BY_NAME[config["class_name"]](**config.get("config", {}))

@@ -1,0 +1,53 @@
+"""Loss modules: MSELoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss."""
+
+from __future__ import annotations
+
+from .. import functional as F
+from .module import Module
+
+
+class MSELoss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+
+class BCELoss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    def __init__(self, reduction: str = "mean", pos_weight=None):
+        super().__init__()
+        self.reduction, self.pos_weight = reduction, pos_weight
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.pos_weight, self.reduction)
+
+
+class CrossEntropyLoss(Module):
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
+        super().__init__()
+        self.weight, self.ignore_index = weight, ignore_index
+        self.reduction, self.label_smoothing = reduction, label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+
+
+class NLLLoss(Module):
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.ignore_index, self.reduction)

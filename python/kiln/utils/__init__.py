@@ -1,0 +1,5 @@
+"""``kiln.utils``: data loading helpers in the PyTorch idiom."""
+
+from . import data
+
+__all__ = ["data"]
