@@ -15,9 +15,10 @@ std::atomic<int> requested_threads{0};
 
 void set_num_threads(int n) {
   KILN_CHECK(n >= 0, "set_num_threads: n must be >= 0 (0 = OpenMP's default), got " << n);
+  static const int openmp_default = omp_get_max_threads();  // before we first change it
   requested_threads.store(n);
   // Also tell OpenMP, so that threadpoolctl and omp_get_max_threads() agree with us.
-  if (n > 0) omp_set_num_threads(n);
+  omp_set_num_threads(n > 0 ? n : openmp_default);
 }
 
 int get_num_threads() {

@@ -100,20 +100,32 @@ class GlorotUniform(VarianceScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "uniform")
 
+    def get_config(self):
+        return {}
+
 
 class GlorotNormal(VarianceScaling):
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "truncated_normal")
+
+    def get_config(self):
+        return {}
 
 
 class HeUniform(VarianceScaling):
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "uniform")
 
+    def get_config(self):
+        return {}
+
 
 class HeNormal(VarianceScaling):
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "truncated_normal")
+
+    def get_config(self):
+        return {}
 
 
 class Orthogonal(Initializer):

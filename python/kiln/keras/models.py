@@ -328,3 +328,7 @@ class Sequential(Model):
         return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self._layers],
                 "input_shape": None if self._input is None else list(self._input.shape[1:])}
+
+
+# ``from keras.models import load_model`` (saving.py imports this module only inside functions)
+from .saving import load_model  # noqa: E402

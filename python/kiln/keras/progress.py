@@ -18,7 +18,9 @@ def format_duration(seconds: float) -> str:
         return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
     if seconds >= 1:
         return f"{seconds:.0f}s"
-    return f"{seconds * 1e3:.0f}ms"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms"
+    return f"{seconds * 1e6:.0f}us"
 
 
 def format_logs(logs: dict) -> str:

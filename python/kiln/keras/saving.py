@@ -21,7 +21,6 @@ import os
 import zipfile
 from pathlib import Path
 
-import numpy as np
 
 from .. import io
 from ..io import CorruptFileError
@@ -182,4 +181,4 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     return model
 
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "CorruptFileError", "np"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "CorruptFileError"]

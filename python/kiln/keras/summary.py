@@ -15,15 +15,20 @@ def summary_lines(model, line_length: int = 65) -> list[str]:
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet: give the first layer an input_shape, "
                          "start with keras.Input(shape=...), call build(), or fit/call it once")
-    columns = (int(line_length * 0.45), int(line_length * 0.33), line_length - int(line_length * 0.78))
-    def row(a, b, c):  # noqa: E306
-        return f" {a:<{columns[0] - 1}}{b:<{columns[1]}}{c:<{columns[2]}}"
+    layers = model.layers
+    names = [f"{layer.name} ({type(layer).__name__})" for layer in layers]
+    shapes = [_shape_text(getattr(layer, "_output_shape", None)) for layer in layers]
+    first = max([len(n) + 2 for n in names] + [28])
+    second = max([len(s) + 2 for s in shapes] + [26])
+    line_length = max(line_length, first + second + 12)
+
+    def row(a, b, c):
+        return f" {a:<{first - 1}}{b:<{second}}{c}"
+
     lines = [f'Model: "{model.name}"', "_" * line_length, row("Layer (type)", "Output Shape", "Param #"),
              "=" * line_length]
-    layers = model.layers
     for i, layer in enumerate(layers):
-        shape = getattr(layer, "_output_shape", None)
-        lines.append(row(f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{layer.count_params():,}"))
+        lines.append(row(names[i], shapes[i], f"{layer.count_params():,}"))
         lines.append("" if i < len(layers) - 1 else "=" * line_length)
     total = model.count_params()
     trainable = int(sum(w.numel() for w in model.trainable_weights))

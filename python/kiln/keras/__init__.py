@@ -1,0 +1,14 @@
+"""``kiln.keras``: the Keras idiom over kiln's layers and kernels.
+
+Change ``from tensorflow import keras`` (or ``import keras``) to ``from kiln import keras``:
+``Sequential``, ``Model`` (functional API and subclassing), ``layers``, ``compile``, ``fit``,
+``evaluate``, ``predict``, ``summary``, ``save``/``load_model``, callbacks and utils.
+"""
+
+from . import callbacks, initializers, layers, losses, metrics, models, optimizers, preprocessing, utils
+from .layers import Input
+from .models import Model, Sequential
+from .saving import load_model
+
+__all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "optimizers", "callbacks",
+           "initializers", "preprocessing", "utils", "models", "load_model"]

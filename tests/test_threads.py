@@ -1,0 +1,53 @@
+"""kiln.set_num_threads / get_num_threads, and OMP_NUM_THREADS honoured."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import kiln
+
+pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="native module not built")
+
+
+def test_set_and_get():
+    before = kiln.get_num_threads()
+    try:
+        kiln.set_num_threads(1)
+        assert kiln.get_num_threads() == 1
+        kiln.set_num_threads(3)
+        assert kiln.get_num_threads() == 3
+    finally:
+        kiln.set_num_threads(before)
+    assert kiln.get_num_threads() == before
+
+
+def test_zero_returns_to_the_openmp_default():
+    code = "import kiln; d = kiln.get_num_threads(); kiln.set_num_threads(1); kiln.set_num_threads(0); " \
+           "print(d, kiln.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2", "2"]
+
+
+def test_bad_counts_are_refused():
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        kiln.set_num_threads(-1)
+    with pytest.raises(TypeError, match="int"):
+        kiln.set_num_threads(2.0)
+    with pytest.raises(TypeError, match="int"):
+        kiln.set_num_threads(True)
+
+
+def test_omp_num_threads_is_the_default():
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", "import kiln; print(kiln.get_num_threads())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_threadpoolctl_sees_kilns_openmp():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    info = threadpoolctl.threadpool_info()
+    assert any(lib["user_api"] == "openmp" for lib in info), info
