@@ -1,0 +1,143 @@
+"""Saving: round trips, refusal of damaged files, atomic replacement."""
+
+import os
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import keras, nn
+from kiln.io import CorruptFileError
+from kiln.keras import layers
+
+
+def small_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(3, 3, activation="relu"),
+                              layers.Flatten(), layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+X = np.random.default_rng(0).standard_normal((5, 6, 6, 1)).astype(np.float32)
+
+
+def test_model_round_trip_predicts_identically(tmp_path):
+    model = small_model()
+    model.fit(X, np.arange(5) % 4, epochs=2, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    assert restored.compiled and [type(layer).__name__ for layer in restored.layers] == \
+        ["Conv2D", "Flatten", "Dense"]
+    restored.fit(X, np.arange(5) % 4, epochs=1, verbose=0)
+
+
+def test_functional_model_round_trip(tmp_path):
+    inp = keras.Input(shape=(7,))
+    emb = layers.Embedding(20, 4)(inp)
+    out = layers.Dense(2, activation="softmax")(layers.LSTM(5)(emb))
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(1).integers(0, 20, (3, 7))
+    model.save(tmp_path / "f.keras")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "f.keras").predict(x), model.predict(x))
+
+
+def test_weights_round_trip_and_mismatch_is_named(tmp_path):
+    model = small_model()
+    model.save_weights(tmp_path / "w.safetensors")
+    other = small_model()
+    other.set_weights([w * 0 for w in other.get_weights()])
+    other.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(other.predict(X), model.predict(X))
+    different = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(5, 3), layers.Flatten(),
+                                  layers.Dense(4)])
+    before = different.get_weights()
+    with pytest.raises(ValueError, match=r"kernel.*\(3, 3, 1, 3\).*\(3, 3, 1, 5\)"):
+        different.load_weights(tmp_path / "w.safetensors")
+    for a, b in zip(before, different.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "garbage", "empty"])
+def test_damaged_files_are_refused(tmp_path, damage):
+    model = small_model()
+    weights, whole = tmp_path / "w.safetensors", tmp_path / "m.keras"
+    model.save_weights(weights)
+    model.save(whole)
+    for path in (weights, whole):
+        raw = path.read_bytes()
+        if damage == "truncate":
+            raw = raw[: len(raw) * 2 // 3]
+        elif damage == "flip_byte":
+            raw = raw[:-10] + bytes([raw[-10] ^ 0xFF]) + raw[-9:]
+        elif damage == "garbage":
+            raw = b"not a model file at all" * 10
+        else:
+            raw = b""
+        path.write_bytes(raw)
+    with pytest.raises(CorruptFileError, match="truncated or damaged"):
+        small_model().load_weights(weights)
+    with pytest.raises(CorruptFileError):
+        keras.models.load_model(whole)
+
+
+def test_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    model = small_model()
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    original = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the process is interrupted between writing and renaming
+
+    monkeypatch.setattr(os, "replace", crash)
+    model.set_weights([w + 1 for w in model.get_weights()])
+    with pytest.raises(KeyboardInterrupt):
+        model.save_weights(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"], "the temporary file is cleaned up"
+
+
+def test_torch_style_state_dict_save_and_load(tmp_path):
+    kiln.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    kiln.save(model.state_dict(), tmp_path / "model.pth")
+    kiln.manual_seed(1)
+    other = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    other.load_state_dict(kiln.load(tmp_path / "model.pth"))
+    x = kiln.randn(5, 4)
+    np.testing.assert_array_equal(other(x).numpy(), model(x).numpy())
+    with pytest.raises(TypeError, match="never pickles"):
+        kiln.save(model, tmp_path / "whole.pth")
+
+
+def test_load_state_dict_names_missing_and_misshapen_keys():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    state["1.weight"] = np.zeros((5, 3), np.float32)
+    del state["0.bias"]
+    with pytest.raises(ValueError, match=r"missing keys: 0\.bias.*1\.weight: shape \(5, 3\)"):
+        model.load_state_dict(state)
+
+
+def test_pytorch_weights_load_unchanged():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                 torch.nn.Linear(2 * 4 * 4, 3))
+    tlstm = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    lstm = nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    model.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
+    lstm.load_state_dict({k: v.detach().numpy() for k, v in tlstm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(model(kiln.tensor(x)).numpy(), tmodel(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    seq = np.random.default_rng(1).standard_normal((2, 5, 3)).astype(np.float32)
+    out, (h, c) = lstm(kiln.tensor(seq))
+    tout, (th, tc) = tlstm(torch.tensor(seq))
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.numpy(), tc.detach().numpy(), rtol=1e-5, atol=1e-6)
