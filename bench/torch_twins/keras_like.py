@@ -1,12 +1,29 @@
-"""What the PyTorch twins of the Keras examples share: Keras's initialisation and Adam.
+"""What the PyTorch twins of the Keras examples share: Keras's initialisation, Adam, and data.
 
 A twin must train the same model as its Keras example, so its weights start as Keras
 starts them (glorot-uniform kernels, zero biases, orthogonal recurrent kernels, a forget
 gate bias of 1, embeddings uniform in +-0.05) and Adam takes Keras's epsilon (1e-7).
+Where an example builds its data (a generated corpus, tokenised and padded), the twin
+imports that function from the example, so both train on identical arrays; only the
+model and the training loop are written in PyTorch.
 """
+
+import importlib
+import os
+import sys
 
 import torch
 from torch import nn
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def import_example(name: str):
+    """The module examples/<name>.py (which imports kiln from the source tree for its data prep)."""
+    for path in (os.path.join(REPO, "python"), os.path.join(REPO, "examples")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    return importlib.import_module(name)
 
 
 def keras_init_(model: nn.Module) -> nn.Module:
