@@ -20,12 +20,12 @@ from .tensor import (Tensor, arange, argmax, as_tensor, cat, concatenate, from_n
                      ones, ones_like, rand, randint, randn, randperm, stack, tensor, where, zeros, zeros_like)
 from ._functions import abs, clamp, exp, flatten, log, max, mean, sqrt, sum
 from .functional import gelu, log_softmax, relu, sigmoid, softmax, tanh
-from . import functional, nn, optim, utils  # noqa: E402  (nn and optim build on the names above)
+from . import functional, nn, optim, profiler, utils  # noqa: E402  (nn and optim build on the names above)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ops", "reference", "nn", "optim", "utils", "functional",
+    "ops", "reference", "nn", "optim", "utils", "functional", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load",
     "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",

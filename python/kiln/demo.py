@@ -1,6 +1,6 @@
 """The kernel demo: each kernel on the native and the NumPy path, their agreement and time.
 
-``python -m kiln.demo`` (and for now ``python -m kiln``) prints one row per kernel.
+``python -m kiln.demo`` prints one row per kernel.
 Each case builds its inputs once, runs both backends, and compares them by relative
 Frobenius error against the NumPy result computed in float64.
 """

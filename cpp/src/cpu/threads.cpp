@@ -28,8 +28,9 @@ int get_num_threads() {
 
 namespace detail {
 int threads_for(double flops) {
-  // Below ~100k flops a parallel region costs more than it saves.
-  if (omp_in_parallel() || flops < 1e5) return 1;
+  // A parallel region costs a few microseconds on an idle machine and far more when the
+  // other cores are busy; below ~1 Mflop (10-30 us of work on one core) it does not pay.
+  if (omp_in_parallel() || flops < 1e6) return 1;
   return get_num_threads();
 }
 }  // namespace detail
