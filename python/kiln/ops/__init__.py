@@ -1,0 +1,31 @@
+"""The kernel API: one function per kernel, on the NumPy reference or the native CPU path.
+
+Every function takes ``backend="numpy" | "cpu"`` (``"cuda"`` once built with CUDA);
+``None`` picks ``kiln.default_backend()``. Inputs may be float32 or float64 arrays;
+the native backends compute in float32, the NumPy backend in the inputs' dtype.
+Arguments are checked before any kernel runs: TypeError for a wrong type or dtype,
+ValueError for a wrong shape or value, naming the argument and the shapes.
+"""
+
+from .adam import adam_step
+from .conv2d import conv2d, conv2d_backward
+from .embedding import embedding, embedding_backward
+from .losses import bce_with_logits, mse, softmax_cross_entropy
+from .lstm import lstm_cell, lstm_cell_backward, lstm_sequence, lstm_sequence_backward
+from .matmul import matmul
+from .pointwise import (gelu, gelu_backward, log_softmax, log_softmax_backward, relu, relu_backward,
+                        sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+
+__all__ = [
+    "matmul",
+    "relu", "sigmoid", "tanh", "gelu",
+    "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
+    "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+    "lstm_cell", "lstm_cell_backward", "lstm_sequence", "lstm_sequence_backward",
+    "conv2d", "conv2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "adam_step",
+    "embedding", "embedding_backward",
+    "softmax_cross_entropy", "bce_with_logits", "mse",
+]

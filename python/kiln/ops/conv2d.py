@@ -1,0 +1,107 @@
+"""conv2d and conv2d_backward, as torch.nn.functional.conv2d.
+
+x is (N, C, H, W); stride, padding and dilation are an int or an (h, w) pair.
+Every argument is checked here, so both backends refuse the same inputs the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _args, reference
+from .._backend import native, resolve
+from ._common import _batch_of_images, _check_elements
+
+
+def _conv2d_args(fn, x, weight, stride, padding, dilation, groups):
+    """Checked (x, weight, stride, padding, dilation, groups, output shape)."""
+    x = _batch_of_images(fn, "x", x)
+    weight = _args.float_array(fn, "weight", weight)
+    if weight.ndim != 4:
+        raise ValueError(f"{fn}: weight must be 4-D (K, C/groups, R, S), got shape {weight.shape}")
+    stride = _args.pair(fn, "stride", stride, minimum=1)
+    padding = _args.pair(fn, "padding", padding, minimum=0)
+    dilation = _args.pair(fn, "dilation", dilation, minimum=1)
+    groups = _args.integer(fn, "groups", groups, minimum=1)
+    n, c, h, w = x.shape
+    k, cg, r, s = weight.shape
+    if c % groups or k % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide the input channels of x {x.shape} "
+                         f"and the output channels of weight {weight.shape}")
+    if cg * groups != c:
+        raise ValueError(f"{fn}: weight {weight.shape} has {cg} input channels per group, but x "
+                         f"{x.shape} with groups={groups} needs {c // groups}")
+    if r < 1 or s < 1:
+        raise ValueError(f"{fn}: the kernel must be at least 1x1, got weight {weight.shape}")
+    span = (dilation[0] * (r - 1) + 1, dilation[1] * (s - 1) + 1)
+    padded = (h + 2 * padding[0], w + 2 * padding[1])
+    if span[0] > padded[0] or span[1] > padded[1]:
+        raise ValueError(f"{fn}: the dilated kernel {span} of weight {weight.shape} is larger than "
+                         f"the padded input {padded} of x {x.shape}")
+    out_shape = (n, k) + tuple(reference.conv2d_output_size((h, w)[a], (r, s)[a], stride[a], padding[a],
+                                                            dilation[a]) for a in (0, 1))
+    _check_elements(fn, "x", x.shape)
+    _check_elements(fn, "weight", weight.shape)
+    _check_elements(fn, "the output", out_shape)
+    return x, weight, stride, padding, dilation, groups, out_shape
+
+
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
+           backend=None) -> np.ndarray:
+    """torch.nn.functional.conv2d.
+
+    Args:
+        x: (N, C, H, W).
+        weight: (K, C/groups, R, S).
+        bias: (K,) or None.
+        stride, padding, dilation: int or (h, w); groups divides C and K.
+    Returns:
+        (N, K, OH, OW), OH = (H + 2*padding_h - dilation_h*(R-1) - 1) // stride_h + 1.
+    """
+    fn = "conv2d"
+    backend = resolve(backend)
+    x, weight, stride, padding, dilation, groups, out_shape = _conv2d_args(
+        fn, x, weight, stride, padding, dilation, groups)
+    bias = _args.optional_float_array(fn, "bias", bias)
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{fn}: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if backend == "numpy":
+        return reference.conv2d(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                                groups=groups)
+    out = np.empty(out_shape, np.float32)
+    native().conv2d_forward(_args.native_input(x), _args.native_input(weight), _args.native_input(bias),
+                            out, stride, padding, dilation, groups)
+    return out
+
+
+def conv2d_backward(x, weight, grad_y, *, stride=1, padding=0, dilation=1, groups=1,
+                    input_grad=True, weight_grad=True, bias_grad=True, backend=None):
+    """Gradients of conv2d.
+
+    Args:
+        x: (N, C, H, W); weight: (K, C/groups, R, S); grad_y: (N, K, OH, OW).
+        stride, padding, dilation, groups: as given to conv2d.
+        input_grad, weight_grad, bias_grad: which gradients to compute.
+    Returns:
+        (grad_x (N, C, H, W), grad_weight (K, C/groups, R, S), grad_bias (K,)), each None
+        when not asked for.
+    """
+    fn = "conv2d_backward"
+    backend = resolve(backend)
+    x, weight, stride, padding, dilation, groups, out_shape = _conv2d_args(
+        fn, x, weight, stride, padding, dilation, groups)
+    grad_y = _batch_of_images(fn, "grad_y", grad_y)
+    if grad_y.shape != out_shape:
+        raise ValueError(f"{fn}: grad_y must have shape {out_shape} (the output of x {x.shape} and "
+                         f"weight {weight.shape}), got {grad_y.shape}")
+    input_grad, weight_grad, bias_grad = bool(input_grad), bool(weight_grad), bool(bias_grad)
+    if backend == "numpy":
+        return reference.conv2d_backward(x, weight, grad_y, stride=stride, padding=padding,
+                                         dilation=dilation, groups=groups, input_grad=input_grad,
+                                         weight_grad=weight_grad, bias_grad=bias_grad)
+    grad_x = np.empty(x.shape, np.float32) if input_grad else None
+    grad_weight = np.empty(weight.shape, np.float32) if weight_grad else None
+    grad_bias = np.empty(weight.shape[:1], np.float32) if bias_grad else None
+    native().conv2d_backward(_args.native_input(x), _args.native_input(weight), _args.native_input(grad_y),
+                             grad_x, grad_weight, grad_bias, stride, padding, dilation, groups)
+    return grad_x, grad_weight, grad_bias
