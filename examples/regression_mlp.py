@@ -70,8 +70,8 @@ def main():
         test_mse = criterion(model(x_test), y_test).item()
     print(f"training loss after:  {final_loss:.4f} ({initial_loss / final_loss:.1f}x lower)")
     print(f"test MSE (standardised target) {test_mse:.4f}  training time {train_seconds:.2f} s")
-    print("RESULT " + json.dumps({"train_loss_cut": round(initial_loss / final_loss, 2),
-                                  "test_mse": round(test_mse, 4), "train_seconds": round(train_seconds, 3)}))
+    print("RESULT " + json.dumps({"test_mse": round(test_mse, 4), "train_loss_cut": round(initial_loss / final_loss, 2),
+                                  "train_seconds": round(train_seconds, 3)}))
 
 
 if __name__ == "__main__":
