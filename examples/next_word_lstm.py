@@ -91,7 +91,8 @@ def main():
     state = layers.LSTM(128)(embedded)
     outputs = layers.Dense(vocab_size, activation="softmax")(state)
     model = keras.Model(inputs, outputs, name="next_word")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
     model.summary()
 
     start = time.perf_counter()

@@ -2,9 +2,10 @@
 
 A 7-layer ``nn.Sequential`` of ``Linear``/``ReLU`` trained with the classic loop
 (``zero_grad``, forward, ``backward``, ``step``) and Adam on Friedman #1, scikit-learn's
-synthetic nonlinear regression (y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4
-+ noise; five more features are pure noise). Features and target are standardised; training is full batch, one Adam step per
-epoch, so the default 100 epochs are 100 steps.
+synthetic nonlinear regression: y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4
++ noise, five more features pure noise. (The diabetes data's 442 patients are too few
+for seven layers: the net memorises them.) Features and target are standardised;
+training is full batch, one Adam step per epoch, so the default 100 epochs are 100 steps.
 
     PYTHONPATH=python python examples/regression_mlp.py --epochs 100
 """

@@ -57,13 +57,13 @@ def clause(rng, positive):
 
 
 def make_reviews(n, seed):
-    """n (sentence, label) pairs, balanced; label 1 is positive."""
+    """n review texts and their labels (1 positive, 0 negative; balanced)."""
     rng = random.Random(seed)
     texts, labels = [], []
     for i in range(n):
         positive = i % 2 == 0
         text = clause(rng, positive)
-        if rng.random() < 0.1:
+        if rng.random() < 0.1:  # lukewarm: the words do not tell, the label was a coin toss
             text = f"{rng.choice(SUBJECTS)} was {rng.choice(LUKEWARM)}"
         elif rng.random() < 0.35:  # "<the other opinion> but <the verdict>": the part after "but" decides
             text = f"{clause(rng, not positive)} but {text}"

@@ -65,16 +65,17 @@ def make_newsgroups_like(n_docs, seed, n_rare=4000, n_jargon=600, cross_posted=0
         made_up.add("".join(rng.choice(SYLLABLES, rng.integers(2, 4))))
     made_up = sorted(made_up)
     rng.shuffle(made_up)
-    rare, jargon = made_up[:n_rare], {}
-    for i, name in enumerate(CATEGORIES):
-        jargon[name] = made_up[n_rare + i * n_jargon:n_rare + (i + 1) * n_jargon]
 
     def zipf(words):
+        """The words and their sampling probabilities, the i-th most frequent with weight 1 / i^1.1."""
         weights = 1.0 / np.arange(1, len(words) + 1) ** 1.1
         return np.array(words), weights / weights.sum()
 
-    common, rare = zipf(COMMON_WORDS), zipf(rare)
-    topical = {name: (zipf(TOPIC_WORDS[name].split()), zipf(jargon[name])) for name in CATEGORIES}
+    common, rare = zipf(COMMON_WORDS), zipf(made_up[:n_rare])
+    pools = {}  # per topic: its words, its jargon, then the shared common and rare words
+    for i, name in enumerate(CATEGORIES):
+        jargon = made_up[n_rare + i * n_jargon:n_rare + (i + 1) * n_jargon]
+        pools[name] = [zipf(TOPIC_WORDS[name].split()), zipf(jargon), common, rare]
     texts, labels = [], []
     for i in range(n_docs):
         label = i % len(CATEGORIES)
@@ -82,8 +83,7 @@ def make_newsgroups_like(n_docs, seed, n_rare=4000, n_jargon=600, cross_posted=0
         length = int(np.clip(rng.lognormal(4.2, 0.6), 15, 400))
         share = rng.beta(2, 6)
         counts = rng.multinomial(length, [0.8 * share, 0.2 * share, 0.7 * (1 - share), 0.3 * (1 - share)])
-        pools = [*topical[source], common, rare]
-        words = np.concatenate([rng.choice(pool, size=k, p=p) for (pool, p), k in zip(pools, counts)])
+        words = np.concatenate([rng.choice(pool, size=k, p=p) for (pool, p), k in zip(pools[source], counts)])
         rng.shuffle(words)
         texts.append(" ".join(words))
         labels.append(label)
