@@ -137,6 +137,71 @@ def test_thread_count_does_not_change_result(rng):
     np.testing.assert_array_equal(one, two)
 
 
+
+# ---- the small-product path (m * n * k <= 64^3: no packing, direct kernel) ----------------
+
+SMALL = [(1, 1, 1), (1, 70, 3), (70, 1, 5), (2, 3, 4), (5, 7, 9), (6, 16, 1), (6, 8, 2), (7, 17, 5),
+         (5, 15, 2), (11, 24, 10), (13, 9, 33), (12, 32, 64), (63, 64, 64), (64, 64, 64),
+         (65, 64, 64), (64, 65, 63), (64, 64, 65), (70, 70, 70), (3, 70, 70)]
+
+
+@pytest.mark.parametrize("m,n,k", SMALL)
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_small_products_with_every_layout_and_epilogue(m, n, k, transpose_a, transpose_b, backend, rng):
+    a, b = product(m, n, k, transpose_a, transpose_b, rng)
+    bias = f32(rng.standard_normal(n))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    layout = dict(transpose_a=transpose_a, transpose_b=transpose_b)
+    assert_close(ops.matmul(a, b, **layout, backend=backend), reference.matmul(a64, b64, **layout),
+                 reduction_tol(k))
+    for activation in ("relu", "tanh"):
+        got = ops.matmul(a, b, **layout, bias=bias, activation=activation, backend=backend)
+        want = reference.matmul(a64, b64, **layout, bias=bias.astype(np.float64), activation=activation)
+        assert_close(got, want, reduction_tol(k), activation)
+    # alpha/beta into a row-strided view of a guarded buffer: nothing outside it is written
+    guarded = np.full((m, n + 11), 7.0, np.float32)
+    out = guarded[:, 3:3 + n]
+    c0 = f32(rng.standard_normal((m, n)))
+    out[...] = c0
+    ops.matmul(a, b, **layout, bias=bias, alpha=0.5, beta=-1.5, out=out, backend=backend)
+    want = reference.matmul(a64, b64, **layout, bias=bias.astype(np.float64), alpha=0.5, beta=-1.5,
+                            c=c0.astype(np.float64))
+    assert_close(out, want, reduction_tol(k), "alpha/beta")
+    assert (guarded[:, :3] == 7.0).all() and (guarded[:, 3 + n:] == 7.0).all()
+
+
+def test_small_product_beta_zero_ignores_nan_and_relu_keeps_nan(backend):
+    a = np.ones((5, 3), np.float32)
+    a[2, 1] = np.nan
+    out = np.full((5, 9), np.nan, np.float32)
+    ops.matmul(a, -np.ones((3, 9), np.float32), activation="relu", out=out, backend=backend)
+    assert np.isnan(out[2]).all()
+    assert (np.delete(out, 2, axis=0) == 0.0).all()
+
+
+def test_small_and_packed_paths_agree_across_the_threshold(backend, rng):
+    """64^3 takes the direct path, 65x64x64 the packed one: both match the reference."""
+    a, b = product(65, 64, 64, False, True, rng)
+    small = ops.matmul(a[:64], b, transpose_b=True, backend=backend)
+    large = ops.matmul(a, b, transpose_b=True, backend=backend)
+    want = reference.matmul(a.astype(np.float64), b.astype(np.float64), transpose_b=True)
+    assert_close(small, want[:64], reduction_tol(64))
+    assert_close(large, want, reduction_tol(64))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_batched_products_on_each_thread_count(threads, rng):
+    import kiln
+    a, b = product(9, 21, 13, True, False, rng, batch=6)
+    before = kiln.get_num_threads()
+    try:
+        kiln.set_num_threads(threads)
+        got = ops.matmul(a, b, transpose_a=True, backend="cpu")
+    finally:
+        kiln.set_num_threads(before)
+    assert_close(got, np.matmul(a.transpose(0, 2, 1).astype(np.float64), b), reduction_tol(13))
+
 # ---- bad input: a clean error, nothing written ---------------------------------------------
 
 BAD_DTYPES = [np.arange(6).reshape(2, 3), np.ones((2, 3), np.float16),

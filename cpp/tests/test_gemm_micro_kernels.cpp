@@ -1,5 +1,6 @@
 // Each micro-kernel this CPU supports against the portable reference micro-kernel,
 // on its own: packed panels in, one MR x NR tile out, alpha/beta as the contract says.
+// The direct (small-product) kernels against a plain float64 loop, every layout and edge.
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -54,6 +55,59 @@ void check_micro_kernel(const char* name, GemmMicroKernel kernel) {
   }
 }
 
+// C = alpha * A @ B + beta * C + biases, relu, from A and B in place; guard columns stay put.
+void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel) {
+  const index_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {6, 16, 4}, {7, 9, 1}, {5, 8, 13},
+                              {13, 33, 21}, {64, 64, 64}, {19, 70, 9}, {2, 23, 70}};
+  for (const auto& s : sizes) {
+    const index_t m = s[0], n = s[1], k = s[2];
+    for (int layout = 0; layout < 4; ++layout) {
+      const bool ta = layout & 1, tb = layout & 2;
+      const auto a = random_floats(m * k, 4), b = random_floats(k * n, 5);
+      const auto col_bias = random_floats(n, 6), row_bias = random_floats(m, 7);
+      const index_t ldc = n + 5;
+      for (float beta : {0.0f, -1.5f}) {
+        std::vector<float> c = random_floats(m * ldc, 8), scratch(k * n);
+        if (beta == 0.0f)
+          for (index_t i = 0; i < m; ++i)
+            for (index_t j = 0; j < n; ++j) c[i * ldc + j] = NAN;  // must not be read
+        const std::vector<float> c0 = c;
+        const bool relu = beta != 0.0f;
+        kiln::detail::GemmDirectArgs args{m, n, k, a.data(), ta ? 1 : k, ta ? m : 1,
+                                          b.data(), tb ? 1 : n, tb ? k : 1, c.data(), ldc,
+                                          0.75f, beta, col_bias.data(),
+                                          relu ? row_bias.data() : nullptr, relu,
+                                          scratch.data()};
+        kernel(args);
+        std::vector<float> got;
+        std::vector<double> want;
+        for (index_t i = 0; i < m; ++i)
+          for (index_t j = 0; j < ldc; ++j) {
+            if (j >= n) {  // guard columns
+              CHECK(c[i * ldc + j] == c0[i * ldc + j]);
+              continue;
+            }
+            double acc = 0.0;
+            for (index_t p = 0; p < k; ++p)
+              acc += static_cast<double>(a[ta ? p * m + i : i * k + p]) * b[tb ? j * k + p : p * n + j];
+            double v = 0.75 * acc + col_bias[j];
+            if (beta != 0.0f) v += beta * static_cast<double>(c0[i * ldc + j]) + row_bias[i];
+            if (relu && v < 0.0) v = 0.0;
+            got.push_back(c[i * ldc + j]);
+            want.push_back(v);
+          }
+        const double err = rel_error(got, want);
+        if (!(err < 1e-5 * std::sqrt(static_cast<double>(k)))) {
+          std::printf("%s %ldx%ldx%ld layout %d beta=%g: relative error %.3e\n", name,
+                      static_cast<long>(m), static_cast<long>(n), static_cast<long>(k), layout,
+                      beta, err);
+          ++failures();
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -62,6 +116,8 @@ int main() {
   check_micro_kernel<4, 16>("portable_4x16", &kiln::detail::gemm_ukr_portable<4, 16>);
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     check_micro_kernel<6, 16>("avx2_6x16", &kiln::detail::gemm_ukr_avx2_6x16);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    check_direct_kernel("direct_avx2", &kiln::detail::gemm_direct_avx2);
   if (__builtin_cpu_supports("avx512f"))
     check_micro_kernel<14, 32>("avx512_14x32", &kiln::detail::gemm_ukr_avx512_14x32);
   std::printf("%d failures\n", failures());

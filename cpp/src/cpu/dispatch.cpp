@@ -36,16 +36,20 @@ CpuKernels choose_kernels() {
   const Isa supported = supported_isa(), requested = requested_isa();
   const Isa isa = static_cast<int>(requested) < static_cast<int>(supported) ? requested : supported;
 
-  //           name                      mr  nr   mc   kc    nc    micro-kernel
-  CpuKernels k{"portable", {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>}};
+  // Blocks: A block mc x kc about half of L2, B micro-panel kc x nr within L1, B block
+  // kc x nc in L3. The AVX-512 machine has an AVX2 direct kernel too: small products are
+  // bound by their call overhead, not the vector width.
+  //           name                      mr  nr   mc   kc    nc    micro-kernel   direct
+  CpuKernels k{"portable",
+               {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>, nullptr}};
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa >= Isa::avx2) {
     k.isa = "avx2";
-    k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, &gemm_ukr_avx2_6x16};
+    k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, &gemm_ukr_avx2_6x16, &gemm_direct_avx2};
   }
   if (isa >= Isa::avx512) {
     k.isa = "avx512";
-    k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32};
+    k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32, &gemm_direct_avx2};
   }
 #else
   (void)isa;

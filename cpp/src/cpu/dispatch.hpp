@@ -15,11 +15,16 @@ namespace kiln::detail {
 using GemmMicroKernel = void (*)(index_t k, const float* a_panel, const float* b_panel,
                                  float* c, index_t ldc, float alpha, float beta);
 
+struct GemmDirectArgs;  // gemm_ukr.hpp
+// The small-product kernel that reads A and B in place (null: small products are packed too).
+using GemmDirectKernel = void (*)(const GemmDirectArgs& args);
+
 struct GemmKernel {
   const char* name;
   int mr, nr;              // register tile
   index_t mc, kc, nc;      // cache blocks: A block mc x kc (L2), B panel kc x nr (L1)
   GemmMicroKernel micro_kernel;
+  GemmDirectKernel direct;
 };
 
 struct CpuKernels {

@@ -9,6 +9,10 @@
 // Threads split C into rectangles, one per thread, each run through this nest on
 // its own packing buffers: no barriers, and the result does not depend on the
 // number of threads (each element of C sums over k in the same order).
+//
+// Small products (m * n * k <= kDirectMaxVolume) skip all of this: one thread, no
+// packing, the ISA's direct kernel reads A and B in place. Which path runs depends on
+// the shape only, never on the thread count, so results stay bit-identical for any.
 #include "gemm.hpp"
 
 #include <omp.h>
@@ -20,10 +24,15 @@
 
 #include "activation_math.hpp"
 #include "dispatch.hpp"
+#include "gemm_ukr.hpp"
 #include "parallel.hpp"
 
 namespace kiln::detail {
 namespace {
+
+// 64^3 multiply-adds (0.5 Mflop): a few microseconds of arithmetic, where packing both
+// operands and tiling the edges through a buffer would cost as much again.
+constexpr double kDirectMaxVolume = 64.0 * 64.0 * 64.0;
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -145,6 +154,22 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
   }
 }
 
+// The small-product path: the direct kernel, then any activation it does not fuse.
+void gemm_direct(GemmDirectKernel direct, index_t m, index_t n, index_t k, float alpha,
+                 StridedMatrix a, StridedMatrix b, float beta, float* c, index_t ldc,
+                 const GemmEpilogue& ep) {
+  GemmDirectArgs args{m, n, k, a.data, a.row_stride, a.col_stride, b.data, b.row_stride,
+                      b.col_stride, c, ldc, alpha, beta,
+                      ep.bias_axis == BiasAxis::per_column ? ep.bias : nullptr,
+                      ep.bias_axis == BiasAxis::per_row ? ep.bias : nullptr,
+                      ep.activation == Activation::relu, nullptr};
+  if (b.col_stride != 1 && n > 1) args.scratch = packing_buffer(0, static_cast<std::size_t>(k * n));
+  direct(args);
+  if (ep.activation == Activation::none || ep.activation == Activation::relu) return;
+  const GemmEpilogue activation_only{nullptr, BiasAxis::none, ep.activation};
+  apply_epilogue(c, ldc, m, n, 0, 0, activation_only);
+}
+
 // Split C into tm x tn rectangles (tm * tn = nthreads) as square as the tiles allow.
 void thread_grid(index_t m, index_t n, int mr, int nr, int nthreads, int& tm, int& tn) {
   tm = 1;
@@ -181,6 +206,12 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
           float beta, float* c, index_t ldc, const GemmEpilogue& epilogue, int nthreads) {
   if (m <= 0 || n <= 0) return;
   const GemmKernel& kern = cpu_kernels().gemm;
+  const bool b_unit_stride = b.col_stride == 1 || b.row_stride == 1 || n == 1;
+  if (kern.direct != nullptr && k > 0 && b_unit_stride &&
+      static_cast<double>(m) * n * k <= kDirectMaxVolume) {
+    gemm_direct(kern.direct, m, n, k, alpha, a, b, beta, c, ldc, epilogue);
+    return;
+  }
   if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
   int tm = 1, tn = 1;
   if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);

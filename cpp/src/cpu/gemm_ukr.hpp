@@ -1,4 +1,5 @@
-// Internal: every GEMM micro-kernel, one per ISA and tile, named ISA_MRxNR.
+// Internal: every GEMM micro-kernel, one per ISA and tile, named ISA_MRxNR, and the
+// direct kernels for small products.
 //
 // Contract (all of them): C (MR x NR, row stride ldc) = alpha * A @ B + beta * C,
 // A packed as k columns of MR floats, B as k rows of NR floats (64-byte aligned);
@@ -35,5 +36,28 @@ void gemm_ukr_avx2_6x16(index_t k, const float* a, const float* b, float* c, ind
                         float alpha, float beta);
 void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, index_t ldc,
                            float alpha, float beta);
+
+// Direct (unpacked) GEMM for small products, single-threaded:
+//   C = alpha * A @ B + beta * C + col_bias (per column) + row_bias (per row), then relu
+// A (m x k): element (i, p) at a[i * a_rs + p * a_cs], any strides. B (k x n): element
+// (p, j) at b[p * b_rs + j * b_cs] with b_cs == 1 or b_rs == 1; in the latter case B is
+// first transposed into scratch (k * n floats). C (m x n) has row stride ldc. beta == 0:
+// C is written without being read. k >= 0; biases are null when absent.
+struct GemmDirectArgs {
+  index_t m, n, k;
+  const float* a;
+  index_t a_rs, a_cs;
+  const float* b;
+  index_t b_rs, b_cs;
+  float* c;
+  index_t ldc;
+  float alpha, beta;
+  const float* col_bias;
+  const float* row_bias;
+  bool relu;
+  float* scratch;
+};
+
+void gemm_direct_avx2(const GemmDirectArgs& args);
 
 }  // namespace kiln::detail

@@ -16,10 +16,18 @@ constexpr int NR = 16;
 
 void gemm_ukr_avx2_6x16(index_t k, const float* __restrict a, const float* __restrict b,
                         float* __restrict c, index_t ldc, float alpha, float beta) {
+  // The tile of C is read (beta != 0) or written only after the k loop, far beyond the
+  // out-of-order window: fetch its lines now so that the misses overlap the arithmetic.
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+  }
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 
+#pragma GCC unroll 4
   for (index_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
