@@ -60,11 +60,13 @@ void matmul_binding(py::handle a_obj, py::handle b_obj, py::handle out_obj, py::
 
   const index_t m = transpose_a ? a.cols : a.rows, k = transpose_a ? a.rows : a.cols;
   const index_t kb = transpose_b ? b.cols : b.rows, n = transpose_b ? b.rows : b.cols;
-  const std::string ops = std::string("a") + (transpose_a ? ".T" : "") + " " + shape_str(a.array) +
-                          " @ b" + (transpose_b ? ".T" : "") + " " + shape_str(b.array);
-  if (k != kb) throw py::value_error("matmul: inner dimensions differ: " + ops);
+  auto ops = [&] {  // built only for an error message: a small product is over in microseconds
+    return std::string("a") + (transpose_a ? ".T" : "") + " " + shape_str(a.array) + " @ b" +
+           (transpose_b ? ".T" : "") + " " + shape_str(b.array);
+  };
+  if (k != kb) throw py::value_error("matmul: inner dimensions differ: " + ops());
   if (a.batched && b.batched && a.batch != b.batch && a.batch != 1 && b.batch != 1) {
-    throw py::value_error("matmul: batch sizes differ: " + ops);
+    throw py::value_error("matmul: batch sizes differ: " + ops());
   }
   const bool batched = a.batched || b.batched;
   const index_t batch = batched ? std::max(a.batch, b.batch) : 1;
