@@ -20,7 +20,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "activation_math.hpp"
 #include "dispatch.hpp"
@@ -51,10 +54,21 @@ float* packing_buffer(int slot, std::size_t floats) {
   return buffers[slot].get();
 }
 
+// The packing routines and the loop nest are templates on the register tile, so that
+// the short loops over one tile's rows or columns unroll (they dominate packing otherwise).
+
 // A block (mc x kc) starting at a -> panels of mr rows: panel[p * mr + i], zero padded.
-void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, int mr, float* out) {
+template <int mr>
+void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out) {
   for (index_t ir = 0; ir < mc; ir += mr) {
     const index_t rows = std::min<index_t>(mr, mc - ir);
+    if (rows == mr) {
+      for (index_t p = 0; p < kc; ++p, out += mr) {
+        const float* src = a + ir * rs + p * cs;
+        for (int i = 0; i < mr; ++i) out[i] = src[i * rs];
+      }
+      continue;
+    }
     for (index_t p = 0; p < kc; ++p) {
       const float* src = a + ir * rs + p * cs;
       for (index_t i = 0; i < rows; ++i) out[i] = src[i * rs];
@@ -65,16 +79,30 @@ void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, int 
 }
 
 // B block (kc x nc) starting at b -> panels of nr columns: panel[p * nr + j], zero padded.
-void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, int nr, float* out) {
+template <int nr>
+void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out) {
+  const index_t full = nc / nr * nr, panel = kc * nr;
+  if (cs == 1) {
+    // Row-major B: read each row once, front to back, and deal its nr-wide pieces out to
+    // the panels. Panel by panel would jump to the next row (often the next page, out of
+    // the prefetchers' reach) every nr floats.
+    for (index_t p = 0; p < kc; ++p) {
+      const float* src = b + p * rs;
+      float* dst = out + p * nr;
+      for (index_t jr = 0; jr < full; jr += nr, dst += panel)
+        std::memcpy(dst, src + jr, nr * sizeof(float));  // a fixed-size copy: vector moves
+      if (full < nc) {
+        for (index_t j = 0; j < nc - full; ++j) dst[j] = src[full + j];
+        for (index_t j = nc - full; j < nr; ++j) dst[j] = 0.0f;
+      }
+    }
+    return;
+  }
   for (index_t jr = 0; jr < nc; jr += nr) {
     const index_t cols = std::min<index_t>(nr, nc - jr);
     for (index_t p = 0; p < kc; ++p) {
       const float* src = b + p * rs + jr * cs;
-      if (cs == 1) {
-        for (index_t j = 0; j < cols; ++j) out[j] = src[j];
-      } else {
-        for (index_t j = 0; j < cols; ++j) out[j] = src[j * cs];
-      }
+      for (index_t j = 0; j < cols; ++j) out[j] = src[j * cs];
       for (index_t j = cols; j < nr; ++j) out[j] = 0.0f;
       out += nr;
     }
@@ -100,10 +128,10 @@ void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t r
 }
 
 // C block (m x n, origin row0/col0 of the whole C, for the bias) through the loop nest.
+template <int mr, int nr>
 void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float alpha,
                  StridedMatrix a, StridedMatrix b, float beta, float* c, index_t ldc,
                  index_t row0, index_t col0, const GemmEpilogue& ep) {
-  const int mr = kern.mr, nr = kern.nr;
   if (k == 0) {
     for (index_t i = 0; i < m; ++i)
       for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
@@ -115,7 +143,7 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
   const index_t mc_max = std::min(kern.mc, ((m + mr - 1) / mr) * mr);
   float* packed_b = packing_buffer(0, static_cast<std::size_t>(kc_max * nc_max));
   float* packed_a = packing_buffer(1, static_cast<std::size_t>(kc_max * mc_max));
-  alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of C
+  alignas(64) float edge[mr * nr];  // a tile at the edges of C
 
   for (index_t jc = 0; jc < n; jc += kern.nc) {
     const index_t nc = std::min(kern.nc, n - jc);
@@ -123,12 +151,12 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
       const index_t kc = std::min(kern.kc, k - pc);
       const float beta_block = pc == 0 ? beta : 1.0f;
       const bool last_k = pc + kc == k;
-      pack_b(kc, nc, b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride,
-             nr, packed_b);
+      pack_b<nr>(kc, nc, b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride,
+             packed_b);
       for (index_t ic = 0; ic < m; ic += kern.mc) {
         const index_t mc = std::min(kern.mc, m - ic);
-        pack_a(mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
-               a.col_stride, mr, packed_a);
+        pack_a<mr>(mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
+               a.col_stride, packed_a);
         for (index_t jr = 0; jr < nc; jr += nr) {
           const index_t cols = std::min<index_t>(nr, nc - jr);
           for (index_t ir = 0; ir < mc; ir += mr) {
@@ -200,6 +228,19 @@ void thread_grid(index_t m, index_t n, int mr, int nr, int nthreads, int& tm, in
   }
 }
 
+using SerialGemm = void (*)(const GemmKernel&, index_t, index_t, index_t, float, StridedMatrix,
+                           StridedMatrix, float, float*, index_t, index_t, index_t,
+                           const GemmEpilogue&);
+
+// The loop nest compiled for the tile of each micro-kernel in dispatch.cpp.
+SerialGemm serial_gemm_for(const GemmKernel& kern) {
+  if (kern.mr == 4 && kern.nr == 16) return &gemm_serial<4, 16>;
+  if (kern.mr == 6 && kern.nr == 16) return &gemm_serial<6, 16>;
+  if (kern.mr == 14 && kern.nr == 32) return &gemm_serial<14, 32>;
+  throw std::logic_error("gemm: no loop nest for a " + std::to_string(kern.mr) + "x" +
+                         std::to_string(kern.nr) + " micro-kernel");
+}
+
 }  // namespace
 
 void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, StridedMatrix b,
@@ -212,6 +253,7 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
     gemm_direct(kern.direct, m, n, k, alpha, a, b, beta, c, ldc, epilogue);
     return;
   }
+  static const SerialGemm gemm_serial = serial_gemm_for(kern);
   if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
   int tm = 1, tn = 1;
   if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);
