@@ -7,7 +7,9 @@ The OpenBLAS variables are unset so that NumPy picks its best kernels (the scrip
 refuses to run with them set). Each round times every library once per size, in
 rotating order, so that noise from other work on the machine hits all of them alike;
 the table holds medians (GFLOP/s) and the ratios kiln/numpy and kiln/torch (above 1:
-kiln is faster). PyTorch is optional.
+kiln is faster). Each measurement starts after a short pause, so that the worker threads
+OpenBLAS and PyTorch leave spinning after their calls do not steal the cores from the
+next library timed. PyTorch is optional.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def main() -> None:
             libs = list(runs)
             libs = libs[r % len(libs):] + libs[:r % len(libs)]
             for lib in libs:
+                time.sleep(0.05)  # let the previous library's worker threads stop spinning
                 times[(shape, lib)].append(timer(runs[lib], args.seconds))
 
     libs = ["kiln", "numpy"] + (["torch"] if torch is not None else [])

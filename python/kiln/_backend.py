@@ -22,10 +22,14 @@ def available_backends() -> list[str]:
     return (["cpu"] if _C is not None else []) + ["numpy"]
 
 
+# Read once: looking up the environment on every call costs more than a small kernel.
+_ENV_BACKEND = os.environ.get("KILN_BACKEND")
+
+
 def default_backend() -> str:
-    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest."""
-    chosen = os.environ.get("KILN_BACKEND")
-    return resolve(chosen) if chosen else available_backends()[0]
+    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` (as it was when
+    kiln was imported) or the fastest."""
+    return resolve(_ENV_BACKEND) if _ENV_BACKEND else ("cpu" if _C is not None else "numpy")
 
 
 _selected = threading.local()

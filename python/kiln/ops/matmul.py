@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, reference
+from .. import _args, _backend, reference
 from .._backend import native, resolve
 from ._common import _deliver
 
 _F32 = np.dtype(np.float32)
+
+
+def _is_plain_matrix(x) -> bool:
+    """A float32, C-contiguous 2-D ndarray: what kiln._C reads as it is."""
+    return type(x) is np.ndarray and x.dtype == _F32 and x.ndim == 2 and x.flags.c_contiguous
 
 
 def _as_c_layout(x: np.ndarray, transposed: bool) -> tuple[np.ndarray, bool]:
@@ -44,17 +49,17 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     """
     fn = "matmul"
     backend = resolve(backend)
-    if (backend == "cpu" and type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == _F32
-            and b.dtype == _F32 and a.ndim == 2 and b.ndim == 2 and a.flags.c_contiguous
-            and b.flags.c_contiguous and bias is None and activation is None
+    if (backend == "cpu" and _is_plain_matrix(a) and _is_plain_matrix(b)
+            and (bias is None or (type(bias) is np.ndarray and bias.dtype == _F32 and bias.flags.c_contiguous))
+            and activation in reference.ACTIVATIONS
             and type(alpha) is float and type(beta) is float and (out is not None or beta == 0.0)):
-        # The common call, where Python overhead would rival a small product's arithmetic:
-        # nothing to convert, so kiln._C checks the rest (shapes, bools, out, overlap) itself,
-        # with the same errors.
+        # The common call (nn.Linear's among them), where Python overhead would rival a small
+        # product's arithmetic: nothing to convert, so kiln._C checks the rest (shapes, bias,
+        # out, overlap) itself, with the same errors.
         if out is None:
             out = np.empty((a.shape[1] if transpose_a else a.shape[0],
                             b.shape[0] if transpose_b else b.shape[1]), np.float32)
-        native().matmul(a, b, out, None, transpose_a, transpose_b, alpha, beta, None)
+        _backend._C.matmul(a, b, out, bias, transpose_a, transpose_b, alpha, beta, activation)
         return out
     a = _args.float_array(fn, "a", a)
     b = _args.float_array(fn, "b", b)
