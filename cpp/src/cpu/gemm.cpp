@@ -253,12 +253,12 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
     gemm_direct(kern.direct, m, n, k, alpha, a, b, beta, c, ldc, epilogue);
     return;
   }
-  static const SerialGemm gemm_serial = serial_gemm_for(kern);
+  static const SerialGemm serial = serial_gemm_for(kern);
   if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
   int tm = 1, tn = 1;
   if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);
   if (tm * tn <= 1) {
-    gemm_serial(kern, m, n, k, alpha, a, b, beta, c, ldc, 0, 0, epilogue);
+    serial(kern, m, n, k, alpha, a, b, beta, c, ldc, 0, 0, epilogue);
     return;
   }
 #pragma omp parallel num_threads(tm * tn)
@@ -270,7 +270,7 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
     if (i1 > i0 && j1 > j0) {
       const StridedMatrix a_part{a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
       const StridedMatrix b_part{b.data + j0 * b.col_stride, b.row_stride, b.col_stride};
-      gemm_serial(kern, i1 - i0, j1 - j0, k, alpha, a_part, b_part, beta, c + i0 * ldc + j0, ldc,
+      serial(kern, i1 - i0, j1 - j0, k, alpha, a_part, b_part, beta, c + i0 * ldc + j0, ldc,
                   i0, j0, epilogue);
     }
   }
