@@ -23,9 +23,19 @@ def available_backends() -> list[str]:
 
 
 def default_backend() -> str:
-    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest."""
-    chosen = os.environ.get("KILN_BACKEND")
-    return resolve(chosen) if chosen else available_backends()[0]
+    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest.
+
+    ``KILN_BACKEND`` is read once, at the first call: every layer asks for the backend on
+    every call, and an environment lookup each time was a measurable part of a small step.
+    """
+    global _default
+    if _default is None:
+        chosen = os.environ.get("KILN_BACKEND")
+        _default = resolve(chosen) if chosen else available_backends()[0]
+    return _default
+
+
+_default: str | None = None
 
 
 _selected = threading.local()
