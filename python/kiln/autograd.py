@@ -142,7 +142,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         for parent, pg in zip(node._parents, parent_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            if pg.shape != parent.shape:
+            if pg.shape != parent._array.shape:
                 raise RuntimeError(f"internal error: gradient of shape {pg.shape} for a tensor of "
                                    f"shape {parent.shape}")
             key = id(parent)
