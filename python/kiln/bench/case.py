@@ -32,10 +32,10 @@ class Target:
 
     @property
     def label(self) -> str:
-        bound = f">= {self.at_least:g}" if self.at_least is not None else f"< {self.at_most:g}"
         if self.against in ("numpy", "torch"):
-            return f"{bound}x {self.against}"
-        return f"{bound} {self.against}"
+            return f">= {self.at_least:g}x {self.against}"
+        bound = f">= {self.at_least:.0%}" if self.at_least is not None else f"< {self.at_most:.0%}"
+        return f"{bound} {'of peak' if self.against == 'peak' else 'outside kernels'}"
 
     def passes(self, value: float | None) -> bool | None:
         if value is None:

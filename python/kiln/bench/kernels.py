@@ -223,7 +223,7 @@ def adam_case(n: int) -> Case:
             return param, state["exp_avg"], state["exp_avg_sq"]
         return run
 
-    return Case("adam_step", f"{n / 1e6:g}M params", make,
+    return Case("adam_step", f"{n:,} params", make,
                 _runners(numpy=kiln("numpy"), cpu=kiln("cpu"), torch=_torch_runner(torch_adam)),
                 bytes=28.0 * n, bound="bandwidth",
                 targets=[Target("numpy", at_least=10.0), Target("torch", at_least=1.0), Target("peak", at_least=0.8)],
