@@ -46,7 +46,7 @@ def test_training_cases_run():
 
 def test_main_prints_tables_and_writes_json(tmp_path, capsys):
     path = tmp_path / "results.json"
-    main(["--tiny", "--only", "matmul", "adam_step", "training", "--json", str(path), "--png", ""])
+    main(["--tiny", "--only", "matmul", "adam_step", "--json", str(path), "--png", ""])
     out = capsys.readouterr().out
     assert "== matmul ==" in out and "== adam_step ==" in out and "Issue-4 targets" in out
     saved = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""``python -m kiln.bench``: every case of issue 4, a table per kernel, JSON and a chart.
+"""python -m kiln.bench: every case of issue 4, a table per kernel, JSON and a chart.
 
 NumPy is measured at its best: OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE once,
 when it loads, and either can pin it to slower kernels. ``python -m kiln.bench`` imports
