@@ -116,6 +116,15 @@ def prepare_data(seed, max_features=20000):
     return x_train, np.asarray(y_train), x_test, np.asarray(y_test)
 
 
+def build_model(num_features, num_classes):
+    return keras.Sequential([
+        keras.Input(shape=(num_features,)),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
@@ -128,12 +137,7 @@ def main():
     print(f"{x_train.shape[0]} training and {x_test.shape[0]} test documents, {x_train.shape[1]} TF-IDF features "
           f"({x_train.nnz / x_train.shape[0]:.0f} non-zero per document)")
 
-    model = keras.Sequential([
-        keras.Input(shape=(x_train.shape[1],)),
-        layers.Dense(256, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(len(CATEGORIES), activation="softmax"),
-    ])
+    model = build_model(x_train.shape[1], len(CATEGORIES))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
 

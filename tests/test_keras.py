@@ -138,6 +138,46 @@ def test_early_stopping_restores_best_weights():
     assert model.evaluate(x, y, verbose=0) <= best * 1.5
 
 
+class _ScriptedModel:
+    """Just what EarlyStopping touches: weights (the epoch number) and stop_training."""
+
+    def __init__(self):
+        self.stop_training, self.weights = False, None
+
+    def get_weights(self):
+        return self.weights
+
+    def set_weights(self, weights):
+        self.weights = weights
+
+
+def _run_early_stopping(losses, **kwargs):
+    stop, model = keras.callbacks.EarlyStopping(monitor="loss", **kwargs), _ScriptedModel()
+    stop.set_model(model)
+    stop.on_train_begin()
+    epochs = 0
+    for epoch, loss in enumerate(losses):
+        model.weights = epoch
+        stop.on_epoch_end(epoch, {"loss": loss})
+        epochs += 1
+        if model.stop_training:
+            break
+    stop.on_train_end()
+    return epochs, model.weights
+
+
+def test_early_stopping_counts_patience_as_keras():
+    # Keras stops after `patience` epochs without improvement: here epochs 2 and 3.
+    assert _run_early_stopping([1.0, 0.5, 0.6, 0.7, 0.4], patience=2)[0] == 4
+    assert _run_early_stopping([1.0, 0.5, 0.6, 0.7, 0.4], patience=0)[0] == 3
+    assert _run_early_stopping([1.0, 0.9, 0.8], patience=1)[0] == 3
+
+
+def test_early_stopping_restores_the_best_weights_even_without_stopping():
+    assert _run_early_stopping([1.0, 0.5, 0.6, 0.7], patience=5, restore_best_weights=True) == (4, 1)
+    assert _run_early_stopping([1.0, 0.5, 0.6, 0.7], patience=5) == (4, 3)
+
+
 def test_model_checkpoint_keeps_the_best(tmp_path):
     x, y = blobs()
     model = keras.Sequential([layers.Dense(3, activation="softmax")])

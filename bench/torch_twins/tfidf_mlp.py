@@ -20,6 +20,12 @@ from torch import nn
 from keras_like import import_example, keras_adam, keras_init_
 
 
+def build_model(num_features, num_classes):
+    return keras_init_(nn.Sequential(
+        nn.Linear(num_features, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, num_classes),
+    ))
+
+
 def evaluate(model, criterion, x, y, batch_size):
     model.eval()
     total_loss, correct = 0.0, 0
@@ -49,9 +55,7 @@ def main():
     cut = int(x_train.shape[0] * 0.9)
     x_fit, y_fit, x_val, y_val = x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:]
 
-    model = keras_init_(nn.Sequential(
-        nn.Linear(x_train.shape[1], 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, len(example.CATEGORIES)),
-    ))
+    model = build_model(x_train.shape[1], len(example.CATEGORIES))
     criterion = nn.CrossEntropyLoss()
     optimizer = keras_adam(model.parameters())
     print(model)

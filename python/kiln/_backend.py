@@ -22,14 +22,20 @@ def available_backends() -> list[str]:
     return (["cpu"] if _C is not None else []) + ["numpy"]
 
 
-# Read once: looking up the environment on every call costs more than a small kernel.
-_ENV_BACKEND = os.environ.get("KILN_BACKEND")
-
-
 def default_backend() -> str:
-    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` (as it was when
-    kiln was imported) or the fastest."""
-    return resolve(_ENV_BACKEND) if _ENV_BACKEND else ("cpu" if _C is not None else "numpy")
+    """The backend ``kiln.ops`` uses when none is named: ``KILN_BACKEND`` or the fastest.
+
+    ``KILN_BACKEND`` is read once, at the first call: every layer asks for the backend on
+    every call, and an environment lookup each time was a measurable part of a small step.
+    """
+    global _default
+    if _default is None:
+        chosen = os.environ.get("KILN_BACKEND")
+        _default = resolve(chosen) if chosen else available_backends()[0]
+    return _default
+
+
+_default: str | None = None
 
 
 _selected = threading.local()

@@ -56,14 +56,27 @@ BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
 def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
     """A new Tensor holding ``data``; linked into the graph when a parent requires grad."""
-    from .tensor import Tensor
-
-    out = Tensor._wrap(data)
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out.requires_grad = True
-        out._parents = tuple(parents)
-        out._backward = backward
+    out = _tensor_class()._wrap(data)
+    if getattr(_state, "grad_enabled", True):
+        for p in parents:
+            if p.requires_grad:
+                out.requires_grad = True
+                out._parents = tuple(parents)
+                out._backward = backward
+                break
     return out
+
+
+def _tensor_class():
+    # tensor.py imports this module, so the class is looked up on first use.
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None
 
 
 def record_multi(outputs: Sequence[np.ndarray], parents: Sequence, backward) -> tuple:
@@ -129,7 +142,7 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         for parent, pg in zip(node._parents, parent_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            if pg.shape != parent.shape:
+            if pg.shape != parent._array.shape:
                 raise RuntimeError(f"internal error: gradient of shape {pg.shape} for a tensor of "
                                    f"shape {parent.shape}")
             key = id(parent)

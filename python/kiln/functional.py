@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import _direct, ops
 from ._backend import current_backend
 from .autograd import record, record_multi
 from .random import generator
@@ -40,18 +40,18 @@ def _pointwise(x, forward, backward_from):
 
 
 def relu(x, inplace: bool = False) -> Tensor:
-    return _pointwise(x, lambda a, be: ops.relu(a, backend=be),
-                      lambda g, a, y, be: ops.relu_backward(g, a, backend=be))
+    return _pointwise(x, lambda a, be: _direct.activation("relu", a, be),
+                      lambda g, a, y, be: _direct.activation_backward("relu", g, a, be))
 
 
 def sigmoid(x) -> Tensor:
-    return _pointwise(x, lambda a, be: ops.sigmoid(a, backend=be),
-                      lambda g, a, y, be: ops.sigmoid_backward(g, y, backend=be))
+    return _pointwise(x, lambda a, be: _direct.activation("sigmoid", a, be),
+                      lambda g, a, y, be: _direct.activation_backward("sigmoid", g, y, be))
 
 
 def tanh(x) -> Tensor:
-    return _pointwise(x, lambda a, be: ops.tanh(a, backend=be),
-                      lambda g, a, y, be: ops.tanh_backward(g, y, backend=be))
+    return _pointwise(x, lambda a, be: _direct.activation("tanh", a, be),
+                      lambda g, a, y, be: _direct.activation_backward("tanh", g, y, be))
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -102,21 +102,18 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
     out_features = W.shape[0] if weight_is_out_by_in else W.shape[1]
     if X2.shape[1] != in_features:
         raise ValueError(f"input has {X2.shape[1]} features, the weight {tuple(W.shape)} expects {in_features}")
-    Y = ops.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation,
-                   backend=backend).astype(W.dtype, copy=False)
+    Y = _direct.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation,
+                       backend=backend).astype(W.dtype, copy=False)
 
     def backward(g):
         g = g.reshape(-1, g.shape[-1])
-        if activation is not None:  # the derivative of relu/sigmoid/tanh from the output
-            g = getattr(ops, f"{activation}_backward")(g, Y, backend=backend)
-        gx = gw = gb = None
-        if x.requires_grad:  # dX = g @ W (out-by-in) or g @ K^T (in-by-out)
-            gx = ops.matmul(g, W, transpose_b=not weight_is_out_by_in, backend=backend).reshape(X.shape)
-        if weight.requires_grad:  # dW = g^T @ X, or dK = X^T @ g
-            gw = (ops.matmul(g, X2, transpose_a=True, backend=backend) if weight_is_out_by_in
-                  else ops.matmul(X2, g, transpose_a=True, backend=backend))
-        if bias is not None and bias.requires_grad:
-            gb = g.sum(axis=0)
+        gx, gw, gb = _direct.linear_backward(X2, W, Y, g, weight_is_out_by_in=weight_is_out_by_in,
+                                             activation=activation, input_grad=x.requires_grad,
+                                             weight_grad=weight.requires_grad,
+                                             bias_grad=bias is not None and bias.requires_grad,
+                                             backend=backend)
+        if gx is not None:
+            gx = gx.reshape(X.shape)
         return (_cast(gx, X.dtype), _cast(gw, W.dtype)) + ((_cast(gb, B.dtype),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
@@ -300,11 +297,15 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     backend = current_backend()
     X = x._array
     T = target._array if isinstance(target, Tensor) else np.asarray(target)
-    loss, grad = ops.softmax_cross_entropy(X, T, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                                           return_grad=True, backend=backend)
+    loss, grad = _direct.softmax_cross_entropy(X, T, ignore_index=ignore_index,
+                                               label_smoothing=label_smoothing, backend=backend)
     scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
-    return record(np.asarray(loss * scale, X.dtype), (x,),
-                  lambda g: ((grad * (float(g) * scale)).astype(X.dtype, copy=False),))
+    return record(np.asarray(loss * scale, X.dtype), (x,), lambda g: (_scaled(grad, float(g) * scale, X.dtype),))
+
+
+def _scaled(grad: np.ndarray, factor: float, dtype) -> np.ndarray:
+    """grad * factor, without a copy in the common case of a loss that is the root (factor 1)."""
+    return grad.astype(dtype, copy=False) if factor == 1.0 else (grad * factor).astype(dtype, copy=False)
 
 
 def nll_loss(input, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import _direct
 from ._backend import current_backend
 from .tensor import Tensor
 
@@ -216,12 +216,13 @@ class Adam(Optimizer):
             return
         state["step"][which] = steps
         b1, b2 = group["betas"]
-        ops.adam_step(flat.data[segment], flat.grad[segment], state["exp_avg"][segment],
-                      state["exp_avg_sq"][segment], step=int(steps[0]), lr=group["lr"], beta1=b1, beta2=b2,
-                      eps=group["eps"], weight_decay=group["weight_decay"],
-                      decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
-                      max_exp_avg_sq=state["max_exp_avg_sq"][segment] if group["amsgrad"] else None,
-                      maximize=group["maximize"], backend=_optimizer_backend(flat.data))
+        _direct.adam_step(flat.data[segment], flat.grad[segment], state["exp_avg"][segment],
+                          state["exp_avg_sq"][segment],
+                          state["max_exp_avg_sq"][segment] if group["amsgrad"] else None,
+                          step=int(steps[0]), lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+                          weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                          amsgrad=group["amsgrad"], maximize=group["maximize"],
+                          backend=_optimizer_backend(flat.data))
 
 
 class AdamW(Adam):

@@ -6,6 +6,7 @@
 namespace kiln::bind {
 
 void bind_matmul(pybind11::module_& m);
+void bind_linear(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
 void bind_adam(pybind11::module_& m);
 void bind_embedding(pybind11::module_& m);

@@ -15,6 +15,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &kiln::get_num_threads);
   m.def("cpu_isa", &kiln::cpu_isa, "The instruction set the CPU kernels were chosen for.");
   kiln::bind::bind_matmul(m);
+  kiln::bind::bind_linear(m);
   kiln::bind::bind_lstm(m);
   kiln::bind::bind_adam(m);
   kiln::bind::bind_embedding(m);

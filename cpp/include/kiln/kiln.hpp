@@ -5,6 +5,7 @@
 #include "kiln/threads.hpp"
 #include "kiln/cpu_info.hpp"
 #include "kiln/matmul.hpp"
+#include "kiln/linear.hpp"
 #include "kiln/lstm.hpp"
 #include "kiln/adam.hpp"
 #include "kiln/embedding.hpp"

@@ -11,6 +11,7 @@ from .conv2d import conv2d, conv2d_backward, conv2d_output_size
 from .embedding import embedding, embedding_backward
 from .losses import bce_with_logits, mse, softmax_cross_entropy
 from .lstm import lstm_cell, lstm_cell_backward, lstm_sequence, lstm_sequence_backward
+from .linear import linear_backward
 from .matmul import matmul
 from .pointwise import (ACTIVATIONS, activate, gelu, gelu_backward, log_softmax, log_softmax_backward,
                         relu, relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward, tanh,
@@ -22,7 +23,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "gelu",
     "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-    "matmul",
+    "matmul", "linear_backward",
     "lstm_cell", "lstm_cell_backward", "lstm_sequence", "lstm_sequence_backward",
     "adam_step",
     "embedding", "embedding_backward",

@@ -1,0 +1,115 @@
+"""The printed tables (one per kernel, then the issue-4 summary) and the PNG chart."""
+
+from __future__ import annotations
+
+from .case import KILN
+from .run import verdict
+
+BACKEND_ORDER = ["numpy", "scipy", KILN, "torch"]
+
+
+def _rate(record: dict, row: dict) -> str:
+    if record["bound"] == "flops":
+        return f"{row['gflops']:8.3g} GFLOP/s"
+    if record["bound"] == "bandwidth":
+        return f"{row['gbytes_per_s']:8.3g} GB/s   "
+    return f"{'-':>16}"
+
+
+def _target_text(target: dict) -> str:
+    value = target["value"]
+    if target["against"] in ("numpy", "torch"):
+        shown = "-" if value is None else f"{value:.2f}x"
+    else:
+        shown = "-" if value is None else f"{value:.0%}"
+    return f"{target['label']}: {shown} {verdict(target)}"
+
+
+def kernel_table(records: list[dict]) -> list[str]:
+    """Lines of one kernel's table (all records share the kernel)."""
+    lines = [f"== {records[0]['kernel']} ==",
+             f"{'shape':<44} {'backend':<7} {'median ms':>10} {'rate':>16} {'% peak':>7} {'err/numpy':>9} "
+             f"{'vs numpy':>8} {'vs torch':>8}  targets (kiln)"]
+    for record in records:
+        backends = [b for b in BACKEND_ORDER if b in record["results"]]
+        if not record["kiln_built"]:
+            backends.insert(backends.index("torch") if "torch" in backends else len(backends), KILN)
+        for i, backend in enumerate(backends):
+            shape = record["shape"] if i == 0 else ""
+            row = record["results"].get(backend)
+            if row is None:
+                lines.append(f"{shape:<44} {backend:<7} {'not built':>10}")
+                continue
+            peak = f"{row['peak_fraction']:7.0%}" if "peak_fraction" in row else f"{'-':>7}"
+            err = f"{row['rel_error_vs_numpy']:9.1e}" if "rel_error_vs_numpy" in row else f"{'-':>9}"
+            line = f"{shape:<44} {backend:<7} {1e3 * row['median_s']:10.3f} {_rate(record, row)} {peak} {err}"
+            if backend == KILN:
+                ratios = record["ratios"]
+                line += "".join(f" {ratios[o]:7.2f}x" if o in ratios else f" {'-':>8}" for o in ("numpy", "torch"))
+                line += "  " + "; ".join(_target_text(t) for t in record["targets"])
+            lines.append(line.rstrip())
+        if record["backends_agree"] is False:
+            lines.append(f"{'':<44} WARNING: backends disagree beyond {record['tolerance']:.1e} (see err/numpy)")
+        for note in record["notes"]:
+            lines.append(f"{'':<44} note: {note}")
+        if record["extra"]:
+            lines.append(f"{'':<44} kiln: " + ", ".join(
+                f"{k} {v:.0%}" if k == "outside" else f"{k} {v:.3g}" for k, v in record["extra"].items()))
+    return lines
+
+
+def summary_table(records: list[dict]) -> list[str]:
+    """The issue-4 target table: one row per case with a target, markdown."""
+    lines = ["| case | kiln ms | vs NumPy | vs PyTorch | other | verdict |", "|---|---|---|---|---|---|"]
+    for record in records:
+        if not record["targets"]:
+            continue
+        kiln = record["results"].get(KILN)
+        cells = {"numpy": "", "torch": "", "other": []}
+        for target in record["targets"]:
+            text = _target_text(target)
+            if target["against"] in ("numpy", "torch"):
+                cells[target["against"]] = text
+            else:
+                cells["other"].append(text)
+        verdicts = [verdict(t) for t in record["targets"]]
+        overall = "MISS" if "MISS" in verdicts else ("PASS" if all(v == "PASS" for v in verdicts) else "n/a")
+        ms = f"{1e3 * kiln['median_s']:.3f}" if kiln else "not built"
+        lines.append(f"| {record['kernel']} {record['shape']} | {ms} | {cells['numpy']} | {cells['torch']} | "
+                     f"{'; '.join(cells['other'])} | {overall} |")
+    return lines
+
+
+def plot(records: list[dict], path: str) -> str:
+    """A bar chart of kiln's speed-ups (vs NumPy, vs PyTorch) with the targets as ticks."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not importable: no chart (pip install 'kiln[bench]')"
+    rows = [r for r in records if r["ratios"].keys() & {"numpy", "torch"}]
+    if not rows:
+        return "no kiln speed-ups to chart"
+    fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(rows)), 5.5))
+    width = 0.38
+    for offset, other, color in ((-width / 2, "numpy", "tab:blue"), (width / 2, "torch", "tab:orange")):
+        xs = [i + offset for i, r in enumerate(rows) if other in r["ratios"]]
+        ys = [r["ratios"][other] for r in rows if other in r["ratios"]]
+        ax.bar(xs, ys, width, color=color, label=f"kiln speed-up vs {other}")
+        for i, r in enumerate(rows):
+            for t in r["targets"]:
+                if t["against"] == other and t["at_least"] is not None:
+                    ax.plot([i + offset - width / 2, i + offset + width / 2], [t["at_least"]] * 2,
+                            color="black", lw=2)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r['kernel']}\n{r['shape']}" for r in rows], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("speed-up (time of other / time of kiln), log scale")
+    ax.set_title("kiln vs NumPy and PyTorch; black ticks: issue-4 targets")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"chart saved to {path}"

@@ -1,0 +1,210 @@
+"""Whole-model cases: one training epoch of the digits CNN and of the TF-IDF MLP (kiln's
+Keras examples vs their PyTorch twins), and one batch-32 step of the digits MLP with the
+share of its time spent outside kiln's kernels (issue 3).
+
+The models come from the programs themselves (examples/*.py and bench/torch_twins/*.py,
+loaded by path), so the benchmark trains exactly what those programs train. They live in
+the source tree, not the wheel: without it these cases are left out, with a note.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+from .. import keras
+from .. import nn as kiln_nn
+from .. import optim as kiln_optim
+from .. import profiler
+from .._backend import use_backend
+from ..tensor import tensor as kiln_tensor
+from .case import Case, Target
+from .machine import torch_module
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+EXAMPLES = os.path.join(REPO, "examples")
+TWINS = os.path.join(REPO, "bench", "torch_twins")
+BATCH = 32
+
+
+def source_tree_available() -> bool:
+    return os.path.isdir(EXAMPLES) and os.path.isdir(TWINS)
+
+
+def _load(folder: str, name: str):
+    """examples/<name>.py or bench/torch_twins/<name>.py as a module of its own name-space."""
+    if folder == TWINS and TWINS not in sys.path:
+        sys.path.insert(0, TWINS)  # the twins import their shared keras_like module
+    module_name = f"kiln_bench_{'twin' if folder == TWINS else 'example'}_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, os.path.join(folder, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[module_name] = module
+    return sys.modules[module_name]
+
+
+def _digits(limit: int | None):
+    """The examples' training split of scikit-learn's digits: (images (n, 8, 8) in [0, 1], labels)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    digits = load_digits()
+    x, _, y, _ = train_test_split((digits.images / 16.0).astype(np.float32), digits.target, test_size=0.2,
+                                  stratify=digits.target, random_state=0)
+    return x[:limit], y[:limit]
+
+
+def _torch_epoch(torch, model, optimizer, batches):
+    """One epoch as the twins write it: shuffled batches, step, running loss and accuracy."""
+    criterion = torch.nn.CrossEntropyLoss()
+    model.train()
+    total_loss, correct = 0.0, 0
+    for inputs, targets in batches():
+        optimizer.zero_grad()
+        outputs = model(inputs)
+        loss = criterion(outputs, targets)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(targets)
+        correct += (outputs.argmax(dim=1) == targets).sum().item()
+    return total_loss
+
+
+def _keras_epoch_runner(build):
+    def prepare(x):
+        keras.utils.set_random_seed(0)
+        model = build(x)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return lambda: model.fit(x["x"], x["y"], batch_size=BATCH, epochs=1, verbose=0)
+    return prepare
+
+
+def digits_cnn_case(limit: int | None = None) -> Case:
+    example = _load(EXAMPLES, "digits_cnn")
+    torch = torch_module()
+
+    def make(rng):
+        images, labels = _digits(limit)
+        return {"x": images[..., None], "y": labels}
+
+    def torch_runner(x):
+        twin = _load(TWINS, "digits_cnn")
+        torch.manual_seed(0)
+        model = twin.keras_init_(twin.DigitsCNN())
+        optimizer = twin.keras_adam(model.parameters())
+        images = torch.from_numpy(np.ascontiguousarray(x["x"].transpose(0, 3, 1, 2)))
+        labels = torch.from_numpy(x["y"])
+        batches = lambda: ((images[i], labels[i]) for i in torch.randperm(len(labels)).split(BATCH))  # noqa: E731
+        return lambda: _torch_epoch(torch, model, optimizer, batches)
+
+    runners = {"cpu": _keras_epoch_runner(lambda x: example.build_model())}
+    if torch is not None:
+        runners["torch"] = torch_runner
+    return Case("training", f"digits CNN, one epoch ({limit or 1437} images, batch {BATCH})", make, runners,
+                targets=[Target("torch", at_least=1.5)], comparable=False,
+                notes=["kiln: examples/digits_cnn.py build_model + fit(epochs=1); torch: its twin's DigitsCNN"])
+
+
+def tfidf_mlp_case() -> Case:
+    example = _load(EXAMPLES, "tfidf_mlp")
+    torch = torch_module()
+
+    def make(rng):
+        x_train, y_train, _, _ = example.prepare_data(0)
+        return {"x": x_train, "y": y_train}
+
+    def torch_runner(x):
+        twin = _load(TWINS, "tfidf_mlp")
+        torch.manual_seed(0)
+        model = twin.build_model(x["x"].shape[1], len(example.CATEGORIES))
+        optimizer = twin.keras_adam(model.parameters())
+        labels = torch.from_numpy(x["y"]).long()
+
+        def batches():  # densified one batch at a time, as PyTorch users write it
+            for idx in torch.randperm(len(labels)).split(BATCH):
+                yield torch.tensor(x["x"][idx.numpy()].toarray()), labels[idx]
+        return lambda: _torch_epoch(torch, model, optimizer, batches)
+
+    runners = {"cpu": _keras_epoch_runner(lambda x: example.build_model(x["x"].shape[1], len(example.CATEGORIES)))}
+    if torch is not None:
+        runners["torch"] = torch_runner
+    return Case("training", f"TF-IDF MLP, one epoch (sparse input, batch {BATCH})", make, runners,
+                targets=[Target("torch", at_least=5.0)], comparable=False,
+                notes=["kiln: examples/tfidf_mlp.py fit on the SciPy CSR matrix; "
+                       "torch: its twin, each batch densified with toarray()"])
+
+
+def digits_mlp_step_case(profile_steps: int = 200) -> Case:
+    example = _load(EXAMPLES, "digits_mlp")
+    torch = torch_module()
+
+    def make(rng):
+        images, labels = _digits(BATCH)
+        return {"x": images.reshape(BATCH, 64), "y": labels}
+
+    def kiln_runner(backend):
+        def prepare(x):
+            with use_backend(backend):
+                model = example.MLP()
+                criterion = kiln_nn.CrossEntropyLoss()
+                optimizer = kiln_optim.Adam(model.parameters(), lr=1e-3)
+                inputs, targets = kiln_tensor(x["x"]), kiln_tensor(x["y"])
+
+            def step():
+                with use_backend(backend):
+                    optimizer.zero_grad()
+                    loss = criterion(model(inputs), targets)
+                    loss.backward()
+                    optimizer.step()
+                return loss.item()
+            return step
+        return prepare
+
+    def torch_runner(x):
+        twin = _load(TWINS, "digits_mlp")
+        model = twin.MLP()
+        criterion = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        inputs, targets = torch.from_numpy(x["x"]), torch.from_numpy(x["y"])
+
+        def step():
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+        return step
+
+    def outside_kernels(x) -> dict:
+        """Share of a kiln step's wall time outside kiln._C, over profile_steps steps."""
+        step = kiln_runner("cpu")(x)
+        step()
+        with profiler.kernel_time() as kt:
+            start = time.perf_counter()
+            for _ in range(profile_steps):
+                step()
+            wall = time.perf_counter() - start
+        return {"outside": 1.0 - kt.seconds / wall, "kernel_calls_per_step": sum(kt.calls.values()) / profile_steps}
+
+    runners = {"numpy": kiln_runner("numpy"), "cpu": kiln_runner("cpu")}
+    if torch is not None:
+        runners["torch"] = torch_runner
+    return Case("training", f"digits MLP, one batch-{BATCH} step", make, runners,
+                targets=[Target("outside", at_most=0.30)], comparable=False, extra=outside_kernels,
+                notes=["numpy: the same kiln model on the NumPy reference backend",
+                       "outside: share of kiln's step time spent outside kiln._C (kiln.profiler), issue 3"])
+
+
+def training_cases(tiny: bool = False) -> tuple[list[Case], list[str]]:
+    """The whole-model cases, and notes on any left out."""
+    if not source_tree_available():
+        return [], [f"training cases left out: {EXAMPLES} and {TWINS} are not here (run from a source checkout)"]
+    if importlib.util.find_spec("sklearn") is None:  # the examples' data
+        return [], ["training cases left out: scikit-learn is not importable (pip install 'kiln[bench]')"]
+    if tiny:
+        return [digits_cnn_case(limit=2 * BATCH), digits_mlp_step_case(profile_steps=5)], []
+    return [digits_cnn_case(), tfidf_mlp_case(), digits_mlp_step_case()], []

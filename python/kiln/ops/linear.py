@@ -1,0 +1,51 @@
+"""linear_backward: the whole backward of a fully connected layer in one kernel call."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _args, reference
+from .._backend import native, resolve
+
+
+def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=None, input_grad=True,
+                    weight_grad=True, bias_grad=True, backend=None):
+    """Gradients of y = act(x @ op(w) + bias), from grad_y and the forward output y.
+
+    Args:
+        x: (m, in), the layer's input.
+        w: (out, in) when ``weight_is_out_by_in`` (torch nn.Linear), else (in, out) (Keras Dense).
+        y, grad_y: (m, out), the forward output and the gradient arriving at it.
+        activation: None, "relu", "sigmoid" or "tanh": the fused activation of the forward.
+        input_grad, weight_grad, bias_grad: which gradients to compute.
+    Returns:
+        (dx (m, in), dw (w's shape), db (out,)), None for each one not asked for.
+    """
+    fn = "linear_backward"
+    backend = resolve(backend)
+    x = _args.float_array(fn, "x", x)
+    w = _args.float_array(fn, "w", w)
+    y = _args.float_array(fn, "y", y)
+    grad_y = _args.float_array(fn, "grad_y", grad_y)
+    for name, a in (("x", x), ("w", w), ("y", y), ("grad_y", grad_y)):
+        if a.ndim != 2:
+            raise ValueError(f"{fn}: {name} must be 2-D, got shape {a.shape}")
+    m, in_features = x.shape
+    out_features, w_in = w.shape if weight_is_out_by_in else w.shape[::-1]
+    if w_in != in_features:
+        raise ValueError(f"{fn}: x {x.shape} has {in_features} features, w {w.shape} expects {w_in}")
+    for name, a in (("y", y), ("grad_y", grad_y)):
+        if a.shape != (m, out_features):
+            raise ValueError(f"{fn}: {name} must have shape {(m, out_features)}, got {a.shape}")
+    if activation not in (None, "relu", "sigmoid", "tanh"):
+        raise ValueError(f"{fn}: activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
+    if backend == "numpy":
+        return reference.linear_backward(x, w, y, grad_y, weight_is_out_by_in=weight_is_out_by_in,
+                                         activation=activation, input_grad=input_grad,
+                                         weight_grad=weight_grad, bias_grad=bias_grad)
+    dx = np.empty((m, in_features), np.float32) if input_grad else None
+    dw = np.empty(w.shape, np.float32) if weight_grad else None
+    db = np.empty(out_features, np.float32) if bias_grad else None
+    contiguous = [np.ascontiguousarray(a, dtype=np.float32) for a in (x, w, y, grad_y)]
+    native().linear_backward(*contiguous, dx, dw, db, weight_is_out_by_in, activation)
+    return dx, dw, db

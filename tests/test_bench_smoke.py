@@ -1,0 +1,56 @@
+"""The benchmark's own machinery on tiny shapes, so that a broken bench fails CI.
+
+Every kernel case's backends must agree with its NumPy runner (the bench compares them
+the same way on the full shapes); the training cases must run; ``python -m kiln.bench
+--tiny`` must print its tables and write its JSON. Nothing here looks at timings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln.bench import kernel_cases, training_cases
+from kiln.bench.__main__ import main
+from kiln.bench.case import relative_error
+
+pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="kiln._C is not built")
+
+
+@pytest.mark.parametrize("case", kernel_cases(tiny=True), ids=lambda case: case.name)
+def test_kernel_case_backends_agree_with_numpy(case):
+    assert case.comparable and "numpy" in case.runners
+    inputs = case.make_inputs(np.random.default_rng(0))
+    expected = case.runners["numpy"](inputs)()
+    for backend, prepare in case.runners.items():
+        if backend != "numpy":
+            err = relative_error(prepare(inputs)(), expected)
+            assert err <= case.tolerance, f"{backend}: relative error {err:.2e} > {case.tolerance:.1e}"
+
+
+def test_training_cases_run():
+    cases, notes = training_cases(tiny=True)
+    if not cases:
+        pytest.skip("; ".join(notes))
+    for case in cases:
+        inputs = case.make_inputs(np.random.default_rng(0))
+        for prepare in case.runners.values():
+            prepare(inputs)()
+        if case.extra is not None:
+            assert 0.0 <= case.extra(inputs)["outside"] <= 1.0
+
+
+def test_main_prints_tables_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    main(["--tiny", "--only", "matmul", "adam_step", "--json", str(path), "--png", ""])
+    out = capsys.readouterr().out
+    assert "== matmul ==" in out and "== adam_step ==" in out and "Issue-4 targets" in out
+    saved = json.loads(path.read_text())
+    assert saved["peaks"]["flops"]["flops_per_s"] > 0 and saved["peaks"]["bandwidth"]["bytes_per_s"] > 0
+    matmul = next(r for r in saved["cases"] if r["kernel"] == "matmul")
+    assert matmul["backends_agree"] is True
+    assert math.isfinite(matmul["ratios"]["numpy"]) and {t["pass"] for t in matmul["targets"]} <= {True, False}
