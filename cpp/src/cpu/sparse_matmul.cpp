@@ -99,23 +99,22 @@ void forward_rows_transposed(const CsrMatrix& x, index_t n, const float* w, cons
   }
 }
 
-// Outputs per share of the weight gradient: a cache line, so threads never share one.
-constexpr index_t kColumnGrain = 16;
+// Rows of dW per share of the weight gradient.
+constexpr index_t kRowGrain = 16;
 
-// Columns [c0, c1) of dW (k, n) = X^T @ dY + beta * dW.
-void backward_columns(const CsrMatrix& x, index_t n, const float* grad_y, float beta,
-                      float* grad_w, index_t c0, index_t c1) {
+// Rows [r0, r1) of dW (k, n) = X^T @ dY + beta * dW: the entries whose column falls in the
+// band. Every thread scans all entries (a few thousand per batch) but writes only its rows,
+// which it first clears in one contiguous pass: clearing k x n is most of the work.
+void backward_rows(const CsrMatrix& x, index_t n, const float* grad_y, float beta, float* grad_w,
+                   index_t r0, index_t r1) {
   const detail::AxpyKernel axpy = detail::cpu_kernels().sparse.axpy;
-  const index_t width = c1 - c0;
-  if (width == n) {
-    scale(grad_w, x.cols * n, beta);
-  } else {
-    for (index_t r = 0; r < x.cols; ++r) scale(grad_w + r * n + c0, width, beta);
-  }
+  scale(grad_w + r0 * n, (r1 - r0) * n, beta);
   for (index_t i = 0; i < x.rows; ++i) {
-    const float* gy = grad_y + i * n + c0;
-    for (index_t p = x.indptr[i]; p < x.indptr[i + 1]; ++p)
-      axpy(width, x.data[p], gy, grad_w + static_cast<index_t>(x.indices[p]) * n + c0);
+    const float* gy = grad_y + i * n;
+    for (index_t p = x.indptr[i]; p < x.indptr[i + 1]; ++p) {
+      const index_t c = x.indices[p];
+      if (c >= r0 && c < r1) axpy(n, x.data[p], gy, grad_w + c * n);
+    }
   }
 }
 
@@ -174,26 +173,27 @@ void sparse_matmul_backward_weight(const CsrMatrix& x, index_t n, const float* g
   KILN_CHECK(grad_w != nullptr, kFn << ": grad_w is null");
   KILN_CHECK(x.nnz == 0 || grad_y != nullptr, kFn << ": grad_y is null");
 
-  // Each thread owns a band of n (columns of dW, or its rows when transposed) and adds
-  // every entry's contribution in storage order: no two threads write one element, and
-  // each element's sum runs in the same order for any thread count.
+  // Each thread owns a band of dW's rows (of k, or of n when transposed) and adds every
+  // entry's contribution in storage order: no two threads write one element, and each
+  // element's sum runs in the same order for any thread count.
   const int nthreads = detail::threads_for(2.0 * static_cast<double>(x.nnz) * n +
                                            static_cast<double>(x.cols) * n);
+  const index_t rows = transpose_w ? n : x.cols;
   auto band = [&](index_t begin, index_t end) {
     if (transpose_w) {
       backward_rows_transposed(x, n, grad_y, beta, grad_w, begin, end);
     } else {
-      backward_columns(x, n, grad_y, beta, grad_w, begin, end);
+      backward_rows(x, n, grad_y, beta, grad_w, begin, end);
     }
   };
-  if (nthreads <= 1 || n <= kColumnGrain) {
-    band(0, n);
+  if (nthreads <= 1 || rows <= kRowGrain) {
+    band(0, rows);
     return;
   }
 #pragma omp parallel num_threads(nthreads)
   {
     index_t begin = 0, end = 0;
-    detail::split_range(n, omp_get_thread_num(), omp_get_num_threads(), kColumnGrain, begin, end);
+    detail::split_range(rows, omp_get_thread_num(), omp_get_num_threads(), kRowGrain, begin, end);
     if (begin < end) band(begin, end);
   }
 }
