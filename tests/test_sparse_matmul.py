@@ -252,3 +252,22 @@ def test_sparse_batch_gradients_in_float64_on_the_reference(rng):
     assert layer.weight.grad.dtype == np.float64
     assert_close(layer.weight.grad.numpy(), np.tile(x.toarray().sum(axis=0), (4, 1)), 1e-12)
     assert_close(layer.bias.grad.numpy(), np.full(4, 5.0), 1e-12)
+
+
+def test_weight_used_twice_on_sparse_batches_gets_both_gradients(backend, rng):
+    # With an optimizer, the kernel writes a weight's gradient straight into the optimizer's
+    # buffer; a second product over the same weight must not overwrite the first's.
+    x1, x2 = random_csr(rng, 6, 40, 0.2), random_csr(rng, 5, 40, 0.2)
+    layer = nn.Linear(40, 8)
+    optimizer = kiln.optim.SGD(layer.parameters(), lr=0.1)
+    with kiln.use_backend(backend):
+        for _ in range(2):
+            optimizer.zero_grad()
+            (layer(x1).sum() + 2 * layer(x2).sum()).backward()
+            want = np.tile(x1.toarray().sum(axis=0) + 2 * x2.toarray().sum(axis=0), (8, 1))
+            assert_close(layer.weight.grad.numpy(), want, reduction_tol(11))
+            optimizer.zero_grad()
+            layer(x1).sum().backward()
+            assert_close(layer.weight.grad.numpy(), np.tile(x1.toarray().sum(axis=0), (8, 1)), reduction_tol(6))
+            assert layer.weight.grad._array is layer.weight._grad_buffer
+            optimizer.step()
