@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="
 
 TESTS = Path(__file__).parent
 GEMM_USERS = ["test_matmul.py", "test_conv2d.py", "test_lstm.py"]  # kernels built on the GEMM micro-kernel
+SPARSE_TESTS = ["test_sparse_matmul.py"]  # sparse_matmul's own SIMD loops
 
 
 def isa_in_subprocess(isa: str) -> str:
@@ -30,7 +31,7 @@ def isa_in_subprocess(isa: str) -> str:
 def test_forced_isa_matches_reference(isa):
     if isa_in_subprocess(isa) != isa:
         pytest.skip(f"this CPU does not support {isa}")
-    files = [str(TESTS / f) for f in GEMM_USERS if (TESTS / f).exists()]
+    files = [str(TESTS / f) for f in GEMM_USERS + SPARSE_TESTS if (TESTS / f).exists()]
     env = dict(os.environ, KILN_CPU=isa)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                           "-k", "not forced_isa", *files], env=env, capture_output=True, text=True)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "kiln/common.hpp"
+#include "sparse_ukr.hpp"
 
 namespace kiln::detail {
 
@@ -22,9 +23,15 @@ struct GemmKernel {
   GemmMicroKernel micro_kernel;
 };
 
+struct SparseKernels {
+  SparseRowKernel row;  // a CSR row times a dense matrix (sparse_matmul)
+  AxpyKernel axpy;      // its weight gradient, one entry at a time
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
+  SparseKernels sparse;
 };
 
 const CpuKernels& cpu_kernels();
