@@ -6,6 +6,7 @@
 #pragma once
 
 #include "kiln/common.hpp"
+#include "lstm_gates.hpp"
 
 namespace kiln::detail {
 
@@ -22,9 +23,15 @@ struct GemmKernel {
   GemmMicroKernel micro_kernel;
 };
 
+struct LstmGateKernels {
+  LstmGatesForward forward;
+  LstmGatesBackward backward;
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
+  LstmGateKernels lstm_gates;
 };
 
 const CpuKernels& cpu_kernels();

@@ -18,8 +18,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "activation_math.hpp"
 #include "check.hpp"
+#include "dispatch.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
 
@@ -106,35 +106,32 @@ void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh, float*
                s.G);
 }
 
+// Units of one batch row per work item of the gate passes: a multiple of 16, so a unit's
+// arithmetic does not depend on the thread count (lstm_gates.hpp).
+constexpr index_t kGateSpan = 512;
+
+// Runs span(b, j, n) over every batch row b and its units [j, j + n), in work items of
+// kGateSpan units shared among the threads (by rows, or within a row when B is small).
+template <class Span>
+void for_each_gate_span(const LstmSizes& s, const Span& span) {
+  const index_t spans_per_row = (s.H + kGateSpan - 1) / kGateSpan, items = s.B * spans_per_row;
+  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * s.H);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t item = 0; item < items; ++item) {
+    const index_t b = item / spans_per_row, j = (item % spans_per_row) * kGateSpan;
+    span(b, j, std::min(kGateSpan, s.H - j));
+  }
+}
+
 // One step's gate nonlinearities and cell update, fused: the preactivations in
 // gates (B, 4H) become the activated i, f, g, o in place; c_out = f * c_prev + i * g,
 // h_out = o * tanh(c_out). c_out may be c_prev itself (each element is read first).
 void gates_forward(const LstmSizes& s, float* gates, Rows c_prev, float* c_out, float* h_out) {
-  const index_t H = s.H;
-  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * H);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t b = 0; b < s.B; ++b) {
-    float* gi = gates + b * s.G;
-    float* gf = gi + H;
-    float* gg = gi + 2 * H;
-    float* go = gi + 3 * H;
-    const float* cp = c_prev.row(b);
-    float* co = c_out + b * H;
-    float* ho = h_out + b * H;
-    for (index_t j = 0; j < H; ++j) {
-      const float i = detail::sigmoid(gi[j]);
-      const float f = detail::sigmoid(gf[j]);
-      const float g = std::tanh(gg[j]);
-      const float o = detail::sigmoid(go[j]);
-      const float c = f * cp[j] + i * g;
-      gi[j] = i;
-      gf[j] = f;
-      gg[j] = g;
-      go[j] = o;
-      co[j] = c;
-      ho[j] = o * std::tanh(c);
-    }
-  }
+  const detail::LstmGatesForward kernel = detail::cpu_kernels().lstm_gates.forward;
+  for_each_gate_span(s, [&](index_t b, index_t j, index_t n) {
+    kernel(n, s.H, {gates + b * s.G + j, c_prev.row(b) + j, c_out + b * s.H + j,
+                    h_out + b * s.H + j});
+  });
 }
 
 // One step's gradients through the gates, fused: from the activated gates (B, 4H),
@@ -143,36 +140,12 @@ void gates_forward(const LstmSizes& s, float* gates, Rows c_prev, float* c_out, 
 // gradient of c_new. dc_prev may be dc_next itself.
 void gates_backward(const LstmSizes& s, const float* gates, Rows c_prev, const float* c_new,
                     Rows dh_a, Rows dh_b, Rows dc_next, float* d_pre, float* dc_prev) {
-  const index_t H = s.H;
-  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * H);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t b = 0; b < s.B; ++b) {
-    const float* gi = gates + b * s.G;
-    const float* gf = gi + H;
-    const float* gg = gi + 2 * H;
-    const float* go = gi + 3 * H;
-    float* di = d_pre + b * s.G;
-    float* df = di + H;
-    float* dg = di + 2 * H;
-    float* d_o = di + 3 * H;
-    const float* cp = c_prev.row(b);
-    const float* cn = c_new + b * H;
-    const float* dha = dh_a.row(b);
-    const float* dhb = dh_b.row(b);
-    const float* dcn = dc_next.row(b);
-    float* dcp = dc_prev + b * H;
-    for (index_t j = 0; j < H; ++j) {
-      const float i = gi[j], f = gf[j], g = gg[j], o = go[j];
-      const float tanh_c = std::tanh(cn[j]);
-      const float dh = dha[j] + dhb[j];
-      const float dc = dcn[j] + dh * o * (1.0f - tanh_c * tanh_c);
-      di[j] = dc * g * i * (1.0f - i);
-      df[j] = dc * cp[j] * f * (1.0f - f);
-      dg[j] = dc * i * (1.0f - g * g);
-      d_o[j] = dh * tanh_c * o * (1.0f - o);
-      dcp[j] = dc * f;
-    }
-  }
+  const detail::LstmGatesBackward kernel = detail::cpu_kernels().lstm_gates.backward;
+  for_each_gate_span(s, [&](index_t b, index_t j, index_t n) {
+    kernel(n, s.H, {gates + b * s.G + j, c_prev.row(b) + j, c_new + b * s.H + j,
+                    dh_a.row(b) + j, dh_b.row(b) + j, dc_next.row(b) + j, d_pre + b * s.G + j,
+                    dc_prev + b * s.H + j});
+  });
 }
 
 // out (cols,) = the sum of the rows of m (rows, cols), each column summed in row order.
