@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "check.hpp"
@@ -100,10 +101,23 @@ void project_inputs(const LstmSizes& s, index_t rows, const float* x, const floa
                s.G, epilogue);
 }
 
-// pre (B, 4H) += h (B, H) @ W_hh^T.
-void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh, float* pre) {
-  detail::gemm(s.B, s.G, s.H, 1.0f, row_major(h, s.H), transposed_weight(w_hh, s.H), 1.0f, pre,
-               s.G);
+// The recurrent weights of a sequence, packed once for the GEMM of every step: B (k, n)
+// read through `b`. Null for a single step, where gemm() packs as it goes at no extra cost.
+std::unique_ptr<detail::PackedB> pack_for_steps(const LstmSizes& s, index_t k, index_t n,
+                                                StridedMatrix b) {
+  if (s.T < 2 || s.B == 0) return nullptr;
+  return std::make_unique<detail::PackedB>(k, n, b);
+}
+
+// pre (B, 4H) += h (B, H) @ W_hh^T, from W_hh packed by pack_for_steps when not null.
+void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh,
+                   const detail::PackedB* packed_w_hh, float* pre) {
+  if (packed_w_hh) {
+    detail::gemm_packed_b(s.B, 1.0f, row_major(h, s.H), *packed_w_hh, 1.0f, pre, s.G);
+  } else {
+    detail::gemm(s.B, s.G, s.H, 1.0f, row_major(h, s.H), transposed_weight(w_hh, s.H), 1.0f,
+                 pre, s.G);
+  }
 }
 
 // Units of one batch row per work item of the gate passes: a multiple of 16, so a unit's
@@ -199,7 +213,7 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
   float* pre = gates ? gates : gate_storage.data();
   std::vector<float> bias_storage;
   project_inputs(s, s.B, x, w_ih, combined_bias(b_ih, b_hh, s.G, bias_storage), pre);
-  add_recurrent(s, h, w_hh, pre);
+  add_recurrent(s, h, w_hh, nullptr, pre);
   gates_forward(s, pre, Rows{c, s.H}, c_new, h_new);
 }
 
@@ -255,10 +269,12 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
 
   // Without `cells`, c_n carries the running cell state, updated in place.
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
+  const std::unique_ptr<detail::PackedB> packed_w_hh = pack_for_steps(s, s.H, s.G,
+                                                                      transposed_weight(w_hh, s.H));
   for (index_t t = 0; t < s.T; ++t) {
     float* pre = all_gates + t * step_gates;
     const float* h_prev = t == 0 ? h0 : y + (t - 1) * step_state;
-    if (h_prev) add_recurrent(s, h_prev, w_hh, pre);  // a null h0 adds zero
+    if (h_prev) add_recurrent(s, h_prev, w_hh, packed_w_hh.get(), pre);  // a null h0 adds zero
     const float* c_prev = t == 0 ? c0 : (cells ? cells + (t - 1) * step_state : c_n);
     float* c_out = cells ? cells + t * step_state : c_n;
     gates_forward(s, pre, rows_or_zeros(c_prev, s.H, zero_row), c_out, y + t * step_state);
@@ -301,6 +317,8 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   if (dh_n) std::copy(dh_n, dh_n + step_state, dh_next.begin());
   if (dc_n) std::copy(dc_n, dc_n + step_state, dc_next.begin());
 
+  const std::unique_ptr<detail::PackedB> packed_w_hh = pack_for_steps(s, s.G, s.H,
+                                                                      row_major(w_hh, s.H));
   for (index_t t = s.T - 1; t >= 0; --t) {
     const float* c_prev = t > 0 ? cells + (t - 1) * step_state : c0;
     const Rows dy_t = rows_or_zeros(dy ? dy + t * step_state : nullptr, s.H, zero_row);
@@ -309,7 +327,11 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
                    cells + t * step_state, Rows{dh_next.data(), s.H}, dy_t,
                    Rows{dc_next.data(), s.H}, d_pre_t, dc_next.data());
     float* dh_prev = t > 0 ? dh_next.data() : dh0;
-    if (dh_prev) gradient_through_weight(s, s.B, s.H, d_pre_t, w_hh, dh_prev);
+    if (dh_prev && packed_w_hh) {
+      detail::gemm_packed_b(s.B, 1.0f, row_major(d_pre_t, s.G), *packed_w_hh, 0.0f, dh_prev, s.H);
+    } else if (dh_prev) {
+      gradient_through_weight(s, s.B, s.H, d_pre_t, w_hh, dh_prev);
+    }
   }
   if (dh0 && s.T == 0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   if (dc0) std::copy(dc_next.begin(), dc_next.end(), dc0);

@@ -28,7 +28,9 @@ struct Scalar {
   static T max(T a, T b) { return a > b ? a : b; }
   static T abs(T a) { return std::fabs(a); }
   static T with_sign_of(T magnitude, T x) { return std::copysign(magnitude, x); }
-  static T round(T a) { return std::nearbyint(a); }
+  // Adding and subtracting 1.5 * 2^23 rounds to nearest for |a| < 2^22 (here |a| < 128)
+  // without a libm call (and NaN stays NaN).
+  static T round(T a) { return (a + 12582912.0f) - 12582912.0f; }
   static T exp2i(T n) {
     // NaN reaches here only with a NaN r beside it, which makes the result NaN anyway.
     const std::int32_t e = n == n ? static_cast<std::int32_t>(n) + 127 : 127;
