@@ -1,4 +1,5 @@
 // Times the parts of one LSTM cell step (B=64, I=256, H=1024 unless given): the two GEMMs,
+// a sequence step's recurrent GEMM with W_hh packed per call or once,
 // the fused gate pass (forward and backward) of the dispatched ISA and of the portable
 // code, and a copy of the bytes the forward pass moves (its bandwidth floor). Medians.
 //
@@ -77,5 +78,15 @@ int main(int argc, char** argv) {
     });
     std::printf("%d threads: cell GEMMs %.3f ms = %.1f GFLOP/s\n", t, gemm_ms,
                 2.0 * B * G * (I + H) / gemm_ms / 1e6);
+    // One step of a sequence: h @ W_hh^T packing W_hh each call, or reading it packed once.
+    const detail::PackedB packed(H, G, {w_hh.data(), 1, H});
+    const double step_ms = median_ms([&] {
+      detail::gemm(B, G, H, 1.0f, {h.data(), H, 1}, {w_hh.data(), 1, H}, 1.0f, pre.data(), G);
+    });
+    const double packed_ms = median_ms([&] {
+      detail::gemm_packed_b(B, 1.0f, {h.data(), H, 1}, packed, 1.0f, pre.data(), G);
+    });
+    std::printf("%d threads: recurrent step GEMM %.3f ms, with W_hh packed once %.3f ms\n", t,
+                step_ms, packed_ms);
   }
 }

@@ -3,10 +3,12 @@
 // Every product with a weight matrix is a detail::gemm call reading W (4H, K) through
 // strides, so W^T needs no copy. A sequence projects the inputs of all T steps in one
 // (T*B x 4H) GEMM with both biases fused into its epilogue; each step then adds one
-// recurrent GEMM and runs one fused pointwise pass (gate nonlinearities + cell update).
-// Backward mirrors it: the per-step pointwise pass fills a (T, B, 4H) buffer of gate
-// gradients, then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM over
-// steps 1..T-1 against y (plus one B-row update against h0, when given).
+// recurrent GEMM into those gates (beta = 1) and runs one fused vectorised pass (gate
+// nonlinearities + cell update, lstm_gates.hpp). W_hh is packed into GEMM panels once
+// per sequence, not once per step. Backward mirrors it: the per-step fused pass fills a
+// (T, B, 4H) buffer of gate gradients and one GEMM against the packed W_hh carries dh
+// back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
+// over steps 1..T-1 against y (plus one B-row update against h0, when given).
 //
 // Results do not depend on the thread count: the GEMM engine sums each element in a
 // fixed order, the pointwise passes are elementwise, and the bias gradient sums each
