@@ -209,9 +209,9 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
 PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
   const index_t nr = cpu_kernels().gemm.nr;
   const index_t panels = (n + nr - 1) / nr;
-  storage_.resize(static_cast<std::size_t>(panels * nr * k + 16));
-  const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
-  data_ = storage_.data() + ((64 - address % 64) % 64) / sizeof(float);
+  storage_.reset(new float[static_cast<std::size_t>(panels * nr * k + 16)]);
+  const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
+  data_ = storage_.get() + ((64 - address % 64) % 64) / sizeof(float);
   const int nthreads = threads_for(static_cast<double>(k) * n);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (index_t q = 0; q < panels; ++q) {

@@ -7,7 +7,7 @@
 // transposes without copies: packing reads either layout.
 #pragma once
 
-#include <vector>
+#include <memory>
 
 #include "kiln/common.hpp"
 
@@ -46,8 +46,8 @@ class PackedB {
 
  private:
   index_t k_, n_;
-  std::vector<float> storage_;
-  float* data_;  // 64-byte aligned, inside storage_
+  std::unique_ptr<float[]> storage_;  // uninitialised: the packing writes every float
+  float* data_;                        // 64-byte aligned, inside storage_
 };
 
 // C (m, n) = alpha * A (m, k) @ B + beta * C, B packed as above; the loop nest of gemm()
