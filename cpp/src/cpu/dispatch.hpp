@@ -7,6 +7,7 @@
 
 #include "kiln/common.hpp"
 #include "sparse_ukr.hpp"
+#include "lstm_gates.hpp"
 
 namespace kiln::detail {
 
@@ -28,10 +29,16 @@ struct SparseKernels {
   AxpyKernel axpy;      // its weight gradient, one entry at a time
 };
 
+struct LstmGateKernels {
+  LstmGatesForward forward;
+  LstmGatesBackward backward;
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
   SparseKernels sparse;
+  LstmGateKernels lstm_gates;
 };
 
 const CpuKernels& cpu_kernels();
