@@ -5,6 +5,7 @@
 // forces the plain C++ code, for testing and for comparison.
 #pragma once
 
+#include "adam_kernel.hpp"
 #include "kiln/common.hpp"
 
 namespace kiln::detail {
@@ -25,6 +26,7 @@ struct GemmKernel {
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
+  AdamRangeKernel adam;
 };
 
 const CpuKernels& cpu_kernels();
