@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="
 TESTS = Path(__file__).parent
 GEMM_USERS = ["test_matmul.py", "test_conv2d.py", "test_lstm.py"]  # kernels built on the GEMM micro-kernel
 # Elementwise kernels with SIMD versions: their tests named simd_paths cover every tail and thread count.
-SIMD_USERS = ["test_adam.py"]
+SIMD_USERS = ["test_adam.py", "test_pointwise.py", "test_losses.py", "test_embedding.py"]
 
 
 def isa_in_subprocess(isa: str) -> str:

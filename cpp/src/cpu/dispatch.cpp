@@ -38,17 +38,19 @@ CpuKernels choose_kernels() {
 
   //           name                      mr  nr   mc   kc    nc    micro-kernel
   CpuKernels k{"portable", {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>},
-               &adam_range_portable};
+               &adam_range_portable, pointwise_kernels_portable()};
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa >= Isa::avx2) {
     k.isa = "avx2";
     k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, &gemm_ukr_avx2_6x16};
     k.adam = &adam_range_avx2;
+    k.pointwise = pointwise_kernels_avx2();
   }
   if (isa >= Isa::avx512) {
     k.isa = "avx512";
     k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32};
     k.adam = &adam_range_avx512;
+    k.pointwise = pointwise_kernels_avx512();
   }
 #else
   (void)isa;

@@ -7,6 +7,7 @@
 
 #include "adam_kernel.hpp"
 #include "kiln/common.hpp"
+#include "pointwise_kernel.hpp"
 
 namespace kiln::detail {
 
@@ -27,6 +28,7 @@ struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
   AdamRangeKernel adam;
+  PointwiseKernels pointwise;
 };
 
 const CpuKernels& cpu_kernels();
