@@ -5,9 +5,11 @@
 // forces the plain C++ code, for testing and for comparison.
 #pragma once
 
+#include "adam_kernel.hpp"
 #include "kiln/common.hpp"
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
+#include "pointwise_kernel.hpp"
 
 namespace kiln::detail {
 
@@ -39,6 +41,8 @@ struct CpuKernels {
   GemmKernel gemm;
   SparseKernels sparse;
   LstmGateKernels lstm_gates;
+  AdamRangeKernel adam;
+  PointwiseKernels pointwise;
 };
 
 const CpuKernels& cpu_kernels();

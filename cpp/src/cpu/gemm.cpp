@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <memory>
 
-#include "activation_math.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 
@@ -85,9 +84,10 @@ void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t r
     } else if (ep.bias_axis == BiasAxis::per_row) {
       for (index_t j = 0; j < cols; ++j) ci[j] += row_bias;
     }
-    if (ep.activation != Activation::none) {
-      for (index_t j = 0; j < cols; ++j) ci[j] = activate(ep.activation, ci[j]);
-    }
+    // The pointwise kernel itself, so that matmul(..., activation) equals
+    // activation(matmul(...)) bit for bit.
+    if (ep.activation != Activation::none)
+      cpu_kernels().pointwise.activation_forward(ep.activation, cols, ci, ci);
   }
 }
 
