@@ -11,7 +11,8 @@ A (m, k) batch at the given density (random positions, SciPy's ``sparse.random``
 Candidates take turns inside each repeat (so a busy neighbour slows them alike), each after
 a pause that lets the previous one's worker threads go to sleep; the table gives median
 times and each one's ratio to kiln. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
-unset before NumPy loads, so OpenBLAS picks its best kernels here.
+unset before NumPy loads, so OpenBLAS picks its best kernels here, and every library
+gets --threads threads.
 
     PYTHONPATH=python python bench/sparse_matmul.py --threads 2
 """
@@ -23,8 +24,26 @@ import os
 import statistics
 import time
 
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--m", type=int, default=64)
+    parser.add_argument("--k", type=int, default=28000)
+    parser.add_argument("--n", type=int, default=128)
+    parser.add_argument("--density", type=float, default=0.001)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds between runs: OpenBLAS's and torch's idle threads spin that long "
+                             "after a product, taking the cores from whatever runs next")
+    return parser.parse_args()
+
+
+# Before NumPy loads: OpenBLAS at its best kernels, and with the same thread count as the
+# others (its default, one thread per core, stalls on a busy machine).
 for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(_name, None)
+os.environ["OPENBLAS_NUM_THREADS"] = str(arguments().threads)
 
 import numpy as np  # noqa: E402
 import scipy.sparse  # noqa: E402
@@ -53,17 +72,7 @@ def candidates(x, w, grad_y):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--m", type=int, default=64)
-    parser.add_argument("--k", type=int, default=28000)
-    parser.add_argument("--n", type=int, default=128)
-    parser.add_argument("--density", type=float, default=0.001)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--pause", type=float, default=0.2,
-                        help="seconds between runs: OpenBLAS's and torch's idle threads spin that long "
-                             "after a product, taking the cores from whatever runs next")
-    args = parser.parse_args()
+    args = arguments()
 
     kiln.set_num_threads(args.threads)
     try:
