@@ -10,13 +10,13 @@
 #include "kiln/conv2d.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <vector>
 
 #include "check.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
-#include "parallel.hpp"
+#include "conv2d_gemm.hpp"
+#include "parallel_tasks.hpp"
 
 namespace kiln {
 
@@ -117,33 +117,6 @@ detail::StridedMatrix column_block(const Conv2dParams& p, const ConvPlan& plan,
 
 detail::StridedMatrix transposed(detail::StridedMatrix m) { return {m.data, m.col_stride, m.row_stride}; }
 
-// body(i) for i < count on up to nthreads threads, statically scheduled. Serial when one
-// thread suffices, so that the GEMMs inside may use every thread themselves. An exception
-// (every argument is checked before, so only std::bad_alloc) is carried out of the
-// parallel region and rethrown.
-template <typename Body>
-void parallel_for(index_t count, int nthreads, Body body) {
-  if (nthreads <= 1 || count <= 1) {
-    for (index_t i = 0; i < count; ++i) body(i);
-    return;
-  }
-  std::exception_ptr error;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t i = 0; i < count; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-#pragma omp critical(kiln_conv2d_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
-
-int threads_for_items(double flops, index_t items) {
-  return static_cast<int>(std::min<index_t>(detail::threads_for(flops), std::max<index_t>(items, 1)));
-}
-
 double conv_flops(const Conv2dParams& p, const ConvPlan& plan) {
   return 2.0 * static_cast<double>(p.n) * static_cast<double>(p.k) * plan.pixels * plan.col_rows;
 }
@@ -152,7 +125,7 @@ void input_grad(const Conv2dParams& p, const ConvPlan& plan, const float* w, con
                 float* dx) {
   // Groups of one image write disjoint channels of dx: each (image, group) is one task.
   const index_t tasks = p.n * p.groups;
-  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
+  detail::parallel_tasks(tasks, detail::threads_for_tasks(conv_flops(p, plan), tasks), [&](index_t task) {
     const index_t n = task / p.groups, g = task % p.groups;
     const detail::StridedMatrix w_t{w + g * plan.w_group, 1, plan.col_rows};  // W_g^T
     const float* dy_group = dy + n * plan.y_image + g * plan.y_group;
@@ -184,7 +157,7 @@ void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, co
   std::vector<float> partials(static_cast<std::size_t>((slices - 1) * w_size));
   auto partial = [&](index_t slice) { return slice == 0 ? dw : partials.data() + (slice - 1) * w_size; };
 
-  parallel_for(slices, threads_for_items(conv_flops(p, plan), slices), [&](index_t slice) {
+  detail::parallel_tasks(slices, detail::threads_for_tasks(conv_flops(p, plan), slices), [&](index_t slice) {
     float* dw_slice = partial(slice);
     std::fill(dw_slice, dw_slice + w_size, 0.0f);
     index_t n_begin, n_end;
@@ -240,21 +213,12 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   KILN_CHECK(y != nullptr, kForward << ": y is null");
   KILN_CHECK(plan.col_rows == 0 || (x != nullptr && w != nullptr), kForward << ": x or w is null");
 
-  // Every (image, group, pixel block) writes its own part of y: one task each.
-  const index_t tasks = p.n * p.groups * plan.blocks;
-  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
-    const index_t b = task % plan.blocks, g = task / plan.blocks % p.groups;
-    const index_t n = task / plan.blocks / p.groups;
-    const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
-    const detail::StridedMatrix cols =
-        column_block(p, plan, x + n * plan.x_image + g * plan.x_group, p0, count);
-    const detail::GemmEpilogue epilogue{bias ? bias + g * plan.filters_per_group : nullptr,
-                                        bias ? detail::BiasAxis::per_row : detail::BiasAxis::none,
-                                        Activation::none};
-    detail::gemm(plan.filters_per_group, count, plan.col_rows, 1.0f,
-                 {w + g * plan.w_group, plan.col_rows, 1}, cols, 0.0f,
-                 y + n * plan.y_image + g * plan.y_group + p0, plan.pixels, epilogue);
-  });
+  if (plan.col_rows == 0) {  // no input channels: y is the bias
+    for (index_t i = 0; i < p.n * p.k; ++i)
+      std::fill(y + i * plan.pixels, y + (i + 1) * plan.pixels, bias ? bias[i % p.k] : 0.0f);
+    return;
+  }
+  detail::conv2d_forward_gemm(p, x, w, bias, y);
 }
 
 void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,

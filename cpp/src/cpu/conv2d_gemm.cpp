@@ -1,0 +1,137 @@
+// Blocking: the reduction (CRS) is cut into near-equal chunks of at most the kernel's
+// kc, so that one NR-column panel of the pixel block (kc x NR) stays in L1 while every
+// MR-row panel of W streams past it from L2; the pixel block (kc x block) is sized
+// for L2. Per task:
+//
+//   for each chunk of CRS:      im2col the block's chunk into NR-column panels
+//     for each NR panel:        (pixels)
+//       for each MR panel:      (filters) micro-kernel, accumulating over chunks
+//   the bias is added to each tile as the last chunk leaves it in L1.
+#include "conv2d_gemm.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "dispatch.hpp"
+#include "im2col.hpp"
+#include "parallel_tasks.hpp"
+
+namespace kiln::detail {
+namespace {
+
+// Floats of one packed pixel block (a chunk of CRS x block pixels): 128 KiB, a share of L2.
+constexpr index_t kPixelBlockFloats = 32 * 1024;
+
+struct AlignedFree {
+  void operator()(float* q) const { std::free(q); }
+};
+using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
+
+AlignedFloats aligned_floats(index_t count) {
+  const std::size_t bytes = ((static_cast<std::size_t>(count) * sizeof(float) + 63) / 64) * 64;
+  float* q = static_cast<float*>(std::aligned_alloc(64, std::max<std::size_t>(bytes, 64)));
+  if (!q) throw std::bad_alloc();
+  return AlignedFloats(q);
+}
+
+// This thread's pixel-block buffer (64-byte aligned: the micro-kernels load B aligned).
+float* block_workspace(index_t floats) {
+  thread_local AlignedFloats buffer;
+  thread_local index_t size = 0;
+  if (size < floats) {
+    buffer = aligned_floats(floats);
+    size = floats;
+  }
+  return buffer.get();
+}
+
+// W_g (K/g x CRS) of every group -> per group, per chunk [row0, row0 + kc) of CRS,
+// MR-row panels: element (i, q) of panel ir at ir*kc + q*MR + i, zero padded.
+// Group g's chunk starting at row0 begins at (g*CRS + row0) * m_padded.
+void pack_filters(const Conv2dParams& p, index_t chunk, int mr, const float* w, float* out) {
+  const index_t kg = p.k / p.groups, rows = p.c / p.groups * p.r * p.s;
+  const index_t m_padded = (kg + mr - 1) / mr * mr;
+  for (index_t g = 0; g < p.groups; ++g) {
+    const float* w_group = w + g * kg * rows;
+    for (index_t row0 = 0; row0 < rows; row0 += chunk) {
+      const index_t kc = std::min(chunk, rows - row0);
+      for (index_t ir = 0; ir < m_padded; ir += mr) {
+        const index_t valid = std::min<index_t>(mr, kg - ir);
+        for (index_t q = 0; q < kc; ++q) {
+          for (index_t i = 0; i < valid; ++i) out[i] = w_group[(ir + i) * rows + row0 + q];
+          for (index_t i = valid; i < mr; ++i) out[i] = 0.0f;
+          out += mr;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                         float* y) {
+  const GemmKernel& kern = cpu_kernels().gemm;
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t kg = p.k / p.groups, rows = p.c / p.groups * p.r * p.s;
+  const index_t out_w = p.out_w(), pixels = p.out_h() * out_w;
+  const index_t x_image = p.c * p.h * p.w, x_group = p.c / p.groups * p.h * p.w;
+  const index_t y_image = p.k * pixels, y_group = kg * pixels;
+
+  const index_t chunks = std::max<index_t>(1, (rows + kern.kc - 1) / kern.kc);
+  const index_t chunk = std::max<index_t>(1, (rows + chunks - 1) / chunks);
+  const index_t m_padded = (kg + mr - 1) / mr * mr;
+  AlignedFloats packed_w = aligned_floats(p.groups * rows * m_padded);
+  pack_filters(p, chunk, mr, w, packed_w.get());
+
+  const index_t pixels_padded = (pixels + nr - 1) / nr * nr;
+  const index_t block = std::min(pixels_padded, std::max<index_t>(nr, kPixelBlockFloats / chunk / nr * nr));
+  const index_t blocks = (pixels + block - 1) / block;
+  const index_t tasks = p.n * p.groups * blocks;
+  const double flops = 2.0 * static_cast<double>(p.n) * p.k * pixels * std::max<index_t>(rows, 1);
+
+  parallel_tasks(tasks, threads_for_tasks(flops, tasks), [&](index_t task) {
+    const index_t b = task % blocks, g = task / blocks % p.groups, n = task / blocks / p.groups;
+    const index_t p0 = b * block, count = std::min(block, pixels - p0);
+    const float* x_g = x + n * x_image + g * x_group;
+    float* y_block = y + n * y_image + g * y_group + p0;
+    const float* bias_g = bias ? bias + g * kg : nullptr;
+    float* panels = block_workspace(chunk * ((count + nr - 1) / nr * nr));
+    alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of y
+
+    for (index_t row0 = 0; row0 < rows; row0 += chunk) {
+      const index_t kc = std::min(chunk, rows - row0);
+      const float beta = row0 == 0 ? 0.0f : 1.0f;
+      const bool last = row0 + kc == rows;
+      im2col_panels(p, x_g, p0, count, row0, kc, nr, panels);
+      const float* a_chunk = packed_w.get() + (g * rows + row0) * m_padded;
+      for (index_t jr = 0; jr < count; jr += nr) {
+        const index_t cols = std::min<index_t>(nr, count - jr);
+        const float* bp = panels + jr * kc;
+        for (index_t ir = 0; ir < kg; ir += mr) {
+          const index_t tile_rows = std::min<index_t>(mr, kg - ir);
+          const float* ap = a_chunk + ir * kc;
+          float* c = y_block + ir * pixels + jr;
+          if (tile_rows == mr && cols == nr) {
+            kern.micro_kernel(kc, ap, bp, c, pixels, 1.0f, beta);
+          } else {
+            kern.micro_kernel(kc, ap, bp, edge, nr, 1.0f, 0.0f);
+            for (index_t i = 0; i < tile_rows; ++i)
+              for (index_t j = 0; j < cols; ++j)
+                c[i * pixels + j] = beta == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + c[i * pixels + j];
+          }
+          if (last && bias_g) {
+            for (index_t i = 0; i < tile_rows; ++i) {
+              const float bi = bias_g[ir + i];
+              for (index_t j = 0; j < cols; ++j) c[i * pixels + j] += bi;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace kiln::detail

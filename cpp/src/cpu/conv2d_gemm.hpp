@@ -1,0 +1,22 @@
+// Internal: conv2d forward as an implicit GEMM on the GEMM micro-kernel, per group:
+//
+//   y_g (K/g, OH*OW) = W_g (K/g, CRS) @ cols_g (CRS, OH*OW) + bias_g     CRS = C/g * R * S
+//
+// W is packed once per call into the micro-kernel's MR-row panels; cols never exists
+// whole: each task (image, group, block of output pixels) im2cols its block, one
+// reduction chunk at a time, straight into NR-column panels (im2col_panels) and runs
+// the micro-kernel over them. Threads take whole tasks, so every output element is
+// summed in the same order for any thread count.
+//
+//   x is (N, C, H, W), w is (K, C/groups, R, S), bias (K,) or null, y is (N, K, OH, OW).
+#pragma once
+
+#include "kiln/conv2d.hpp"
+
+namespace kiln::detail {
+
+// p must have passed conv2d_check, with N*K*OH*OW > 0.
+void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                         float* y);
+
+}  // namespace kiln::detail
