@@ -15,7 +15,9 @@
 #include "check.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "conv2d_direct.hpp"
 #include "conv2d_gemm.hpp"
+#include "dispatch.hpp"
 #include "parallel_tasks.hpp"
 
 namespace kiln {
@@ -121,8 +123,48 @@ double conv_flops(const Conv2dParams& p, const ConvPlan& plan) {
   return 2.0 * static_cast<double>(p.n) * static_cast<double>(p.k) * plan.pixels * plan.col_rows;
 }
 
-void input_grad(const Conv2dParams& p, const ConvPlan& plan, const float* w, const float* dy,
-                float* dx) {
+void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                      float* y) {
+  if (detail::conv2d_direct_suits(p, detail::cpu_kernels().gemm.mr)) {
+    detail::conv2d_forward_direct(p, x, w, bias, y);
+  } else {
+    detail::conv2d_forward_gemm(p, x, w, bias, y);
+  }
+}
+
+// With stride 1 and padding at most the dilated kernel's reach, dx is itself a
+// convolution: of dy with the filters flipped in space and transposed per group
+// (K/g <-> C/g), padded by dilation*(R-1) - pad. That runs on the forward path, with
+// no col2im scatter.
+bool input_grad_is_convolution(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dilation_h * (p.r - 1) &&
+         p.pad_w <= p.dilation_w * (p.s - 1);
+}
+
+void input_grad_as_convolution(const Conv2dParams& p, const ConvPlan& plan, const float* w,
+                               const float* dy, float* dx) {
+  Conv2dParams t = p;
+  t.c = p.k;
+  t.h = p.out_h();
+  t.w = p.out_w();
+  t.k = p.c;
+  t.pad_h = p.dilation_h * (p.r - 1) - p.pad_h;
+  t.pad_w = p.dilation_w * (p.s - 1) - p.pad_w;
+  const index_t cg = plan.channels_per_group, kg = plan.filters_per_group, taps = p.r * p.s;
+  std::vector<float> flipped(static_cast<std::size_t>(p.k * plan.col_rows));  // (C, K/g, R, S)
+  for (index_t g = 0; g < p.groups; ++g)
+    for (index_t k = 0; k < kg; ++k)
+      for (index_t c = 0; c < cg; ++c) {
+        const float* src = w + ((g * kg + k) * cg + c) * taps;
+        float* dst = flipped.data() + ((g * cg + c) * kg + k) * taps;
+        for (index_t i = 0; i < taps; ++i) dst[taps - 1 - i] = src[i];
+      }
+  forward_dispatch(t, dy, flipped.data(), nullptr, dx);
+}
+
+// Otherwise (strided): dcols = W_g^T @ dy block, scattered back by col2im.
+void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const float* w,
+                          const float* dy, float* dx) {
   // Groups of one image write disjoint channels of dx: each (image, group) is one task.
   const index_t tasks = p.n * p.groups;
   detail::parallel_tasks(tasks, detail::threads_for_tasks(conv_flops(p, plan), tasks), [&](index_t task) {
@@ -130,11 +172,6 @@ void input_grad(const Conv2dParams& p, const ConvPlan& plan, const float* w, con
     const detail::StridedMatrix w_t{w + g * plan.w_group, 1, plan.col_rows};  // W_g^T
     const float* dy_group = dy + n * plan.y_image + g * plan.y_group;
     float* dx_group = dx + n * plan.x_image + g * plan.x_group;
-    if (plan.pointwise) {
-      detail::gemm(plan.channels_per_group, plan.pixels, plan.filters_per_group, 1.0f, w_t,
-                   {dy_group, plan.pixels, 1}, 0.0f, dx_group, plan.pixels);
-      return;
-    }
     std::fill(dx_group, dx_group + plan.x_group, 0.0f);
     for (index_t b = 0; b < plan.blocks; ++b) {
       const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
@@ -218,7 +255,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
       std::fill(y + i * plan.pixels, y + (i + 1) * plan.pixels, bias ? bias[i % p.k] : 0.0f);
     return;
   }
-  detail::conv2d_forward_gemm(p, x, w, bias, y);
+  forward_dispatch(p, x, w, bias, y);
 }
 
 void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,
@@ -238,7 +275,11 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
     if (p.k == 0 || plan.pixels == 0) {
       std::fill(dx, dx + p.n * plan.x_image, 0.0f);
     } else {
-      input_grad(p, plan, w, dy, dx);
+      if (input_grad_is_convolution(p)) {
+        input_grad_as_convolution(p, plan, w, dy, dx);
+      } else {
+        input_grad_by_col2im(p, plan, w, dy, dx);
+      }
     }
   }
 }

@@ -47,6 +47,8 @@ CpuKernels choose_kernels() {
     k.isa = "avx512";
     k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32};
   }
+  // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
+  if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
 #else
   (void)isa;
 #endif

@@ -5,6 +5,7 @@
 // forces the plain C++ code, for testing and for comparison.
 #pragma once
 
+#include "conv2d_direct.hpp"
 #include "kiln/common.hpp"
 
 namespace kiln::detail {
@@ -25,6 +26,7 @@ struct GemmKernel {
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
+  ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
 };
 
 const CpuKernels& cpu_kernels();
