@@ -70,11 +70,13 @@ void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w
         std::copy(x_g + (c * p.h + i) * p.w, x_g + (c * p.h + i + 1) * p.w,
                   padded.data() + c * plane + (i + p.pad_h) * wp + p.pad_w);
 
-    for (index_t kb = 0; kb < kblocks; ++kb) {
-      const float* w_block = w4.data() + (g * kblocks + kb) * taps * 4;
-      const index_t k0 = g * kg + kb * 4, filters = std::min<index_t>(4, kg - kb * 4);
-      for (index_t oh = 0; oh < out_h; ++oh) {
-        row_kernel(taps, offsets.data(), padded.data() + oh * p.stride_h * wp, w_block, width,
+    // Output rows outer: the input rows one output row reads stay in cache while
+    // every block of filters passes over them.
+    for (index_t oh = 0; oh < out_h; ++oh) {
+      const float* x_rows = padded.data() + oh * p.stride_h * wp;
+      for (index_t kb = 0; kb < kblocks; ++kb) {
+        const index_t k0 = g * kg + kb * 4, filters = std::min<index_t>(4, kg - kb * 4);
+        row_kernel(taps, offsets.data(), x_rows, w4.data() + (g * kblocks + kb) * taps * 4, width,
                    rows.data(), width);
         for (index_t f = 0; f < filters; ++f) {
           const float b = bias ? bias[k0 + f] : 0.0f;
