@@ -36,15 +36,18 @@ AlignedFloats aligned_floats(index_t count) {
   return AlignedFloats(q);
 }
 
-// This thread's pixel-block buffer (64-byte aligned: the micro-kernels load B aligned).
-float* block_workspace(index_t floats) {
-  thread_local AlignedFloats buffer;
-  thread_local index_t size = 0;
-  if (size < floats) {
-    buffer = aligned_floats(floats);
-    size = floats;
+// This thread's buffers, 64-byte aligned (the micro-kernels load B aligned), kept for
+// later calls: slot 0 holds a packed pixel block, slot 1 a block of output, slot 2 the
+// calling thread's padded input (as large as x: allocating it per call would cost a
+// page fault per 4 KiB, more than the copy).
+float* block_workspace(int slot, index_t floats) {
+  thread_local AlignedFloats buffers[3];
+  thread_local index_t sizes[3] = {0, 0, 0};
+  if (sizes[slot] < floats) {
+    buffers[slot] = aligned_floats(floats);
+    sizes[slot] = floats;
   }
-  return buffer.get();
+  return buffers[slot].get();
 }
 
 // W_g (K/g x CRS) of every group -> per group, per chunk [row0, row0 + kc) of CRS,
@@ -69,6 +72,88 @@ void pack_filters(const Conv2dParams& p, index_t chunk, int mr, const float* w, 
   }
 }
 
+// Stride 1: output pixel (oh, ow) reads xp[c][oh + r*dh][ow + s*dw] of the zero-padded
+// input xp (planes hp x wp). Numbered q = oh*wp + ow on a grid as wide as xp, row
+// (c, r, s) of the column matrix is xp shifted by c*plane + r*dh*wp + s*dw: packing a
+// panel is a copy of NR consecutive floats, with no bounds to test. Grid columns
+// ow >= OW (wp - OW of every wp) are computed too, then dropped.
+void forward_stride1(const Conv2dParams& p, const GemmKernel& kern, const float* packed_w,
+                     index_t chunk, index_t m_padded, const float* x, const float* bias, float* y) {
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t cg = p.c / p.groups, kg = p.k / p.groups, rows = cg * p.r * p.s;
+  const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
+  const index_t hp = p.h + 2 * p.pad_h, wp = p.w + 2 * p.pad_w, plane = hp * wp;
+  const double flops = 2.0 * static_cast<double>(p.n) * p.k * pixels * rows;
+
+  // The padded input; a panel past the grid's end reads at most nr floats past the last plane.
+  const index_t planes = p.n * p.c;
+  float* const padded = block_workspace(2, planes * plane + nr);
+  std::fill(padded + planes * plane, padded + planes * plane + nr, 0.0f);
+  parallel_tasks(planes, threads_for_tasks(static_cast<double>(planes) * plane, planes), [&](index_t i) {
+    float* dst = padded + i * plane;
+    const float* src = x + i * p.h * p.w;
+    std::fill(dst, dst + p.pad_h * wp, 0.0f);
+    for (index_t h = 0; h < p.h; ++h) {
+      float* row = dst + (p.pad_h + h) * wp;
+      std::fill(row, row + p.pad_w, 0.0f);
+      std::copy(src + h * p.w, src + (h + 1) * p.w, row + p.pad_w);
+      std::fill(row + p.pad_w + p.w, row + wp, 0.0f);
+    }
+    std::fill(dst + (p.pad_h + p.h) * wp, dst + plane, 0.0f);
+  });
+
+  const index_t grid = (out_h - 1) * wp + out_w;
+  const index_t grid_padded = (grid + nr - 1) / nr * nr;
+  const index_t block = std::min(grid_padded, std::max<index_t>(nr, kPixelBlockFloats / chunk / nr * nr));
+  const index_t blocks = (grid + block - 1) / block;
+  const index_t tasks = p.n * p.groups * blocks;
+
+  parallel_tasks(tasks, threads_for_tasks(flops, tasks), [&](index_t task) {
+    const index_t b = task % blocks, g = task / blocks % p.groups, n = task / blocks / p.groups;
+    const index_t q0 = b * block, count = std::min(block, grid - q0);
+    const index_t count_padded = (count + nr - 1) / nr * nr;
+    const float* xp = padded + (n * p.c + g * cg) * plane + q0;
+    float* panels = block_workspace(0, chunk * count_padded);
+    float* out = block_workspace(1, m_padded * count_padded);  // (m_padded, count_padded)
+
+    for (index_t row0 = 0; row0 < rows; row0 += chunk) {
+      const index_t kc = std::min(chunk, rows - row0);
+      const float beta = row0 == 0 ? 0.0f : 1.0f;
+      index_t c = row0 / (p.r * p.s), r = row0 / p.s % p.r, s = row0 % p.s;
+      for (index_t t = 0; t < kc; ++t) {
+        const float* src = xp + c * plane + r * p.dilation_h * wp + s * p.dilation_w;
+        for (index_t jr = 0; jr < count_padded; jr += nr)
+          std::copy(src + jr, src + jr + nr, panels + jr * kc + t * nr);
+        if (++s == p.s) {
+          s = 0;
+          if (++r == p.r) {
+            r = 0;
+            ++c;
+          }
+        }
+      }
+      const float* a_chunk = packed_w + (g * rows + row0) * m_padded;
+      for (index_t jr = 0; jr < count_padded; jr += nr)
+        for (index_t ir = 0; ir < m_padded; ir += mr)
+          kern.micro_kernel(kc, a_chunk + ir * kc, panels + jr * kc, out + ir * count_padded + jr,
+                            count_padded, 1.0f, beta);
+    }
+
+    // The grid's output rows, less their dropped columns, into y (plus the bias).
+    for (index_t q = q0; q < q0 + count;) {
+      const index_t oh = q / wp, ow = q % wp, end = std::min(q0 + count, q - ow + wp);
+      const index_t valid_end = std::min(end, q - ow + out_w);
+      for (index_t k = 0; k < kg && q < valid_end; ++k) {
+        const float bk = bias ? bias[g * kg + k] : 0.0f;
+        const float* src = out + k * count_padded + (q - q0);
+        float* dst = y + ((n * p.k + g * kg + k) * out_h + oh) * out_w + ow;
+        for (index_t j = 0; j < valid_end - q; ++j) dst[j] = src[j] + bk;
+      }
+      q = end;
+    }
+  });
+}
+
 }  // namespace
 
 void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* bias,
@@ -85,6 +170,10 @@ void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, 
   const index_t m_padded = (kg + mr - 1) / mr * mr;
   AlignedFloats packed_w = aligned_floats(p.groups * rows * m_padded);
   pack_filters(p, chunk, mr, w, packed_w.get());
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    forward_stride1(p, kern, packed_w.get(), chunk, m_padded, x, bias, y);
+    return;
+  }
 
   const index_t pixels_padded = (pixels + nr - 1) / nr * nr;
   const index_t block = std::min(pixels_padded, std::max<index_t>(nr, kPixelBlockFloats / chunk / nr * nr));
@@ -98,7 +187,7 @@ void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, 
     const float* x_g = x + n * x_image + g * x_group;
     float* y_block = y + n * y_image + g * y_group + p0;
     const float* bias_g = bias ? bias + g * kg : nullptr;
-    float* panels = block_workspace(chunk * ((count + nr - 1) / nr * nr));
+    float* panels = block_workspace(0, chunk * ((count + nr - 1) / nr * nr));
     alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of y
 
     for (index_t row0 = 0; row0 < rows; row0 += chunk) {
