@@ -194,11 +194,17 @@ void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, co
   std::vector<float> partials(static_cast<std::size_t>((slices - 1) * w_size));
   auto partial = [&](index_t slice) { return slice == 0 ? dw : partials.data() + (slice - 1) * w_size; };
 
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  const float* padded = stride1 ? detail::conv2d_pad_input(p, x) : nullptr;
   detail::parallel_tasks(slices, detail::threads_for_tasks(conv_flops(p, plan), slices), [&](index_t slice) {
     float* dw_slice = partial(slice);
-    std::fill(dw_slice, dw_slice + w_size, 0.0f);
     index_t n_begin, n_end;
     detail::split_range(p.n, static_cast<int>(slice), static_cast<int>(slices), 1, n_begin, n_end);
+    if (stride1) {
+      detail::conv2d_weight_grad_stride1(p, padded, dy, n_begin, n_end, dw_slice);
+      return;
+    }
+    std::fill(dw_slice, dw_slice + w_size, 0.0f);
     for (index_t n = n_begin; n < n_end; ++n) {
       for (index_t g = 0; g < p.groups; ++g) {
         const float* x_group = x + n * plan.x_image + g * plan.x_group;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "dispatch.hpp"
 #include "im2col.hpp"
@@ -72,20 +73,12 @@ void pack_filters(const Conv2dParams& p, index_t chunk, int mr, const float* w, 
   }
 }
 
-// Stride 1: output pixel (oh, ow) reads xp[c][oh + r*dh][ow + s*dw] of the zero-padded
-// input xp (planes hp x wp). Numbered q = oh*wp + ow on a grid as wide as xp, row
-// (c, r, s) of the column matrix is xp shifted by c*plane + r*dh*wp + s*dw: packing a
-// panel is a copy of NR consecutive floats, with no bounds to test. Grid columns
-// ow >= OW (wp - OW of every wp) are computed too, then dropped.
-void forward_stride1(const Conv2dParams& p, const GemmKernel& kern, const float* packed_w,
-                     index_t chunk, index_t m_padded, const float* x, const float* bias, float* y) {
-  const int mr = kern.mr, nr = kern.nr;
-  const index_t cg = p.c / p.groups, kg = p.k / p.groups, rows = cg * p.r * p.s;
-  const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
-  const index_t hp = p.h + 2 * p.pad_h, wp = p.w + 2 * p.pad_w, plane = hp * wp;
-  const double flops = 2.0 * static_cast<double>(p.n) * p.k * pixels * rows;
+}  // namespace
 
-  // The padded input; a panel past the grid's end reads at most nr floats past the last plane.
+const float* conv2d_pad_input(const Conv2dParams& p, const float* x) {
+  const int nr = cpu_kernels().gemm.nr;
+  const index_t hp = p.h + 2 * p.pad_h, wp = p.w + 2 * p.pad_w, plane = hp * wp;
+  // A panel past the grid's end reads at most nr floats past the last plane.
   const index_t planes = p.n * p.c;
   float* const padded = block_workspace(2, planes * plane + nr);
   std::fill(padded + planes * plane, padded + planes * plane + nr, 0.0f);
@@ -101,6 +94,26 @@ void forward_stride1(const Conv2dParams& p, const GemmKernel& kern, const float*
     }
     std::fill(dst + (p.pad_h + p.h) * wp, dst + plane, 0.0f);
   });
+
+  return padded;
+}
+
+namespace {
+
+// Stride 1: output pixel (oh, ow) reads xp[c][oh + r*dh][ow + s*dw] of the zero-padded
+// input xp (planes hp x wp). Numbered q = oh*wp + ow on a grid as wide as xp, row
+// (c, r, s) of the column matrix is xp shifted by c*plane + r*dh*wp + s*dw: packing a
+// panel is a copy of NR consecutive floats, with no bounds to test. Grid columns
+// ow >= OW (wp - OW of every wp) are computed too, then dropped.
+void forward_stride1(const Conv2dParams& p, const GemmKernel& kern, const float* packed_w,
+                     index_t chunk, index_t m_padded, const float* x, const float* bias, float* y) {
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t cg = p.c / p.groups, kg = p.k / p.groups, rows = cg * p.r * p.s;
+  const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
+  const index_t hp = p.h + 2 * p.pad_h, wp = p.w + 2 * p.pad_w, plane = hp * wp;
+  const double flops = 2.0 * static_cast<double>(p.n) * p.k * pixels * rows;
+
+  const float* const padded = conv2d_pad_input(p, x);
 
   const index_t grid = (out_h - 1) * wp + out_w;
   const index_t grid_padded = (grid + nr - 1) / nr * nr;
@@ -221,6 +234,70 @@ void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, 
       }
     }
   });
+}
+
+
+void conv2d_weight_grad_stride1(const Conv2dParams& p, const float* padded, const float* dy,
+                                index_t n_begin, index_t n_end, float* dw) {
+  const GemmKernel& kern = cpu_kernels().gemm;
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t cg = p.c / p.groups, kg = p.k / p.groups, rows = cg * p.r * p.s;
+  const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
+  const index_t wp = p.w + 2 * p.pad_w, plane = (p.h + 2 * p.pad_h) * wp;
+  const index_t grid = (out_h - 1) * wp + out_w;
+  const index_t m_padded = (kg + mr - 1) / mr * mr, n_padded = (rows + nr - 1) / nr * nr;
+  const index_t q_chunk = std::min(kern.kc, grid);
+
+  std::vector<index_t> offsets(static_cast<std::size_t>(n_padded), 0);  // row (c, r, s) -> shift
+  for (index_t c = 0, t = 0; c < cg; ++c)
+    for (index_t r = 0; r < p.r; ++r)
+      for (index_t s = 0; s < p.s; ++s) offsets[t++] = c * plane + r * p.dilation_h * wp + s * p.dilation_w;
+
+  std::vector<index_t> source(static_cast<std::size_t>(q_chunk));  // grid q -> pixel, or -1
+  float* acc = block_workspace(1, m_padded * n_padded);  // dW_g, padded to whole tiles
+  const index_t a_floats = (m_padded * q_chunk + 15) / 16 * 16;  // keeps b_panel 64-byte aligned
+  float* a_panels = block_workspace(0, a_floats + q_chunk * nr);
+  float* b_panel = a_panels + a_floats;
+  for (index_t g = 0; g < p.groups; ++g) {
+    std::fill(acc, acc + m_padded * n_padded, 0.0f);
+    for (index_t n = n_begin; n < n_end; ++n) {
+      const float* dy_g = dy + (n * p.k + g * kg) * pixels;
+      const float* xp = padded + (n * p.c + g * cg) * plane;
+      for (index_t qa = 0; qa < grid; qa += q_chunk) {
+        const index_t kc = std::min(q_chunk, grid - qa);
+        // A: dy_g on the grid, MR-row panels; a dropped column (ow >= OW) reads as zero.
+        for (index_t q = qa; q < qa + kc; ++q) {
+          const index_t ow = q % wp;
+          source[q - qa] = ow < out_w ? q / wp * out_w + ow : -1;
+        }
+        for (index_t k = 0; k < m_padded; ++k) {
+          float* dst = a_panels + (k - k % mr) * kc + k % mr;
+          const float* src = dy_g + k * pixels;
+          if (k >= kg) {
+            for (index_t q = 0; q < kc; ++q) dst[q * mr] = 0.0f;
+          } else {
+            for (index_t q = 0; q < kc; ++q) dst[q * mr] = source[q] >= 0 ? src[source[q]] : 0.0f;
+          }
+        }
+        for (index_t jr = 0; jr < n_padded; jr += nr) {
+          // B: NR rows of the column matrix, transposed into a panel (row q of nr floats).
+          for (index_t j = 0; j < nr; ++j) {
+            if (jr + j < rows) {
+              const float* src = xp + offsets[jr + j] + qa;
+              for (index_t q = 0; q < kc; ++q) b_panel[q * nr + j] = src[q];
+            } else {
+              for (index_t q = 0; q < kc; ++q) b_panel[q * nr + j] = 0.0f;
+            }
+          }
+          for (index_t ir = 0; ir < m_padded; ir += mr)
+            kern.micro_kernel(kc, a_panels + ir * kc, b_panel, acc + ir * n_padded + jr, n_padded,
+                              1.0f, 1.0f);
+        }
+      }
+    }
+    for (index_t k = 0; k < kg; ++k)
+      std::copy(acc + k * n_padded, acc + k * n_padded + rows, dw + (g * kg + k) * rows);
+  }
 }
 
 }  // namespace kiln::detail

@@ -19,4 +19,13 @@ namespace kiln::detail {
 void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                          float* y);
 
+// Stride 1: the input zero-padded by (pad_h, pad_w), planes (H + 2*pad_h) x (W + 2*pad_w),
+// with a little slack after them; held in the calling thread's buffer until its next call.
+const float* conv2d_pad_input(const Conv2dParams& p, const float* x);
+
+// Stride 1: dw (K, C/groups, R, S) = the weight gradient summed over images [n_begin, n_end)
+// in order, from padded = conv2d_pad_input(p, x). Serial; dw is overwritten.
+void conv2d_weight_grad_stride1(const Conv2dParams& p, const float* padded, const float* dy,
+                                index_t n_begin, index_t n_end, float* dw);
+
 }  // namespace kiln::detail
