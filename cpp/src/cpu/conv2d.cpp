@@ -1,23 +1,28 @@
-// conv2d as GEMMs over blocks of output pixels (im2col), per image and group:
+// conv2d: argument checks, and the choice of path for each pass (CRS = C/g * R * S):
 //
-//   forward       y[:, block]  = W (K/g, CRS) @ cols (CRS, block) + bias     CRS = C/g * R * S
-//   input grad    dcols        = W^T @ dy[:, block], then col2im scatter-add into dx
-//   weight grad   dW          += dy[:, block] @ cols^T
+//   forward       direct (conv2d_direct) when CRS is short or K/g tiny, else the implicit
+//                 GEMM y_g = W_g @ cols_g + bias (conv2d_gemm), over the padded input's
+//                 grid when the stride is 1
+//   input grad    stride 1: a forward convolution of dy with the flipped, transposed
+//                 filters; else dcols = W^T @ dy[:, block], col2im scatter-added into dx
+//   weight grad   dW += dy @ cols^T, images in a fixed number of slices, each summed
+//                 into its own partial dW, the partials added in slice order; stride 1
+//                 runs on the padded grid (conv2d_gemm), else on im2col'd column blocks
+//   bias grad     sums in double
 //
-// The column block (CRS x block pixels) is sized to stay in cache and lives in a
-// thread-local workspace, so memory never grows with the image. A 1x1 convolution
-// with stride 1 and no padding needs no im2col: the image itself is the column matrix.
+// Column blocks (CRS x block pixels) are sized to stay in cache and live in thread-local
+// workspaces, so memory never grows with the image beyond one padded copy of the input.
 #include "kiln/conv2d.hpp"
 
 #include <algorithm>
 #include <vector>
 
 #include "check.hpp"
-#include "gemm.hpp"
-#include "im2col.hpp"
 #include "conv2d_direct.hpp"
 #include "conv2d_gemm.hpp"
 #include "dispatch.hpp"
+#include "gemm.hpp"
+#include "im2col.hpp"
 #include "parallel_tasks.hpp"
 
 namespace kiln {
@@ -30,8 +35,8 @@ namespace {
 constexpr const char* kForward = "conv2d_forward";
 constexpr const char* kBackward = "conv2d_backward";
 
-// Floats of one column block: 256 KiB, about an L2 share, so the block im2col writes
-// is still in cache when the GEMM packs it.
+// Floats of one column block of the strided paths: 256 KiB, about an L2 share, so the
+// block im2col writes is still in cache when the GEMM packs it.
 constexpr index_t kColumnBlockFloats = 64 * 1024;
 // Pixels per block: a multiple of this, however many rows a column has.
 constexpr index_t kPixelGrain = 16;
@@ -77,7 +82,6 @@ struct ConvPlan {
   index_t pixels;        // OH * OW
   index_t block;         // output pixels per column block
   index_t blocks;        // column blocks per image and group
-  bool pointwise;        // 1x1, stride 1, no padding: x is the column matrix already
   index_t x_image, x_group, w_group, y_image, y_group;  // element strides
 };
 
@@ -90,8 +94,6 @@ ConvPlan plan_for(const Conv2dParams& p) {
   const index_t fitting = kColumnBlockFloats / std::max<index_t>(plan.col_rows, 1);
   plan.block = std::min(plan.pixels, std::max(kPixelGrain, fitting / kPixelGrain * kPixelGrain));
   plan.blocks = plan.block > 0 ? (plan.pixels + plan.block - 1) / plan.block : 0;
-  plan.pointwise = p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
-                   p.pad_w == 0;
   plan.x_group = plan.channels_per_group * p.h * p.w;
   plan.x_image = p.c * p.h * p.w;
   plan.w_group = plan.filters_per_group * plan.col_rows;
@@ -108,10 +110,9 @@ float* column_workspace(index_t floats) {
 }
 
 // The column block (col_rows x count) of output pixels [p0, p0 + count) of one group of
-// one image, as a GEMM operand: a view of x when pointwise, else im2col'd into the workspace.
+// one image, im2col'd into the workspace, as a GEMM operand.
 detail::StridedMatrix column_block(const Conv2dParams& p, const ConvPlan& plan,
                                    const float* x_group, index_t p0, index_t count) {
-  if (plan.pointwise) return {x_group + p0, plan.pixels, 1};
   float* cols = column_workspace(plan.col_rows * count);
   detail::im2col(p, x_group, p0, count, cols);
   return {cols, count, 1};

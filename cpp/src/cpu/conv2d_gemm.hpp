@@ -3,10 +3,12 @@
 //   y_g (K/g, OH*OW) = W_g (K/g, CRS) @ cols_g (CRS, OH*OW) + bias_g     CRS = C/g * R * S
 //
 // W is packed once per call into the micro-kernel's MR-row panels; cols never exists
-// whole: each task (image, group, block of output pixels) im2cols its block, one
-// reduction chunk at a time, straight into NR-column panels (im2col_panels) and runs
-// the micro-kernel over them. Threads take whole tasks, so every output element is
-// summed in the same order for any thread count.
+// whole: each task (image, group, block of output pixels) packs its block, one
+// reduction chunk at a time, into NR-column panels and runs the micro-kernel over them.
+// With stride 1 the pixels are numbered on the zero-padded input's grid, where each
+// row of cols is the input shifted, so packing is plain copies; otherwise im2col_panels
+// packs them. Threads take whole tasks, so every output element is summed in the same
+// order for any thread count.
 //
 //   x is (N, C, H, W), w is (K, C/groups, R, S), bias (K,) or null, y is (N, K, OH, OW).
 #pragma once
