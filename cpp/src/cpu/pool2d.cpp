@@ -227,12 +227,19 @@ void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_si
   if (dx_size == 0 && dy_size == 0) return;
   KILN_CHECK(dx != nullptr && (dy_size == 0 || (dy != nullptr && indices != nullptr)),
              fn << ": dx, dy or indices is null");
-  // Every index is checked before anything is written.
+  // Every index is checked before anything is written: a vectorised (unsigned compare
+  // catches negatives too), threaded pass, then a search for the first bad one to name.
+  const auto limit = static_cast<std::uint64_t>(in_size);
+  int out_of_range = 0;
+  const int check_threads = threads_for_planes(planes, static_cast<double>(dy_size));
+#pragma omp parallel for num_threads(check_threads) schedule(static) reduction(| : out_of_range)
+  for (index_t i = 0; i < dy_size; ++i) out_of_range |= static_cast<std::uint64_t>(indices[i]) >= limit;
   index_t bad = -1;
-  for (index_t i = 0; i < dy_size && bad < 0; ++i)
-    if (indices[i] < 0 || indices[i] >= in_size) bad = i;
-  KILN_CHECK(bad < 0, fn << ": indices[" << bad << "] (flat) is " << (bad >= 0 ? indices[bad] : 0)
-                         << ", outside its plane of " << in_size << " elements");
+  for (index_t i = 0; out_of_range && i < dy_size && bad < 0; ++i)
+    if (static_cast<std::uint64_t>(indices[i]) >= limit) bad = i;
+  KILN_CHECK(bad < 0, fn << ": indices must lie in [0, " << in_size << "), the size of a plane: indices["
+                         << bad << "] (flat) is " << (bad >= 0 ? indices[bad] : 0)
+                         << ", outside its plane");
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(dx_size + dy_size));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
