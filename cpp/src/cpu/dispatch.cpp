@@ -59,6 +59,8 @@ CpuKernels choose_kernels() {
     k.adam = &adam_range_avx512;
     k.pointwise = pointwise_kernels_avx512();
   }
+  // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
+  if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
 #else
   (void)isa;
 #endif

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "adam_kernel.hpp"
+#include "conv2d_direct.hpp"
 #include "kiln/common.hpp"
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
@@ -43,6 +44,7 @@ struct CpuKernels {
   LstmGateKernels lstm_gates;
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
+  ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
 };
 
 const CpuKernels& cpu_kernels();
