@@ -2,8 +2,9 @@
 
 scikit-learn's ``TfidfVectorizer`` (words and word pairs) turns each document into a
 sparse row of about 20,000 features; ``keras.Sequential([Dense(relu), Dropout,
-Dense(softmax)])`` classifies it. ``fit`` takes the SciPy sparse matrix directly and
-densifies one batch at a time. Only the import says kiln.
+Dense(softmax)])`` classifies it. ``fit`` takes the SciPy sparse matrix directly; each
+batch stays sparse, and the first Dense layer multiplies only its stored entries. Only the
+import says kiln.
 
 The data is four categories of the 20 newsgroups corpus when scikit-learn has it cached
 (``sklearn.datasets.fetch_20newsgroups``; this script never downloads). Otherwise it

@@ -71,3 +71,17 @@ def finite_difference_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         flat[i] = old
         g[i] = (up - down) / (2 * eps)
     return grad
+
+
+# Vector tails of every SIMD width (1..33 crosses 4, 8, 16 and 32 lanes) and a size
+# past the threading thresholds whose shares end in a tail.
+TAIL_SIZES = list(range(1, 34)) + [1000003]
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """kiln's thread count set to 1 or 2 for the test, restored after."""
+    before = kiln.get_num_threads()
+    kiln.set_num_threads(request.param)
+    yield request.param
+    kiln.set_num_threads(before)

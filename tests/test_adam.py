@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import ELEMENTWISE_TOL, assert_close, f32
+from conftest import ELEMENTWISE_TOL, TAIL_SIZES, assert_close, f32
 
 import kiln
 from kiln import ops, reference
@@ -46,6 +46,30 @@ def test_matches_reference_over_steps(n, flags, backend, rng):
                             max_exp_avg_sq=max_sq, **kwargs)
         for name, got, want in zip(["param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"], native_state, ref_state):
             assert_close(got, want, ELEMENTWISE_TOL, f"step {step} {name}")
+
+
+def one_step_matches_reference(n, flags, rng):
+    kwargs = hyper(flags)
+    state = fresh_state(rng, n)
+    want = [a.astype(np.float64) for a in state]
+    grad = f32(rng.standard_normal(n))
+    ops.adam_step(state[0], grad, state[1], state[2], step=3, max_exp_avg_sq=state[3], backend="cpu",
+                  **kwargs)
+    reference.adam_step(want[0], grad.astype(np.float64), want[1], want[2], step=3,
+                        max_exp_avg_sq=want[3], **kwargs)
+    for name, got, expected in zip(["param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"], state, want):
+        assert_close(got, expected, ELEMENTWISE_TOL, f"n={n} {name}")
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=FLAG_IDS)
+def test_simd_paths_vector_tails(flags, threads, rng):
+    for n in TAIL_SIZES[:-1]:
+        one_step_matches_reference(n, flags, rng)
+
+
+@pytest.mark.parametrize("flags", [FLAGS[0], FLAGS[-1]], ids=[FLAG_IDS[0], FLAG_IDS[-1]])
+def test_simd_paths_threaded_with_tail(flags, threads, rng):
+    one_step_matches_reference(TAIL_SIZES[-1], flags, rng)
 
 
 @pytest.mark.parametrize("flags", FLAGS, ids=FLAG_IDS)

@@ -27,11 +27,25 @@ CASES = {
     "depthwise-x2": (2, 3, 8, 8, 6, 3, 3, 1, 1, 1, 3),
     "non-square-dilated": (1, 3, 7, 12, 2, 2, 5, (1, 3), (0, 2), (3, 1), 1),
     "kernel-covers-input": (1, 2, 5, 5, 3, 5, 5, 1, 0, 1, 1),
-    # Column blocks hold 64Ki floats: C*R*S = 576 gives 112-pixel blocks (225 pixels here),
-    # C*R*S = 9 gives 7280-pixel blocks (8100 here), pointwise C = 8 gives 8192 (8281 here).
     "blocks-deep": (2, 64, 15, 15, 8, 3, 3, 1, 1, 1, 1),
     "blocks-wide": (1, 1, 90, 90, 4, 3, 3, 1, 1, 1, 1),
     "blocks-pointwise": (1, 8, 91, 91, 4, 1, 1, 1, 0, 1, 1),
+    # The direct path (stride_w 1 and C/g*R*S <= 32 or K/g <= 4): rows of 8-pixel vectors
+    # in tiles of 24 (37 -> 40 = 24 + 16, 30 -> 32 = 24 + 8), filters in blocks of 4.
+    "direct-c1-3x3": (3, 1, 13, 37, 9, 3, 3, 1, 1, 1, 1),
+    "direct-rgb-stride-h2": (2, 3, 10, 19, 5, 3, 3, (2, 1), 1, 1, 1),
+    "direct-dilated": (2, 2, 12, 17, 6, 3, 3, 1, 2, 2, 1),
+    "direct-few-filters": (2, 40, 9, 30, 3, 3, 3, 1, 1, 1, 1),
+    "direct-grouped": (2, 6, 8, 11, 6, 3, 3, 1, 1, 1, 3),
+    # The implicit GEMM: CRS = 360 runs in 2 chunks of 180 -> 176-pixel blocks, so 225
+    # pixels make 2 blocks; K = 13 leaves edge tiles of the 6-row (AVX2) micro-kernel.
+    "gemm-chunks-blocks": (2, 40, 15, 15, 13, 3, 3, 1, 1, 1, 1),
+    "gemm-grouped": (2, 48, 10, 10, 24, 3, 3, 1, 1, 1, 2),
+    "gemm-stride2-dilated": (2, 16, 15, 14, 8, 3, 3, 2, 2, 2, 1),
+    "gemm-1x1-deep": (2, 64, 7, 9, 40, 1, 1, 1, 0, 1, 1),
+    # The input gradient as a convolution with padding dilation*(R-1) - pad: 2, then 3.
+    "valid-3x3": (2, 8, 9, 8, 20, 3, 3, 1, 0, 1, 1),
+    "dilated-padded": (1, 4, 12, 12, 6, 3, 3, 1, 1, 2, 1),
 }
 
 
@@ -160,7 +174,9 @@ def test_nan_and_inf_propagate(backend, rng):
 
 
 @pytest.mark.parametrize("case", [(5, 64, 20, 20, 12, 3, 3, 1, 1, 1, 2),  # 2 column blocks, 5 dW slices
-                                  (1, 32, 24, 24, 64, 3, 3, 1, 1, 1, 1)])  # one image: threads in the GEMMs
+                                  (1, 32, 24, 24, 64, 3, 3, 1, 1, 1, 1),  # one image: threads in the GEMMs
+                                  (3, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1),  # the direct path
+                                  (3, 40, 15, 15, 13, 3, 3, 2, 1, 1, 1)])  # strided: col2im
 def test_thread_count_does_not_change_result(case, rng):
     if "cpu" not in kiln.available_backends():
         pytest.skip("native module not built")

@@ -3,13 +3,13 @@ differences, torch, padding_idx, thread-count independence, bad input."""
 
 import numpy as np
 import pytest
-from conftest import assert_close, f32, finite_difference_grad, reduction_tol
+from conftest import TAIL_SIZES, assert_close, f32, finite_difference_grad, reduction_tol
 
 import kiln
 from kiln import ops, reference
 
-# (num_embeddings, dim, indices shape): dims around the 16-column thread grain, index
-# shapes 0-D to 2-D, empty, and large enough to use both threads.
+# (num_embeddings, dim, indices shape): odd and vector-width dims, index shapes 0-D to
+# 2-D, empty, and large enough to use both threads.
 CASES = [(1, 1, ()), (5, 3, (1,)), (7, 16, (9,)), (13, 17, (4, 3)), (100, 33, (0,)),
          (10000, 128, (4096,)), (50, 1, (300, 7)), (3, 40, (2, 0))]
 
@@ -31,6 +31,19 @@ def test_matches_reference(num_embeddings, dim, index_shape, padding_idx, backen
     assert_close(got, want, reduction_tol(max(1, indices.size)))
     if padding_idx is not None:
         assert not got[padding_idx].any()
+
+
+def test_simd_paths_dims_and_threads(threads, rng):
+    """Row lengths 1..33; from dim 24 on, the backward pass splits its rows across threads."""
+    for dim in TAIL_SIZES[:-1]:
+        indices = rng.integers(0, 40000, 2000)
+        indices[:50] = 7  # a row that sums many contributions
+        weight = f32(rng.standard_normal((40000, dim)))
+        np.testing.assert_array_equal(ops.embedding(indices, weight, backend="cpu"), weight[indices])
+        grad_out = f32(rng.standard_normal((2000, dim)))
+        got = ops.embedding_backward(indices, grad_out, 40000, 3, backend="cpu")
+        assert_close(got, reference.embedding_backward(indices, grad_out.astype(np.float64), 40000, 3),
+                     reduction_tol(50), f"dim {dim}")
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint32, np.int64])

@@ -3,7 +3,7 @@ thread-count independence, bad input, NaN."""
 
 import numpy as np
 import pytest
-from conftest import assert_close, f32, finite_difference_grad, reduction_tol
+from conftest import TAIL_SIZES, assert_close, f32, finite_difference_grad, reduction_tol
 
 import kiln
 from kiln import ops, reference
@@ -43,6 +43,22 @@ def test_cross_entropy_class_targets(n, c, label_smoothing, return_grad, backend
     got = ops.softmax_cross_entropy(logits, target, backend=backend, **kwargs)
     want = reference.softmax_cross_entropy(logits.astype(np.float64), target, **kwargs)
     check_loss(got, want, n * c)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_simd_paths_cross_entropy_row_tails(label_smoothing, threads, rng):
+    """Every class count 1..33 (vector tails of the row kernels), and a shape for both threads."""
+    for n, c in [(5, c) for c in TAIL_SIZES[:-1]] + [(997, 1003)]:
+        logits = f32(3 * rng.standard_normal((n, c)))
+        target = class_targets(rng, n, c)
+        probs = f32(rng.dirichlet(np.ones(c), n))
+        for t in (target, probs):
+            got = ops.softmax_cross_entropy(logits, t, label_smoothing=label_smoothing, return_grad=True,
+                                            backend="cpu")
+            want = reference.softmax_cross_entropy(logits.astype(np.float64), t if t is target else
+                                                   t.astype(np.float64), label_smoothing=label_smoothing,
+                                                   return_grad=True)
+            check_loss(got, want, c)
 
 
 @pytest.mark.parametrize("n,c", CE_SHAPES)

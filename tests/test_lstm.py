@@ -562,3 +562,80 @@ def test_thread_count_does_not_change_result(rng):
         kiln.set_num_threads(before)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("steps,batch,inputs,hidden", [(1, 41, 5, 603), (3, 2, 3, 531)])
+def test_thread_count_does_not_change_result_when_threads_split_a_row(steps, batch, inputs, hidden, rng):
+    """41 rows of 603 units: the gate passes' work items (512-unit spans) split between two threads
+    in the middle of a row, and a row ends in a partial vector."""
+    args = sequence_inputs(rng, steps, batch, inputs, hidden, True, True)
+    x, w_ih, w_hh, _, _, h0, c0 = args
+    grad_y = normal(rng, steps, batch, hidden)
+
+    def run():
+        y, h_n, c_n, gates, cells = ops.lstm_sequence(*args, backend="cpu")
+        grads = ops.lstm_sequence_backward(grad_y, None, None, x, w_ih, w_hh, h0, c0, y, gates, cells,
+                                           backend="cpu")
+        return (y, h_n, c_n, gates, cells, *grads)
+
+    before = kiln.get_num_threads()
+    try:
+        kiln.set_num_threads(1)
+        one = run()
+        kiln.set_num_threads(2)
+        two = run()
+    finally:
+        kiln.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- the fused gate pass ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("steps,batch,inputs,hidden", [(1, 1, 3, 531), (4, 3, 2, 515), (2, 1, 1, 17)])
+def test_gate_pass_edges_match_reference(steps, batch, inputs, hidden, threads, backend, rng):
+    """H that is no multiple of 8 or 16 and crosses a 512-unit span, one row, one step; the
+    sequences of more than one step multiply by W_hh packed once."""
+    args = sequence_inputs(rng, steps, batch, inputs, hidden, True, True)
+    x, w_ih, w_hh, _, _, h0, c0 = args
+    before = kiln.get_num_threads()
+    try:
+        kiln.set_num_threads(threads)
+        got = ops.lstm_sequence(*args, backend=backend)
+        want = reference.lstm_sequence(*map(f64, args))
+        for name, g, w in zip(SEQUENCE_OUTPUTS, got, want):
+            assert_close(g, w, reduction_tol(inputs + hidden), name)
+        y, _, _, gates, cells = (f32(a) for a in want)
+        backward_args = (normal(rng, steps, batch, hidden), normal(rng, batch, hidden),
+                         normal(rng, batch, hidden), x, w_ih, w_hh, h0, c0, y, gates, cells)
+        got = ops.lstm_sequence_backward(*backward_args, backend=backend)
+        want = reference.lstm_sequence_backward(*map(f64, backward_args))
+        tolerances = sequence_grad_tolerances(steps, batch, hidden)
+        for name, g, w in zip(SEQUENCE_GRADS, got, want):
+            assert_close(g, w, tolerances[name], name)
+    finally:
+        kiln.set_num_threads(before)
+
+
+def test_gate_nonlinearities_are_accurate_elementwise(backend, rng):
+    """With zero weights the pre-activations are the bias: sigmoid and tanh of values from 1e-30
+    to 80 in magnitude, each within a few float32 ulp of float64 (relative error 1e-6), and
+    h_new = o * tanh(c_new) likewise where it is a normal float."""
+    hidden = 1000
+    magnitudes = np.concatenate([10.0 ** rng.uniform(-30, 0, 250), rng.uniform(0, 80, 250)])
+    pre = f32(np.concatenate([magnitudes, -magnitudes, [0.0] * 4 * hidden])[:4 * hidden])
+    pre = rng.permutation(pre)
+    x, h = np.zeros((1, 1), np.float32), np.zeros((1, hidden), np.float32)
+    c = normal(rng, 1, hidden) * 3
+    w_ih, w_hh = np.zeros((4 * hidden, 1), np.float32), np.zeros((4 * hidden, hidden), np.float32)
+    h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, pre, None, backend=backend)
+
+    p = f64(pre)
+    sigmoid = 1 / (1 + np.exp(-p))
+    want = np.concatenate([sigmoid[:2 * hidden], np.tanh(p[2 * hidden:3 * hidden]), sigmoid[3 * hidden:]])
+    assert np.max(np.abs(gates[0] - want) / np.abs(want).clip(1e-300)) < 1e-6
+    want_h = f64(gates[:, 3 * hidden:]) * np.tanh(f64(c_new))
+    normal_h = np.abs(want_h) >= np.finfo(np.float32).tiny  # a tiny o times a tiny tanh underflows
+    assert np.max(np.abs(h_new - want_h)[normal_h] / np.abs(want_h)[normal_h]) < 1e-6

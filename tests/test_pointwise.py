@@ -3,7 +3,7 @@ finite differences, torch, out= and in place, bad input, NaN/Inf."""
 
 import numpy as np
 import pytest
-from conftest import ELEMENTWISE_TOL, assert_close, f32, finite_difference_grad, reduction_tol
+from conftest import ELEMENTWISE_TOL, TAIL_SIZES, assert_close, f32, finite_difference_grad, reduction_tol
 
 from kiln import ops, reference
 
@@ -51,6 +51,39 @@ def test_backward_matches_reference(name, n, backend, rng):
 
 
 @pytest.mark.parametrize("name", BACKWARD)
+def test_simd_paths_vector_tails(name, threads, rng):
+    """Forward and backward at every size 1..33 and one past the threading threshold."""
+    op, ref = FORWARD[name]
+    back, ref_back, reads_x = BACKWARD[name]
+    for n in TAIL_SIZES:
+        x = f32(4 * rng.standard_normal(n))
+        grad_y = f32(rng.standard_normal(n))
+        assert_close(op(x, backend="cpu"), ref(x.astype(np.float64)), ELEMENTWISE_TOL, f"{name} n={n}")
+        saved = x if reads_x else f32(ref(x.astype(np.float64)))
+        assert_close(back(grad_y, saved, backend="cpu"),
+                     ref_back(grad_y.astype(np.float64), saved.astype(np.float64)), ELEMENTWISE_TOL,
+                     f"{name} backward n={n}")
+
+
+@pytest.mark.parametrize("name", FORWARD)
+def test_simd_paths_extreme_inputs(name):
+    """Overflow, underflow, signed zeros, NaN and inf, forward and backward, as the reference."""
+    x = np.array([0.0, -0.0, 1e-30, -1e-30, 1e-8, 0.6, -0.65, 15, -15, 88, 89, -88, -104, 200, -200,
+                  np.inf, -np.inf, np.nan], np.float32)
+    op, ref = FORWARD[name]
+    back, ref_back, reads_x = BACKWARD[name]
+    with np.errstate(all="ignore"):
+        want = ref(x.astype(np.float64))
+        saved = x if reads_x else f32(want)
+        grad_want = ref_back(np.ones(x.size), saved.astype(np.float64))
+    for got, expected in [(op(x, backend="cpu"), want),
+                          (back(np.ones_like(x), saved, backend="cpu"), grad_want)]:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        finite = ~np.isnan(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-37)
+
+
+@pytest.mark.parametrize("name", BACKWARD)
 def test_reference_backward_by_finite_differences(name, rng):
     x = 2 * rng.standard_normal((3, 5))
     x[0, 0] = 0.3  # keep relu away from its kink
@@ -81,6 +114,16 @@ def test_softmax_matches_reference(shape, log, backend, rng):
     y = f32(ref_forward(x.astype(np.float64)))
     assert_close(backward(grad_y, y, backend=backend),
                  ref_backward(grad_y.astype(np.float64), y.astype(np.float64)), tol, "backward")
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_simd_paths_softmax_row_tails(log, threads, rng):
+    """Rows of every length 1..33, and enough rows to take both threads."""
+    forward, ref_forward = (ops.log_softmax, reference.log_softmax) if log else (ops.softmax, reference.softmax)
+    for shape in [(3, c) for c in TAIL_SIZES[:-1]] + [(997, 1003)]:
+        x = f32(4 * rng.standard_normal(shape))
+        assert_close(forward(x, backend="cpu"), ref_forward(x.astype(np.float64)), reduction_tol(shape[-1]),
+                     f"shape {shape}")
 
 
 @pytest.mark.parametrize("axis", [0, 1, -2])

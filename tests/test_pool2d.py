@@ -20,6 +20,10 @@ CASES = {
     "kernel-covers-input": (1, 2, 5, 5, 5, 1, 2, 1, False),
     "dilated": (2, 2, 10, 9, (3, 2), (2, 3), (1, 0), (2, 3), False),
     "dilated-ceil": (1, 3, 11, 12, 3, 2, 1, 2, True),
+    # Rows of outputs tap by tap: stride 1 and 2 have their own loops, 3 the general one.
+    "overlapping-stride1": (2, 3, 7, 13, 3, 1, 1, 1, False),
+    "2x2-odd-width": (2, 5, 9, 27, 2, None, 0, 1, False),
+    "stride3-pad": (1, 2, 10, 23, (2, 5), 3, (1, 2), 1, True),
 }
 AVG_CASES = {k: v for k, v in CASES.items() if v[7] == 1}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _direct, ops
+from . import _direct, ops, sparse
 from ._backend import current_backend
 from .autograd import record, record_multi
 from .random import generator
@@ -90,9 +90,11 @@ def dense(x, kernel: Tensor, bias: Tensor | None = None, activation: str | None 
 
 
 def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> Tensor:
-    x = _as_tensor(x)
     if activation not in (None, "relu", "sigmoid", "tanh"):
         raise ValueError(f"fused activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
+    if sparse.is_sparse(x):  # a SciPy sparse batch (TF-IDF): only its stored entries are multiplied
+        return sparse.affine(x, weight, bias, activation, weight_is_out_by_in)
+    x = _as_tensor(x)
     backend = current_backend()
     X, W = x._array, weight._array
     B = None if bias is None else bias._array

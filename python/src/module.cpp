@@ -23,4 +23,5 @@ PYBIND11_MODULE(_C, m) {
   kiln::bind::bind_activation(m);
   kiln::bind::bind_conv2d(m);
   kiln::bind::bind_pool2d(m);
+  kiln::bind::bind_sparse_matmul(m);
 }

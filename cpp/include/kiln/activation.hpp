@@ -1,8 +1,9 @@
 // kiln: pointwise activations and softmax, forward and backward, as torch.nn.functional.
 //
-// Values are bit-identical to the fused epilogues (GEMM bias + activation), which
-// share the same scalar functions. An output may be the very buffer of an input
-// (in place); partly overlapping buffers are not allowed.
+// Values are bit-identical to the GEMM epilogue (bias + activation), which calls the
+// same per-ISA kernel; the SIMD kernels use their own exp/tanh/erfc, within a few ulp
+// of libm's (the portable path, KILN_CPU=portable). An output may be the very buffer
+// of an input (in place); partly overlapping buffers are not allowed.
 #pragma once
 
 #include "kiln/common.hpp"

@@ -4,6 +4,7 @@
 
 #include "activation_math.hpp"
 #include "check.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 #include "parallel_range.hpp"
 #include "softmax_row.hpp"
@@ -48,19 +49,37 @@ void backward_range<Activation::relu>(index_t begin, index_t end, const float* x
   for (index_t i = begin; i < end; ++i) dx[i] = x[i] <= 0.0f ? 0.0f : dy[i];
 }
 
-template <Activation kAct>
-void forward_all(index_t n, const float* x, float* y) {
-  detail::parallel_range(n, flops_per_element(kAct) * n, kGrain,
-                         [&](index_t b, index_t e) { forward_range<kAct>(b, e, x, y); });
+void activation_forward_portable(Activation act, index_t n, const float* x, float* y) {
+  switch (act) {
+    case Activation::none: forward_range<Activation::none>(0, n, x, y); break;
+    case Activation::relu: forward_range<Activation::relu>(0, n, x, y); break;
+    case Activation::sigmoid: forward_range<Activation::sigmoid>(0, n, x, y); break;
+    case Activation::tanh: forward_range<Activation::tanh>(0, n, x, y); break;
+    case Activation::gelu: forward_range<Activation::gelu>(0, n, x, y); break;
+    case Activation::gelu_tanh: forward_range<Activation::gelu_tanh>(0, n, x, y); break;
+  }
 }
 
-template <Activation kAct>
-void backward_all(index_t n, const float* x, const float* y, const float* dy, float* dx) {
-  detail::parallel_range(n, flops_per_element(kAct) * n, kGrain,
-                         [&](index_t b, index_t e) { backward_range<kAct>(b, e, x, y, dy, dx); });
+void activation_backward_portable(Activation act, index_t n, const float* x, const float* y,
+                                  const float* dy, float* dx) {
+  switch (act) {
+    case Activation::none: backward_range<Activation::none>(0, n, x, y, dy, dx); break;
+    case Activation::relu: backward_range<Activation::relu>(0, n, x, y, dy, dx); break;
+    case Activation::sigmoid: backward_range<Activation::sigmoid>(0, n, x, y, dy, dx); break;
+    case Activation::tanh: backward_range<Activation::tanh>(0, n, x, y, dy, dx); break;
+    case Activation::gelu: backward_range<Activation::gelu>(0, n, x, y, dy, dx); break;
+    case Activation::gelu_tanh: backward_range<Activation::gelu_tanh>(0, n, x, y, dy, dx); break;
+  }
 }
 
 }  // namespace
+
+namespace detail {
+PointwiseKernels pointwise_kernels_portable() {
+  return {&activation_forward_portable, &activation_backward_portable, &row_max, &exp_shifted_sum,
+          &scale_shift};
+}
+}  // namespace detail
 
 void activation_forward(Activation act, index_t n, const float* x, float* y) {
   constexpr const char* kFn = "activation_forward";
@@ -69,14 +88,10 @@ void activation_forward(Activation act, index_t n, const float* x, float* y) {
   detail::checked_size(kFn, "x", n);
   if (n == 0) return;
   KILN_CHECK(x && y, kFn << ": x and y must not be null");
-  switch (act) {
-    case Activation::none: forward_all<Activation::none>(n, x, y); break;
-    case Activation::relu: forward_all<Activation::relu>(n, x, y); break;
-    case Activation::sigmoid: forward_all<Activation::sigmoid>(n, x, y); break;
-    case Activation::tanh: forward_all<Activation::tanh>(n, x, y); break;
-    case Activation::gelu: forward_all<Activation::gelu>(n, x, y); break;
-    case Activation::gelu_tanh: forward_all<Activation::gelu_tanh>(n, x, y); break;
-  }
+  const detail::ActivationForwardKernel kernel = detail::cpu_kernels().pointwise.activation_forward;
+  detail::parallel_range(n, flops_per_element(act) * n, kGrain, [&](index_t b, index_t e) {
+    kernel(act, e - b, x + b, y + b);
+  });
 }
 
 void activation_backward(Activation act, index_t n, const float* x, const float* y,
@@ -90,14 +105,13 @@ void activation_backward(Activation act, index_t n, const float* x, const float*
   KILN_CHECK(act == Activation::none || (reads_input(act) ? x != nullptr : y != nullptr),
              kFn << ": " << activation_name(act) << " needs "
                  << (reads_input(act) ? "its input x" : "its output y"));
-  switch (act) {
-    case Activation::none: backward_all<Activation::none>(n, x, y, dy, dx); break;
-    case Activation::relu: backward_all<Activation::relu>(n, x, y, dy, dx); break;
-    case Activation::sigmoid: backward_all<Activation::sigmoid>(n, x, y, dy, dx); break;
-    case Activation::tanh: backward_all<Activation::tanh>(n, x, y, dy, dx); break;
-    case Activation::gelu: backward_all<Activation::gelu>(n, x, y, dy, dx); break;
-    case Activation::gelu_tanh: backward_all<Activation::gelu_tanh>(n, x, y, dy, dx); break;
-  }
+  const detail::ActivationBackwardKernel kernel =
+      detail::cpu_kernels().pointwise.activation_backward;
+  // Offsetting a null operand would be undefined: the kernel does not read it.
+  auto at = [](const float* p, index_t i) { return p ? p + i : nullptr; };
+  detail::parallel_range(n, flops_per_element(act) * n, kGrain, [&](index_t b, index_t e) {
+    kernel(act, e - b, at(x, b), at(y, b), dy + b, dx + b);
+  });
 }
 
 namespace {
@@ -122,21 +136,21 @@ void softmax_forward(index_t rows, index_t cols, const float* x, float* y, bool 
   check_rows(kFn, rows, cols);
   if (rows == 0 || cols == 0) return;
   KILN_CHECK(x && y, kFn << ": x and y must not be null");
+  const detail::PointwiseKernels& kern = detail::cpu_kernels().pointwise;
   if (log) {
     for_each_row(rows, cols, [&](index_t r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
-      const float m = detail::row_max(xr, cols);
-      const float log_sum = std::log(detail::sum_exp_shifted(xr, cols, m));
+      const float m = kern.row_max(xr, cols);
+      const float log_sum = std::log(kern.exp_shifted_sum(xr, cols, m, nullptr));
       for (index_t k = 0; k < cols; ++k) yr[k] = (xr[k] - m) - log_sum;
     });
   } else {
     for_each_row(rows, cols, [&](index_t r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
-      const float m = detail::row_max(xr, cols);
-      const float inv_sum = 1.0f / detail::store_exp_shifted(xr, cols, m, yr);
-      for (index_t k = 0; k < cols; ++k) yr[k] *= inv_sum;
+      const float m = kern.row_max(xr, cols);
+      kern.scale_shift(yr, cols, 1.0f / kern.exp_shifted_sum(xr, cols, m, yr), 0.0f);
     });
   }
 }

@@ -1,6 +1,5 @@
-// Internal: scalar activations and their derivatives, shared by the pointwise
-// kernels and by fused epilogues (GEMM bias+activation, LSTM gates), so both
-// compute bit-identical values.
+// Internal: scalar activations and their derivatives: the portable pointwise
+// kernels, and the scalar fused code (LSTM gates, loss terms).
 #pragma once
 
 #include <cmath>

@@ -2,34 +2,28 @@
 
 #include <cmath>
 
+#include "adam_kernel.hpp"
 #include "check.hpp"
+#include "dispatch.hpp"
 #include "parallel_range.hpp"
 
 namespace kiln {
+namespace detail {
 namespace {
-
-enum class Decay { none, coupled, decoupled };
-
-// The per-step scalars, rounded to float as torch does when it applies Python
-// floats to float32 tensors.
-struct StepScalars {
-  float grad_sign, weight_decay, decay_factor;
-  float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float step_size, bias_correction2_sqrt, eps;
-};
 
 // torch.maximum: NaN in either argument wins.
 inline float max_nan(float a, float b) { return (a != a || a > b) ? a : b; }
 
-template <Decay kDecay, bool kAmsgrad>
-void adam_range(const StepScalars& s, index_t begin, index_t end, float* __restrict param,
+template <AdamDecay kDecay, bool kAmsgrad>
+void adam_range(const AdamScalars& s, index_t n, float* __restrict param,
                 const float* __restrict grad, float* __restrict exp_avg,
                 float* __restrict exp_avg_sq, float* __restrict max_exp_avg_sq) {
-  for (index_t i = begin; i < end; ++i) {
+  const float sign = s.maximize ? -1.0f : 1.0f;
+  for (index_t i = 0; i < n; ++i) {
     float p = param[i];
-    float g = s.grad_sign * grad[i];
-    if constexpr (kDecay == Decay::coupled) g += s.weight_decay * p;
-    if constexpr (kDecay == Decay::decoupled) p *= s.decay_factor;
+    float g = sign * grad[i];
+    if constexpr (kDecay == AdamDecay::coupled) g += s.weight_decay * p;
+    if constexpr (kDecay == AdamDecay::decoupled) p *= s.decay_factor;
     const float m = s.beta1 * exp_avg[i] + s.one_minus_beta1 * g;
     const float v = s.beta2 * exp_avg_sq[i] + s.one_minus_beta2 * (g * g);
     exp_avg[i] = m;
@@ -44,16 +38,22 @@ void adam_range(const StepScalars& s, index_t begin, index_t end, float* __restr
   }
 }
 
-template <Decay kDecay>
-void adam_range(bool amsgrad, const StepScalars& s, index_t begin, index_t end, float* param,
-                const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq) {
-  if (amsgrad) {
-    adam_range<kDecay, true>(s, begin, end, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
-  } else {
-    adam_range<kDecay, false>(s, begin, end, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
-  }
+}  // namespace
+
+void adam_range_portable(const AdamScalars& s, index_t n, float* param, const float* grad,
+                         float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq) {
+  with_adam_flags(s, [&](auto decay, auto amsgrad) {
+    adam_range<decltype(decay)::value, decltype(amsgrad)::value>(s, n, param, grad, exp_avg,
+                                                                  exp_avg_sq, max_exp_avg_sq);
+  });
 }
 
+}  // namespace detail
+
+namespace {
+// Elements per thread share: 4 KiB of each array, so shares start on a cache line (and a
+// page) of every buffer that is itself aligned, and only the last share has a vector tail.
+constexpr index_t kGrain = 1024;
 }  // namespace
 
 void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, float* exp_avg,
@@ -74,8 +74,13 @@ void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, 
 
   const double bias_correction1 = 1.0 - std::pow(p.beta1, static_cast<double>(p.step));
   const double bias_correction2 = 1.0 - std::pow(p.beta2, static_cast<double>(p.step));
-  StepScalars s;
-  s.grad_sign = p.maximize ? -1.0f : 1.0f;
+  detail::AdamScalars s;
+  // torch skips a zero weight decay entirely (0 * inf would be NaN).
+  s.decay = p.weight_decay == 0.0 ? detail::AdamDecay::none
+            : p.decoupled         ? detail::AdamDecay::decoupled
+                                  : detail::AdamDecay::coupled;
+  s.amsgrad = p.amsgrad;
+  s.maximize = p.maximize;
   s.weight_decay = static_cast<float>(p.weight_decay);
   s.decay_factor = static_cast<float>(1.0 - p.lr * p.weight_decay);
   s.beta1 = static_cast<float>(p.beta1);
@@ -86,25 +91,12 @@ void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, 
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   s.eps = static_cast<float>(p.eps);
 
-  // torch skips a zero weight decay entirely (0 * inf would be NaN).
-  const Decay decay = p.weight_decay == 0.0 ? Decay::none
-                      : p.decoupled         ? Decay::decoupled
-                                            : Decay::coupled;
-  detail::parallel_range(n, 16.0 * n, 1024, [&](index_t begin, index_t end) {
-    switch (decay) {
-      case Decay::none:
-        adam_range<Decay::none>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
-                                max_exp_avg_sq);
-        break;
-      case Decay::coupled:
-        adam_range<Decay::coupled>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
-                                   max_exp_avg_sq);
-        break;
-      case Decay::decoupled:
-        adam_range<Decay::decoupled>(p.amsgrad, s, begin, end, param, grad, exp_avg, exp_avg_sq,
-                                     max_exp_avg_sq);
-        break;
-    }
+  const detail::AdamRangeKernel kernel = detail::cpu_kernels().adam;
+  // Memory-bound: 28 (or 36) bytes per element; threads pay once a share outlasts a
+  // fork/join, from ~64k elements (threads_for counts 16 "flops" per element).
+  detail::parallel_range(n, 16.0 * n, kGrain, [&](index_t begin, index_t end) {
+    kernel(s, end - begin, param + begin, grad + begin, exp_avg + begin, exp_avg_sq + begin,
+           p.amsgrad ? max_exp_avg_sq + begin : nullptr);
   });
 }
 

@@ -1,22 +1,29 @@
-// conv2d as GEMMs over blocks of output pixels (im2col), per image and group:
+// conv2d: argument checks, and the choice of path for each pass (CRS = C/g * R * S):
 //
-//   forward       y[:, block]  = W (K/g, CRS) @ cols (CRS, block) + bias     CRS = C/g * R * S
-//   input grad    dcols        = W^T @ dy[:, block], then col2im scatter-add into dx
-//   weight grad   dW          += dy[:, block] @ cols^T
+//   forward       direct (conv2d_direct) when CRS is short or K/g tiny, else the implicit
+//                 GEMM y_g = W_g @ cols_g + bias (conv2d_gemm), over the padded input's
+//                 grid when the stride is 1
+//   input grad    stride 1: a forward convolution of dy with the flipped, transposed
+//                 filters; else dcols = W^T @ dy[:, block], col2im scatter-added into dx
+//   weight grad   dW += dy @ cols^T, images in a fixed number of slices, each summed
+//                 into its own partial dW, the partials added in slice order; stride 1
+//                 runs on the padded grid (conv2d_gemm), else on im2col'd column blocks
+//   bias grad     sums in double
 //
-// The column block (CRS x block pixels) is sized to stay in cache and lives in a
-// thread-local workspace, so memory never grows with the image. A 1x1 convolution
-// with stride 1 and no padding needs no im2col: the image itself is the column matrix.
+// Column blocks (CRS x block pixels) are sized to stay in cache and live in thread-local
+// workspaces, so memory never grows with the image beyond one padded copy of the input.
 #include "kiln/conv2d.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <vector>
 
 #include "check.hpp"
+#include "conv2d_direct.hpp"
+#include "conv2d_gemm.hpp"
+#include "dispatch.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
-#include "parallel.hpp"
+#include "parallel_tasks.hpp"
 
 namespace kiln {
 
@@ -28,8 +35,8 @@ namespace {
 constexpr const char* kForward = "conv2d_forward";
 constexpr const char* kBackward = "conv2d_backward";
 
-// Floats of one column block: 256 KiB, about an L2 share, so the block im2col writes
-// is still in cache when the GEMM packs it.
+// Floats of one column block of the strided paths: 256 KiB, about an L2 share, so the
+// block im2col writes is still in cache when the GEMM packs it.
 constexpr index_t kColumnBlockFloats = 64 * 1024;
 // Pixels per block: a multiple of this, however many rows a column has.
 constexpr index_t kPixelGrain = 16;
@@ -75,7 +82,6 @@ struct ConvPlan {
   index_t pixels;        // OH * OW
   index_t block;         // output pixels per column block
   index_t blocks;        // column blocks per image and group
-  bool pointwise;        // 1x1, stride 1, no padding: x is the column matrix already
   index_t x_image, x_group, w_group, y_image, y_group;  // element strides
 };
 
@@ -88,8 +94,6 @@ ConvPlan plan_for(const Conv2dParams& p) {
   const index_t fitting = kColumnBlockFloats / std::max<index_t>(plan.col_rows, 1);
   plan.block = std::min(plan.pixels, std::max(kPixelGrain, fitting / kPixelGrain * kPixelGrain));
   plan.blocks = plan.block > 0 ? (plan.pixels + plan.block - 1) / plan.block : 0;
-  plan.pointwise = p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
-                   p.pad_w == 0;
   plan.x_group = plan.channels_per_group * p.h * p.w;
   plan.x_image = p.c * p.h * p.w;
   plan.w_group = plan.filters_per_group * plan.col_rows;
@@ -106,10 +110,9 @@ float* column_workspace(index_t floats) {
 }
 
 // The column block (col_rows x count) of output pixels [p0, p0 + count) of one group of
-// one image, as a GEMM operand: a view of x when pointwise, else im2col'd into the workspace.
+// one image, im2col'd into the workspace, as a GEMM operand.
 detail::StridedMatrix column_block(const Conv2dParams& p, const ConvPlan& plan,
                                    const float* x_group, index_t p0, index_t count) {
-  if (plan.pointwise) return {x_group + p0, plan.pixels, 1};
   float* cols = column_workspace(plan.col_rows * count);
   detail::im2col(p, x_group, p0, count, cols);
   return {cols, count, 1};
@@ -117,51 +120,59 @@ detail::StridedMatrix column_block(const Conv2dParams& p, const ConvPlan& plan,
 
 detail::StridedMatrix transposed(detail::StridedMatrix m) { return {m.data, m.col_stride, m.row_stride}; }
 
-// body(i) for i < count on up to nthreads threads, statically scheduled. Serial when one
-// thread suffices, so that the GEMMs inside may use every thread themselves. An exception
-// (every argument is checked before, so only std::bad_alloc) is carried out of the
-// parallel region and rethrown.
-template <typename Body>
-void parallel_for(index_t count, int nthreads, Body body) {
-  if (nthreads <= 1 || count <= 1) {
-    for (index_t i = 0; i < count; ++i) body(i);
-    return;
-  }
-  std::exception_ptr error;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t i = 0; i < count; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-#pragma omp critical(kiln_conv2d_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
-
-int threads_for_items(double flops, index_t items) {
-  return static_cast<int>(std::min<index_t>(detail::threads_for(flops), std::max<index_t>(items, 1)));
-}
-
 double conv_flops(const Conv2dParams& p, const ConvPlan& plan) {
   return 2.0 * static_cast<double>(p.n) * static_cast<double>(p.k) * plan.pixels * plan.col_rows;
 }
 
-void input_grad(const Conv2dParams& p, const ConvPlan& plan, const float* w, const float* dy,
-                float* dx) {
+void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                      float* y) {
+  if (detail::conv2d_direct_suits(p, detail::cpu_kernels().gemm.mr)) {
+    detail::conv2d_forward_direct(p, x, w, bias, y);
+  } else {
+    detail::conv2d_forward_gemm(p, x, w, bias, y);
+  }
+}
+
+// With stride 1 and padding at most the dilated kernel's reach, dx is itself a
+// convolution: of dy with the filters flipped in space and transposed per group
+// (K/g <-> C/g), padded by dilation*(R-1) - pad. That runs on the forward path, with
+// no col2im scatter.
+bool input_grad_is_convolution(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dilation_h * (p.r - 1) &&
+         p.pad_w <= p.dilation_w * (p.s - 1);
+}
+
+void input_grad_as_convolution(const Conv2dParams& p, const ConvPlan& plan, const float* w,
+                               const float* dy, float* dx) {
+  Conv2dParams t = p;
+  t.c = p.k;
+  t.h = p.out_h();
+  t.w = p.out_w();
+  t.k = p.c;
+  t.pad_h = p.dilation_h * (p.r - 1) - p.pad_h;
+  t.pad_w = p.dilation_w * (p.s - 1) - p.pad_w;
+  const index_t cg = plan.channels_per_group, kg = plan.filters_per_group, taps = p.r * p.s;
+  std::vector<float> flipped(static_cast<std::size_t>(p.k * plan.col_rows));  // (C, K/g, R, S)
+  for (index_t g = 0; g < p.groups; ++g)
+    for (index_t k = 0; k < kg; ++k)
+      for (index_t c = 0; c < cg; ++c) {
+        const float* src = w + ((g * kg + k) * cg + c) * taps;
+        float* dst = flipped.data() + ((g * cg + c) * kg + k) * taps;
+        for (index_t i = 0; i < taps; ++i) dst[taps - 1 - i] = src[i];
+      }
+  forward_dispatch(t, dy, flipped.data(), nullptr, dx);
+}
+
+// Otherwise (strided): dcols = W_g^T @ dy block, scattered back by col2im.
+void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const float* w,
+                          const float* dy, float* dx) {
   // Groups of one image write disjoint channels of dx: each (image, group) is one task.
   const index_t tasks = p.n * p.groups;
-  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
+  detail::parallel_tasks(tasks, detail::threads_for_tasks(conv_flops(p, plan), tasks), [&](index_t task) {
     const index_t n = task / p.groups, g = task % p.groups;
     const detail::StridedMatrix w_t{w + g * plan.w_group, 1, plan.col_rows};  // W_g^T
     const float* dy_group = dy + n * plan.y_image + g * plan.y_group;
     float* dx_group = dx + n * plan.x_image + g * plan.x_group;
-    if (plan.pointwise) {
-      detail::gemm(plan.channels_per_group, plan.pixels, plan.filters_per_group, 1.0f, w_t,
-                   {dy_group, plan.pixels, 1}, 0.0f, dx_group, plan.pixels);
-      return;
-    }
     std::fill(dx_group, dx_group + plan.x_group, 0.0f);
     for (index_t b = 0; b < plan.blocks; ++b) {
       const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
@@ -184,11 +195,17 @@ void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, co
   std::vector<float> partials(static_cast<std::size_t>((slices - 1) * w_size));
   auto partial = [&](index_t slice) { return slice == 0 ? dw : partials.data() + (slice - 1) * w_size; };
 
-  parallel_for(slices, threads_for_items(conv_flops(p, plan), slices), [&](index_t slice) {
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  const float* padded = stride1 ? detail::conv2d_pad_input(p, x) : nullptr;
+  detail::parallel_tasks(slices, detail::threads_for_tasks(conv_flops(p, plan), slices), [&](index_t slice) {
     float* dw_slice = partial(slice);
-    std::fill(dw_slice, dw_slice + w_size, 0.0f);
     index_t n_begin, n_end;
     detail::split_range(p.n, static_cast<int>(slice), static_cast<int>(slices), 1, n_begin, n_end);
+    if (stride1) {
+      detail::conv2d_weight_grad_stride1(p, padded, dy, n_begin, n_end, dw_slice);
+      return;
+    }
+    std::fill(dw_slice, dw_slice + w_size, 0.0f);
     for (index_t n = n_begin; n < n_end; ++n) {
       for (index_t g = 0; g < p.groups; ++g) {
         const float* x_group = x + n * plan.x_image + g * plan.x_group;
@@ -240,21 +257,12 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   KILN_CHECK(y != nullptr, kForward << ": y is null");
   KILN_CHECK(plan.col_rows == 0 || (x != nullptr && w != nullptr), kForward << ": x or w is null");
 
-  // Every (image, group, pixel block) writes its own part of y: one task each.
-  const index_t tasks = p.n * p.groups * plan.blocks;
-  parallel_for(tasks, threads_for_items(conv_flops(p, plan), tasks), [&](index_t task) {
-    const index_t b = task % plan.blocks, g = task / plan.blocks % p.groups;
-    const index_t n = task / plan.blocks / p.groups;
-    const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
-    const detail::StridedMatrix cols =
-        column_block(p, plan, x + n * plan.x_image + g * plan.x_group, p0, count);
-    const detail::GemmEpilogue epilogue{bias ? bias + g * plan.filters_per_group : nullptr,
-                                        bias ? detail::BiasAxis::per_row : detail::BiasAxis::none,
-                                        Activation::none};
-    detail::gemm(plan.filters_per_group, count, plan.col_rows, 1.0f,
-                 {w + g * plan.w_group, plan.col_rows, 1}, cols, 0.0f,
-                 y + n * plan.y_image + g * plan.y_group + p0, plan.pixels, epilogue);
-  });
+  if (plan.col_rows == 0) {  // no input channels: y is the bias
+    for (index_t i = 0; i < p.n * p.k; ++i)
+      std::fill(y + i * plan.pixels, y + (i + 1) * plan.pixels, bias ? bias[i % p.k] : 0.0f);
+    return;
+  }
+  forward_dispatch(p, x, w, bias, y);
 }
 
 void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,
@@ -274,7 +282,11 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
     if (p.k == 0 || plan.pixels == 0) {
       std::fill(dx, dx + p.n * plan.x_image, 0.0f);
     } else {
-      input_grad(p, plan, w, dy, dx);
+      if (input_grad_is_convolution(p)) {
+        input_grad_as_convolution(p, plan, w, dy, dx);
+      } else {
+        input_grad_by_col2im(p, plan, w, dy, dx);
+      }
     }
   }
 }

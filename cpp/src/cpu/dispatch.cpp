@@ -41,16 +41,30 @@ CpuKernels choose_kernels() {
   // bound by their call overhead, not the vector width.
   //           name                      mr  nr   mc   kc    nc    micro-kernel   direct
   CpuKernels k{"portable",
-               {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>, nullptr}};
+               {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>, nullptr},
+               {&sparse_row_portable, &axpy_portable}};
+  k.lstm_gates = {&lstm_gates_forward_portable, &lstm_gates_backward_portable};
+  k.adam = &adam_range_portable;
+  k.pointwise = pointwise_kernels_portable();
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa >= Isa::avx2) {
     k.isa = "avx2";
     k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, &gemm_ukr_avx2_6x16, &gemm_direct_avx2};
+    k.sparse = {&sparse_row_avx2, &axpy_avx2};
+    k.lstm_gates = {&lstm_gates_forward_avx2, &lstm_gates_backward_avx2};
+    k.adam = &adam_range_avx2;
+    k.pointwise = pointwise_kernels_avx2();
   }
   if (isa >= Isa::avx512) {
     k.isa = "avx512";
     k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, &gemm_ukr_avx512_14x32, &gemm_direct_avx2};
+    k.sparse = {&sparse_row_avx512, &axpy_avx512};
+    k.lstm_gates = {&lstm_gates_forward_avx512, &lstm_gates_backward_avx512};
+    k.adam = &adam_range_avx512;
+    k.pointwise = pointwise_kernels_avx512();
   }
+  // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
+  if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
 #else
   (void)isa;
 #endif

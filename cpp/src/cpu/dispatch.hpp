@@ -5,7 +5,12 @@
 // forces the plain C++ code, for testing and for comparison.
 #pragma once
 
+#include "adam_kernel.hpp"
+#include "conv2d_direct.hpp"
 #include "kiln/common.hpp"
+#include "sparse_ukr.hpp"
+#include "lstm_gates.hpp"
+#include "pointwise_kernel.hpp"
 
 namespace kiln::detail {
 
@@ -27,9 +32,24 @@ struct GemmKernel {
   GemmDirectKernel direct;
 };
 
+struct SparseKernels {
+  SparseRowKernel row;  // a CSR row times a dense matrix (sparse_matmul)
+  AxpyKernel axpy;      // its weight gradient, one entry at a time
+};
+
+struct LstmGateKernels {
+  LstmGatesForward forward;
+  LstmGatesBackward backward;
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
+  SparseKernels sparse;
+  LstmGateKernels lstm_gates;
+  AdamRangeKernel adam;
+  PointwiseKernels pointwise;
+  ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
 };
 
 const CpuKernels& cpu_kernels();

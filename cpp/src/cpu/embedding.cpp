@@ -31,9 +31,6 @@ void check_indices(const char* kernel, index_t num_indices, const std::int64_t* 
   }
 }
 
-// Columns per share of the backward pass: a cache line, so threads never share one.
-constexpr index_t kColumnGrain = 16;
-
 }  // namespace
 
 void embedding_forward(index_t num_indices, const std::int64_t* indices, index_t num_embeddings,
@@ -64,23 +61,24 @@ void embedding_backward(index_t num_indices, const std::int64_t* indices, const 
   KILN_CHECK(grad_weight != nullptr, kFn << ": grad_weight is null");
   KILN_CHECK(num_indices == 0 || grad_out != nullptr, kFn << ": grad_out is null");
 
-  // Each thread owns a band of columns of grad_weight: it zeroes them, then adds
-  // every index's contribution in index order. No two threads write the same
-  // element, and each sum runs in the same order for any thread count.
+  // Each thread owns a band of rows of grad_weight: it zeroes them (one contiguous
+  // memset), then adds, in index order, every index that falls in its band. No two
+  // threads write the same row, and each row sums in the same order for any thread
+  // count. Every thread scans all indices, which costs little next to the rows it adds.
   const int nthreads = detail::threads_for(static_cast<double>(num_indices + num_embeddings) * dim);
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
 #pragma omp parallel num_threads(nthreads)
   {
-    index_t c0 = 0, c1 = 0;
-    detail::split_range(dim, omp_get_thread_num(), omp_get_num_threads(), kColumnGrain, c0, c1);
-    const index_t width = c1 - c0;
-    if (width > 0) {
-      for (index_t v = 0; v < num_embeddings; ++v)
-        std::fill_n(grad_weight + v * dim + c0, width, 0.0f);
+    index_t v0 = 0, v1 = 0;
+    detail::split_range(num_embeddings, omp_get_thread_num(), omp_get_num_threads(), 1, v0, v1);
+    if (v0 < v1) {
+      std::memset(grad_weight + v0 * dim, 0, static_cast<std::size_t>(v1 - v0) * row_bytes);
       for (index_t i = 0; i < num_indices; ++i) {
-        if (indices[i] == padding_idx) continue;
-        float* __restrict dst = grad_weight + indices[i] * dim + c0;
-        const float* __restrict src = grad_out + i * dim + c0;
-        for (index_t c = 0; c < width; ++c) dst[c] += src[c];
+        const std::int64_t v = indices[i];
+        if (v < v0 || v >= v1 || v == padding_idx) continue;
+        float* __restrict dst = grad_weight + v * dim;
+        const float* __restrict src = grad_out + i * dim;
+        for (index_t c = 0; c < dim; ++c) dst[c] += src[c];
       }
     }
   }

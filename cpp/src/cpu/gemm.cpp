@@ -19,13 +19,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "activation_math.hpp"
 #include "dispatch.hpp"
 #include "gemm_ukr.hpp"
 #include "parallel.hpp"
@@ -109,6 +109,25 @@ void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, floa
   }
 }
 
+// The templates above for a tile known only at run time (the PackedB path): the tiles
+// of the micro-kernels in dispatch.cpp.
+void pack_a(int mr, index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out) {
+  switch (mr) {
+    case 4: return pack_a<4>(mc, kc, a, rs, cs, out);
+    case 6: return pack_a<6>(mc, kc, a, rs, cs, out);
+    case 14: return pack_a<14>(mc, kc, a, rs, cs, out);
+  }
+  throw std::logic_error("gemm: no packing for " + std::to_string(mr) + "-row panels");
+}
+
+void pack_b(int nr, index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out) {
+  switch (nr) {
+    case 16: return pack_b<16>(kc, nc, b, rs, cs, out);
+    case 32: return pack_b<32>(kc, nc, b, rs, cs, out);
+  }
+  throw std::logic_error("gemm: no packing for " + std::to_string(nr) + "-column panels");
+}
+
 void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t row0, index_t col0,
                     const GemmEpilogue& ep) {
   if (ep.bias_axis == BiasAxis::none && ep.activation == Activation::none) return;
@@ -121,9 +140,10 @@ void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t r
     } else if (ep.bias_axis == BiasAxis::per_row) {
       for (index_t j = 0; j < cols; ++j) ci[j] += row_bias;
     }
-    if (ep.activation != Activation::none) {
-      for (index_t j = 0; j < cols; ++j) ci[j] = activate(ep.activation, ci[j]);
-    }
+    // The pointwise kernel itself, so that matmul(..., activation) equals
+    // activation(matmul(...)) bit for bit.
+    if (ep.activation != Activation::none)
+      cpu_kernels().pointwise.activation_forward(ep.activation, cols, ci, ci);
   }
 }
 
@@ -272,6 +292,114 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
       const StridedMatrix b_part{b.data + j0 * b.col_stride, b.row_stride, b.col_stride};
       serial(kern, i1 - i0, j1 - j0, k, alpha, a_part, b_part, beta, c + i0 * ldc + j0, ldc,
                   i0, j0, epilogue);
+    }
+  }
+}
+
+// ---- B packed once, many products (PackedB) --------------------------------------
+
+PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
+  const index_t nr = cpu_kernels().gemm.nr;
+  const index_t panels = (n + nr - 1) / nr;
+  storage_.reset(new float[static_cast<std::size_t>(panels * nr * k + 16)]);
+  const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
+  data_ = storage_.get() + ((64 - address % 64) % 64) / sizeof(float);
+  const int nthreads = threads_for(static_cast<double>(k) * n);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t q = 0; q < panels; ++q) {
+    const index_t j = q * nr;
+    pack_b(static_cast<int>(nr), k, std::min(nr, n - j), b.data + j * b.col_stride, b.row_stride,
+           b.col_stride, data_ + j * k);
+  }
+}
+
+namespace {
+
+// C block (m x n, starting at column col0 of the packed B) through gemm_serial's loop
+// nest, reading B's panels in place.
+void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float alpha,
+                          StridedMatrix a, const PackedB& b, index_t col0, float beta, float* c,
+                          index_t ldc) {
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t k = b.k();
+  if (k == 0) {
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const index_t kc_max = std::min(kern.kc, k);
+  const index_t mc_max = std::min(kern.mc, ((m + mr - 1) / mr) * mr);
+  float* packed_a = packing_buffer(1, static_cast<std::size_t>(kc_max * mc_max));
+  alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of C
+
+  for (index_t jc = 0; jc < n; jc += kern.nc) {
+    const index_t nc = std::min(kern.nc, n - jc);
+    for (index_t pc = 0; pc < k; pc += kern.kc) {
+      const index_t kc = std::min(kern.kc, k - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;
+      for (index_t ic = 0; ic < m; ic += kern.mc) {
+        const index_t mc = std::min(kern.mc, m - ic);
+        pack_a(mr, mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
+               a.col_stride, packed_a);
+        for (index_t jr = 0; jr < nc; jr += nr) {
+          const index_t cols = std::min<index_t>(nr, nc - jr);
+          const float* bp = b.panel(col0 + jc + jr) + pc * nr;
+          for (index_t ir = 0; ir < mc; ir += mr) {
+            const index_t rows = std::min<index_t>(mr, mc - ir);
+            float* ctile = c + (ic + ir) * ldc + jc + jr;
+            const float* ap = packed_a + ir * kc;
+            if (rows == mr && cols == nr) {
+              kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta_block);
+            } else {
+              kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
+              for (index_t i = 0; i < rows; ++i)
+                for (index_t j = 0; j < cols; ++j) {
+                  float& dst = ctile[i * ldc + j];
+                  dst = beta_block == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + beta_block * dst;
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, float beta,
+                   float* c, index_t ldc, int nthreads) {
+  const index_t n = b.n(), k = b.k();
+  if (m <= 0 || n <= 0) return;
+  const GemmKernel& kern = cpu_kernels().gemm;
+  if (kern.direct != nullptr && k > 0 && static_cast<double>(m) * n * k <= kDirectMaxVolume) {
+    // gemm's small-product path, panel by panel (each is k x nr, row-major): the same
+    // tiles and arithmetic, so the two stay bit-identical.
+    for (index_t j = 0; j < n; j += kern.nr) {
+      const GemmDirectArgs args{m, std::min<index_t>(kern.nr, n - j), k, a.data, a.row_stride,
+                                a.col_stride, b.panel(j), kern.nr, 1, c + j, ldc, alpha, beta,
+                                nullptr, nullptr, false, nullptr};
+      kern.direct(args);
+    }
+    return;
+  }
+  if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
+  int tm = 1, tn = 1;
+  if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);
+  if (tm * tn <= 1) {
+    gemm_packed_b_serial(kern, m, n, alpha, a, b, 0, beta, c, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(tm * tn)
+  {
+    const int t = omp_get_thread_num();
+    index_t i0, i1, j0, j1;
+    split_range(m, t / tn, tm, kern.mr, i0, i1);
+    split_range(n, t % tn, tn, kern.nr, j0, j1);  // j0: a multiple of NR, a panel's start
+    if (i1 > i0 && j1 > j0) {
+      const StridedMatrix a_part{a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
+      gemm_packed_b_serial(kern, i1 - i0, j1 - j0, alpha, a_part, b, j0, beta,
+                           c + i0 * ldc + j0, ldc);
     }
   }
 }

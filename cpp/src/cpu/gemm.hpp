@@ -7,6 +7,8 @@
 // transposes without copies: packing reads either layout.
 #pragma once
 
+#include <memory>
+
 #include "kiln/common.hpp"
 
 namespace kiln::detail {
@@ -28,5 +30,29 @@ struct GemmEpilogue {
 void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, StridedMatrix b,
           float beta, float* c, index_t ldc, const GemmEpilogue& epilogue = {},
           int nthreads = 0);
+
+// B (k, n) packed once into the panels the micro-kernel reads (NR columns, all k rows
+// deep), for many products with the same B: the LSTM multiplies by its recurrent weights
+// at every step. Not copyable: the panels are large.
+class PackedB {
+ public:
+  PackedB(index_t k, index_t n, StridedMatrix b);
+  PackedB(const PackedB&) = delete;
+  PackedB& operator=(const PackedB&) = delete;
+  index_t k() const { return k_; }
+  index_t n() const { return n_; }
+  // The panel holding columns [j, j + NR), for j a multiple of NR: k rows of NR floats.
+  const float* panel(index_t j) const { return data_ + j * k_; }
+
+ private:
+  index_t k_, n_;
+  std::unique_ptr<float[]> storage_;  // uninitialised: the packing writes every float
+  float* data_;                        // 64-byte aligned, inside storage_
+};
+
+// C (m, n) = alpha * A (m, k) @ B + beta * C, B packed as above; the loop nest of gemm()
+// without its B packing, and every element summed in the same order as gemm() sums it.
+void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, float beta,
+                   float* c, index_t ldc, int nthreads = 0);
 
 }  // namespace kiln::detail

@@ -5,6 +5,7 @@
 #include "im2col.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace kiln::detail {
 namespace {
@@ -32,7 +33,66 @@ void for_each_output_row(index_t out_w, index_t p0, index_t count, Segment segme
   }
 }
 
+// Runs of the pixel block that lie in one output row and one panel of nr pixels.
+struct PanelRun {
+  index_t offset;           // where pixel ow_begin goes in the panels, for row 0
+  index_t oh, ow_begin, ow_end;
+};
+
 }  // namespace
+
+void im2col_panels(const Conv2dParams& p, const float* x_group, index_t p0, index_t count,
+                   index_t row0, index_t rows, int nr, float* panels) {
+  const index_t out_h = p.out_h(), out_w = p.out_w(), sw = p.stride_w;
+  const index_t panel_floats = rows * nr;
+  // The runs depend on the block only; a block of a few hundred pixels has few runs.
+  thread_local std::vector<PanelRun> runs;
+  runs.clear();
+  for (index_t q = 0; q < count;) {
+    const index_t oh = (p0 + q) / out_w, ow = (p0 + q) % out_w;
+    const index_t len = std::min({out_w - ow, count - q, nr - q % nr});
+    runs.push_back({q / nr * panel_floats + q % nr, oh, ow, ow + len});
+    q += len;
+  }
+  const index_t tail = count % nr;  // zero the last panel's padding columns
+  if (tail) {
+    float* last = panels + count / nr * panel_floats;
+    for (index_t q = 0; q < rows; ++q) std::fill(last + q * nr + tail, last + (q + 1) * nr, 0.0f);
+  }
+  index_t c = row0 / (p.r * p.s), r = row0 / p.s % p.r, s = row0 % p.s;
+  for (index_t q = 0; q < rows; ++q) {
+    const float* x_channel = x_group + c * p.h * p.w;
+    index_t oh_lo, oh_hi, ow_lo, ow_hi;
+    inside_range(out_h, p.stride_h, p.pad_h, r * p.dilation_h, p.h, oh_lo, oh_hi);
+    inside_range(out_w, sw, p.pad_w, s * p.dilation_w, p.w, ow_lo, ow_hi);
+    const index_t shift = s * p.dilation_w - p.pad_w;  // input column = ow * sw + shift
+    float* row = panels + q * nr;
+    for (const PanelRun& run : runs) {
+      float* __restrict dst = row + run.offset - run.ow_begin;  // dst[ow] for this run
+      const index_t b = run.ow_begin, e = run.ow_end;
+      if (run.oh < oh_lo || run.oh >= oh_hi) {
+        for (index_t ow = b; ow < e; ++ow) dst[ow] = 0.0f;
+        continue;
+      }
+      const index_t lo = std::clamp(ow_lo, b, e), hi = std::clamp(ow_hi, lo, e);
+      const float* __restrict x_row = x_channel + (run.oh * p.stride_h - p.pad_h + r * p.dilation_h) * p.w;
+      for (index_t ow = b; ow < lo; ++ow) dst[ow] = 0.0f;
+      if (sw == 1) {
+        for (index_t ow = lo; ow < hi; ++ow) dst[ow] = x_row[ow + shift];
+      } else {
+        for (index_t ow = lo; ow < hi; ++ow) dst[ow] = x_row[ow * sw + shift];
+      }
+      for (index_t ow = hi; ow < e; ++ow) dst[ow] = 0.0f;
+    }
+    if (++s == p.s) {
+      s = 0;
+      if (++r == p.r) {
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
 
 void im2col(const Conv2dParams& p, const float* x_group, index_t p0, index_t count, float* cols) {
   const index_t channels = p.c / p.groups, out_h = p.out_h(), out_w = p.out_w();

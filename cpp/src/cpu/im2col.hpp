@@ -17,6 +17,12 @@ namespace kiln::detail {
 
 void im2col(const Conv2dParams& p, const float* x_group, index_t p0, index_t count, float* cols);
 
+// Rows [row0, row0 + rows) of the column block, laid out as the GEMM micro-kernel's B
+// operand: panels of nr pixels, panel j at panels + j*rows*nr holding element (row q,
+// pixel j*nr + i) at q*nr + i; the last panel is zero padded to nr pixels.
+void im2col_panels(const Conv2dParams& p, const float* x_group, index_t p0, index_t count,
+                   index_t row0, index_t rows, int nr, float* panels);
+
 // x_group += the transpose of im2col applied to cols (each column scattered back, summed).
 void col2im_add(const Conv2dParams& p, const float* cols, index_t p0, index_t count,
                 float* x_group);

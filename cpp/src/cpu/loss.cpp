@@ -5,9 +5,9 @@
 
 #include "activation_math.hpp"
 #include "check.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 #include "reduce.hpp"
-#include "softmax_row.hpp"
 
 namespace kiln {
 namespace {
@@ -55,6 +55,7 @@ void softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
   const float off = p.label_smoothing / static_cast<float>(c);
   const float on = 1.0f - p.label_smoothing;
   const float factor = mean_factor(p.grad_scale, counted);
+  const detail::PointwiseKernels& kern = detail::cpu_kernels().pointwise;
 
   auto row_loss = [&](index_t r) -> double {
     const float* z = logits + r * c;
@@ -64,16 +65,15 @@ void softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
       if (g) std::fill_n(g, c, 0.0f);
       return 0.0;
     }
-    const float m = detail::row_max(z, c);
-    const float s = g ? detail::store_exp_shifted(z, c, m, g) : detail::sum_exp_shifted(z, c, m);
+    const float m = kern.row_max(z, c);
+    const float s = kern.exp_shifted_sum(z, c, m, g);
     // -log softmax(z)[k] = log(s) - (z[k] - m), averaged with weights on/off.
     double l = static_cast<double>(std::log(s)) - on * static_cast<double>(z[t] - m);
     if (off != 0.0f) {
       l -= off * detail::lane_sum<double>(0, c, [&](index_t k) { return z[k] - m; });
     }
     if (g) {
-      const float scale = factor / s, shift = off * factor;
-      for (index_t k = 0; k < c; ++k) g[k] = g[k] * scale - shift;
+      kern.scale_shift(g, c, factor / s, off * factor);
       g[t] -= on * factor;
     }
     return l;
@@ -91,13 +91,14 @@ void softmax_cross_entropy_probs(const CrossEntropyParams& p, const float* logit
   const float off = p.label_smoothing / static_cast<float>(c);
   const float on = 1.0f - p.label_smoothing;
   const float factor = mean_factor(p.grad_scale, n);
+  const detail::PointwiseKernels& kern = detail::cpu_kernels().pointwise;
 
   auto row_loss = [&](index_t r) -> double {
     const float* z = logits + r * c;
     const float* t = target + r * c;
     float* g = grad ? grad + r * c : nullptr;
-    const float m = detail::row_max(z, c);
-    const float s = g ? detail::store_exp_shifted(z, c, m, g) : detail::sum_exp_shifted(z, c, m);
+    const float m = kern.row_max(z, c);
+    const float s = kern.exp_shifted_sum(z, c, m, g);
     // loss = sum_k t'[k] * (log(s) - (z[k] - m)), t' the smoothed target.
     const double t_sum =
         detail::lane_sum<double>(0, c, [&](index_t k) { return on * t[k] + off; });

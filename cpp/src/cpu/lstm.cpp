@@ -3,10 +3,12 @@
 // Every product with a weight matrix is a detail::gemm call reading W (4H, K) through
 // strides, so W^T needs no copy. A sequence projects the inputs of all T steps in one
 // (T*B x 4H) GEMM with both biases fused into its epilogue; each step then adds one
-// recurrent GEMM and runs one fused pointwise pass (gate nonlinearities + cell update).
-// Backward mirrors it: the per-step pointwise pass fills a (T, B, 4H) buffer of gate
-// gradients, then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM over
-// steps 1..T-1 against y (plus one B-row update against h0, when given).
+// recurrent GEMM into those gates (beta = 1) and runs one fused vectorised pass (gate
+// nonlinearities + cell update, lstm_gates.hpp). W_hh is packed into GEMM panels once
+// per sequence, not once per step. Backward mirrors it: the per-step fused pass fills a
+// (T, B, 4H) buffer of gate gradients and one GEMM against the packed W_hh carries dh
+// back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
+// over steps 1..T-1 against y (plus one B-row update against h0, when given).
 //
 // Results do not depend on the thread count: the GEMM engine sums each element in a
 // fixed order, the pointwise passes are elementwise, and the bias gradient sums each
@@ -16,10 +18,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
-#include "activation_math.hpp"
 #include "check.hpp"
+#include "dispatch.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
 
@@ -100,41 +103,51 @@ void project_inputs(const LstmSizes& s, index_t rows, const float* x, const floa
                s.G, epilogue);
 }
 
-// pre (B, 4H) += h (B, H) @ W_hh^T.
-void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh, float* pre) {
-  detail::gemm(s.B, s.G, s.H, 1.0f, row_major(h, s.H), transposed_weight(w_hh, s.H), 1.0f, pre,
-               s.G);
+// The recurrent weights of a sequence, packed once for the GEMM of every step: B (k, n)
+// read through `b`. Null for a single step, where gemm() packs as it goes at no extra cost.
+std::unique_ptr<detail::PackedB> pack_for_steps(const LstmSizes& s, index_t k, index_t n,
+                                                StridedMatrix b) {
+  if (s.T < 2 || s.B == 0) return nullptr;
+  return std::make_unique<detail::PackedB>(k, n, b);
+}
+
+// pre (B, 4H) += h (B, H) @ W_hh^T, from W_hh packed by pack_for_steps when not null.
+void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh,
+                   const detail::PackedB* packed_w_hh, float* pre) {
+  if (packed_w_hh) {
+    detail::gemm_packed_b(s.B, 1.0f, row_major(h, s.H), *packed_w_hh, 1.0f, pre, s.G);
+  } else {
+    detail::gemm(s.B, s.G, s.H, 1.0f, row_major(h, s.H), transposed_weight(w_hh, s.H), 1.0f,
+                 pre, s.G);
+  }
+}
+
+// Units of one batch row per work item of the gate passes: a multiple of 16, so a unit's
+// arithmetic does not depend on the thread count (lstm_gates.hpp).
+constexpr index_t kGateSpan = 512;
+
+// Runs span(b, j, n) over every batch row b and its units [j, j + n), in work items of
+// kGateSpan units shared among the threads (by rows, or within a row when B is small).
+template <class Span>
+void for_each_gate_span(const LstmSizes& s, const Span& span) {
+  const index_t spans_per_row = (s.H + kGateSpan - 1) / kGateSpan, items = s.B * spans_per_row;
+  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * s.H);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t item = 0; item < items; ++item) {
+    const index_t b = item / spans_per_row, j = (item % spans_per_row) * kGateSpan;
+    span(b, j, std::min(kGateSpan, s.H - j));
+  }
 }
 
 // One step's gate nonlinearities and cell update, fused: the preactivations in
 // gates (B, 4H) become the activated i, f, g, o in place; c_out = f * c_prev + i * g,
 // h_out = o * tanh(c_out). c_out may be c_prev itself (each element is read first).
 void gates_forward(const LstmSizes& s, float* gates, Rows c_prev, float* c_out, float* h_out) {
-  const index_t H = s.H;
-  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * H);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t b = 0; b < s.B; ++b) {
-    float* gi = gates + b * s.G;
-    float* gf = gi + H;
-    float* gg = gi + 2 * H;
-    float* go = gi + 3 * H;
-    const float* cp = c_prev.row(b);
-    float* co = c_out + b * H;
-    float* ho = h_out + b * H;
-    for (index_t j = 0; j < H; ++j) {
-      const float i = detail::sigmoid(gi[j]);
-      const float f = detail::sigmoid(gf[j]);
-      const float g = std::tanh(gg[j]);
-      const float o = detail::sigmoid(go[j]);
-      const float c = f * cp[j] + i * g;
-      gi[j] = i;
-      gf[j] = f;
-      gg[j] = g;
-      go[j] = o;
-      co[j] = c;
-      ho[j] = o * std::tanh(c);
-    }
-  }
+  const detail::LstmGatesForward kernel = detail::cpu_kernels().lstm_gates.forward;
+  for_each_gate_span(s, [&](index_t b, index_t j, index_t n) {
+    kernel(n, s.H, {gates + b * s.G + j, c_prev.row(b) + j, c_out + b * s.H + j,
+                    h_out + b * s.H + j});
+  });
 }
 
 // One step's gradients through the gates, fused: from the activated gates (B, 4H),
@@ -143,36 +156,12 @@ void gates_forward(const LstmSizes& s, float* gates, Rows c_prev, float* c_out, 
 // gradient of c_new. dc_prev may be dc_next itself.
 void gates_backward(const LstmSizes& s, const float* gates, Rows c_prev, const float* c_new,
                     Rows dh_a, Rows dh_b, Rows dc_next, float* d_pre, float* dc_prev) {
-  const index_t H = s.H;
-  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * H);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t b = 0; b < s.B; ++b) {
-    const float* gi = gates + b * s.G;
-    const float* gf = gi + H;
-    const float* gg = gi + 2 * H;
-    const float* go = gi + 3 * H;
-    float* di = d_pre + b * s.G;
-    float* df = di + H;
-    float* dg = di + 2 * H;
-    float* d_o = di + 3 * H;
-    const float* cp = c_prev.row(b);
-    const float* cn = c_new + b * H;
-    const float* dha = dh_a.row(b);
-    const float* dhb = dh_b.row(b);
-    const float* dcn = dc_next.row(b);
-    float* dcp = dc_prev + b * H;
-    for (index_t j = 0; j < H; ++j) {
-      const float i = gi[j], f = gf[j], g = gg[j], o = go[j];
-      const float tanh_c = std::tanh(cn[j]);
-      const float dh = dha[j] + dhb[j];
-      const float dc = dcn[j] + dh * o * (1.0f - tanh_c * tanh_c);
-      di[j] = dc * g * i * (1.0f - i);
-      df[j] = dc * cp[j] * f * (1.0f - f);
-      dg[j] = dc * i * (1.0f - g * g);
-      d_o[j] = dh * tanh_c * o * (1.0f - o);
-      dcp[j] = dc * f;
-    }
-  }
+  const detail::LstmGatesBackward kernel = detail::cpu_kernels().lstm_gates.backward;
+  for_each_gate_span(s, [&](index_t b, index_t j, index_t n) {
+    kernel(n, s.H, {gates + b * s.G + j, c_prev.row(b) + j, c_new + b * s.H + j,
+                    dh_a.row(b) + j, dh_b.row(b) + j, dc_next.row(b) + j, d_pre + b * s.G + j,
+                    dc_prev + b * s.H + j});
+  });
 }
 
 // out (cols,) = the sum of the rows of m (rows, cols), each column summed in row order.
@@ -226,7 +215,7 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
   float* pre = gates ? gates : gate_storage.data();
   std::vector<float> bias_storage;
   project_inputs(s, s.B, x, w_ih, combined_bias(b_ih, b_hh, s.G, bias_storage), pre);
-  add_recurrent(s, h, w_hh, pre);
+  add_recurrent(s, h, w_hh, nullptr, pre);
   gates_forward(s, pre, Rows{c, s.H}, c_new, h_new);
 }
 
@@ -282,10 +271,12 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
 
   // Without `cells`, c_n carries the running cell state, updated in place.
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
+  const std::unique_ptr<detail::PackedB> packed_w_hh = pack_for_steps(s, s.H, s.G,
+                                                                      transposed_weight(w_hh, s.H));
   for (index_t t = 0; t < s.T; ++t) {
     float* pre = all_gates + t * step_gates;
     const float* h_prev = t == 0 ? h0 : y + (t - 1) * step_state;
-    if (h_prev) add_recurrent(s, h_prev, w_hh, pre);  // a null h0 adds zero
+    if (h_prev) add_recurrent(s, h_prev, w_hh, packed_w_hh.get(), pre);  // a null h0 adds zero
     const float* c_prev = t == 0 ? c0 : (cells ? cells + (t - 1) * step_state : c_n);
     float* c_out = cells ? cells + t * step_state : c_n;
     gates_forward(s, pre, rows_or_zeros(c_prev, s.H, zero_row), c_out, y + t * step_state);
@@ -328,6 +319,8 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   if (dh_n) std::copy(dh_n, dh_n + step_state, dh_next.begin());
   if (dc_n) std::copy(dc_n, dc_n + step_state, dc_next.begin());
 
+  const std::unique_ptr<detail::PackedB> packed_w_hh = pack_for_steps(s, s.G, s.H,
+                                                                      row_major(w_hh, s.H));
   for (index_t t = s.T - 1; t >= 0; --t) {
     const float* c_prev = t > 0 ? cells + (t - 1) * step_state : c0;
     const Rows dy_t = rows_or_zeros(dy ? dy + t * step_state : nullptr, s.H, zero_row);
@@ -336,7 +329,11 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
                    cells + t * step_state, Rows{dh_next.data(), s.H}, dy_t,
                    Rows{dc_next.data(), s.H}, d_pre_t, dc_next.data());
     float* dh_prev = t > 0 ? dh_next.data() : dh0;
-    if (dh_prev) gradient_through_weight(s, s.B, s.H, d_pre_t, w_hh, dh_prev);
+    if (dh_prev && packed_w_hh) {
+      detail::gemm_packed_b(s.B, 1.0f, row_major(d_pre_t, s.G), *packed_w_hh, 0.0f, dh_prev, s.H);
+    } else if (dh_prev) {
+      gradient_through_weight(s, s.B, s.H, d_pre_t, w_hh, dh_prev);
+    }
   }
   if (dh0 && s.T == 0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   if (dc0) std::copy(dc_next.begin(), dc_next.end(), dc0);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "check.hpp"
 #include "parallel.hpp"
@@ -110,6 +111,44 @@ void check_max_params(const Pool2dParams& p, const char* fn) {
   }
 }
 
+// [lo, hi) of the outputs o < out whose tap o*stride + offset lies in [0, size).
+void outputs_inside(index_t out, index_t stride, index_t offset, index_t size, index_t& lo,
+                    index_t& hi) {
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = offset >= size ? 0 : std::min(out, (size - 1 - offset) / stride + 1);
+  lo = std::min(lo, hi);
+}
+
+// One tap (input row x_row, column offset `offset`) of max pooling over a row of
+// outputs: best and at take the tap where it is larger or NaN (so, with the taps
+// visited in window order, the first maximum or the last NaN wins, as in torch).
+// Branch-free over ow, so that it vectorises; SW is the stride, 0 when not 1 or 2.
+template <int SW>
+void max_tap(const float* __restrict x_row, index_t row_at, index_t stride, index_t offset,
+             index_t lo, index_t hi, float* __restrict best, std::int32_t* __restrict at) {
+  const index_t sw = SW ? SW : stride;
+  for (index_t ow = lo; ow < hi; ++ow) {
+    const float v = x_row[ow * sw + offset];
+    const bool take = v > best[ow] || v != v;
+    best[ow] = take ? v : best[ow];
+    at[ow] = take ? static_cast<std::int32_t>(row_at + ow * sw + offset) : at[ow];
+  }
+}
+
+template <int SW>
+void sum_tap(const float* __restrict x_row, index_t stride, index_t offset, index_t lo, index_t hi,
+             float* __restrict sum) {
+  const index_t sw = SW ? SW : stride;
+  for (index_t ow = lo; ow < hi; ++ow) sum[ow] += x_row[ow * sw + offset];
+}
+
+template <int SW>
+void spread_tap(const float* __restrict share, index_t stride, index_t offset, index_t lo, index_t hi,
+                float* __restrict dx_row) {
+  const index_t sw = SW ? SW : stride;
+  for (index_t ow = lo; ow < hi; ++ow) dx_row[ow * sw + offset] += share[ow];
+}
+
 }  // namespace
 
 index_t Pool2dParams::out_h() const {
@@ -132,32 +171,46 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t plane = 0; plane < planes; ++plane) {
-    const float* x_plane = x + plane * p.h * p.w;
-    float* y_plane = y + plane * out_h * out_w;
-    std::int64_t* index_plane = indices ? indices + plane * out_h * out_w : nullptr;
-    for (index_t oh = 0; oh < out_h; ++oh) {
-      const index_t h0 = oh * p.stride_h - p.pad_h;
-      const TapRange rows = window(oh, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
-      for (index_t ow = 0; ow < out_w; ++ow) {
-        const index_t w0 = ow * p.stride_w - p.pad_w;
-        const TapRange cols = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
-        float best = -std::numeric_limits<float>::infinity();
-        index_t best_at = (h0 + rows.first * p.dilation_h) * p.w + w0 + cols.first * p.dilation_w;
+  // Per output row, tap by tap over the whole row of outputs (a vector loop along W).
+  // A plane has at most kMaxElements elements, so its positions fit 32 bits.
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> best(static_cast<std::size_t>(out_w));
+    std::vector<std::int32_t> at(static_cast<std::size_t>(out_w));
+#pragma omp for schedule(static)
+    for (index_t plane = 0; plane < planes; ++plane) {
+      const float* x_plane = x + plane * p.h * p.w;
+      float* y_row = y + plane * out_h * out_w;
+      std::int64_t* index_row = indices ? indices + plane * out_h * out_w : nullptr;
+      for (index_t oh = 0; oh < out_h; ++oh, y_row += out_w) {
+        const index_t h0 = oh * p.stride_h - p.pad_h;
+        const TapRange rows = window(oh, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
+        const index_t first_row = (h0 + rows.first * p.dilation_h) * p.w;
+        for (index_t ow = 0; ow < out_w; ++ow) {
+          const TapRange cols = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
+          best[ow] = -std::numeric_limits<float>::infinity();
+          at[ow] = static_cast<std::int32_t>(first_row + ow * p.stride_w - p.pad_w + cols.first * p.dilation_w);
+        }
         for (index_t i = rows.first; i < rows.last; ++i) {
-          const index_t row = (h0 + i * p.dilation_h) * p.w;
-          for (index_t j = cols.first; j < cols.last; ++j) {
-            const index_t at = row + w0 + j * p.dilation_w;
-            const float v = x_plane[at];
-            if (v > best || std::isnan(v)) {  // as torch: the first maximum, the last NaN
-              best = v;
-              best_at = at;
+          const index_t row_at = (h0 + i * p.dilation_h) * p.w;
+          for (index_t j = 0; j < p.kernel_w; ++j) {
+            const index_t offset = j * p.dilation_w - p.pad_w;
+            index_t lo, hi;
+            outputs_inside(out_w, p.stride_w, offset, p.w, lo, hi);
+            if (p.stride_w == 1) {
+              max_tap<1>(x_plane + row_at, row_at, 1, offset, lo, hi, best.data(), at.data());
+            } else if (p.stride_w == 2) {
+              max_tap<2>(x_plane + row_at, row_at, 2, offset, lo, hi, best.data(), at.data());
+            } else {
+              max_tap<0>(x_plane + row_at, row_at, p.stride_w, offset, lo, hi, best.data(), at.data());
             }
           }
         }
-        y_plane[oh * out_w + ow] = best;
-        if (index_plane) index_plane[oh * out_w + ow] = best_at;
+        std::copy(best.begin(), best.end(), y_row);
+        if (index_row) {
+          std::copy(at.begin(), at.end(), index_row);
+          index_row += out_w;
+        }
       }
     }
   }
@@ -174,12 +227,19 @@ void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_si
   if (dx_size == 0 && dy_size == 0) return;
   KILN_CHECK(dx != nullptr && (dy_size == 0 || (dy != nullptr && indices != nullptr)),
              fn << ": dx, dy or indices is null");
-  // Every index is checked before anything is written.
+  // Every index is checked before anything is written: a vectorised (unsigned compare
+  // catches negatives too), threaded pass, then a search for the first bad one to name.
+  const auto limit = static_cast<std::uint64_t>(in_size);
+  int out_of_range = 0;
+  const int check_threads = threads_for_planes(planes, static_cast<double>(dy_size));
+#pragma omp parallel for num_threads(check_threads) schedule(static) reduction(| : out_of_range)
+  for (index_t i = 0; i < dy_size; ++i) out_of_range |= static_cast<std::uint64_t>(indices[i]) >= limit;
   index_t bad = -1;
-  for (index_t i = 0; i < dy_size && bad < 0; ++i)
-    if (indices[i] < 0 || indices[i] >= in_size) bad = i;
-  KILN_CHECK(bad < 0, fn << ": indices[" << bad << "] (flat) is " << (bad >= 0 ? indices[bad] : 0)
-                         << ", outside its plane of " << in_size << " elements");
+  for (index_t i = 0; out_of_range && i < dy_size && bad < 0; ++i)
+    if (static_cast<std::uint64_t>(indices[i]) >= limit) bad = i;
+  KILN_CHECK(bad < 0, fn << ": indices must lie in [0, " << in_size << "), the size of a plane: indices["
+                         << bad << "] (flat) is " << (bad >= 0 ? indices[bad] : 0)
+                         << ", outside its plane");
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(dx_size + dy_size));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
@@ -208,23 +268,40 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, bool co
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t plane = 0; plane < planes; ++plane) {
-    const float* x_plane = x + plane * p.h * p.w;
-    float* y_plane = y + plane * out_h * out_w;
-    for (index_t oh = 0; oh < out_h; ++oh) {
-      const index_t h0 = oh * p.stride_h - p.pad_h;
-      const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
-      for (index_t ow = 0; ow < out_w; ++ow) {
-        const index_t w0 = ow * p.stride_w - p.pad_w;
-        const index_t col_begin = std::max<index_t>(w0, 0), col_end = std::min(w0 + p.kernel_w, p.w);
-        float sum = 0.0f;
-        for (index_t i = row_begin; i < row_end; ++i)
-          for (index_t j = col_begin; j < col_end; ++j) sum += x_plane[i * p.w + j];
-        const bool empty = row_begin >= row_end || col_begin >= col_end;
-        y_plane[oh * out_w + ow] =
-            empty ? 0.0f
-                  : sum / static_cast<float>(avg_divisor(p, h0, w0, count_include_pad, divisor_override));
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> sum(static_cast<std::size_t>(out_w));
+#pragma omp for schedule(static)
+    for (index_t plane = 0; plane < planes; ++plane) {
+      const float* x_plane = x + plane * p.h * p.w;
+      float* y_row = y + plane * out_h * out_w;
+      for (index_t oh = 0; oh < out_h; ++oh, y_row += out_w) {
+        const index_t h0 = oh * p.stride_h - p.pad_h;
+        const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
+        std::fill(sum.begin(), sum.end(), 0.0f);
+        // Summed row by row, tap by tap: the order the window's elements are read in.
+        for (index_t i = row_begin; i < row_end; ++i) {
+          const float* x_row = x_plane + i * p.w;
+          for (index_t j = 0; j < p.kernel_w; ++j) {
+            index_t lo, hi;
+            outputs_inside(out_w, p.stride_w, j - p.pad_w, p.w, lo, hi);
+            if (p.stride_w == 1) {
+              sum_tap<1>(x_row, 1, j - p.pad_w, lo, hi, sum.data());
+            } else if (p.stride_w == 2) {
+              sum_tap<2>(x_row, 2, j - p.pad_w, lo, hi, sum.data());
+            } else {
+              sum_tap<0>(x_row, p.stride_w, j - p.pad_w, lo, hi, sum.data());
+            }
+          }
+        }
+        for (index_t ow = 0; ow < out_w; ++ow) {
+          const index_t w0 = ow * p.stride_w - p.pad_w;
+          const index_t col_begin = std::max<index_t>(w0, 0), col_end = std::min(w0 + p.kernel_w, p.w);
+          const bool empty = row_begin >= row_end || col_begin >= col_end;
+          y_row[ow] = empty ? 0.0f
+                            : sum[ow] / static_cast<float>(avg_divisor(p, h0, w0, count_include_pad,
+                                                                       divisor_override));
+        }
       }
     }
   }
@@ -240,22 +317,37 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t plane = 0; plane < planes; ++plane) {
-    float* dx_plane = dx + plane * p.h * p.w;
-    const float* dy_plane = dy + plane * out_h * out_w;
-    std::fill(dx_plane, dx_plane + p.h * p.w, 0.0f);
-    for (index_t oh = 0; oh < out_h; ++oh) {
-      const index_t h0 = oh * p.stride_h - p.pad_h;
-      const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
-      for (index_t ow = 0; ow < out_w; ++ow) {
-        const index_t w0 = ow * p.stride_w - p.pad_w;
-        const index_t col_begin = std::max<index_t>(w0, 0), col_end = std::min(w0 + p.kernel_w, p.w);
-        if (row_begin >= row_end || col_begin >= col_end) continue;
-        const float share = dy_plane[oh * out_w + ow] /
-                            static_cast<float>(avg_divisor(p, h0, w0, count_include_pad, divisor_override));
-        for (index_t i = row_begin; i < row_end; ++i)
-          for (index_t j = col_begin; j < col_end; ++j) dx_plane[i * p.w + j] += share;
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> share(static_cast<std::size_t>(out_w));
+#pragma omp for schedule(static)
+    for (index_t plane = 0; plane < planes; ++plane) {
+      float* dx_plane = dx + plane * p.h * p.w;
+      const float* dy_row = dy + plane * out_h * out_w;
+      std::fill(dx_plane, dx_plane + p.h * p.w, 0.0f);
+      for (index_t oh = 0; oh < out_h; ++oh, dy_row += out_w) {
+        const index_t h0 = oh * p.stride_h - p.pad_h;
+        const index_t row_begin = std::max<index_t>(h0, 0), row_end = std::min(h0 + p.kernel_h, p.h);
+        for (index_t ow = 0; ow < out_w; ++ow) {
+          const index_t w0 = ow * p.stride_w - p.pad_w;
+          share[ow] = dy_row[ow] / static_cast<float>(avg_divisor(p, h0, w0, count_include_pad,
+                                                                   divisor_override));
+        }
+        // Tap by tap along the row: for one tap, outputs ow reach distinct inputs.
+        for (index_t i = row_begin; i < row_end; ++i) {
+          float* dx_row = dx_plane + i * p.w;
+          for (index_t j = 0; j < p.kernel_w; ++j) {
+            index_t lo, hi;
+            outputs_inside(out_w, p.stride_w, j - p.pad_w, p.w, lo, hi);
+            if (p.stride_w == 1) {
+              spread_tap<1>(share.data(), 1, j - p.pad_w, lo, hi, dx_row);
+            } else if (p.stride_w == 2) {
+              spread_tap<2>(share.data(), 2, j - p.pad_w, lo, hi, dx_row);
+            } else {
+              spread_tap<0>(share.data(), p.stride_w, j - p.pad_w, lo, hi, dx_row);
+            }
+          }
+        }
       }
     }
   }

@@ -1,5 +1,6 @@
-// Internal: the row pieces of a stable softmax, shared by the softmax kernels and
-// the cross-entropy loss. No __restrict: softmax may run in place (y == x).
+// Internal: the portable row pieces of a stable softmax (pointwise_kernel.hpp has the
+// per-ISA table that the softmax kernels and the cross-entropy loss call).
+// No __restrict: softmax may run in place (y == x).
 #pragma once
 
 #include <cmath>
@@ -23,14 +24,15 @@ inline float row_max(const float* x, index_t n) {
   return m[0];
 }
 
-// sum of exp(x[i] - shift) over [0, n).
-inline float sum_exp_shifted(const float* x, index_t n, float shift) {
-  return lane_sum<float>(0, n, [&](index_t i) { return std::exp(x[i] - shift); });
+// sum of exp(x[i] - shift) over [0, n), also storing each term to e[i] unless e is null.
+inline float exp_shifted_sum(const float* x, index_t n, float shift, float* e) {
+  if (e == nullptr) return lane_sum<float>(0, n, [&](index_t i) { return std::exp(x[i] - shift); });
+  return lane_sum<float>(0, n, [&](index_t i) { return e[i] = std::exp(x[i] - shift); });
 }
 
-// The same, also storing each exp(x[i] - shift) to e[i].
-inline float store_exp_shifted(const float* x, index_t n, float shift, float* e) {
-  return lane_sum<float>(0, n, [&](index_t i) { return e[i] = std::exp(x[i] - shift); });
+// g = g * scale - shift over [0, n).
+inline void scale_shift(float* g, index_t n, float scale, float shift) {
+  for (index_t i = 0; i < n; ++i) g[i] = g[i] * scale - shift;
 }
 
 }  // namespace kiln::detail

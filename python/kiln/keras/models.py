@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
+from ..sparse import is_sparse
 from ..tensor import Tensor
 from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, snake_case, unique_name
 from .layers.core import Input, InputLayer
@@ -297,7 +298,8 @@ class Sequential(Model):
     def _build_from_batch(self, x_batch) -> None:
         if self._input is None:
             arr = x_batch[0] if isinstance(x_batch, list) else x_batch
-            arr = arr._array if isinstance(arr, Tensor) else np.asarray(arr)
+            if not is_sparse(arr):
+                arr = arr._array if isinstance(arr, Tensor) else np.asarray(arr)
             self._input = Input(shape=arr.shape[1:], dtype=str(arr.dtype))
         self._build_symbolic()
 

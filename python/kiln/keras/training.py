@@ -3,7 +3,7 @@
 Each training step is: forward (the layers' kernels), the loss (a fused loss kernel),
 ``backward`` (the kernels' backwards), and one fused optimizer kernel over the model's
 flat parameter buffer. Batches are sliced from NumPy arrays or SciPy sparse matrices
-(TF-IDF features) one at a time, so a sparse dataset is never densified whole.
+(TF-IDF features) one at a time; a sparse batch stays sparse into the first Dense layer.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..random import generator
+from ..sparse import is_sparse as _is_sparse
 from ..tensor import Tensor
 from . import callbacks as keras_callbacks
 from . import losses as keras_losses
@@ -23,14 +24,14 @@ from .layers.base import learning_phase
 from .progress import ProgressBar, format_duration, format_logs
 
 
-def _is_sparse(x) -> bool:
-    return hasattr(x, "tocsr") and hasattr(x, "nnz")
-
-
 def _as_array(x):
-    """NumPy arrays and SciPy sparse matrices pass through; lists and Tensors become arrays."""
-    if x is None or _is_sparse(x) or isinstance(x, np.ndarray):
-        return x.tocsr() if _is_sparse(x) else x
+    """NumPy arrays pass through, SciPy sparse matrices become CSR (float32, as dense batches
+    become), lists and Tensors become arrays."""
+    if _is_sparse(x):
+        x = x.tocsr()
+        return x.astype(np.float32) if x.dtype == np.float64 else x
+    if x is None or isinstance(x, np.ndarray):
+        return x
     if isinstance(x, Tensor):
         return x.numpy()
     if isinstance(x, (list, tuple)) and x and all(isinstance(v, (np.ndarray, Tensor)) or _is_sparse(v) for v in x):
@@ -43,11 +44,12 @@ def _length(x) -> int:
 
 
 def _take(x, idx):
-    """Rows ``idx`` of an array, a sparse matrix (densified per batch) or a list of them."""
+    """Rows ``idx`` of an array, of a CSR matrix (a CSR batch, never densified: the first
+    Dense layer multiplies its stored entries only) or of a list of them."""
     if isinstance(x, list):
         return [_take(v, idx) for v in x]
     if _is_sparse(x):
-        return x[idx].toarray().astype(np.float32)
+        return x[idx]
     rows = x[idx]
     return rows.astype(np.float32) if rows.dtype == np.float64 else rows
 

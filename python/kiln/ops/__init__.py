@@ -17,9 +17,11 @@ from .matmul import matmul
 from .pointwise import (gelu, gelu_backward, log_softmax, log_softmax_backward, relu, relu_backward,
                         sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .sparse_matmul import sparse_matmul, sparse_matmul_backward_weight
 
 __all__ = [
     "matmul", "linear_backward",
+    "sparse_matmul", "sparse_matmul_backward_weight",
     "relu", "sigmoid", "tanh", "gelu",
     "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",

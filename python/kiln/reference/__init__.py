@@ -17,6 +17,7 @@ from .pointwise import (ACTIVATIONS, activate, gelu, gelu_backward, log_softmax,
                         relu, relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward, tanh,
                         tanh_backward)
 from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, pool2d_output_size
+from .sparse_matmul import sparse_matmul, sparse_matmul_backward_weight
 
 __all__ = [
     "ACTIVATIONS", "activate",
@@ -24,6 +25,7 @@ __all__ = [
     "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
     "matmul", "linear_backward",
+    "sparse_matmul", "sparse_matmul_backward_weight",
     "lstm_cell", "lstm_cell_backward", "lstm_sequence", "lstm_sequence_backward",
     "adam_step",
     "embedding", "embedding_backward",

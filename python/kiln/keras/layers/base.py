@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from ...nn.module import Parameter
+from ...sparse import is_sparse
 from ...tensor import Tensor
 from .. import initializers
 
@@ -86,7 +87,7 @@ def _flatten(x) -> list:
 
 
 def _to_tensor(x):
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or is_sparse(x):  # a sparse batch goes to the first Dense as it is
         return x
     if isinstance(x, (list, tuple)):
         return type(x)(_to_tensor(v) for v in x)
