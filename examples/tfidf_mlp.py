@@ -1,7 +1,7 @@
 """Text classification: TF-IDF features into a Keras MLP, running on kiln.
 
 scikit-learn's ``TfidfVectorizer`` (words and word pairs) turns each document into a
-sparse row of about 20,000 features; ``keras.Sequential([Dense(relu), Dropout,
+sparse row of 28,000 features; ``keras.Sequential([Dense(relu), Dropout,
 Dense(softmax)])`` classifies it. ``fit`` takes the SciPy sparse matrix directly; each
 batch stays sparse, and the first Dense layer multiplies only its stored entries. Only the
 import says kiln.
@@ -103,11 +103,11 @@ def load_corpus(seed):
     except OSError:
         print("20 newsgroups is not in scikit-learn's data cache and this script does not download it; "
               "using a generated corpus with the same four topics instead")
-        texts, labels = make_newsgroups_like(4000, seed)
-        return texts[:2400], labels[:2400], texts[2400:], labels[2400:]
+        texts, labels = make_newsgroups_like(7000, seed)  # enough documents for 28k terms at min_df=2
+        return texts[:4200], labels[:4200], texts[4200:], labels[4200:]
 
 
-def prepare_data(seed, max_features=20000):
+def prepare_data(seed, max_features=28000):
     """TF-IDF matrices (SciPy sparse, float32) and labels for the training and test documents."""
     train_texts, y_train, test_texts, y_test = load_corpus(seed)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.5, sublinear_tf=True,

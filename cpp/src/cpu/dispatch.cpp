@@ -40,9 +40,10 @@ CpuKernels choose_kernels() {
   // kc x nc in L3. The AVX-512 machine has an AVX2 direct kernel too: small products are
   // bound by their call overhead, not the vector width.
   //           name                      mr  nr   mc   kc    nc    micro-kernel   direct
-  CpuKernels k{"portable",
-               {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>, nullptr},
-               {&sparse_row_portable, &axpy_portable}};
+  CpuKernels k{};
+  k.isa = "portable";
+  k.gemm = {"portable_4x16", 4, 16, 128, 256, 4096, &gemm_ukr_portable<4, 16>, nullptr};
+  k.sparse = {&sparse_row_portable, &axpy_portable};
   k.lstm_gates = {&lstm_gates_forward_portable, &lstm_gates_backward_portable};
   k.adam = &adam_range_portable;
   k.pointwise = pointwise_kernels_portable();
