@@ -307,3 +307,15 @@ def test_native_module_checks_its_own_arguments():
         frozen_x.flags.writeable = False
         _C.avg_pool2d_backward(np.ones((2, 3, 3, 3), np.float32), frozen_x, *hyper[:3], False, True, 0)
     assert (out == 7.0).all() and (strided == 7.0).all() and (grad_x == 7.0).all()
+
+
+@pytest.mark.parametrize("width", [5, 8, 15, 16, 40])  # outputs per row on both sides of the narrow-row path
+@pytest.mark.parametrize("stride,padding", [(2, 0), (1, 1), (3, 1)])
+def test_max_pool_ties_and_nans_match_reference_at_every_width(width, stride, padding, backend, rng):
+    x = f32(rng.integers(0, 3, (3, 4, 7, width)))  # many equal values: the first maximum must win
+    x[0, 0, 1, :3] = np.nan
+    x[2, 3, :, 2] = np.nan
+    got, got_indices = ops.max_pool2d(x, 3, stride=stride, padding=padding, return_indices=True, backend=backend)
+    want, want_indices = reference.max_pool2d(x, 3, stride=stride, padding=padding, return_indices=True)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_indices, want_indices)

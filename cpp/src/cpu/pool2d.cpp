@@ -149,6 +149,45 @@ void spread_tap(const float* __restrict share, index_t stride, index_t offset, i
   for (index_t ow = lo; ow < hi; ++ow) dx_row[ow * sw + offset] += share[ow];
 }
 
+// Below this many outputs per row, the tap-by-tap vector loops cost more in setup than
+// they save: small planes (late layers of a small image model) go window by window.
+constexpr index_t kNarrowRow = 8;
+
+// Max pooling window by window, the taps in window order (the same first-maximum and
+// last-NaN rule as max_tap).
+void max_pool2d_narrow(const Pool2dParams& p, const float* x, float* y, std::int64_t* indices,
+                       const TapRange* row_window, const TapRange* col_window, int nthreads) {
+  const index_t out_h = p.out_h(), out_w = p.out_w(), planes = p.n * p.c;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t plane = 0; plane < planes; ++plane) {
+    const float* x_plane = x + plane * p.h * p.w;
+    float* y_plane = y + plane * out_h * out_w;
+    std::int64_t* index_plane = indices ? indices + plane * out_h * out_w : nullptr;
+    for (index_t oh = 0; oh < out_h; ++oh) {
+      const index_t h0 = oh * p.stride_h - p.pad_h;
+      for (index_t ow = 0; ow < out_w; ++ow) {
+        const index_t w0 = ow * p.stride_w - p.pad_w;
+        const TapRange rows = row_window[oh], cols = col_window[ow];
+        float best = -std::numeric_limits<float>::infinity();
+        index_t at = (h0 + rows.first * p.dilation_h) * p.w + w0 + cols.first * p.dilation_w;
+        for (index_t i = rows.first; i < rows.last; ++i) {
+          const index_t row_at = (h0 + i * p.dilation_h) * p.w + w0;
+          for (index_t j = cols.first; j < cols.last; ++j) {
+            const index_t pos = row_at + j * p.dilation_w;
+            const float v = x_plane[pos];
+            if (v > best || v != v) {
+              best = v;
+              at = pos;
+            }
+          }
+        }
+        y_plane[oh * out_w + ow] = best;
+        if (index_plane) index_plane[oh * out_w + ow] = at;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 index_t Pool2dParams::out_h() const {
@@ -172,7 +211,27 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
   // Per output row, tap by tap over the whole row of outputs (a vector loop along W).
-  // A plane has at most kMaxElements elements, so its positions fit 32 bits.
+  // A plane has at most kMaxElements elements, so its positions fit 32 bits. The windows
+  // and each tap's range of outputs depend only on the row and tap, not on the plane:
+  // computed once here, since their divisions cost more than a small plane's compares.
+  std::vector<TapRange> row_window(static_cast<std::size_t>(out_h));
+  for (index_t oh = 0; oh < out_h; ++oh) {
+    row_window[oh] = window(oh, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
+  }
+  std::vector<std::int32_t> first_col(static_cast<std::size_t>(out_w));
+  std::vector<TapRange> col_window(static_cast<std::size_t>(out_w));
+  for (index_t ow = 0; ow < out_w; ++ow) {
+    col_window[ow] = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
+    first_col[ow] = static_cast<std::int32_t>(ow * p.stride_w - p.pad_w + col_window[ow].first * p.dilation_w);
+  }
+  if (out_w < kNarrowRow) {
+    max_pool2d_narrow(p, x, y, indices, row_window.data(), col_window.data(), nthreads);
+    return;
+  }
+  std::vector<index_t> tap_lo(static_cast<std::size_t>(p.kernel_w)), tap_hi(tap_lo.size());
+  for (index_t j = 0; j < p.kernel_w; ++j) {
+    outputs_inside(out_w, p.stride_w, j * p.dilation_w - p.pad_w, p.w, tap_lo[j], tap_hi[j]);
+  }
 #pragma omp parallel num_threads(nthreads)
   {
     std::vector<float> best(static_cast<std::size_t>(out_w));
@@ -184,19 +243,16 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
       std::int64_t* index_row = indices ? indices + plane * out_h * out_w : nullptr;
       for (index_t oh = 0; oh < out_h; ++oh, y_row += out_w) {
         const index_t h0 = oh * p.stride_h - p.pad_h;
-        const TapRange rows = window(oh, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.h);
-        const index_t first_row = (h0 + rows.first * p.dilation_h) * p.w;
+        const TapRange rows = row_window[oh];
+        const auto first_row = static_cast<std::int32_t>((h0 + rows.first * p.dilation_h) * p.w);
         for (index_t ow = 0; ow < out_w; ++ow) {
-          const TapRange cols = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
           best[ow] = -std::numeric_limits<float>::infinity();
-          at[ow] = static_cast<std::int32_t>(first_row + ow * p.stride_w - p.pad_w + cols.first * p.dilation_w);
+          at[ow] = first_row + first_col[ow];
         }
         for (index_t i = rows.first; i < rows.last; ++i) {
           const index_t row_at = (h0 + i * p.dilation_h) * p.w;
           for (index_t j = 0; j < p.kernel_w; ++j) {
-            const index_t offset = j * p.dilation_w - p.pad_w;
-            index_t lo, hi;
-            outputs_inside(out_w, p.stride_w, offset, p.w, lo, hi);
+            const index_t offset = j * p.dilation_w - p.pad_w, lo = tap_lo[j], hi = tap_hi[j];
             if (p.stride_w == 1) {
               max_tap<1>(x_plane + row_at, row_at, 1, offset, lo, hi, best.data(), at.data());
             } else if (p.stride_w == 2) {

@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import platform
 
+import time
+
 import numpy as np
 
 from .. import ops
 from .._backend import available_backends, cpu_isa, get_num_threads
-from .timing import best_of
+from .timing import SETTLE_AFTER, best_of
 
 
 def cpu_model() -> str:
@@ -74,6 +76,7 @@ def flop_peak(n: int, repeats: int = 5) -> dict:
     b = rng.standard_normal((n, n), np.float32)
     flops = 2.0 * n ** 3
     rates = {"numpy": flops / best_of(lambda: a @ b, repeats)}
+    time.sleep(SETTLE_AFTER["numpy"])  # OpenBLAS's threads spin a while after its last call
     if "cpu" in available_backends():
         rates["kiln"] = flops / best_of(lambda: ops.matmul(a, b, backend="cpu"), repeats)
     source = max(rates, key=rates.get)

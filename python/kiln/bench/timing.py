@@ -13,30 +13,52 @@ import time
 from typing import Callable
 
 
+# Idle worker threads busy-wait before they sleep: OpenBLAS's for about 2^28 cycles (~0.1 s),
+# an OpenMP runtime's (kiln's, torch's) for a few milliseconds. On two cores the next backend
+# would share a core with a spinning thread (kiln's n=1024 GEMM measured 65 instead of 135
+# GFLOP/s right after NumPy's), so each backend's turn starts with an untimed pause after
+# the previous backend, then (for calls under SHORT_CALL_S) an untimed call that wakes its
+# own threads and caches, since a sleeping core is slow for the first short call.
+SETTLE_AFTER = {"numpy": 0.12, "scipy": 0.12}
+SETTLE_DEFAULT = 0.02
+SHORT_CALL_S = 0.05
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def interleaved(fns: dict[str, Callable[[], object]], *, budget_s: float, warmup: int = 1,
                 min_reps: int = 3, max_reps: int = 50) -> dict[str, list[float]]:
     """Seconds of each call of each fn, repetition by repetition.
 
     Every fn runs ``warmup`` times untimed, then the repetitions run round-robin (the first
     backend of repetition r is the r-th, cyclically) until ``budget_s`` of timed work is
-    spent, with at least ``min_reps`` and at most ``max_reps`` repetitions.
+    spent, with at least ``min_reps`` and at most ``max_reps`` repetitions. Each turn is
+    preceded by the pause and, for short calls, the wake-up call described above.
     """
     names = list(fns)
-    for _ in range(warmup):
+    first = {name: 0.0 for name in names}
+    for _ in range(max(warmup, 1)):
         for name in names:
-            fns[name]()
+            first[name] = _timed(fns[name])
     times: dict[str, list[float]] = {name: [] for name in names}
-    spent = 0.0
+    spent, previous = 0.0, None
     for rep in range(max_reps):
         if rep >= min_reps and spent >= budget_s:
             break
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
-            start = time.perf_counter()
-            fns[name]()
-            elapsed = time.perf_counter() - start
+            if previous is not None and previous != name:
+                time.sleep(SETTLE_AFTER.get(previous, SETTLE_DEFAULT))
+            if first[name] < SHORT_CALL_S:
+                fns[name]()
+            elapsed = _timed(fns[name])
             times[name].append(elapsed)
             spent += elapsed
+            previous = name
     return times
 
 
