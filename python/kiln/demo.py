@@ -142,6 +142,9 @@ def _median_seconds(fn, repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    # NumPy's OpenBLAS threads spin for ~0.1 s after a call; on a small machine they would
+    # slow whatever runs next (see kiln.bench.timing).
+    time.sleep(0.15)
     return float(np.median(times))
 
 
