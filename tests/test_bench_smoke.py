@@ -53,4 +53,7 @@ def test_main_prints_tables_and_writes_json(tmp_path, capsys):
     assert saved["peaks"]["flops"]["flops_per_s"] > 0 and saved["peaks"]["bandwidth"]["bytes_per_s"] > 0
     matmul = next(r for r in saved["cases"] if r["kernel"] == "matmul")
     assert matmul["backends_agree"] is True
-    assert math.isfinite(matmul["ratios"]["numpy"]) and {t["pass"] for t in matmul["targets"]} <= {True, False}
+    assert math.isfinite(matmul["ratios"]["numpy"])
+    for target in matmul["targets"]:  # judged wherever the other backend ran; torch may be absent
+        ran = target["against"] in matmul["ratios"]
+        assert (target["pass"] in (True, False)) if ran else target["pass"] is None, target

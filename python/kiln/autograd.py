@@ -9,6 +9,7 @@ graph once in reverse topological order, summing gradients that meet at a node.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from typing import Callable, Sequence
 
@@ -63,6 +64,7 @@ def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
                 out.requires_grad = True
                 out._parents = tuple(parents)
                 out._backward = backward
+                out._seq = next(_creation_counter)
                 break
     return out
 
@@ -77,6 +79,7 @@ def _tensor_class():
 
 
 _Tensor = None
+_creation_counter = itertools.count(1)
 
 
 def record_multi(outputs: Sequence[np.ndarray], parents: Sequence, backward) -> tuple:
@@ -111,27 +114,32 @@ def _graph_freed(grad):
 
 
 def _topological_order(root) -> list:
-    order, seen = [], set()
-    stack = [(root, False)]
+    """The nodes that lead to root, root first, each before every node it was computed from.
+
+    Every recorded node carries the number of its creation (leaves 0), and a node is always
+    created after its parents, so sorting by that number, newest first, orders the graph:
+    one pass to collect the nodes instead of a depth-first search that revisits them.
+    """
+    nodes, seen, stack = [], {id(root)}, [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
+        node = stack.pop()
+        nodes.append(node)
         for parent in node._parents:
             if parent.requires_grad and id(parent) not in seen:
-                stack.append((parent, False))
-    return order
+                seen.add(id(parent))
+                stack.append(parent)
+    nodes.sort(key=_creation, reverse=True)
+    return nodes
+
+
+def _creation(node) -> int:
+    return node._seq
 
 
 def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Propagate ``grad`` (d loss / d root) to every leaf that requires grad."""
     grads = {id(root): grad}
-    for node in reversed(_topological_order(root)):
+    for node in _topological_order(root):
         g = grads.pop(id(node), None)
         if g is None:
             continue

@@ -82,6 +82,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._parents: tuple = ()
         self._backward = None
+        self._seq = 0  # creation number on the tape (autograd.record); 0 for leaves
         self._grad_buffer: np.ndarray | None = None  # where an optimizer wants this leaf's grad
         if requires_grad:
             self.requires_grad_(True)
@@ -95,6 +96,7 @@ class Tensor:
         t._parents = ()
         t._backward = None
         t._grad_buffer = None
+        t._seq = 0
         return t
 
     # ---- basic properties -------------------------------------------------------------------
