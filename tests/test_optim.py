@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kiln
-from kiln import nn, ops, optim
+from kiln import nn, optim
 
 
 def model_and_data(seed=0):
