@@ -16,12 +16,14 @@ from typing import Callable
 # Idle worker threads busy-wait before they sleep: OpenBLAS's for about 2^28 cycles (~0.1 s),
 # an OpenMP runtime's (kiln's, torch's) for a few milliseconds. On two cores the next backend
 # would share a core with a spinning thread (kiln's n=1024 GEMM measured 65 instead of 135
-# GFLOP/s right after NumPy's), so each backend's turn starts with an untimed pause after
-# the previous backend, then (for calls under SHORT_CALL_S) an untimed call that wakes its
-# own threads and caches, since a sleeping core is slow for the first short call.
+# GFLOP/s right after NumPy's), so each backend's turn starts with an untimed pause after the
+# previous backend. A core that idled that long comes back slowly on this VM (a 0.15 ms
+# softmax took 4 ms for several calls after 0.1 s asleep), so a backend whose call is short
+# (under SHORT_CALL_S) first runs untimed for WARM_S, its own threads busy, then is timed.
 SETTLE_AFTER = {"numpy": 0.12, "scipy": 0.12}
 SETTLE_DEFAULT = 0.02
 SHORT_CALL_S = 0.05
+WARM_S = 0.03
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -37,7 +39,7 @@ def interleaved(fns: dict[str, Callable[[], object]], *, budget_s: float, warmup
     Every fn runs ``warmup`` times untimed, then the repetitions run round-robin (the first
     backend of repetition r is the r-th, cyclically) until ``budget_s`` of timed work is
     spent, with at least ``min_reps`` and at most ``max_reps`` repetitions. Each turn is
-    preceded by the pause and, for short calls, the wake-up call described above.
+    preceded by the pause and, for short calls, the warm-up described above.
     """
     names = list(fns)
     first = {name: 0.0 for name in names}
@@ -54,7 +56,10 @@ def interleaved(fns: dict[str, Callable[[], object]], *, budget_s: float, warmup
             if previous is not None and previous != name:
                 time.sleep(SETTLE_AFTER.get(previous, SETTLE_DEFAULT))
             if first[name] < SHORT_CALL_S:
+                warm_until = time.perf_counter() + WARM_S
                 fns[name]()
+                while time.perf_counter() < warm_until:
+                    fns[name]()
             elapsed = _timed(fns[name])
             times[name].append(elapsed)
             spent += elapsed
