@@ -5,7 +5,8 @@ layers call kernels on arrays they made themselves, so on the "cpu" backend, wit
 float32 C-contiguous arrays, they go straight to ``kiln._C`` (whose own checks still
 refuse a bad call) and a small layer's step pays one crossing per kernel instead of a
 Python argument parse. Anything else (the NumPy backend, float64 gradient checks,
-strided views) takes the ``kiln.ops`` road, with the same results.
+strided views) takes the ``kiln.ops`` road, with the same results. The forward GEMM needs
+nothing here: ``kiln.ops.matmul`` has the same shortcut for plain float32 matrices.
 """
 
 from __future__ import annotations
@@ -23,15 +24,6 @@ def _plain(*arrays) -> bool:
         if a is not None and (a.dtype != _F32 or not a.flags.c_contiguous):
             return False
     return True
-
-
-def matmul(a, b, *, transpose_b=False, bias=None, activation=None, backend="cpu") -> np.ndarray:
-    """act(a @ op(b) + bias) for 2-D a (m, k), b (k, n) or (n, k) when transpose_b."""
-    if backend == "cpu" and _plain(a, b, bias):
-        out = np.empty((a.shape[0], b.shape[0] if transpose_b else b.shape[1]), _F32)
-        _backend._C.matmul(a, b, out, bias, False, transpose_b, 1.0, 0.0, activation)
-        return out
-    return ops.matmul(a, b, transpose_b=transpose_b, bias=bias, activation=activation, backend=backend)
 
 
 def linear_backward(x, w, y, g, *, weight_is_out_by_in, activation, input_grad, weight_grad,

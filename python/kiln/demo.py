@@ -15,6 +15,7 @@ import numpy as np
 
 from . import ops
 from ._backend import available_backends, cpu_isa, get_num_threads
+from .bench.timing import SETTLE_AFTER
 
 
 @dataclass
@@ -142,9 +143,9 @@ def _median_seconds(fn, repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    # NumPy's OpenBLAS threads spin for ~0.1 s after a call; on a small machine they would
+    # NumPy's OpenBLAS threads spin for a while after a call; on a small machine they would
     # slow whatever runs next (see kiln.bench.timing).
-    time.sleep(0.15)
+    time.sleep(SETTLE_AFTER["numpy"])
     return float(np.median(times))
 
 

@@ -104,8 +104,8 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
     out_features = W.shape[0] if weight_is_out_by_in else W.shape[1]
     if X2.shape[1] != in_features:
         raise ValueError(f"input has {X2.shape[1]} features, the weight {tuple(W.shape)} expects {in_features}")
-    Y = _direct.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation,
-                       backend=backend).astype(W.dtype, copy=False)
+    Y = ops.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation,
+                   backend=backend).astype(W.dtype, copy=False)
 
     def backward(g):
         g = g.reshape(-1, g.shape[-1])

@@ -148,6 +148,23 @@ void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t r
 }
 
 // C block (m x n, origin row0/col0 of the whole C, for the bias) through the loop nest.
+// One MR x NR tile of C from packed panels: straight into C when whole; at C's edges
+// into the scratch tile `edge` (nr floats per row), then merged with beta.
+inline void run_tile(const GemmKernel& kern, int mr, int nr, index_t kc, const float* ap,
+                     const float* bp, float* ctile, index_t ldc, index_t rows, index_t cols,
+                     float alpha, float beta, float* edge) {
+  if (rows == mr && cols == nr) {
+    kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta);
+    return;
+  }
+  kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) {
+      float& dst = ctile[i * ldc + j];
+      dst = beta == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + beta * dst;
+    }
+}
+
 template <int mr, int nr>
 void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float alpha,
                  StridedMatrix a, StridedMatrix b, float beta, float* c, index_t ldc,
@@ -184,16 +201,7 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
             float* ctile = c + (ic + ir) * ldc + jc + jr;
             const float* ap = packed_a + ir * kc;
             const float* bp = packed_b + jr * kc;
-            if (rows == mr && cols == nr) {
-              kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta_block);
-            } else {
-              kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
-              for (index_t i = 0; i < rows; ++i)
-                for (index_t j = 0; j < cols; ++j) {
-                  float& dst = ctile[i * ldc + j];
-                  dst = beta_block == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + beta_block * dst;
-                }
-            }
+            run_tile(kern, mr, nr, kc, ap, bp, ctile, ldc, rows, cols, alpha, beta_block, edge);
             if (last_k) apply_epilogue(ctile, ldc, rows, cols, row0 + ic + ir, col0 + jc + jr, ep);
           }
         }
@@ -348,16 +356,7 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
             const index_t rows = std::min<index_t>(mr, mc - ir);
             float* ctile = c + (ic + ir) * ldc + jc + jr;
             const float* ap = packed_a + ir * kc;
-            if (rows == mr && cols == nr) {
-              kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta_block);
-            } else {
-              kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
-              for (index_t i = 0; i < rows; ++i)
-                for (index_t j = 0; j < cols; ++j) {
-                  float& dst = ctile[i * ldc + j];
-                  dst = beta_block == 0.0f ? edge[i * nr + j] : edge[i * nr + j] + beta_block * dst;
-                }
-            }
+            run_tile(kern, mr, nr, kc, ap, bp, ctile, ldc, rows, cols, alpha, beta_block, edge);
           }
         }
       }

@@ -67,19 +67,28 @@ inline typename V::T tanh(typename V::T x) {
   return V::with_sign_of(V::div(V::sub(V::set1(0.0f), m), V::add(V::set1(2.0f), m)), x);
 }
 
+// n lanes from p: a full vector, or the first n (masked) at a row's end.
+template <class V>
+inline typename V::T load_n(const float* p, int n) {
+  return n == V::width ? V::load(p) : V::load_partial(p, n);
+}
+
+template <class V>
+inline void store_n(float* p, typename V::T v, int n) {
+  if (n == V::width) {
+    V::store(p, v);
+  } else {
+    V::store_partial(p, v, n);
+  }
+}
+
 // gates (pre-activations) -> activated i, f, g, o in place; c_out = f c_prev + i g;
 // h_out = o tanh(c_out). c_out may be c_prev (each vector is loaded before stored).
 template <class V>
 inline void forward_vector(const LstmForwardSpan& s, index_t H, index_t j, int n) {
   using T = typename V::T;
-  auto load = [n](const float* p) { return n == V::width ? V::load(p) : V::load_partial(p, n); };
-  auto store = [n](float* p, T v) {
-    if (n == V::width) {
-      V::store(p, v);
-    } else {
-      V::store_partial(p, v, n);
-    }
-  };
+  auto load = [n](const float* p) { return load_n<V>(p, n); };
+  auto store = [n](float* p, T v) { store_n<V>(p, v, n); };
   float* gi = s.gates + j;
   const T i = sigmoid<V>(load(gi));
   const T f = sigmoid<V>(load(gi + H));
@@ -106,14 +115,8 @@ inline void forward(index_t n, index_t H, const LstmForwardSpan& s) {
 template <class V>
 inline void backward_vector(const LstmBackwardSpan& s, index_t H, index_t j, int n) {
   using T = typename V::T;
-  auto load = [n](const float* p) { return n == V::width ? V::load(p) : V::load_partial(p, n); };
-  auto store = [n](float* p, T v) {
-    if (n == V::width) {
-      V::store(p, v);
-    } else {
-      V::store_partial(p, v, n);
-    }
-  };
+  auto load = [n](const float* p) { return load_n<V>(p, n); };
+  auto store = [n](float* p, T v) { store_n<V>(p, v, n); };
   const T one = V::set1(1.0f);
   const float* gi = s.gates + j;
   const T i = load(gi), f = load(gi + H), g = load(gi + 2 * H), o = load(gi + 3 * H);

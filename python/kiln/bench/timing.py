@@ -42,10 +42,9 @@ def interleaved(fns: dict[str, Callable[[], object]], *, budget_s: float, warmup
     preceded by the pause and, for short calls, the warm-up described above.
     """
     names = list(fns)
-    first = {name: 0.0 for name in names}
-    for _ in range(max(warmup, 1)):
+    for _ in range(warmup):
         for name in names:
-            first[name] = _timed(fns[name])
+            fns[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
     spent, previous = 0.0, None
     for rep in range(max_reps):
@@ -55,7 +54,7 @@ def interleaved(fns: dict[str, Callable[[], object]], *, budget_s: float, warmup
         for name in order:
             if previous is not None and previous != name:
                 time.sleep(SETTLE_AFTER.get(previous, SETTLE_DEFAULT))
-            if first[name] < SHORT_CALL_S:
+            if times[name] and times[name][0] < SHORT_CALL_S:  # short, known from its first timed call
                 warm_until = time.perf_counter() + WARM_S
                 fns[name]()
                 while time.perf_counter() < warm_until:

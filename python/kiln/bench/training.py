@@ -74,6 +74,15 @@ def _torch_epoch(torch, model, optimizer, batches):
     return total_loss
 
 
+def _train_step(model, criterion, optimizer, inputs, targets) -> float:
+    """One step in the PyTorch idiom; kiln's and torch's objects both fit."""
+    optimizer.zero_grad()
+    loss = criterion(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def _keras_epoch_runner(build):
     def prepare(x):
         keras.utils.set_random_seed(0)
@@ -156,11 +165,7 @@ def digits_mlp_step_case(profile_steps: int = 200) -> Case:
 
             def step():
                 with use_backend(backend):
-                    optimizer.zero_grad()
-                    loss = criterion(model(inputs), targets)
-                    loss.backward()
-                    optimizer.step()
-                return loss.item()
+                    return _train_step(model, criterion, optimizer, inputs, targets)
             return step
         return prepare
 
@@ -171,13 +176,7 @@ def digits_mlp_step_case(profile_steps: int = 200) -> Case:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         inputs, targets = torch.from_numpy(x["x"]), torch.from_numpy(x["y"])
 
-        def step():
-            optimizer.zero_grad()
-            loss = criterion(model(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            return loss.item()
-        return step
+        return lambda: _train_step(model, criterion, optimizer, inputs, targets)
 
     def outside_kernels(x) -> dict:
         """Share of a kiln step's wall time outside kiln._C, over profile_steps steps."""
