@@ -4,7 +4,9 @@
 layers call kernels on arrays they made themselves, so on the "cpu" backend, with
 float32 C-contiguous arrays, they go straight to ``kiln._C`` (whose own checks still
 refuse a bad call) and a small layer's step pays one crossing per kernel instead of a
-Python argument parse. Anything else (the NumPy backend, float64 gradient checks,
+Python argument parse. The ``*_node`` functions build the tape's native backward objects
+(see python/src/bind_tape.cpp) on the same condition, and None where a Python closure
+must do. Anything else (the NumPy backend, float64 gradient checks,
 strided views) takes the ``kiln.ops`` road, with the same results. The forward GEMM needs
 nothing here: ``kiln.ops.matmul`` has the same shortcut for plain float32 matrices.
 """
@@ -79,3 +81,41 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, bet
     ops.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                   weight_decay=weight_decay, decoupled=decoupled, amsgrad=amsgrad,
                   max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, backend=backend)
+
+
+# ---- native tape nodes (None: the caller records a Python closure) ------------------------------
+
+
+def linear_forward(x, weight, bias, activation, weight_is_out_by_in: bool, recording: bool):
+    """(y, native backward or None) for y = act(x @ op(w) + bias) of 2-D float32 Tensors on
+    the cpu backend, in one crossing; None when the general road must take it."""
+    if _backend.current_backend() != "cpu":
+        return None
+    return _backend._C.linear_forward_node(
+        x._array, weight._array, None if bias is None else bias._array, activation, weight_is_out_by_in,
+        recording and x.requires_grad, recording and weight.requires_grad,
+        None if bias is None else recording and bias.requires_grad)
+
+
+def activation_forward(name: str, a, recording: bool):
+    """(y, native backward or None) for relu, sigmoid or tanh of a float32 array on the cpu
+    backend; None when the general road must take it."""
+    if _backend.current_backend() != "cpu":
+        return None
+    return _backend._C.activation_forward_node(a, name, recording)
+
+
+def linear_node(x2, w, y, activation, weight_is_out_by_in: bool, input_grad: bool, weight_grad: bool,
+                bias_grad, input_shape: tuple, backend: str):
+    """Backward of y = act(x2 @ op(w) + bias) (x2 2-D); bias_grad None when the layer has no bias."""
+    if backend == "cpu" and _plain(x2, w, y):
+        return _backend._C.LinearBackward(x2, w, y, activation, weight_is_out_by_in, input_grad, weight_grad,
+                                          bias_grad, input_shape)
+    return None
+
+
+def scaled_grad_node(grad, scale: float, backend: str):
+    """Backward of a loss whose kernel wrote d loss / d input: grad * incoming * scale."""
+    if backend == "cpu" and _plain(grad):
+        return _backend._C.ScaledGradBackward(grad, scale)
+    return None

@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._backend import _C as _native
+
 _state = threading.local()
 
 
@@ -53,6 +55,16 @@ class enable_grad(contextlib.ContextDecorator):
 
 
 BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+
+
+def wants_grad(parents: Sequence) -> bool:
+    """Whether an op on these parents is recorded (lets a layer skip building its backward)."""
+    if not getattr(_state, "grad_enabled", True):
+        return False
+    for p in parents:
+        if p.requires_grad:
+            return True
+    return False
 
 
 def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
@@ -137,7 +149,14 @@ def _creation(node) -> int:
 
 
 def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad."""
+    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad.
+
+    A graph made only of native nodes (kiln._C.NativeBackward: the float32 layers on the
+    cpu backend) is walked in C++ in one call; any other graph here, with the same order
+    and sums, calling native nodes like any closure.
+    """
+    if _native is not None and _native.run_backward(root, grad, retain_graph, _graph_freed):
+        return
     grads = {id(root): grad}
     for node in _topological_order(root):
         g = grads.pop(id(node), None)

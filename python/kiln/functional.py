@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _direct, ops, sparse
 from ._backend import current_backend
-from .autograd import record, record_multi
+from .autograd import record, record_multi, wants_grad
 from .random import generator
 from .tensor import Tensor, _as_tensor
 
@@ -39,19 +39,36 @@ def _pointwise(x, forward, backward_from):
     return record(y, (x,), lambda g: (backward_from(g, a, y, backend).astype(a.dtype, copy=False),))
 
 
+def _activation(x, name: str) -> Tensor:
+    """relu, sigmoid or tanh: relu's derivative reads the input, the others' the output."""
+    x = _as_tensor(x)
+    a = x._array
+    recording = wants_grad((x,))
+    native = _direct.activation_forward(name, a, recording)
+    if native is not None:
+        y, backward = native
+        return record(y, (x,), backward) if recording else Tensor._wrap(y)
+    backend = current_backend()
+    y = _direct.activation(name, a, backend).astype(a.dtype, copy=False)
+    if not recording:
+        return Tensor._wrap(y)
+    saved = a if name == "relu" else y
+
+    def backward(g):
+        return (_direct.activation_backward(name, g, saved, backend).astype(a.dtype, copy=False),)
+    return record(y, (x,), backward)
+
+
 def relu(x, inplace: bool = False) -> Tensor:
-    return _pointwise(x, lambda a, be: _direct.activation("relu", a, be),
-                      lambda g, a, y, be: _direct.activation_backward("relu", g, a, be))
+    return _activation(x, "relu")
 
 
 def sigmoid(x) -> Tensor:
-    return _pointwise(x, lambda a, be: _direct.activation("sigmoid", a, be),
-                      lambda g, a, y, be: _direct.activation_backward("sigmoid", g, y, be))
+    return _activation(x, "sigmoid")
 
 
 def tanh(x) -> Tensor:
-    return _pointwise(x, lambda a, be: _direct.activation("tanh", a, be),
-                      lambda g, a, y, be: _direct.activation_backward("tanh", g, y, be))
+    return _activation(x, "tanh")
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -90,6 +107,13 @@ def dense(x, kernel: Tensor, bias: Tensor | None = None, activation: str | None 
 
 
 def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> Tensor:
+    if type(x) is Tensor:
+        parents = (x, weight) + ((bias,) if bias is not None else ())
+        recording = wants_grad(parents)
+        native = _direct.linear_forward(x, weight, bias, activation, weight_is_out_by_in, recording)
+        if native is not None:  # 2-D float32 on the cpu backend: forward and node in one call
+            y, backward = native
+            return record(y, parents, backward) if recording else Tensor._wrap(y)
     if activation not in (None, "relu", "sigmoid", "tanh"):
         raise ValueError(f"fused activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
     if sparse.is_sparse(x):  # a SciPy sparse batch (TF-IDF): only its stored entries are multiplied
@@ -106,20 +130,25 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
         raise ValueError(f"input has {X2.shape[1]} features, the weight {tuple(W.shape)} expects {in_features}")
     Y = ops.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation,
                    backend=backend).astype(W.dtype, copy=False)
-
-    def backward(g):
-        g = g.reshape(-1, g.shape[-1])
-        gx, gw, gb = _direct.linear_backward(X2, W, Y, g, weight_is_out_by_in=weight_is_out_by_in,
-                                             activation=activation, input_grad=x.requires_grad,
-                                             weight_grad=weight.requires_grad,
-                                             bias_grad=bias is not None and bias.requires_grad,
-                                             backend=backend)
-        if gx is not None:
-            gx = gx.reshape(X.shape)
-        return (_cast(gx, X.dtype), _cast(gw, W.dtype)) + ((_cast(gb, B.dtype),) if bias is not None else ())
-
+    out = Y.reshape(lead + (out_features,))
     parents = (x, weight) + ((bias,) if bias is not None else ())
-    return record(Y.reshape(lead + (out_features,)), parents, backward)
+    if not wants_grad(parents):
+        return Tensor._wrap(out)
+    backward = _direct.linear_node(X2, W, Y, activation, weight_is_out_by_in, x.requires_grad,
+                                   weight.requires_grad, None if bias is None else bias.requires_grad,
+                                   X.shape, backend)
+    if backward is None:
+        def backward(g):
+            g = g.reshape(-1, g.shape[-1])
+            gx, gw, gb = _direct.linear_backward(X2, W, Y, g, weight_is_out_by_in=weight_is_out_by_in,
+                                                 activation=activation, input_grad=x.requires_grad,
+                                                 weight_grad=weight.requires_grad,
+                                                 bias_grad=bias is not None and bias.requires_grad,
+                                                 backend=backend)
+            if gx is not None:
+                gx = gx.reshape(X.shape)
+            return (_cast(gx, X.dtype), _cast(gw, W.dtype)) + ((_cast(gb, B.dtype),) if bias is not None else ())
+    return record(out, parents, backward)
 
 
 def pad(x, pad: tuple, value: float = 0.0) -> Tensor:
@@ -302,7 +331,11 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     loss, grad = _direct.softmax_cross_entropy(X, T, ignore_index=ignore_index,
                                                label_smoothing=label_smoothing, backend=backend)
     scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
-    return record(np.asarray(loss * scale, X.dtype), (x,), lambda g: (_scaled(grad, float(g) * scale, X.dtype),))
+    backward = _direct.scaled_grad_node(grad, scale, backend)
+    if backward is None:
+        def backward(g):
+            return (_scaled(grad, float(g) * scale, X.dtype),)
+    return record(np.asarray(loss * scale, X.dtype), (x,), backward)
 
 
 def _scaled(grad: np.ndarray, factor: float, dtype) -> np.ndarray:

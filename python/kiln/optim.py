@@ -30,6 +30,9 @@ class _FlatGroup:
         self.data = np.empty(int(self.offsets[-1]), dtype)
         self.grad = np.zeros_like(self.data)
         self.views = []
+        # Every parameter has had the same number of steps (none skipped for want of a
+        # gradient): the step count is then one number, no per-parameter bookkeeping.
+        self.lockstep = True
         for p, start, end in zip(params, self.offsets[:-1], self.offsets[1:]):
             view = self.data[start:end].reshape(p.shape)
             view[...] = p._array
@@ -39,6 +42,7 @@ class _FlatGroup:
                 p.grad = Tensor._wrap(grad_view)
             p._array = view
             p._grad_buffer = grad_view
+            p._grad_tensor = Tensor._wrap(grad_view)  # what the native tape sets .grad to
             self.views.append(view)
 
     def segment(self, i: int) -> slice:
@@ -47,17 +51,21 @@ class _FlatGroup:
     def collect_grads(self) -> list[int]:
         """Make sure every gradient sits in the flat buffer; return the parameters that have one."""
         have = []
-        for i, p in enumerate(self.params):
-            if p._array is not self.views[i]:
+        for i, (p, view) in enumerate(zip(self.params, self.views)):
+            if p._array is not view:
                 raise RuntimeError("optimizer: a parameter's storage was replaced after the optimizer was "
                                    "built (e.g. by model.to(dtype)); build the optimizer afterwards")
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad._array is not p._grad_buffer:
-                p._grad_buffer[...] = p.grad._array
+            if grad._array is not p._grad_buffer:
+                p._grad_buffer[...] = grad._array
                 p.grad = Tensor._wrap(p._grad_buffer)
             have.append(i)
         return have
+
+
+_ALL = slice(None)  # every parameter of a group: the whole flat buffer
 
 
 class Optimizer:
@@ -109,13 +117,16 @@ class Optimizer:
             if not have:
                 continue
             if len(have) == len(flat.params):
-                self._update(group, state, slice(None), flat, np.arange(len(flat.params)))
+                self._update(group, state, _ALL, flat, _ALL)
             else:
+                flat.lockstep = False
                 for i in have:
                     self._update(group, state, flat.segment(i), flat, np.array([i]))
         return loss
 
-    def _update(self, group: dict, state: dict, segment: slice, flat: _FlatGroup, which: np.ndarray) -> None:
+    def _update(self, group: dict, state: dict, segment: slice, flat: _FlatGroup,
+                which: "np.ndarray | slice") -> None:
+        """Update flat's parameters ``which`` (index array, or _ALL), whose values sit in ``segment``."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -143,6 +154,7 @@ class Optimizer:
             if len(saved["params"]) != len(flat.params):
                 raise ValueError("optimizer state: a group's parameter count differs")
             group.update({k: v for k, v in saved.items() if k != "params"})
+            flat.lockstep = False  # the next step checks the loaded counts
             for i, index in enumerate(saved["params"]):
                 for name, value in state_dict["state"].get(index, {}).items():
                     target = st.get(name)
@@ -209,20 +221,31 @@ class Adam(Optimizer):
         return state
 
     def _update(self, group, state, segment, flat, which):
-        steps = state["step"][which] + 1
-        if (steps != steps[0]).any():  # parameters skipped on earlier steps: update each on its own count
-            for i in which:
-                self._update(group, state, flat.segment(int(i)), flat, np.array([i]))
-            return
-        state["step"][which] = steps
+        counts = state["step"]
+        if which is _ALL and flat.lockstep:
+            counts += 1
+            step = int(counts[0])
+        else:
+            steps = counts[which] + 1
+            if (steps != steps[0]).any():  # parameters skipped on earlier steps: update each on its own count
+                for i in range(len(flat.params))[which] if which is _ALL else which:
+                    self._update(group, state, flat.segment(int(i)), flat, np.array([i]))
+                return
+            counts[which] = steps
+            step = int(steps[0])
+            if which is _ALL:
+                flat.lockstep = True
         b1, b2 = group["betas"]
-        _direct.adam_step(flat.data[segment], flat.grad[segment], state["exp_avg"][segment],
-                          state["exp_avg_sq"][segment],
-                          state["max_exp_avg_sq"][segment] if group["amsgrad"] else None,
-                          step=int(steps[0]), lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+        amsgrad = group["amsgrad"]
+        if segment is _ALL:
+            buffers = (flat.data, flat.grad, state["exp_avg"], state["exp_avg_sq"],
+                       state["max_exp_avg_sq"] if amsgrad else None)
+        else:
+            buffers = (flat.data[segment], flat.grad[segment], state["exp_avg"][segment],
+                       state["exp_avg_sq"][segment], state["max_exp_avg_sq"][segment] if amsgrad else None)
+        _direct.adam_step(*buffers, step=step, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
                           weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
-                          amsgrad=group["amsgrad"], maximize=group["maximize"],
-                          backend=_optimizer_backend(flat.data))
+                          amsgrad=amsgrad, maximize=group["maximize"], backend=_optimizer_backend(flat.data))
 
 
 class AdamW(Adam):

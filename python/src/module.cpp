@@ -24,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
   kiln::bind::bind_conv2d(m);
   kiln::bind::bind_pool2d(m);
   kiln::bind::bind_sparse_matmul(m);
+  kiln::bind::bind_tape(m);
 }

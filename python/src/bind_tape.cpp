@@ -1,0 +1,460 @@
+// The native half of kiln's reverse-mode tape (kiln/autograd.py is the other half).
+//
+// A layer whose backward is one kiln kernel on float32 arrays records a native backward
+// object (LinearBackward, ActivationBackward, ScaledGradBackward) instead of a Python
+// closure. When every node of a graph is native, Tensor.backward() walks it here in one
+// call: the order, the gradient sums, the kernels and the leaves' .grad, with no
+// interpreter between kernels (a batch-32 MLP step spent more time in that Python than
+// in its kernels). A graph with any Python closure is walked by kiln/autograd.py, which
+// calls these same objects as ordinary callables: one set of nodes, two walkers.
+//
+// The walk mirrors autograd.run_backward step for step (order by creation number,
+// gradients summed in the same order), so both give bit-identical gradients.
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <pybind11/stl.h>
+
+#include "activation_arg.hpp"
+#include "arrays.hpp"
+#include "bindings.hpp"
+#include "kiln/activation.hpp"
+#include "kiln/linear.hpp"
+#include "kiln/matmul.hpp"
+
+namespace kiln::bind {
+namespace {
+
+// Seconds spent running Python (leaf gradient fallbacks) inside run_backward, so that
+// kiln.profiler does not count it as kernel time.
+double g_python_seconds = 0.0;
+
+std::vector<index_t> shape_of(const py::array& a) {
+  return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// A gradient handed in by the walker or by Python: any array-like, as contiguous float32.
+py::array_t<float> dense_grad(py::handle g) {
+  return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(g);
+}
+
+py::array null_array() { return py::reinterpret_borrow<py::array>(py::handle()); }
+
+py::array contiguous_input(const char* fn, const char* arg, py::handle obj) {
+  py::array a = float32_array(fn, arg, obj);
+  require_c_contiguous(fn, arg, a);
+  return a;
+}
+
+class NativeBackward {
+ public:
+  virtual ~NativeBackward() = default;
+  // One gradient (ndarray, or None where not wanted) per parent, from d loss / d output.
+  virtual py::tuple apply(py::handle grad_out) = 0;
+};
+
+// y = act(x @ op(w) + bias) of kiln.functional.linear / dense; parents (x, w[, bias]).
+class LinearBackward final : public NativeBackward {
+ public:
+  LinearBackward(py::handle x, py::handle w, py::handle y, py::handle activation,
+                 bool weight_is_out_by_in, bool input_grad, bool weight_grad, py::handle bias_grad,
+                 std::vector<index_t> input_shape)
+      : x_(contiguous_input(kFn, "x", x)), w_(contiguous_input(kFn, "w", w)),
+        y_(contiguous_input(kFn, "y", y)), input_grad_(input_grad), weight_grad_(weight_grad),
+        has_bias_(!bias_grad.is_none()), bias_grad_(has_bias_ && bias_grad.cast<bool>()),
+        input_shape_(std::move(input_shape)) {
+    require_ndim(kFn, "x", x_, {2});
+    require_ndim(kFn, "w", w_, {2});
+    p_.m = x_.shape(0);
+    p_.in_features = x_.shape(1);
+    p_.out_features = weight_is_out_by_in ? w_.shape(0) : w_.shape(1);
+    p_.weight_is_out_by_in = weight_is_out_by_in;
+    p_.activation = parse_activation(kFn, activation);
+    require_shape(kFn, "w", w_, weight_is_out_by_in
+                                    ? std::vector<index_t>{p_.out_features, p_.in_features}
+                                    : std::vector<index_t>{p_.in_features, p_.out_features});
+    require_shape(kFn, "y", y_, {p_.m, p_.out_features});
+    index_t size = 1;
+    for (index_t d : input_shape_) size *= d;
+    if (size != p_.m * p_.in_features)
+      throw py::value_error(std::string(kFn) + ": input_shape " + shape_str(input_shape_) +
+                            " does not hold x " + shape_str(x_));
+  }
+
+  py::tuple apply(py::handle grad_out) override {
+    py::array_t<float> dy = dense_grad(grad_out);
+    if (dy.size() != p_.m * p_.out_features)
+      throw py::value_error(std::string(kFn) + ": gradient of shape " + shape_str(dy) +
+                            " for an output of " + std::to_string(p_.m) + "x" +
+                            std::to_string(p_.out_features));
+    // py::array() would be an empty array, not a null one: start from null handles.
+    py::array dx = null_array(), dw = null_array(), db = null_array(), scratch = null_array();
+    if (input_grad_) dx = py::array_t<float>(input_shape_);
+    if (weight_grad_) dw = py::array_t<float>(shape_of(w_));
+    if (bias_grad_) db = py::array_t<float>(p_.out_features);
+    if (p_.activation != Activation::none) scratch = py::array_t<float>({p_.m, p_.out_features});
+    const float* dy_ptr = dy.data();
+    float* scratch_ptr = f32_mutable_data(scratch);
+    float* dx_ptr = f32_mutable_data(dx);
+    float* dw_ptr = f32_mutable_data(dw);
+    float* db_ptr = f32_mutable_data(db);
+    {
+      py::gil_scoped_release release;
+      linear_backward(p_, f32_data(x_), f32_data(w_), f32_data(y_), dy_ptr, scratch_ptr, dx_ptr,
+                      dw_ptr, db_ptr);
+    }
+    auto or_none = [](py::array& a) -> py::object { return a ? py::object(a) : py::none(); };
+    if (has_bias_) return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+    return py::make_tuple(or_none(dx), or_none(dw));
+  }
+
+ private:
+  static constexpr const char* kFn = "LinearBackward";
+  py::array x_, w_, y_;
+  LinearBackwardParams p_;
+  bool input_grad_, weight_grad_, has_bias_, bias_grad_;
+  std::vector<index_t> input_shape_;
+};
+
+// relu / sigmoid / tanh; `saved` is the input for relu and the output for the others.
+class ActivationBackward final : public NativeBackward {
+ public:
+  ActivationBackward(py::handle activation, py::handle saved)
+      : act_(parse_activation(kFn, activation)), saved_(contiguous_input(kFn, "saved", saved)) {
+    if (act_ != Activation::relu && act_ != Activation::sigmoid && act_ != Activation::tanh)
+      throw py::value_error(std::string(kFn) + ": activation must be relu, sigmoid or tanh");
+  }
+
+  py::tuple apply(py::handle grad_out) override {
+    py::array_t<float> dy = dense_grad(grad_out);
+    require_shape(kFn, "grad", dy, shape_of(saved_));
+    py::array dx = py::array_t<float>(shape_of(saved_));
+    const bool reads_input = act_ == Activation::relu;
+    const float* saved = f32_data(saved_);
+    const float* dy_ptr = dy.data();
+    float* dx_ptr = f32_mutable_data(dx);
+    {
+      py::gil_scoped_release release;
+      activation_backward(act_, saved_.size(), reads_input ? saved : nullptr,
+                          reads_input ? nullptr : saved, dy_ptr, dx_ptr);
+    }
+    return py::make_tuple(dx);
+  }
+
+ private:
+  static constexpr const char* kFn = "ActivationBackward";
+  Activation act_;
+  py::array saved_;
+};
+
+// A loss whose kernel already wrote d loss / d input (`grad`, for a loss of 1): the
+// backward scales it by the incoming scalar gradient times `scale` (reduction="sum").
+class ScaledGradBackward final : public NativeBackward {
+ public:
+  ScaledGradBackward(py::handle grad, double scale)
+      : grad_(contiguous_input(kFn, "grad", grad)), scale_(scale) {}
+
+  py::tuple apply(py::handle grad_out) override {
+    const double factor = static_cast<double>(py::float_(py::reinterpret_borrow<py::object>(grad_out))) * scale_;
+    if (factor == 1.0) return py::make_tuple(grad_);  // the loss is the root: no copy
+    py::array out = py::array_t<float>(shape_of(grad_));
+    const float f = static_cast<float>(factor);
+    const float* src = f32_data(grad_);
+    float* dst = f32_mutable_data(out);
+    for (index_t i = 0, n = grad_.size(); i < n; ++i) dst[i] = src[i] * f;
+    return py::make_tuple(out);
+  }
+
+ private:
+  static constexpr const char* kFn = "ScaledGradBackward";
+  py::array grad_;
+  double scale_;
+};
+
+// ---- forward calls that also build their node --------------------------------------------
+
+// A float32 C-contiguous ndarray: what the layers' fast road takes as it is.
+bool plain(py::handle obj) {
+  return py::isinstance<py::array_t<float>>(obj) &&
+         (py::reinterpret_borrow<py::array>(obj).flags() & py::array::c_style);
+}
+
+// None, "relu", "sigmoid" or "tanh" (what a layer fuses); false for anything else, which
+// the general road then reports.
+bool layer_activation(py::handle name, Activation* act) {
+  if (name.is_none()) {
+    *act = Activation::none;
+    return true;
+  }
+  if (!py::isinstance<py::str>(name)) return false;
+  const std::string s = name.cast<std::string>();
+  if (s == "relu") *act = Activation::relu;
+  else if (s == "sigmoid") *act = Activation::sigmoid;
+  else if (s == "tanh") *act = Activation::tanh;
+  else return false;
+  return true;
+}
+
+// (y, node) for y = act(x @ op(w) + bias): x (m, in), w (out, in) or (in, out), bias (out,)
+// or None; node is the LinearBackward when any of input_grad, weight_grad, bias_grad
+// (None: no bias) holds, else None. Returns None, doing nothing, for anything else
+// (other dtypes, layouts, ranks, mismatched shapes): the layer then takes the general
+// road, which says what is wrong.
+py::object linear_forward_node(py::handle x, py::handle w, py::handle bias, py::handle activation,
+                          bool weight_is_out_by_in, bool input_grad, bool weight_grad,
+                          py::handle bias_grad) {
+  if (!plain(x) || !plain(w) || (!bias.is_none() && !plain(bias))) return py::none();
+  py::array X = py::reinterpret_borrow<py::array>(x);
+  py::array W = py::reinterpret_borrow<py::array>(w);
+  if (X.ndim() != 2 || W.ndim() != 2) return py::none();
+  const index_t m = X.shape(0), in = X.shape(1);
+  const index_t out = weight_is_out_by_in ? W.shape(0) : W.shape(1);
+  if ((weight_is_out_by_in ? W.shape(1) : W.shape(0)) != in) return py::none();
+  py::array B = null_array();
+  if (!bias.is_none()) {
+    B = py::reinterpret_borrow<py::array>(bias);
+    if (B.ndim() != 1 || B.shape(0) != out) return py::none();
+  }
+  Activation act;
+  if (!layer_activation(activation, &act)) return py::none();
+  py::array Y = py::array_t<float>({m, out});
+  MatmulParams p = matmul_params(m, out, in, false, weight_is_out_by_in);
+  p.activation = act;
+  const float* x_ptr = f32_data(X);
+  const float* w_ptr = f32_data(W);
+  const float* b_ptr = f32_data(B);
+  float* y_ptr = f32_mutable_data(Y);
+  {
+    py::gil_scoped_release release;
+    matmul(p, x_ptr, w_ptr, b_ptr, y_ptr);
+  }
+  const bool wants_bias_grad = !bias_grad.is_none() && bias_grad.cast<bool>();
+  if (!input_grad && !weight_grad && !wants_bias_grad) return py::make_tuple(Y, py::none());
+  auto node = std::make_unique<LinearBackward>(X, W, Y, activation, weight_is_out_by_in, input_grad,
+                                               weight_grad, bias_grad, std::vector<index_t>{m, in});
+  return py::make_tuple(Y, py::cast(std::move(node)));
+}
+
+// (y, node) for relu, sigmoid or tanh of x (any shape); node None unless `record`.
+// None, doing nothing, unless x is float32 and C-contiguous.
+py::object activation_forward_node(py::handle x, py::handle activation, bool record) {
+  if (!plain(x)) return py::none();
+  Activation act;
+  if (!layer_activation(activation, &act) || act == Activation::none) return py::none();
+  py::array X = py::reinterpret_borrow<py::array>(x);
+  py::array Y = py::array_t<float>(shape_of(X));
+  const float* x_ptr = f32_data(X);
+  float* y_ptr = f32_mutable_data(Y);
+  {
+    py::gil_scoped_release release;
+    kiln::activation_forward(act, X.size(), x_ptr, y_ptr);
+  }
+  if (!record) return py::make_tuple(Y, py::none());
+  auto node = std::make_unique<ActivationBackward>(activation, act == Activation::relu ? X : Y);
+  return py::make_tuple(Y, py::cast(std::move(node)));
+}
+
+// ---- the walker -------------------------------------------------------------------------
+
+// Attribute names, interned once and kept for the life of the process.
+struct Names {
+  PyObject* backward = PyUnicode_InternFromString("_backward");
+  PyObject* parents = PyUnicode_InternFromString("_parents");
+  PyObject* requires_grad = PyUnicode_InternFromString("requires_grad");
+  PyObject* seq = PyUnicode_InternFromString("_seq");
+  PyObject* array = PyUnicode_InternFromString("_array");
+  PyObject* grad = PyUnicode_InternFromString("grad");
+  PyObject* grad_buffer = PyUnicode_InternFromString("_grad_buffer");
+  PyObject* grad_tensor = PyUnicode_InternFromString("_grad_tensor");
+  PyObject* accumulate_grad = PyUnicode_InternFromString("_accumulate_grad");
+};
+
+const Names& names() {
+  static const Names* n = new Names();  // never freed: outlives the interpreter's teardown
+  return *n;
+}
+
+struct TapeNode {
+  py::handle tensor;           // kept alive by the parents tuple that led here (or the caller)
+  NativeBackward* fn;          // null for a leaf
+  py::tuple parents;
+  long long seq;
+  py::object grad;             // null until a gradient arrives
+};
+
+bool same_array(py::handle a, py::handle b) { return a.ptr() == b.ptr(); }
+
+// d loss / d leaf into leaf.grad. The optimizer's flat buffer is filled in C++; anything
+// else goes to Tensor._accumulate_grad (Python, timed for the profiler).
+void accumulate_leaf(py::handle leaf, const py::object& g) {
+  const Names& n = names();
+  py::object buffer = py::reinterpret_steal<py::object>(PyObject_GetAttr(leaf.ptr(), n.grad_buffer));
+  if (!buffer) throw py::error_already_set();
+  if (py::isinstance<py::array_t<float>>(buffer) && py::isinstance<py::array_t<float>>(g)) {
+    py::array buf = py::reinterpret_borrow<py::array>(buffer);
+    py::array src = py::reinterpret_borrow<py::array>(g);
+    const bool fits = (buf.flags() & py::array::c_style) && (src.flags() & py::array::c_style) &&
+                      buf.writeable() && shape_of(buf) == shape_of(src);
+    if (fits) {
+      py::object current = py::reinterpret_steal<py::object>(PyObject_GetAttr(leaf.ptr(), n.grad));
+      if (!current) throw py::error_already_set();
+      float* dst = static_cast<float*>(buf.mutable_data());
+      const float* s = static_cast<const float*>(src.data());
+      const index_t count = buf.size();
+      if (current.is_none()) {
+        py::object wrapper =
+            py::reinterpret_steal<py::object>(PyObject_GetAttr(leaf.ptr(), n.grad_tensor));
+        if (!wrapper) PyErr_Clear();
+        if (wrapper && !wrapper.is_none()) {
+          py::object wrapped = py::reinterpret_steal<py::object>(PyObject_GetAttr(wrapper.ptr(), n.array));
+          if (!wrapped) throw py::error_already_set();
+          if (same_array(wrapped, buf)) {
+            std::copy(s, s + count, dst);
+            if (PyObject_SetAttr(leaf.ptr(), n.grad, wrapper.ptr()) != 0) throw py::error_already_set();
+            return;
+          }
+        }
+      } else {
+        py::object holds = py::reinterpret_steal<py::object>(PyObject_GetAttr(current.ptr(), n.array));
+        if (!holds) throw py::error_already_set();
+        if (same_array(holds, buf)) {
+          for (index_t i = 0; i < count; ++i) dst[i] += s[i];
+          return;
+        }
+      }
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  py::object result = py::reinterpret_steal<py::object>(
+      PyObject_CallMethodOneArg(leaf.ptr(), n.accumulate_grad, g.ptr()));
+  g_python_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!result) throw py::error_already_set();
+}
+
+py::object get(py::handle obj, PyObject* name) {
+  PyObject* value = PyObject_GetAttr(obj.ptr(), name);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+bool requires_grad(py::handle t) {
+  const int truth = PyObject_IsTrue(get(t, names().requires_grad).ptr());
+  if (truth < 0) throw py::error_already_set();
+  return truth == 1;
+}
+
+// Walk root's graph if every node in it is native; false (having changed nothing) otherwise.
+bool run_backward(py::handle root, py::object grad, bool retain_graph, py::handle freed) {
+  const Names& n = names();
+  std::vector<TapeNode> nodes;
+  std::unordered_map<PyObject*, std::size_t> index;
+  std::vector<py::handle> stack{root};
+  index.emplace(root.ptr(), 0);
+  while (!stack.empty()) {
+    py::handle t = stack.back();
+    stack.pop_back();
+    py::object fn = get(t, n.backward);
+    NativeBackward* native = nullptr;
+    if (!fn.is_none()) {
+      if (!py::isinstance<NativeBackward>(fn)) return false;
+      native = fn.cast<NativeBackward*>();
+    } else if (nodes.empty()) {
+      return false;  // the root is a leaf: Python's walker handles that
+    }
+    py::object parents = get(t, n.parents);
+    if (!PyTuple_Check(parents.ptr())) return false;
+    const long long seq = native ? get(t, n.seq).cast<long long>() : 0;
+    index[t.ptr()] = nodes.size();
+    nodes.push_back({t, native, py::reinterpret_borrow<py::tuple>(parents), seq, py::object()});
+    for (py::handle parent : nodes.back().parents) {
+      if (index.count(parent.ptr()) || !requires_grad(parent)) continue;
+      index.emplace(parent.ptr(), SIZE_MAX);
+      stack.push_back(parent);
+    }
+  }
+  // Newest first: a node after everything computed from it (stable, as Python's sort).
+  std::stable_sort(nodes.begin(), nodes.end(),
+                   [](const TapeNode& a, const TapeNode& b) { return a.seq > b.seq; });
+  for (std::size_t i = 0; i < nodes.size(); ++i) index[nodes[i].tensor.ptr()] = i;
+  nodes[0].grad = std::move(grad);
+
+  py::tuple no_parents(0);
+  for (TapeNode& node : nodes) {
+    if (!node.grad) continue;
+    py::object g = std::move(node.grad);
+    node.grad = py::object();
+    if (!node.fn) {
+      accumulate_leaf(node.tensor, g);
+      continue;
+    }
+    py::tuple parent_grads = node.fn->apply(g);
+    const std::size_t count = std::min<std::size_t>(parent_grads.size(), node.parents.size());
+    for (std::size_t k = 0; k < count; ++k) {
+      py::handle pg = parent_grads[k];
+      py::handle parent = node.parents[k];
+      auto found = index.find(parent.ptr());
+      if (pg.is_none() || found == index.end()) continue;
+      py::array pa = py::reinterpret_borrow<py::array>(pg);
+      py::array target = get(parent, n.array);
+      if (shape_of(pa) != shape_of(target))
+        throw std::runtime_error("internal error: gradient of shape " + shape_str(pa) +
+                                 " for a tensor of shape " + shape_str(target));
+      py::object& slot = nodes[found->second].grad;
+      if (!slot) {
+        slot = py::reinterpret_borrow<py::object>(pg);
+      } else {
+        PyObject* sum = PyNumber_Add(slot.ptr(), pg.ptr());
+        if (!sum) throw py::error_already_set();
+        slot = py::reinterpret_steal<py::object>(sum);
+      }
+    }
+    if (!retain_graph) {
+      if (PyObject_SetAttr(node.tensor.ptr(), n.backward, freed.ptr()) != 0 ||
+          PyObject_SetAttr(node.tensor.ptr(), n.parents, no_parents.ptr()) != 0)
+        throw py::error_already_set();
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void bind_tape(py::module_& m) {
+  py::class_<NativeBackward>(m, "NativeBackward",
+                             "A tape node's backward in C++; call it with d loss / d output.")
+      .def("__call__", &NativeBackward::apply, py::arg("grad"));
+  py::class_<LinearBackward, NativeBackward>(m, "LinearBackward")
+      .def(py::init<py::handle, py::handle, py::handle, py::handle, bool, bool, bool, py::handle,
+                    std::vector<index_t>>(),
+           py::arg("x"), py::arg("w"), py::arg("y"), py::arg("activation"),
+           py::arg("weight_is_out_by_in"), py::arg("input_grad"), py::arg("weight_grad"),
+           py::arg("bias_grad"), py::arg("input_shape"),
+           "Backward of y = act(x @ op(w) + bias): x (m, in), y (m, out); bias_grad None when\n"
+           "there is no bias. Called with dy, returns (dx in input_shape, dw[, db]), None where\n"
+           "a gradient is not wanted.");
+  py::class_<ActivationBackward, NativeBackward>(m, "ActivationBackward")
+      .def(py::init<py::handle, py::handle>(), py::arg("activation"), py::arg("saved"),
+           "relu, sigmoid or tanh; saved is the input for relu, the output otherwise.");
+  py::class_<ScaledGradBackward, NativeBackward>(m, "ScaledGradBackward")
+      .def(py::init<py::handle, double>(), py::arg("grad"), py::arg("scale"),
+           "A loss's saved gradient, scaled by the incoming scalar gradient times scale.");
+  m.def("linear_forward_node", &linear_forward_node, py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("activation"), py::arg("weight_is_out_by_in"), py::arg("input_grad"),
+        py::arg("weight_grad"), py::arg("bias_grad"),
+        "(y, LinearBackward or None) for y = act(x @ op(w) + bias), or None when the arrays\n"
+        "are not plain float32 C-contiguous matrices of matching shapes.");
+  m.def("activation_forward_node", &activation_forward_node, py::arg("x"), py::arg("activation"),
+        py::arg("record"),
+        "(y, ActivationBackward or None) for relu, sigmoid or tanh, or None when x is not\n"
+        "float32 C-contiguous.");
+  m.def("run_backward", &run_backward, py::arg("root"), py::arg("grad"), py::arg("retain_graph"),
+        py::arg("freed"),
+        "Backward through root's graph when every node is native; False, untouched, otherwise.");
+  m.def("tape_python_seconds", [] { return g_python_seconds; },
+        "Seconds run_backward has spent calling back into Python.");
+}
+
+}  // namespace kiln::bind
