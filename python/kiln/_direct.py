@@ -105,6 +105,16 @@ def activation_forward(name: str, a, recording: bool):
     return _backend._C.activation_forward_node(a, name, recording)
 
 
+def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: float, scale: float,
+                          recording: bool):
+    """(mean loss, native backward or None) for class-index targets on the cpu backend; None
+    when the general road must take it."""
+    if _backend.current_backend() != "cpu":
+        return None
+    return _backend._C.cross_entropy_forward_node(logits, target, ignore_index, label_smoothing, scale,
+                                                  recording)
+
+
 def linear_node(x2, w, y, activation, weight_is_out_by_in: bool, input_grad: bool, weight_grad: bool,
                 bias_grad, input_shape: tuple, backend: str):
     """Backward of y = act(x2 @ op(w) + bias) (x2 2-D); bias_grad None when the layer has no bias."""

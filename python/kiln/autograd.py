@@ -148,8 +148,8 @@ def _creation(node) -> int:
     return node._seq
 
 
-def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad.
+def run_backward(root, grad: "np.ndarray | None", retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d loss / d root; None: ones) to every leaf that requires grad.
 
     A graph made only of native nodes (kiln._C.NativeBackward: the float32 layers on the
     cpu backend) is walked in C++ in one call; any other graph here, with the same order
@@ -157,6 +157,8 @@ def run_backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     """
     if _native is not None and _native.run_backward(root, grad, retain_graph, _graph_freed):
         return
+    if grad is None:
+        grad = np.ones_like(root._array)
     grads = {id(root): grad}
     for node in _topological_order(root):
         g = grads.pop(id(node), None)

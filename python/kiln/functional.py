@@ -325,12 +325,17 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     if weight is not None:
         raise NotImplementedError("cross_entropy: class weights are not supported yet")
     x = _as_tensor(input)
-    backend = current_backend()
     X = x._array
     T = target._array if isinstance(target, Tensor) else np.asarray(target)
+    scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
+    recording = wants_grad((x,))
+    native = _direct.cross_entropy_forward(X, T, ignore_index, label_smoothing, scale, recording)
+    if native is not None:
+        value, backward = native
+        return record(value, (x,), backward) if recording else Tensor._wrap(value)
+    backend = current_backend()
     loss, grad = _direct.softmax_cross_entropy(X, T, ignore_index=ignore_index,
                                                label_smoothing=label_smoothing, backend=backend)
-    scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
     backward = _direct.scaled_grad_node(grad, scale, backend)
     if backward is None:
         def backward(g):

@@ -167,9 +167,10 @@ class Tensor:
         return self._array if dtype is None else self._array.astype(dtype)
 
     def item(self):
-        if self._array.size != 1:
-            raise ValueError(f"item(): the tensor has {self._array.size} elements, not 1")
-        return self._array.reshape(()).item()
+        a = self._array
+        if a.size != 1:
+            raise ValueError(f"item(): the tensor has {a.size} elements, not 1")
+        return a.item()
 
     def tolist(self):
         return self._array.tolist()
@@ -259,7 +260,7 @@ class Tensor:
             if self._array.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a scalar; this tensor has shape "
                                    f"{self.shape} (pass gradient=, or reduce with .sum() or .mean())")
-            grad = np.ones_like(self._array)
+            grad = None  # ones, made by whichever walker takes the graph
         else:
             grad = np.array(_array_of(gradient), dtype=self.dtype).reshape(self.shape)
         run_backward(self, grad, retain_graph=retain_graph)

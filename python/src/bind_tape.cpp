@@ -23,6 +23,7 @@
 #include "bindings.hpp"
 #include "kiln/activation.hpp"
 #include "kiln/linear.hpp"
+#include "kiln/loss.hpp"
 #include "kiln/matmul.hpp"
 
 namespace kiln::bind {
@@ -257,6 +258,37 @@ py::object activation_forward_node(py::handle x, py::handle activation, bool rec
   return py::make_tuple(Y, py::cast(std::move(node)));
 }
 
+// (loss, node) for softmax cross-entropy of logits (N, C) at class indices target (N,) int64:
+// loss the mean times `scale` (reduction="sum"), a 0-D float32 array rounded from double as
+// NumPy would; node (ScaledGradBackward over the gradient, times scale) None unless `record`.
+// None, doing nothing, for other dtypes, layouts or shapes (probability targets among them).
+py::object cross_entropy_forward_node(py::handle logits, py::handle target, std::int64_t ignore_index,
+                                      float label_smoothing, double scale, bool record) {
+  if (!plain(logits) || !py::isinstance<py::array_t<std::int64_t>>(target)) return py::none();
+  py::array Z = py::reinterpret_borrow<py::array>(logits);
+  py::array T = py::reinterpret_borrow<py::array>(target);
+  if (Z.ndim() != 2 || T.ndim() != 1 || T.shape(0) != Z.shape(0) || !(T.flags() & py::array::c_style))
+    return py::none();
+  CrossEntropyParams p;
+  p.rows = Z.shape(0);
+  p.classes = Z.shape(1);
+  p.ignore_index = ignore_index;
+  p.label_smoothing = label_smoothing;
+  py::array G = py::array_t<float>({p.rows, p.classes});
+  const float* z = f32_data(Z);
+  const auto* t = static_cast<const std::int64_t*>(T.data());
+  float* g = f32_mutable_data(G);
+  float loss = 0.0f;
+  {
+    py::gil_scoped_release release;
+    softmax_cross_entropy(p, z, t, &loss, g);
+  }
+  py::array_t<float> value(std::vector<index_t>{});
+  *value.mutable_data() = static_cast<float>(static_cast<double>(loss) * scale);
+  if (!record) return py::make_tuple(value, py::none());
+  return py::make_tuple(value, py::cast(std::make_unique<ScaledGradBackward>(G, scale)));
+}
+
 // ---- the walker -------------------------------------------------------------------------
 
 // Attribute names, interned once and kept for the life of the process.
@@ -347,6 +379,7 @@ bool requires_grad(py::handle t) {
 }
 
 // Walk root's graph if every node in it is native; false (having changed nothing) otherwise.
+// grad: d loss / d root, or None for ones (a float32 root).
 bool run_backward(py::handle root, py::object grad, bool retain_graph, py::handle freed) {
   const Names& n = names();
   std::vector<TapeNode> nodes;
@@ -379,6 +412,13 @@ bool run_backward(py::handle root, py::object grad, bool retain_graph, py::handl
   std::stable_sort(nodes.begin(), nodes.end(),
                    [](const TapeNode& a, const TapeNode& b) { return a.seq > b.seq; });
   for (std::size_t i = 0; i < nodes.size(); ++i) index[nodes[i].tensor.ptr()] = i;
+  if (grad.is_none()) {  // d root / d root: ones of the root's shape
+    py::object root_array = get(root, n.array);
+    if (!py::isinstance<py::array_t<float>>(root_array)) return false;
+    py::array_t<float> ones(shape_of(py::reinterpret_borrow<py::array>(root_array)));
+    std::fill(ones.mutable_data(), ones.mutable_data() + ones.size(), 1.0f);
+    grad = std::move(ones);
+  }
   nodes[0].grad = std::move(grad);
 
   py::tuple no_parents(0);
@@ -450,6 +490,11 @@ void bind_tape(py::module_& m) {
         py::arg("record"),
         "(y, ActivationBackward or None) for relu, sigmoid or tanh, or None when x is not\n"
         "float32 C-contiguous.");
+  m.def("cross_entropy_forward_node", &cross_entropy_forward_node, py::arg("logits"),
+        py::arg("target"), py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("scale"),
+        py::arg("record"),
+        "(loss * scale as a 0-D array, ScaledGradBackward or None) for softmax cross-entropy at int64 class\n"
+        "indices, or None when the arrays are not plain (N, C) float32 and (N,) int64.");
   m.def("run_backward", &run_backward, py::arg("root"), py::arg("grad"), py::arg("retain_graph"),
         py::arg("freed"),
         "Backward through root's graph when every node is native; False, untouched, otherwise.");
