@@ -17,11 +17,15 @@ import numpy as np
 
 from ._backend import _C as _native
 
-_state = threading.local()
+class _GradMode(threading.local):
+    grad_enabled = True  # a class default: cheaper than getattr(_state, ..., True) (see _backend)
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
@@ -59,7 +63,7 @@ BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
 def wants_grad(parents: Sequence) -> bool:
     """Whether an op on these parents is recorded (lets a layer skip building its backward)."""
-    if not getattr(_state, "grad_enabled", True):
+    if not _state.grad_enabled:
         return False
     for p in parents:
         if p.requires_grad:
@@ -70,7 +74,7 @@ def wants_grad(parents: Sequence) -> bool:
 def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
     """A new Tensor holding ``data``; linked into the graph when a parent requires grad."""
     out = _tensor_class()._wrap(data)
-    if getattr(_state, "grad_enabled", True):
+    if _state.grad_enabled:
         for p in parents:
             if p.requires_grad:
                 out.requires_grad = True

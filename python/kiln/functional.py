@@ -47,7 +47,7 @@ def _activation(x, name: str) -> Tensor:
     native = _direct.activation_forward(name, a, recording)
     if native is not None:
         y, backward = native
-        return record(y, (x,), backward) if recording else Tensor._wrap(y)
+        return Tensor._recorded(y, (x,), backward) if recording else Tensor._wrap(y)
     backend = current_backend()
     y = _direct.activation(name, a, backend).astype(a.dtype, copy=False)
     if not recording:
@@ -113,7 +113,7 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
         native = _direct.linear_forward(x, weight, bias, activation, weight_is_out_by_in, recording)
         if native is not None:  # 2-D float32 on the cpu backend: forward and node in one call
             y, backward = native
-            return record(y, parents, backward) if recording else Tensor._wrap(y)
+            return Tensor._recorded(y, parents, backward) if recording else Tensor._wrap(y)
     if activation not in (None, "relu", "sigmoid", "tanh"):
         raise ValueError(f"fused activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
     if sparse.is_sparse(x):  # a SciPy sparse batch (TF-IDF): only its stored entries are multiplied
@@ -332,7 +332,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     native = _direct.cross_entropy_forward(X, T, ignore_index, label_smoothing, scale, recording)
     if native is not None:
         value, backward = native
-        return record(value, (x,), backward) if recording else Tensor._wrap(value)
+        return Tensor._recorded(value, (x,), backward) if recording else Tensor._wrap(value)
     backend = current_backend()
     loss, grad = _direct.softmax_cross_entropy(X, T, ignore_index=ignore_index,
                                                label_smoothing=label_smoothing, backend=backend)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import ops
 from ._backend import current_backend
-from .autograd import is_grad_enabled, record, run_backward
+from .autograd import _creation_counter, is_grad_enabled, record, run_backward
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -75,6 +75,10 @@ class Tensor:
     """An n-dimensional array with reverse-mode autograd (see module docstring)."""
 
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+    # Slots: a training step makes a dozen Tensors, and slot stores are cheaper than a dict's
+    # (__dict__ stays for anything else a caller attaches).
+    __slots__ = ("_array", "requires_grad", "grad", "_parents", "_backward", "_seq", "_grad_buffer",
+                 "_grad_tensor", "__dict__", "__weakref__")
 
     def __init__(self, data=None, dtype=None, requires_grad: bool = False):
         self._array = _default_array([] if data is None else data, dtype)
@@ -97,6 +101,19 @@ class Tensor:
         t._backward = None
         t._grad_buffer = None
         t._seq = 0
+        return t
+
+    @classmethod
+    def _recorded(cls, array: np.ndarray, parents: tuple, backward) -> "Tensor":
+        """``autograd.record`` for a layer that has checked ``autograd.wants_grad`` itself."""
+        t = cls.__new__(cls)
+        t._array = array
+        t.requires_grad = True
+        t.grad = None
+        t._parents = parents
+        t._backward = backward
+        t._grad_buffer = None
+        t._seq = next(_creation_counter)
         return t
 
     # ---- basic properties -------------------------------------------------------------------

@@ -20,14 +20,18 @@ from ...sparse import is_sparse
 from ...tensor import Tensor
 from .. import initializers
 
-_phase = threading.local()
+class _Phase(threading.local):
+    training = False  # a class default: cheaper than getattr with a default (see kiln._backend)
+
+
+_phase = _Phase()
 _name_counts: dict[str, int] = defaultdict(int)
 
 
 @contextlib.contextmanager
 def learning_phase(training: bool):
     """Inside the block, layers called without ``training=`` run in this mode (fit: True)."""
-    previous = getattr(_phase, "training", False)
+    previous = _phase.training
     _phase.training = training
     try:
         yield
@@ -36,7 +40,7 @@ def learning_phase(training: bool):
 
 
 def in_training() -> bool:
-    return getattr(_phase, "training", False)
+    return _phase.training
 
 
 def snake_case(name: str) -> str:
