@@ -54,7 +54,7 @@ def kernel_table(records: list[dict]) -> list[str]:
             lines.append(f"{'':<44} note: {note}")
         if record["extra"]:
             lines.append(f"{'':<44} kiln: " + ", ".join(
-                f"{k} {v:.0%}" if k == "outside" else f"{k} {v:.3g}" for k, v in record["extra"].items()))
+                f"{k} {v:.0%}" if k.startswith("outside") else f"{k} {v:.3g}" for k, v in record["extra"].items()))
     return lines
 
 
