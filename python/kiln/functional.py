@@ -336,16 +336,20 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     backend = current_backend()
     loss, grad = _direct.softmax_cross_entropy(X, T, ignore_index=ignore_index,
                                                label_smoothing=label_smoothing, backend=backend)
-    backward = _direct.scaled_grad_node(grad, scale, backend)
-    if backward is None:
-        def backward(g):
-            return (_scaled(grad, float(g) * scale, X.dtype),)
-    return record(np.asarray(loss * scale, X.dtype), (x,), backward)
+    return record(np.asarray(loss * scale, X.dtype), (x,), _loss_backward(grad, scale, X.dtype, backend))
 
 
-def _scaled(grad: np.ndarray, factor: float, dtype) -> np.ndarray:
-    """grad * factor, without a copy in the common case of a loss that is the root (factor 1)."""
-    return grad.astype(dtype, copy=False) if factor == 1.0 else (grad * factor).astype(dtype, copy=False)
+def _loss_backward(grad: np.ndarray, scale: float, dtype, backend: str):
+    """The backward of a loss whose kernel wrote d loss / d input (for a loss of 1): grad times
+    the incoming gradient times ``scale``; a native node where the gradient allows one."""
+    node = _direct.scaled_grad_node(grad, scale, backend)
+    if node is not None:
+        return node
+
+    def backward(g):
+        factor = float(g) * scale  # no copy in the common case of a loss that is the root
+        return (grad.astype(dtype, copy=False) if factor == 1.0 else (grad * factor).astype(dtype, copy=False),)
+    return backward
 
 
 def nll_loss(input, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
@@ -374,10 +378,10 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     if X.shape != Y.shape:
         raise ValueError(f"mse_loss: input {X.shape} and target {Y.shape} differ in shape "
                          "(kiln does not broadcast a loss silently)")
-    loss, grad = ops.mse(X, Y, return_grad=True, backend=current_backend())
+    backend = current_backend()
+    loss, grad = ops.mse(X, Y, return_grad=True, backend=backend)
     scale = _reduction_scale(reduction, X.size)
-    return record(np.asarray(loss * scale, X.dtype), (x,),
-                  lambda g: ((grad * (float(g) * scale)).astype(X.dtype, copy=False),))
+    return record(np.asarray(loss * scale, X.dtype), (x,), _loss_backward(grad, scale, X.dtype, backend))
 
 
 def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction: str = "mean") -> Tensor:
@@ -387,10 +391,10 @@ def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction: 
     if X.shape != Y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: input {X.shape} and target {Y.shape} differ in shape")
     pw = None if pos_weight is None else _as_tensor(pos_weight)._array
-    loss, grad = ops.bce_with_logits(X, Y, pos_weight=pw, return_grad=True, backend=current_backend())
+    backend = current_backend()
+    loss, grad = ops.bce_with_logits(X, Y, pos_weight=pw, return_grad=True, backend=backend)
     scale = _reduction_scale(reduction, X.size)
-    return record(np.asarray(loss * scale, X.dtype), (x,),
-                  lambda g: ((grad * (float(g) * scale)).astype(X.dtype, copy=False),))
+    return record(np.asarray(loss * scale, X.dtype), (x,), _loss_backward(grad, scale, X.dtype, backend))
 
 
 def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:
