@@ -202,7 +202,7 @@ def digits_mlp_step_case(profile_steps: int = 1000) -> Case:
                 profiled.append((time.perf_counter() - start) / block)
             kernel.append(kt.seconds / block)
             calls = sum(kt.calls.values()) / block
-        wall, wall_profiled, inside = np.median(plain), np.median(profiled), np.median(kernel)
+        wall, wall_profiled, inside = (float(np.median(v)) for v in (plain, profiled, kernel))
         return {"outside": 1.0 - inside / wall, "outside_profiled": 1.0 - inside / wall_profiled,
                 "kernel_calls_per_step": calls}
 
