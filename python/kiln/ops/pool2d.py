@@ -36,6 +36,8 @@ def _pool2d_args(fn, input_shape, kernel_size, stride, padding, dilation, ceil_m
 
 def _check_windows_reach_input(fn, input_shape, kernel, stride, padding, dilation, out_shape):
     """Max pooling has no answer for a window wholly in the padding (possible with dilation)."""
+    if tuple(padding) == (0, 0):
+        return  # every window starts inside the input (_pool2d_args): skip ~160 us of NumPy per call
     for a, axis in ((0, "row"), (1, "column")):
         start = np.arange(out_shape[2 + a], dtype=np.int64) * stride[a] - padding[a]
         first_tap = np.where(start >= 0, 0, (-start + dilation[a] - 1) // dilation[a])
