@@ -81,6 +81,12 @@ class _Spatial(Layer):
         return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
 
 
+# Activations that act element by element, so they may run before the channels_last
+# transpose (on the kernel's contiguous output, forward and backward) with the same result.
+# softmax (per pixel, over channels) and sigmoid (which marks its logits for the loss) stay after.
+_ELEMENTWISE = frozenset({"relu", "tanh", "gelu", "elu", "selu", "softplus", "softsign", "swish", "silu"})
+
+
 class Conv2D(_Spatial):
     """2-D convolution. Input (batch, H, W, C) -> (batch, OH, OW, filters); kernel (R, S, C/groups, filters)."""
 
@@ -115,6 +121,8 @@ class Conv2D(_Spatial):
             padding = 0
         weight = self.kernel.permute(3, 2, 0, 1)  # (R, S, C, K) -> (K, C, R, S)
         y = F.conv2d(x, weight, self.bias, self.strides, padding, self.dilation_rate, self.groups)
+        if self.activation_name in _ELEMENTWISE:  # on the contiguous NCHW output: no layout copies
+            return self._from_nchw(apply_activation(y, self.activation_name, self.activation))
         return apply_activation(self._from_nchw(y), self.activation_name, self.activation)
 
     def compute_output_shape(self, input_shape):
