@@ -10,6 +10,12 @@
 //                 runs on the padded grid (conv2d_gemm), else on im2col'd column blocks
 //   bias grad     sums in double
 //
+// Small images (at most kBatchedPixels output pixels, groups 1) take another road for the
+// forward (unless direct) and both gradients: per image those GEMMs are as thin as the image
+// (16 pixels at 4x4) and their packing costs more than their arithmetic, so the columns of
+// all images are laid side by side and each pass is one GEMM whose long side is N * pixels
+// (forward_batched, backward_batched).
+//
 // Column blocks (CRS x block pixels) are sized to stay in cache and live in thread-local
 // workspaces, so memory never grows with the image beyond one padded copy of the input.
 #include "kiln/conv2d.hpp"
@@ -43,6 +49,10 @@ constexpr index_t kPixelGrain = 16;
 // Weight-gradient partial sums: at most this many, holding at most this many floats.
 constexpr index_t kMaxWeightGradSlices = 8;
 constexpr index_t kWeightGradPartialFloats = 8 * 1024 * 1024;
+// The batched small-image passes: output pixels per image at most this, and its
+// (CRS x N * pixels) column matrix at most this many floats.
+constexpr index_t kBatchedPixels = 64;
+constexpr index_t kBatchedFloats = 8 * 1024 * 1024;
 
 void check_params(const Conv2dParams& p, const char* fn) {
   const index_t sizes[] = {p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.stride_h, p.stride_w,
@@ -124,10 +134,74 @@ double conv_flops(const Conv2dParams& p, const ConvPlan& plan) {
   return 2.0 * static_cast<double>(p.n) * static_cast<double>(p.k) * plan.pixels * plan.col_rows;
 }
 
+// For each tap (r, s) and output pixel: the input element the tap reads, as an offset in
+// the input plane, or -1 in the padding. The same for every image and channel, so the
+// small-image column matrices are plain gathers (im2col's row-by-row copies cost more than
+// the GEMMs when rows are 4 pixels long).
+std::vector<index_t> tap_offsets(const Conv2dParams& p) {
+  const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
+  std::vector<index_t> offsets(static_cast<std::size_t>(p.r * p.s * pixels));
+  for (index_t r = 0; r < p.r; ++r)
+    for (index_t s = 0; s < p.s; ++s)
+      for (index_t oh = 0; oh < out_h; ++oh)
+        for (index_t ow = 0; ow < out_w; ++ow) {
+          const index_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
+          const index_t w = ow * p.stride_w - p.pad_w + s * p.dilation_w;
+          const bool inside = h >= 0 && h < p.h && w >= 0 && w < p.w;
+          offsets[(r * p.s + s) * pixels + oh * out_w + ow] = inside ? h * p.w + w : -1;
+        }
+  return offsets;
+}
+
+// cols_all (CRS x N*P): every image's im2col block side by side, by gathers.
+void gather_columns(const Conv2dParams& p, const ConvPlan& plan, const std::vector<index_t>& offsets,
+                    const float* x, float* columns) {
+  const index_t pixels = plan.pixels, np = p.n * pixels, taps = p.r * p.s, plane = p.h * p.w;
+  const int nthreads = detail::threads_for(static_cast<double>(np) * plan.col_rows);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t n = 0; n < p.n; ++n)
+    for (index_t c = 0; c < p.c; ++c) {
+      const float* x_plane = x + n * plan.x_image + c * plane;
+      for (index_t t = 0; t < taps; ++t) {
+        const index_t* off = offsets.data() + t * pixels;
+        float* dst = columns + (c * taps + t) * np + n * pixels;
+        for (index_t q = 0; q < pixels; ++q) dst[q] = off[q] >= 0 ? x_plane[off[q]] : 0.0f;
+      }
+    }
+}
+
+bool batched_suits(const Conv2dParams& p, const ConvPlan& plan) {
+  return p.groups == 1 && plan.pixels <= kBatchedPixels &&
+         plan.col_rows * p.n * plan.pixels <= kBatchedFloats;
+}
+
+// y_all (K x N*P) = W @ cols_all + bias, then each image's (K x P) block into y.
+void forward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* x, const float* w,
+                     const float* bias, float* y) {
+  const index_t pixels = plan.pixels, np = p.n * pixels;
+  std::vector<float> columns(static_cast<std::size_t>(plan.col_rows * np));
+  gather_columns(p, plan, tap_offsets(p), x, columns.data());
+  std::vector<float> y_all(static_cast<std::size_t>(p.k * np));
+  detail::GemmEpilogue epilogue;
+  epilogue.bias = bias;
+  epilogue.bias_axis = bias ? detail::BiasAxis::per_row : detail::BiasAxis::none;
+  detail::gemm(p.k, np, plan.col_rows, 1.0f, {w, plan.col_rows, 1}, {columns.data(), np, 1}, 0.0f,
+               y_all.data(), np, epilogue);
+  const int nthreads = detail::threads_for(static_cast<double>(np) * p.k);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (index_t n = 0; n < p.n; ++n)
+    for (index_t k = 0; k < p.k; ++k) {
+      const float* src = y_all.data() + k * np + n * pixels;
+      std::copy(src, src + pixels, y + n * plan.y_image + k * pixels);
+    }
+}
+
 void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) {
   if (detail::conv2d_direct_suits(p, detail::cpu_kernels().gemm.mr)) {
     detail::conv2d_forward_direct(p, x, w, bias, y);
+  } else if (batched_suits(p, plan_for(p))) {
+    forward_batched(p, plan_for(p), x, w, bias, y);
   } else {
     detail::conv2d_forward_gemm(p, x, w, bias, y);
   }
@@ -232,6 +306,44 @@ void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, co
   }
 }
 
+// dW = dY_all @ cols_all^T and dcols_all = W^T @ dY_all, with dY_all (K x N*P) and
+// cols_all (CRS x N*P) holding every image's block side by side (P = pixels per image);
+// dcols_all is then scattered back into dx image by image.
+void backward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* x, const float* w,
+                      const float* dy, float* dx, float* dw) {
+  const index_t pixels = plan.pixels, np = p.n * pixels, crs = plan.col_rows, taps = p.r * p.s;
+  const index_t plane = p.h * p.w;
+  const std::vector<index_t> offsets = tap_offsets(p);
+  const int copy_threads = detail::threads_for(static_cast<double>(np) * std::max(p.k, crs));
+  std::vector<float> dy_all(static_cast<std::size_t>(p.k * np));
+#pragma omp parallel for num_threads(copy_threads) schedule(static)
+  for (index_t n = 0; n < p.n; ++n)
+    for (index_t k = 0; k < p.k; ++k) {
+      const float* src = dy + n * plan.y_image + k * pixels;
+      std::copy(src, src + pixels, dy_all.data() + k * np + n * pixels);
+    }
+  std::vector<float> columns(static_cast<std::size_t>(crs * np));
+  if (dw) {
+    gather_columns(p, plan, offsets, x, columns.data());
+    detail::gemm(p.k, crs, np, 1.0f, {dy_all.data(), np, 1}, {columns.data(), 1, np}, 0.0f, dw, crs);
+  }
+  if (dx) {
+    detail::gemm(crs, np, p.k, 1.0f, {w, 1, crs}, {dy_all.data(), np, 1}, 0.0f, columns.data(), np);
+#pragma omp parallel for num_threads(copy_threads) schedule(static)
+    for (index_t n = 0; n < p.n; ++n)
+      for (index_t c = 0; c < p.c; ++c) {
+        float* dx_plane = dx + n * plan.x_image + c * plane;
+        std::fill(dx_plane, dx_plane + plane, 0.0f);
+        for (index_t t = 0; t < taps; ++t) {
+          const index_t* off = offsets.data() + t * pixels;
+          const float* src = columns.data() + (c * taps + t) * np + n * pixels;
+          for (index_t q = 0; q < pixels; ++q)
+            if (off[q] >= 0) dx_plane[off[q]] += src[q];
+        }
+      }
+  }
+}
+
 void bias_grad(const Conv2dParams& p, const ConvPlan& plan, const float* dy, float* db) {
   const int nthreads = detail::threads_for(static_cast<double>(p.n) * p.k * plan.pixels);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
@@ -277,6 +389,10 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
              kBackward << ": dw is asked for but x is null");
 
   if (db) bias_grad(p, plan, dy, db);
+  if ((dw || dx) && !dy_empty && plan.col_rows > 0 && p.k > 0 && batched_suits(p, plan)) {
+    backward_batched(p, plan, x, w, dy, dx, dw);
+    return;
+  }
   if (dw) weight_grad(p, plan, x, dy, dw);
   if (dx) {
     if (p.k == 0 || plan.pixels == 0) {
