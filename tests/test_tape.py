@@ -197,10 +197,15 @@ def test_node_argument_errors_name_the_argument():
     with pytest.raises(ValueError, match="LinearBackward.*w"):
         kiln._C.LinearBackward(x, np.zeros((2, 5), np.float32), np.zeros((3, 2), np.float32), None,
                                True, True, True, None, (3, 4))
+    with pytest.raises(ValueError, match="LinearBackward: activation"):
+        kiln._C.LinearBackward(x, np.zeros((2, 4), np.float32), np.zeros((3, 2), np.float32), "gelu",
+                               True, True, True, None, (3, 4))
     with pytest.raises(ValueError, match="ActivationBackward"):
         kiln._C.ActivationBackward("gelu", x)
     with pytest.raises(ValueError, match="grad"):
         kiln._C.ActivationBackward("relu", x)(np.zeros((4, 3), np.float32))
+    with pytest.raises(TypeError, match="numeric array"):
+        kiln._C.ActivationBackward("relu", x)("not an array")
 
 
 def test_profiler_counts_one_backward_call():

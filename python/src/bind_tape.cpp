@@ -39,7 +39,10 @@ std::vector<index_t> shape_of(const py::array& a) {
 
 // A gradient handed in by the walker or by Python: any array-like, as contiguous float32.
 py::array_t<float> dense_grad(py::handle g) {
-  return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(g);
+  auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(g);
+  if (!a) throw py::type_error("a tape node's gradient must be a numeric array, got " +
+                               std::string(py::str(py::type::handle_of(g))));
+  return a;
 }
 
 py::array null_array() { return py::reinterpret_borrow<py::array>(py::handle()); }
@@ -74,6 +77,9 @@ class LinearBackward final : public NativeBackward {
     p_.out_features = weight_is_out_by_in ? w_.shape(0) : w_.shape(1);
     p_.weight_is_out_by_in = weight_is_out_by_in;
     p_.activation = parse_activation(kFn, activation);
+    if (p_.activation != Activation::none && p_.activation != Activation::relu &&
+        p_.activation != Activation::sigmoid && p_.activation != Activation::tanh)
+      throw py::value_error(std::string(kFn) + ": activation must be None, relu, sigmoid or tanh");
     require_shape(kFn, "w", w_, weight_is_out_by_in
                                     ? std::vector<index_t>{p_.out_features, p_.in_features}
                                     : std::vector<index_t>{p_.in_features, p_.out_features});
