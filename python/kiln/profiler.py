@@ -46,18 +46,23 @@ def kernel_time():
 
     def wrap(name, fn):
         # Lean on purpose: whatever this wrapper costs is counted as outside the kernels.
+        # Only the tape walk calls back into Python, so only it pays for asking how long.
+        calls_back = name == "run_backward"
+
         def timed(*args, **kwargs):
             nonlocal depth
             depth += 1
-            python_before = python_seconds()
+            python_before = python_seconds() if calls_back else 0.0
             start = perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 elapsed = perf_counter() - start
                 depth -= 1
+                if calls_back:
+                    elapsed -= python_seconds() - python_before
                 if depth == 0:
-                    log.append((name, elapsed - (python_seconds() - python_before)))
+                    log.append((name, elapsed))
         return timed
 
     for name, fn in originals.items():
