@@ -4,6 +4,10 @@ Each differentiable operation creates its output with ``record(data, parents,
 backward)``, where ``backward(grad_out) -> grads`` returns one gradient (an ndarray
 or None) per parent, computed with the kernel's backward. ``backward`` walks the
 graph once in reverse topological order, summing gradients that meet at a node.
+
+``backward`` may be a Python function or a native node (``kiln._C.NativeBackward``, which
+the common float32 layers record: python/src/bind_tape.cpp); a graph of native nodes only
+is walked in C++ in one call, any other graph here.
 """
 
 from __future__ import annotations
