@@ -20,6 +20,37 @@ namespace kiln::detail {
 namespace {
 namespace gate_math {
 
+// The vector types' free functions, reached by argument-dependent lookup from outside
+// VecOps (whose members of the same names would hide them).
+template <class Vec> Vec vec_fmadd(Vec a, Vec b, Vec c) { return fmadd(a, b, c); }
+template <class Vec> Vec vec_min(Vec a, Vec b) { return min(a, b); }
+template <class Vec> Vec vec_max(Vec a, Vec b) { return max(a, b); }
+template <class Vec> Vec vec_abs(Vec a) { return abs(a); }
+
+// V over one of the SIMD vector types (simd/vec_avx2.hpp, simd/vec_avx512.hpp), whose
+// max/min already return their second operand on NaN.
+template <class Vec>
+struct VecOps {
+  using T = Vec;
+  static constexpr int width = Vec::kLanes;
+  static T load(const float* p) { return Vec::load(p); }
+  static void store(float* p, T v) { Vec::store(p, v); }
+  static T load_partial(const float* p, int n) { return Vec::load_partial(p, n); }
+  static void store_partial(float* p, T v, int n) { Vec::store_partial(p, v, n); }
+  static T set1(float v) { return Vec::set1(v); }
+  static T add(T a, T b) { return a + b; }
+  static T sub(T a, T b) { return a - b; }
+  static T mul(T a, T b) { return a * b; }
+  static T div(T a, T b) { return a / b; }
+  static T fmadd(T a, T b, T c) { return vec_fmadd(a, b, c); }
+  static T min(T a, T b) { return vec_min(a, b); }
+  static T max(T a, T b) { return vec_max(a, b); }
+  static T abs(T a) { return vec_abs(a); }
+  static T with_sign_of(T magnitude, T x) { return bit_or(magnitude, sign_bit(x)); }
+  static T round(T a) { return round_nearest(a); }
+  static T exp2i(T n) { return pow2_int(n); }
+};
+
 // e^r - 1 for |r| <= ln2 / 2: Taylor to r^7 (the next term is below 2^-26 relative).
 template <class V>
 inline typename V::T expm1_reduced(typename V::T r) {

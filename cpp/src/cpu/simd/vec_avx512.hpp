@@ -41,6 +41,7 @@ inline __m512i bits(Vec a) { return _mm512_castps_si512(a.v); }
 inline Vec abs(Vec a) { return bits(_mm512_and_si512(bits(a), _mm512_set1_epi32(0x7fffffff))); }
 inline Vec sign_bit(Vec a) { return bits(_mm512_and_si512(bits(a), _mm512_set1_epi32(INT32_MIN))); }
 inline Vec bit_xor(Vec a, Vec b) { return bits(_mm512_xor_si512(bits(a), bits(b))); }
+inline Vec bit_or(Vec a, Vec b) { return bits(_mm512_or_si512(bits(a), bits(b))); }
 inline Vec sqrt(Vec a) { return {_mm512_sqrt_ps(a.v)}; }
 inline Vec::Mask is_nan(Vec a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
 inline Vec::Mask greater(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
