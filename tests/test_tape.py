@@ -218,3 +218,27 @@ def test_profiler_counts_one_backward_call():
     assert kt.calls["run_backward"] == 1 and kt.calls["adam_step"] == 1
     assert kt.calls["linear_forward_node"] == 3 and kt.calls["activation_forward_node"] == 2
     assert 0 < kt.seconds
+
+
+def test_batched_input_records_a_native_node(monkeypatch):
+    """x (batch, time, features) through Linear: the leading axes fold into the GEMM's rows."""
+    kiln.manual_seed(4)
+    layer = nn.Linear(6, 3)
+    x = kiln.tensor(np.random.default_rng(4).standard_normal((2, 5, 6)).astype(np.float32), requires_grad=True)
+    y = layer(x)
+    assert y.shape == (2, 5, 3) and isinstance(y._backward, kiln._C.LinearBackward)
+    with kiln.use_backend("numpy"):
+        want = layer(x).numpy()
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
+
+    def run(walker):
+        x.grad = layer.weight.grad = layer.bias.grad = None
+        with monkeypatch.context() as m:
+            if walker == "python":
+                m.setattr(autograd, "_native", None)
+            (layer(x) * 1.0).sum().backward()
+        return x.grad.numpy().copy(), layer.weight.grad.numpy().copy()
+
+    for a, b in zip(run("native"), run("python")):
+        np.testing.assert_array_equal(a, b)
+    assert run("native")[0].shape == (2, 5, 6)

@@ -87,8 +87,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, bet
 
 
 def linear_forward(x, weight, bias, activation, weight_is_out_by_in: bool, recording: bool):
-    """(y, native backward or None) for y = act(x @ op(w) + bias) of 2-D float32 Tensors on
-    the cpu backend, in one crossing; None when the general road must take it."""
+    """(y, native backward or None) for y = act(x @ op(w) + bias) of float32 Tensors on the
+    cpu backend, in one crossing; None when the general road must take it."""
     if _backend.current_backend() != "cpu":
         return None
     return _backend._C.linear_forward_node(
@@ -113,15 +113,6 @@ def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: fl
         return None
     return _backend._C.cross_entropy_forward_node(logits, target, ignore_index, label_smoothing, scale,
                                                   recording)
-
-
-def linear_node(x2, w, y, activation, weight_is_out_by_in: bool, input_grad: bool, weight_grad: bool,
-                bias_grad, input_shape: tuple, backend: str):
-    """Backward of y = act(x2 @ op(w) + bias) (x2 2-D); bias_grad None when the layer has no bias."""
-    if backend == "cpu" and _plain(x2, w, y):
-        return _backend._C.LinearBackward(x2, w, y, activation, weight_is_out_by_in, input_grad, weight_grad,
-                                          bias_grad, input_shape)
-    return None
 
 
 def scaled_grad_node(grad, scale: float, backend: str):

@@ -111,7 +111,7 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
         parents = (x, weight) + ((bias,) if bias is not None else ())
         recording = wants_grad(parents)
         native = _direct.linear_forward(x, weight, bias, activation, weight_is_out_by_in, recording)
-        if native is not None:  # 2-D float32 on the cpu backend: forward and node in one call
+        if native is not None:  # float32 on the cpu backend: forward and node in one call
             y, backward = native
             return Tensor._recorded(y, parents, backward) if recording else Tensor._wrap(y)
     if activation not in (None, "relu", "sigmoid", "tanh"):
@@ -134,20 +134,17 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
     parents = (x, weight) + ((bias,) if bias is not None else ())
     if not wants_grad(parents):
         return Tensor._wrap(out)
-    backward = _direct.linear_node(X2, W, Y, activation, weight_is_out_by_in, x.requires_grad,
-                                   weight.requires_grad, None if bias is None else bias.requires_grad,
-                                   X.shape, backend)
-    if backward is None:
-        def backward(g):
-            g = g.reshape(-1, g.shape[-1])
-            gx, gw, gb = _direct.linear_backward(X2, W, Y, g, weight_is_out_by_in=weight_is_out_by_in,
-                                                 activation=activation, input_grad=x.requires_grad,
-                                                 weight_grad=weight.requires_grad,
-                                                 bias_grad=bias is not None and bias.requires_grad,
-                                                 backend=backend)
-            if gx is not None:
-                gx = gx.reshape(X.shape)
-            return (_cast(gx, X.dtype), _cast(gw, W.dtype)) + ((_cast(gb, B.dtype),) if bias is not None else ())
+
+    def backward(g):
+        g = g.reshape(-1, g.shape[-1])
+        gx, gw, gb = _direct.linear_backward(X2, W, Y, g, weight_is_out_by_in=weight_is_out_by_in,
+                                             activation=activation, input_grad=x.requires_grad,
+                                             weight_grad=weight.requires_grad,
+                                             bias_grad=bias is not None and bias.requires_grad,
+                                             backend=backend)
+        if gx is not None:
+            gx = gx.reshape(X.shape)
+        return (_cast(gx, X.dtype), _cast(gw, W.dtype)) + ((_cast(gb, B.dtype),) if bias is not None else ())
     return record(out, parents, backward)
 
 

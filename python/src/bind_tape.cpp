@@ -12,6 +12,7 @@
 // gradients summed in the same order), so both give bit-identical gradients.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -61,35 +62,16 @@ class NativeBackward {
 };
 
 // y = act(x @ op(w) + bias) of kiln.functional.linear / dense; parents (x, w[, bias]).
+// x and y as matrices (m, in) and (m, out); dx comes back in input_shape.
 class LinearBackward final : public NativeBackward {
  public:
-  LinearBackward(py::handle x, py::handle w, py::handle y, py::handle activation,
-                 bool weight_is_out_by_in, bool input_grad, bool weight_grad, py::handle bias_grad,
+  // Arrays and sizes already checked (linear_forward_node, or make_linear_backward).
+  LinearBackward(py::array x, py::array w, py::array y, const LinearBackwardParams& p,
+                 bool input_grad, bool weight_grad, bool has_bias, bool bias_grad,
                  std::vector<index_t> input_shape)
-      : x_(contiguous_input(kFn, "x", x)), w_(contiguous_input(kFn, "w", w)),
-        y_(contiguous_input(kFn, "y", y)), input_grad_(input_grad), weight_grad_(weight_grad),
-        has_bias_(!bias_grad.is_none()), bias_grad_(has_bias_ && bias_grad.cast<bool>()),
-        input_shape_(std::move(input_shape)) {
-    require_ndim(kFn, "x", x_, {2});
-    require_ndim(kFn, "w", w_, {2});
-    p_.m = x_.shape(0);
-    p_.in_features = x_.shape(1);
-    p_.out_features = weight_is_out_by_in ? w_.shape(0) : w_.shape(1);
-    p_.weight_is_out_by_in = weight_is_out_by_in;
-    p_.activation = parse_activation(kFn, activation);
-    if (p_.activation != Activation::none && p_.activation != Activation::relu &&
-        p_.activation != Activation::sigmoid && p_.activation != Activation::tanh)
-      throw py::value_error(std::string(kFn) + ": activation must be None, relu, sigmoid or tanh");
-    require_shape(kFn, "w", w_, weight_is_out_by_in
-                                    ? std::vector<index_t>{p_.out_features, p_.in_features}
-                                    : std::vector<index_t>{p_.in_features, p_.out_features});
-    require_shape(kFn, "y", y_, {p_.m, p_.out_features});
-    index_t size = 1;
-    for (index_t d : input_shape_) size *= d;
-    if (size != p_.m * p_.in_features)
-      throw py::value_error(std::string(kFn) + ": input_shape " + shape_str(input_shape_) +
-                            " does not hold x " + shape_str(x_));
-  }
+      : x_(std::move(x)), w_(std::move(w)), y_(std::move(y)), p_(p), input_grad_(input_grad),
+        weight_grad_(weight_grad), has_bias_(has_bias), bias_grad_(has_bias && bias_grad),
+        input_shape_(std::move(input_shape)) {}
 
   py::tuple apply(py::handle grad_out) override {
     py::array_t<float> dy = dense_grad(grad_out);
@@ -126,14 +108,44 @@ class LinearBackward final : public NativeBackward {
   std::vector<index_t> input_shape_;
 };
 
+// LinearBackward from Python, every argument checked.
+std::unique_ptr<LinearBackward> make_linear_backward(py::handle x_obj, py::handle w_obj,
+                                                     py::handle y_obj, py::handle activation,
+                                                     bool weight_is_out_by_in, bool input_grad,
+                                                     bool weight_grad, py::handle bias_grad,
+                                                     std::vector<index_t> input_shape) {
+  constexpr const char* kFn = "LinearBackward";
+  py::array x = contiguous_input(kFn, "x", x_obj), w = contiguous_input(kFn, "w", w_obj);
+  py::array y = contiguous_input(kFn, "y", y_obj);
+  require_ndim(kFn, "x", x, {2});
+  require_ndim(kFn, "w", w, {2});
+  LinearBackwardParams p;
+  p.m = x.shape(0);
+  p.in_features = x.shape(1);
+  p.out_features = weight_is_out_by_in ? w.shape(0) : w.shape(1);
+  p.weight_is_out_by_in = weight_is_out_by_in;
+  p.activation = parse_activation(kFn, activation);
+  if (p.activation != Activation::none && p.activation != Activation::relu &&
+      p.activation != Activation::sigmoid && p.activation != Activation::tanh)
+    throw py::value_error(std::string(kFn) + ": activation must be None, relu, sigmoid or tanh");
+  require_shape(kFn, "w", w, weight_is_out_by_in ? std::vector<index_t>{p.out_features, p.in_features}
+                                                 : std::vector<index_t>{p.in_features, p.out_features});
+  require_shape(kFn, "y", y, {p.m, p.out_features});
+  index_t size = 1;
+  for (index_t d : input_shape) size *= d;
+  if (size != p.m * p.in_features)
+    throw py::value_error(std::string(kFn) + ": input_shape " + shape_str(input_shape) +
+                          " does not hold x " + shape_str(x));
+  const bool has_bias = !bias_grad.is_none();
+  return std::make_unique<LinearBackward>(x, w, y, p, input_grad, weight_grad, has_bias,
+                                          has_bias && bias_grad.cast<bool>(), std::move(input_shape));
+}
+
 // relu / sigmoid / tanh; `saved` is the input for relu and the output for the others.
 class ActivationBackward final : public NativeBackward {
  public:
-  ActivationBackward(py::handle activation, py::handle saved)
-      : act_(parse_activation(kFn, activation)), saved_(contiguous_input(kFn, "saved", saved)) {
-    if (act_ != Activation::relu && act_ != Activation::sigmoid && act_ != Activation::tanh)
-      throw py::value_error(std::string(kFn) + ": activation must be relu, sigmoid or tanh");
-  }
+  // act is relu, sigmoid or tanh, saved float32 and C-contiguous (checked by the caller).
+  ActivationBackward(Activation act, py::array saved) : act_(act), saved_(std::move(saved)) {}
 
   py::tuple apply(py::handle grad_out) override {
     py::array_t<float> dy = dense_grad(grad_out);
@@ -156,6 +168,15 @@ class ActivationBackward final : public NativeBackward {
   Activation act_;
   py::array saved_;
 };
+
+// ActivationBackward from Python, its arguments checked.
+std::unique_ptr<ActivationBackward> make_activation_backward(py::handle activation, py::handle saved) {
+  constexpr const char* kFn = "ActivationBackward";
+  const Activation act = parse_activation(kFn, activation);
+  if (act != Activation::relu && act != Activation::sigmoid && act != Activation::tanh)
+    throw py::value_error(std::string(kFn) + ": activation must be relu, sigmoid or tanh");
+  return std::make_unique<ActivationBackward>(act, contiguous_input(kFn, "saved", saved));
+}
 
 // A loss whose kernel already wrote d loss / d input (`grad`, for a loss of 1): the
 // backward scales it by the incoming scalar gradient times `scale` (reduction="sum").
@@ -205,19 +226,22 @@ bool layer_activation(py::handle name, Activation* act) {
   return true;
 }
 
-// (y, node) for y = act(x @ op(w) + bias): x (m, in), w (out, in) or (in, out), bias (out,)
-// or None; node is the LinearBackward when any of input_grad, weight_grad, bias_grad
-// (None: no bias) holds, else None. Returns None, doing nothing, for anything else
-// (other dtypes, layouts, ranks, mismatched shapes): the layer then takes the general
-// road, which says what is wrong.
+// (y, node) for y = act(x @ op(w) + bias): x (..., in), w (out, in) or (in, out), bias
+// (out,) or None -> y (..., out); node is the LinearBackward when any of input_grad,
+// weight_grad, bias_grad (None: no bias) holds, else None. Returns None, doing nothing, for
+// anything else (other dtypes, layouts, mismatched shapes): the layer then takes the
+// general road, which says what is wrong.
 py::object linear_forward_node(py::handle x, py::handle w, py::handle bias, py::handle activation,
-                          bool weight_is_out_by_in, bool input_grad, bool weight_grad,
-                          py::handle bias_grad) {
+                               bool weight_is_out_by_in, bool input_grad, bool weight_grad,
+                               py::handle bias_grad) {
   if (!plain(x) || !plain(w) || (!bias.is_none() && !plain(bias))) return py::none();
   py::array X = py::reinterpret_borrow<py::array>(x);
   py::array W = py::reinterpret_borrow<py::array>(w);
-  if (X.ndim() != 2 || W.ndim() != 2) return py::none();
-  const index_t m = X.shape(0), in = X.shape(1);
+  if (X.ndim() < 1 || W.ndim() != 2) return py::none();
+  const std::vector<index_t> x_shape = shape_of(X);
+  const index_t in = x_shape.back();
+  index_t m = 1;
+  for (std::size_t d = 0; d + 1 < x_shape.size(); ++d) m *= x_shape[d];
   const index_t out = weight_is_out_by_in ? W.shape(0) : W.shape(1);
   if ((weight_is_out_by_in ? W.shape(1) : W.shape(0)) != in) return py::none();
   py::array B = null_array();
@@ -225,23 +249,32 @@ py::object linear_forward_node(py::handle x, py::handle w, py::handle bias, py::
     B = py::reinterpret_borrow<py::array>(bias);
     if (B.ndim() != 1 || B.shape(0) != out) return py::none();
   }
-  Activation act;
-  if (!layer_activation(activation, &act)) return py::none();
-  py::array Y = py::array_t<float>({m, out});
+  LinearBackwardParams lp;
+  if (!layer_activation(activation, &lp.activation)) return py::none();
+  lp.m = m;
+  lp.in_features = in;
+  lp.out_features = out;
+  lp.weight_is_out_by_in = weight_is_out_by_in;
+  py::array X2 = X.ndim() == 2 ? X : X.reshape(std::vector<index_t>{m, in});
+  py::array Y2 = py::array_t<float>({m, out});
   MatmulParams p = matmul_params(m, out, in, false, weight_is_out_by_in);
-  p.activation = act;
-  const float* x_ptr = f32_data(X);
+  p.activation = lp.activation;
+  const float* x_ptr = f32_data(X2);
   const float* w_ptr = f32_data(W);
   const float* b_ptr = f32_data(B);
-  float* y_ptr = f32_mutable_data(Y);
+  float* y_ptr = f32_mutable_data(Y2);
   {
     py::gil_scoped_release release;
     matmul(p, x_ptr, w_ptr, b_ptr, y_ptr);
   }
-  const bool wants_bias_grad = !bias_grad.is_none() && bias_grad.cast<bool>();
+  std::vector<index_t> y_shape = x_shape;
+  y_shape.back() = out;
+  py::array Y = X.ndim() == 2 ? Y2 : Y2.reshape(y_shape);
+  const bool has_bias = !bias_grad.is_none();
+  const bool wants_bias_grad = has_bias && bias_grad.cast<bool>();
   if (!input_grad && !weight_grad && !wants_bias_grad) return py::make_tuple(Y, py::none());
-  auto node = std::make_unique<LinearBackward>(X, W, Y, activation, weight_is_out_by_in, input_grad,
-                                               weight_grad, bias_grad, std::vector<index_t>{m, in});
+  auto node = std::make_unique<LinearBackward>(X2, W, Y2, lp, input_grad, weight_grad, has_bias,
+                                               wants_bias_grad, x_shape);
   return py::make_tuple(Y, py::cast(std::move(node)));
 }
 
@@ -260,7 +293,7 @@ py::object activation_forward_node(py::handle x, py::handle activation, bool rec
     kiln::activation_forward(act, X.size(), x_ptr, y_ptr);
   }
   if (!record) return py::make_tuple(Y, py::none());
-  auto node = std::make_unique<ActivationBackward>(activation, act == Activation::relu ? X : Y);
+  auto node = std::make_unique<ActivationBackward>(act, act == Activation::relu ? X : Y);
   return py::make_tuple(Y, py::cast(std::move(node)));
 }
 
@@ -473,8 +506,7 @@ void bind_tape(py::module_& m) {
                              "A tape node's backward in C++; call it with d loss / d output.")
       .def("__call__", &NativeBackward::apply, py::arg("grad"));
   py::class_<LinearBackward, NativeBackward>(m, "LinearBackward")
-      .def(py::init<py::handle, py::handle, py::handle, py::handle, bool, bool, bool, py::handle,
-                    std::vector<index_t>>(),
+      .def(py::init(&make_linear_backward),
            py::arg("x"), py::arg("w"), py::arg("y"), py::arg("activation"),
            py::arg("weight_is_out_by_in"), py::arg("input_grad"), py::arg("weight_grad"),
            py::arg("bias_grad"), py::arg("input_shape"),
@@ -482,7 +514,7 @@ void bind_tape(py::module_& m) {
            "there is no bias. Called with dy, returns (dx in input_shape, dw[, db]), None where\n"
            "a gradient is not wanted.");
   py::class_<ActivationBackward, NativeBackward>(m, "ActivationBackward")
-      .def(py::init<py::handle, py::handle>(), py::arg("activation"), py::arg("saved"),
+      .def(py::init(&make_activation_backward), py::arg("activation"), py::arg("saved"),
            "relu, sigmoid or tanh; saved is the input for relu, the output otherwise.");
   py::class_<ScaledGradBackward, NativeBackward>(m, "ScaledGradBackward")
       .def(py::init<py::handle, double>(), py::arg("grad"), py::arg("scale"),

@@ -198,10 +198,11 @@ void forward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* x
 
 void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) {
+  const ConvPlan plan = plan_for(p);
   if (detail::conv2d_direct_suits(p, detail::cpu_kernels().gemm.mr)) {
     detail::conv2d_forward_direct(p, x, w, bias, y);
-  } else if (batched_suits(p, plan_for(p))) {
-    forward_batched(p, plan_for(p), x, w, bias, y);
+  } else if (batched_suits(p, plan)) {
+    forward_batched(p, plan, x, w, bias, y);
   } else {
     detail::conv2d_forward_gemm(p, x, w, bias, y);
   }
