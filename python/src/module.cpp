@@ -6,11 +6,15 @@
 #include "bindings.hpp"
 #include "kiln/cpu_info.hpp"
 #include "kiln/threads.hpp"
+#include "nodes/nodes.hpp"
+#include "tape/node.hpp"
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "kiln's C++ kernels (private; use kiln.ops)";
+  // The native tape nodes derive from kiln._tape.Node: that module (and its table) first.
+  kiln::tape::import_api();
   m.def("set_num_threads", &kiln::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &kiln::get_num_threads);
   m.def("cpu_isa", &kiln::cpu_isa, "The instruction set the CPU kernels were chosen for.");
@@ -25,4 +29,11 @@ PYBIND11_MODULE(_C, m) {
   kiln::bind::bind_pool2d(m);
   kiln::bind::bind_sparse_matmul(m);
   kiln::bind::bind_tape(m);
+  kiln::nodes::bind_linear_node(m);
+  kiln::nodes::bind_activation_node(m);
+  kiln::nodes::bind_loss_node(m);
+  kiln::nodes::bind_conv2d_node(m);
+  kiln::nodes::bind_pool2d_nodes(m);
+  kiln::nodes::bind_embedding_node(m);
+  kiln::nodes::bind_lstm_nodes(m);
 }

@@ -1,0 +1,210 @@
+// The few array operations the tape does itself: sum two gradients, copy one, add one into
+// a leaf's gradient in place, reshape or transpose one. float32 C-contiguous ndarrays (the
+// common case) in plain C++ loops, other ndarrays through NumPy, and arrays of other
+// backends (device arrays) through the Python hooks of set_array_hooks, so the walker
+// needs to know nothing about them. Element-wise float additions in any of these give the
+// same bits as NumPy's, so the walk is bit-identical to a Python walk that adds with `+`.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tape_internal.hpp"
+
+namespace kiln::tape {
+namespace {
+
+using npy = py::detail::npy_api;
+
+struct Hooks {
+  py::object add, iadd, copy, copy_into, reshape, transpose;
+};
+
+Hooks& hooks() {
+  static Hooks* h = new Hooks();  // never freed: outlives the interpreter's teardown
+  return *h;
+}
+
+bool is_ndarray(py::handle obj) { return npy::get().PyArray_Check_(obj.ptr()); }
+
+const py::detail::PyArray_Proxy* proxy(py::handle a) { return py::detail::array_proxy(a.ptr()); }
+
+bool same_shape(py::handle a, py::handle b) {
+  const auto* pa = proxy(a);
+  const auto* pb = proxy(b);
+  if (pa->nd != pb->nd) return false;
+  for (int d = 0; d < pa->nd; ++d)
+    if (pa->dimensions[d] != pb->dimensions[d]) return false;
+  return true;
+}
+
+std::vector<py::ssize_t> shape_of(py::handle a) {
+  const auto* p = proxy(a);
+  return std::vector<py::ssize_t>(p->dimensions, p->dimensions + p->nd);
+}
+
+std::string shape_str(const std::vector<py::ssize_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+py::ssize_t size_of(py::handle a) {
+  py::ssize_t n = 1;
+  const auto* p = proxy(a);
+  for (int d = 0; d < p->nd; ++d) n *= p->dimensions[d];
+  return n;
+}
+
+float* f32(py::handle a) { return reinterpret_cast<float*>(proxy(a)->data); }
+
+py::object call_hook(const py::object& hook, const char* name, py::handle subject,
+                     std::initializer_list<PyObject*> args) {
+  if (!hook)
+    throw py::type_error(std::string("kiln._tape: a gradient of type ") + Py_TYPE(subject.ptr())->tp_name +
+                         " is not a numpy.ndarray; kiln._tape.set_array_hooks() must give `" + name +
+                         "` for arrays of other backends");
+  std::vector<PyObject*> argv(args);
+  PyObject* result;
+  {
+    InPython timer;
+    result = PyObject_Vectorcall(hook.ptr(), argv.data(), argv.size(), nullptr);
+  }
+  if (!result) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(result);
+}
+
+bool aligned_c_contiguous(py::handle a) {
+  const int want = npy::NPY_ARRAY_C_CONTIGUOUS_ | npy::NPY_ARRAY_ALIGNED_;
+  return (proxy(a)->flags & want) == want;
+}
+
+py::object checked(PyObject* result) {
+  if (!result) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(result);
+}
+
+py::object optional_hook(py::handle h, const char* name) {
+  if (h.is_none()) return py::object();
+  if (!PyCallable_Check(h.ptr()))
+    throw py::type_error(std::string("set_array_hooks: ") + name + " must be callable or None, got " +
+                         Py_TYPE(h.ptr())->tp_name);
+  return py::reinterpret_borrow<py::object>(h);
+}
+
+}  // namespace
+
+bool is_plain_f32(py::handle obj) {
+  if (!is_ndarray(obj)) return false;
+  const auto* descr = py::detail::array_descriptor_proxy(proxy(obj)->descr);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  constexpr char kNative = '>';
+#else
+  constexpr char kNative = '<';
+#endif
+  return descr->type_num == npy::NPY_FLOAT_ && (descr->byteorder == '=' || descr->byteorder == kNative) &&
+         aligned_c_contiguous(obj);
+}
+
+py::object grad_sum(py::handle a, py::handle b) {
+  if (is_ndarray(a) && is_ndarray(b)) {
+    if (is_plain_f32(a) && is_plain_f32(b) && same_shape(a, b)) {
+      py::array_t<float> out(shape_of(a));
+      const float* x = f32(a);
+      const float* y = f32(b);
+      float* z = out.mutable_data();
+      for (py::ssize_t i = 0, n = out.size(); i < n; ++i) z[i] = x[i] + y[i];
+      return std::move(out);
+    }
+    return checked(PyNumber_Add(a.ptr(), b.ptr()));
+  }
+  return call_hook(hooks().add, "add", is_ndarray(a) ? b : a, {a.ptr(), b.ptr()});
+}
+
+py::object grad_copy(py::handle g) {
+  if (is_plain_f32(g)) {
+    py::array_t<float> out(shape_of(g));
+    std::memcpy(out.mutable_data(), f32(g), sizeof(float) * static_cast<std::size_t>(out.size()));
+    return std::move(out);
+  }
+  if (is_ndarray(g)) return checked(npy::get().PyArray_NewCopy_(g.ptr(), 0 /* NPY_CORDER */));
+  return call_hook(hooks().copy, "copy", g, {g.ptr()});
+}
+
+void grad_iadd(py::handle dst, py::handle src) {
+  if (is_ndarray(dst) && is_ndarray(src)) {
+    if (is_plain_f32(dst) && is_plain_f32(src) && same_shape(dst, src) &&
+        (proxy(dst)->flags & npy::NPY_ARRAY_WRITEABLE_)) {
+      float* d = f32(dst);
+      const float* s = f32(src);
+      for (py::ssize_t i = 0, n = size_of(dst); i < n; ++i) d[i] += s[i];
+      return;
+    }
+    checked(PyNumber_InPlaceAdd(dst.ptr(), src.ptr()));
+    return;
+  }
+  call_hook(hooks().iadd, "iadd", is_ndarray(dst) ? src : dst, {dst.ptr(), src.ptr()});
+}
+
+void grad_copy_into(const py::array& dst, py::handle src, const char* what) {
+  if (!is_ndarray(src)) {
+    call_hook(hooks().copy_into, "copy_into", src, {dst.ptr(), src.ptr()});
+    return;
+  }
+  if (!same_shape(dst, src))
+    throw py::value_error(std::string(what) + ": a gradient of shape " + shape_str(shape_of(src)) +
+                          " for a buffer view of shape " + shape_str(shape_of(dst)));
+  PyObject* sd = proxy(src)->descr;
+  PyObject* dd = proxy(dst)->descr;
+  if (aligned_c_contiguous(src) && (sd == dd || npy::get().PyArray_EquivTypes_(sd, dd))) {
+    std::memcpy(proxy(dst)->data, proxy(src)->data, static_cast<std::size_t>(dst.nbytes()));
+    return;
+  }
+  if (npy::get().PyArray_CopyInto_(dst.ptr(), src.ptr()) != 0) throw py::error_already_set();
+}
+
+py::object grad_reshape(py::handle g, const std::vector<py::ssize_t>& shape) {
+  if (is_ndarray(g)) return py::reinterpret_borrow<py::array>(g).reshape(shape);
+  py::tuple t(shape.size());
+  for (std::size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
+  return call_hook(hooks().reshape, "reshape", g, {g.ptr(), t.ptr()});
+}
+
+py::object grad_transpose(py::handle g, const std::vector<py::ssize_t>& axes) {
+  if (is_ndarray(g)) {
+    // What PyArray_Transpose does: a view with permuted shape and strides (NumPy recomputes
+    // the contiguity flags from the strides).
+    py::array a = py::reinterpret_borrow<py::array>(g);
+    if (a.ndim() != static_cast<py::ssize_t>(axes.size()))
+      throw py::value_error("PermuteBackward: a gradient of " + std::to_string(a.ndim()) +
+                            " dimensions for a permutation of " + std::to_string(axes.size()));
+    std::vector<py::ssize_t> shape(axes.size()), strides(axes.size());
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      shape[i] = a.shape(axes[i]);
+      strides[i] = a.strides(axes[i]);
+    }
+    return py::array(a.dtype(), shape, strides, a.data(), a);
+  }
+  py::tuple t(axes.size());
+  for (std::size_t i = 0; i < axes.size(); ++i) t[i] = py::int_(axes[i]);
+  return call_hook(hooks().transpose, "transpose", g, {g.ptr(), t.ptr()});
+}
+
+void bind_grad_math(py::module_& m) {
+  m.def(
+      "set_array_hooks",
+      [](py::handle add, py::handle iadd, py::handle copy, py::handle copy_into, py::handle reshape,
+         py::handle transpose) {
+        Hooks h{optional_hook(add, "add"),           optional_hook(iadd, "iadd"),
+                optional_hook(copy, "copy"),         optional_hook(copy_into, "copy_into"),
+                optional_hook(reshape, "reshape"),   optional_hook(transpose, "transpose")};
+        hooks() = std::move(h);
+      },
+      py::arg("add"), py::arg("iadd"), py::arg("copy"), py::arg("copy_into"), py::arg("reshape"),
+      py::arg("transpose"),
+      "Python callables for gradients that are not numpy ndarrays (arrays of other backends):\n"
+      "add(a, b) -> new, iadd(dst, src) in place, copy(a) -> new, copy_into(dst, src) with dst\n"
+      "an ndarray, reshape(a, shape) and transpose(a, axes) -> new or a view. Each may be None\n"
+      "(unset: such a gradient there is a TypeError).");
+}
+
+}  // namespace kiln::tape

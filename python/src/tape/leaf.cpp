@@ -1,0 +1,193 @@
+// Leaves and the optimizer's gradient buffer.
+//
+// A Leaf is the node of a tensor that requires grad and was not computed: the walk ends
+// there and the gradient accumulates into leaf.grad. An optimizer keeps the gradients of a
+// parameter group in one flat buffer (one adam_step over all of it); a GradBuffer names,
+// per leaf, the slice of that buffer (a view) its gradient goes to, so the tape writes the
+// gradient there directly instead of leaving it in a fresh array for Python to copy.
+#include <cstring>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "tape_internal.hpp"
+
+namespace kiln::tape {
+namespace {
+
+class GradBuffer;
+
+PyTypeObject* g_leaf_type = nullptr;
+
+class Leaf final : public Node {
+ public:
+  Leaf() : Node({}, 1, /*leaf=*/true) {}
+
+  py::object grad;               // null: None
+  // The slice of owner's buffer; null without an owner (py::array() would be an empty array).
+  py::array view = py::reinterpret_borrow<py::array>(py::handle());
+  GradBuffer* owner = nullptr;   // cleared by the owner when it lets go
+
+ private:
+  // d loss / d leaf arrives: into the view, into grad, or as a copy (never g itself, which
+  // the node that made it may still hold).
+  std::vector<py::object> backward(std::vector<py::object>& grads) override {
+    py::object& g = grads[0];
+    if (view && !grad) {
+      grad_copy_into(view, g, "Leaf");
+      grad = view;
+    } else if (grad) {
+      grad_iadd(grad, g);
+    } else {
+      grad = grad_copy(g);
+    }
+    return {};
+  }
+};
+
+Leaf* leaf_of(py::handle obj) {
+  return Py_TYPE(obj.ptr()) == g_leaf_type ? static_cast<Leaf*>(node_of(obj.ptr())) : nullptr;
+}
+
+class GradBuffer {
+ public:
+  GradBuffer(py::handle leaves, py::handle views) {
+    constexpr const char* fn = "GradBuffer";
+    if (!PySequence_Check(leaves.ptr()) || !PySequence_Check(views.ptr()))
+      throw py::type_error("GradBuffer: leaves and views must be sequences");
+    py::sequence ls = py::reinterpret_borrow<py::sequence>(leaves);
+    py::sequence vs = py::reinterpret_borrow<py::sequence>(views);
+    if (ls.size() != vs.size())
+      throw py::value_error("GradBuffer: " + std::to_string(ls.size()) + " leaves but " +
+                            std::to_string(vs.size()) + " views");
+    std::unordered_set<Leaf*> seen;
+    for (std::size_t i = 0; i < ls.size(); ++i) {
+      py::object obj = ls[i];
+      Leaf* leaf = leaf_of(obj);
+      if (!leaf)
+        throw py::type_error(std::string(fn) + ": leaves[" + std::to_string(i) + "] must be a Leaf, got " +
+                             Py_TYPE(obj.ptr())->tp_name);
+      if (!seen.insert(leaf).second)
+        throw py::value_error(std::string(fn) + ": leaves[" + std::to_string(i) + "] appears twice");
+      py::object v = vs[i];
+      if (!py::isinstance<py::array>(v))
+        throw py::type_error(std::string(fn) + ": views[" + std::to_string(i) +
+                             "] must be a numpy.ndarray, got " + Py_TYPE(v.ptr())->tp_name);
+      py::array view = py::reinterpret_borrow<py::array>(v);
+      if (!(view.flags() & py::array::c_style) || !view.writeable())
+        throw py::value_error(std::string(fn) + ": views[" + std::to_string(i) +
+                              "] must be writeable and C-contiguous");
+      // A gradient sitting in the old owner's view moves to the new view (below): check first.
+      if (leaf->owner && leaf->grad.is(leaf->view) && !same_shape(view, leaf->view))
+        throw py::value_error(std::string(fn) + ": views[" + std::to_string(i) + "] has shape " +
+                              shape_text(view) + " but the leaf's gradient has shape " +
+                              shape_text(leaf->view));
+      leaf_objects_.push_back(std::move(obj));
+      leaves_.push_back(leaf);
+      views_.push_back(std::move(view));
+    }
+    // Take the leaves over; their old buffer's memory is not written again.
+    for (std::size_t i = 0; i < leaves_.size(); ++i) {
+      Leaf* leaf = leaves_[i];
+      if (leaf->owner && leaf->grad.is(leaf->view)) {
+        grad_copy_into(views_[i], leaf->grad, fn);
+        leaf->grad = views_[i];
+      }
+      leaf->owner = this;
+      leaf->view = views_[i];
+    }
+  }
+
+  ~GradBuffer() { release(); }
+  GradBuffer(const GradBuffer&) = delete;
+  GradBuffer& operator=(const GradBuffer&) = delete;
+
+  // None when every leaf (still ours) has its gradient in its view, else the indices of
+  // those that have one. A gradient set by hand elsewhere is copied into the view first.
+  py::object collect() {
+    bool all = true;
+    for (std::size_t i = 0; i < leaves_.size(); ++i) {
+      Leaf* leaf = leaves_[i];
+      if (leaf->owner != this || !leaf->grad) {
+        all = false;
+        continue;
+      }
+      if (!leaf->grad.is(views_[i])) {
+        grad_copy_into(views_[i], leaf->grad, "GradBuffer.collect");
+        leaf->grad = views_[i];
+      }
+    }
+    if (all) return py::none();
+    py::list have;
+    for (std::size_t i = 0; i < leaves_.size(); ++i)
+      if (leaves_[i]->owner == this && leaves_[i]->grad) have.append(py::int_(i));
+    return std::move(have);
+  }
+
+  void clear() {
+    for (Leaf* leaf : leaves_)
+      if (leaf->owner == this) leaf->grad = py::object();
+  }
+
+  void zero() {
+    for (std::size_t i = 0; i < leaves_.size(); ++i) {
+      Leaf* leaf = leaves_[i];
+      if (leaf->owner != this) continue;
+      std::memset(views_[i].mutable_data(), 0, static_cast<std::size_t>(views_[i].nbytes()));
+      leaf->grad = views_[i];
+    }
+  }
+
+  void release() {
+    for (Leaf* leaf : leaves_) {
+      if (leaf->owner != this) continue;
+      leaf->owner = nullptr;
+      leaf->view = py::reinterpret_borrow<py::array>(py::handle());
+    }
+  }
+
+ private:
+  static bool same_shape(const py::array& a, const py::array& b) {
+    if (a.ndim() != b.ndim()) return false;
+    for (py::ssize_t d = 0; d < a.ndim(); ++d)
+      if (a.shape(d) != b.shape(d)) return false;
+    return true;
+  }
+  static std::string shape_text(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+  }
+
+  std::vector<py::object> leaf_objects_;  // keep the leaves alive (leaves_ point into them)
+  std::vector<Leaf*> leaves_;
+  std::vector<py::array> views_;
+};
+
+}  // namespace
+
+void bind_leaf(py::module_& m) {
+  py::class_<Leaf, Node> leaf(m, "Leaf", py::is_final(),
+                              "A tensor that requires grad and was not computed: its gradient\n"
+                              "accumulates in .grad (into its GradBuffer view when it has one).");
+  leaf.def(py::init<>())
+      .def_property(
+          "grad", [](const Leaf& l) { return l.grad ? l.grad : py::none(); },
+          [](Leaf& l, py::object g) { l.grad = g.is_none() ? py::object() : std::move(g); },
+          "d loss / d leaf so far, or None.");
+  g_leaf_type = reinterpret_cast<PyTypeObject*>(leaf.ptr());
+
+  py::class_<GradBuffer>(m, "GradBuffer", py::is_final(),
+                         "The optimizer's flat gradient buffer: views[i] (a writeable C-contiguous\n"
+                         "slice) receives leaves[i]'s gradient from now on. A newer buffer over a\n"
+                         "leaf takes it over; a leaf taken over counts here as having no gradient.")
+      .def(py::init<py::handle, py::handle>(), py::arg("leaves"), py::arg("views"))
+      .def("collect", &GradBuffer::collect,
+           "None when every leaf has its gradient in its view (a gradient set by hand is copied\n"
+           "there first), else the sorted indices of the leaves that have one.")
+      .def("clear", &GradBuffer::clear, "Every leaf's grad = None.")
+      .def("zero", &GradBuffer::zero, "Every view zeroed and every leaf's grad = its view.")
+      .def("release", &GradBuffer::release, "The leaves forget their views.");
+}
+
+}  // namespace kiln::tape
