@@ -26,6 +26,18 @@ Hooks& hooks() {
 
 bool is_ndarray(py::handle obj) { return npy::get().PyArray_Check_(obj.ptr()); }
 
+// NumPy scalars (np.float32(2.0): what arithmetic on a 0-d array gives) count as 0-d arrays;
+// anything else that is not an ndarray goes to the hooks.
+py::object as_array(py::handle obj) {
+  if (is_ndarray(obj)) return py::reinterpret_borrow<py::object>(obj);
+  static PyObject* generic = py::object(py::module_::import("numpy").attr("generic")).release().ptr();
+  if (!PyObject_TypeCheck(obj.ptr(), reinterpret_cast<PyTypeObject*>(generic)))
+    return py::reinterpret_borrow<py::object>(obj);
+  PyObject* a = npy::get().PyArray_FromAny_(obj.ptr(), nullptr, 0, 0, 0, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(a);
+}
+
 const py::detail::PyArray_Proxy* proxy(py::handle a) { return py::detail::array_proxy(a.ptr()); }
 
 bool same_shape(py::handle a, py::handle b) {
@@ -105,9 +117,13 @@ bool is_plain_f32(py::handle obj) {
          aligned_c_contiguous(obj);
 }
 
-py::object grad_sum(py::handle a, py::handle b) {
+py::object grad_sum(py::handle a_in, py::handle b_in) {
+  py::object a = as_array(a_in), b = as_array(b_in);
   if (is_ndarray(a) && is_ndarray(b)) {
-    if (is_plain_f32(a) && is_plain_f32(b) && same_shape(a, b)) {
+    if (!same_shape(a, b))
+      throw py::value_error("kiln._tape: gradients of shapes " + shape_str(shape_of(a)) + " and " +
+                            shape_str(shape_of(b)) + " reached the same output");
+    if (is_plain_f32(a) && is_plain_f32(b)) {
       py::array_t<float> out(shape_of(a));
       const float* x = f32(a);
       const float* y = f32(b);
@@ -120,7 +136,8 @@ py::object grad_sum(py::handle a, py::handle b) {
   return call_hook(hooks().add, "add", is_ndarray(a) ? b : a, {a.ptr(), b.ptr()});
 }
 
-py::object grad_copy(py::handle g) {
+py::object grad_copy(py::handle g_in) {
+  py::object g = as_array(g_in);
   if (is_plain_f32(g)) {
     py::array_t<float> out(shape_of(g));
     std::memcpy(out.mutable_data(), f32(g), sizeof(float) * static_cast<std::size_t>(out.size()));
@@ -130,10 +147,13 @@ py::object grad_copy(py::handle g) {
   return call_hook(hooks().copy, "copy", g, {g.ptr()});
 }
 
-void grad_iadd(py::handle dst, py::handle src) {
+void grad_iadd(py::handle dst, py::handle src_in) {
+  py::object src = as_array(src_in);
   if (is_ndarray(dst) && is_ndarray(src)) {
-    if (is_plain_f32(dst) && is_plain_f32(src) && same_shape(dst, src) &&
-        (proxy(dst)->flags & npy::NPY_ARRAY_WRITEABLE_)) {
+    if (!same_shape(dst, src))
+      throw py::value_error("kiln._tape: a gradient of shape " + shape_str(shape_of(src)) +
+                            " for a leaf whose gradient has shape " + shape_str(shape_of(dst)));
+    if (is_plain_f32(dst) && is_plain_f32(src) && (proxy(dst)->flags & npy::NPY_ARRAY_WRITEABLE_)) {
       float* d = f32(dst);
       const float* s = f32(src);
       for (py::ssize_t i = 0, n = size_of(dst); i < n; ++i) d[i] += s[i];
@@ -145,7 +165,8 @@ void grad_iadd(py::handle dst, py::handle src) {
   call_hook(hooks().iadd, "iadd", is_ndarray(dst) ? src : dst, {dst.ptr(), src.ptr()});
 }
 
-void grad_copy_into(const py::array& dst, py::handle src, const char* what) {
+void grad_copy_into(const py::array& dst, py::handle src_in, const char* what) {
+  py::object src = as_array(src_in);
   if (!is_ndarray(src)) {
     call_hook(hooks().copy_into, "copy_into", src, {dst.ptr(), src.ptr()});
     return;
@@ -162,14 +183,16 @@ void grad_copy_into(const py::array& dst, py::handle src, const char* what) {
   if (npy::get().PyArray_CopyInto_(dst.ptr(), src.ptr()) != 0) throw py::error_already_set();
 }
 
-py::object grad_reshape(py::handle g, const std::vector<py::ssize_t>& shape) {
+py::object grad_reshape(py::handle g_in, const std::vector<py::ssize_t>& shape) {
+  py::object g = as_array(g_in);
   if (is_ndarray(g)) return py::reinterpret_borrow<py::array>(g).reshape(shape);
   py::tuple t(shape.size());
   for (std::size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
   return call_hook(hooks().reshape, "reshape", g, {g.ptr(), t.ptr()});
 }
 
-py::object grad_transpose(py::handle g, const std::vector<py::ssize_t>& axes) {
+py::object grad_transpose(py::handle g_in, const std::vector<py::ssize_t>& axes) {
+  py::object g = as_array(g_in);
   if (is_ndarray(g)) {
     // What PyArray_Transpose does: a view with permuted shape and strides (NumPy recomputes
     // the contiguity flags from the strides).
