@@ -729,3 +729,11 @@ def test_numpy_scalars_count_as_0d_arrays_and_mismatched_shapes_are_refused():
     assert isinstance(x.grad, np.ndarray) and x.grad.shape == () and x.grad == 0.75
     with pytest.raises(ValueError, match=r"shapes \(2,\) and \(3,\)"):
         run_backward(PythonNode(lambda g: (ones(2), ones(3)), [x, x]), ones(1), False)
+
+
+def test_a_kernel_error_inside_a_walk_is_a_value_error():
+    w = Leaf()
+    node = _C.embedding_node([w], np.array([0, 11]), 11, -1)  # 11 is out of range: the kernel says so
+    with pytest.raises(ValueError, match="embedding"):
+        run_backward(node, ones(2, 3), False)
+    assert w.grad is None and not node.released

@@ -21,12 +21,13 @@ class ActivationNode final : public Node {
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     std::vector<py::object> out(1);
     if (!edges[0]) return out;
+    const py::array saved_ref = saved_;  // ours while the GIL is released (see LinearNode)
     py::array dy = grad_f32("ActivationNode", grads[0]);
-    const std::vector<index_t> shape = shape_of(saved_);
+    const std::vector<index_t> shape = shape_of(saved_ref);
     require_shape("ActivationNode", "the gradient", dy, shape);
     py::array dx = py::array_t<float>(shape);
     const bool reads_input = act_ == Activation::relu;
-    const float* saved = bind::f32_data(saved_);
+    const float* saved = bind::f32_data(saved_ref);
     const float* dy_ptr = bind::f32_data(dy);
     float* dx_ptr = bind::f32_mutable_data(dx);
     {

@@ -19,17 +19,20 @@ using Pair = std::pair<index_t, index_t>;
 class Conv2dNode final : public Node {
  public:
   Conv2dNode(std::vector<Edge> edges, py::array x, py::array w, const Conv2dParams& p)
-      : Node(std::move(edges), 1), x_(std::move(x)), w_(std::move(w)), p_(p) {}
+      : Node(std::move(edges), 1), x_(std::move(x)), w_(std::move(w)), p_(p), has_bias_(this->edges.size() == 3) {}
 
  private:
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
+    const py::array x_ref = x_, w_ref = w_;  // ours while the GIL is released (see LinearNode)
+    const bool want_dx = static_cast<bool>(edges[0]), want_dw = static_cast<bool>(edges[1]);
+    const bool want_db = has_bias_ && edges[2];
     py::array dy = grad_f32("Conv2dNode", grads[0]);
     require_shape("Conv2dNode", "the gradient", dy, {p_.n, p_.k, p_.out_h(), p_.out_w()});
-    py::array dx = new_f32_if(static_cast<bool>(edges[0]), shape_of(x_));
-    py::array dw = new_f32_if(static_cast<bool>(edges[1]), shape_of(w_));
-    py::array db = new_f32_if(edges.size() == 3 && edges[2], {p_.k});
-    const float* x = bind::f32_data(x_);
-    const float* w = bind::f32_data(w_);
+    py::array dx = new_f32_if(want_dx, shape_of(x_ref));
+    py::array dw = new_f32_if(want_dw, shape_of(w_ref));
+    py::array db = new_f32_if(want_db, {p_.k});
+    const float* x = bind::f32_data(x_ref);
+    const float* w = bind::f32_data(w_ref);
     const float* dy_ptr = bind::f32_data(dy);
     float* dx_ptr = bind::f32_mutable_data(dx);
     float* dw_ptr = bind::f32_mutable_data(dw);
@@ -39,7 +42,7 @@ class Conv2dNode final : public Node {
       conv2d_backward(p_, x, w, dy_ptr, dx_ptr, dw_ptr, db_ptr);
     }
     std::vector<py::object> out{result(dx), result(dw)};
-    if (edges.size() == 3) out.push_back(result(db));
+    if (has_bias_) out.push_back(result(db));
     return out;
   }
 
@@ -47,6 +50,7 @@ class Conv2dNode final : public Node {
 
   py::array x_, w_;
   Conv2dParams p_;
+  bool has_bias_;
 };
 
 py::object conv2d_node(py::handle edges_obj, py::handle x_obj, py::handle w_obj, Pair stride,

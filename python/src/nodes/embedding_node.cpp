@@ -21,17 +21,18 @@ class EmbeddingNode final : public Node {
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     std::vector<py::object> out(1);
     if (!edges[0]) return out;
+    const py::array indices = indices_;  // ours while the GIL is released (see LinearNode)
     py::array dy = grad_f32("EmbeddingNode", grads[0]);
-    std::vector<index_t> want = shape_of(indices_);
+    std::vector<index_t> want = shape_of(indices);
     want.push_back(-1);
     if (dy.ndim() != static_cast<py::ssize_t>(want.size()))
       throw py::value_error("EmbeddingNode: a gradient of shape " + bind::shape_str(dy) +
-                            " for indices of shape " + bind::shape_str(indices_));
+                            " for indices of shape " + bind::shape_str(indices));
     require_shape("EmbeddingNode", "the gradient", dy, want);
     const index_t dim = dy.shape(dy.ndim() - 1);
     py::array dw = py::array_t<float>(std::vector<index_t>{num_embeddings_, dim});
-    const index_t n = static_cast<index_t>(indices_.size());
-    const auto* idx = static_cast<const std::int64_t*>(indices_.data());
+    const index_t n = static_cast<index_t>(indices.size());
+    const auto* idx = static_cast<const std::int64_t*>(indices.data());
     const float* dy_ptr = bind::f32_data(dy);
     float* dw_ptr = bind::f32_mutable_data(dw);
     {

@@ -11,28 +11,34 @@ namespace {
 
 constexpr const char* kFn = "linear_node";
 
-// edges (x, w[, bias]); x as (m, in), y as (m, out); dx comes back in input_shape.
+// edges (x, w[, bias]); x read as (m, in), y as (m, out) (C-contiguous, any shape of that
+// size); dx comes back in input_shape.
 class LinearNode final : public Node {
  public:
   LinearNode(std::vector<Edge> edges, py::array x, py::array w, py::array y,
              const LinearBackwardParams& p, std::vector<index_t> input_shape)
       : Node(std::move(edges), 1), x_(std::move(x)), w_(std::move(w)), y_(std::move(y)), p_(p),
-        input_shape_(std::move(input_shape)) {}
+        input_shape_(std::move(input_shape)), has_bias_(this->edges.size() == 3) {}
 
  private:
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
+    // Our own references for the kernel's duration (another thread may release the node while
+    // the GIL is released), and what to compute, read before anything can run Python.
+    const py::array x_ref = x_, w_ref = w_, y_ref = y_;
+    const bool want_dx = static_cast<bool>(edges[0]), want_dw = static_cast<bool>(edges[1]);
+    const bool want_db = has_bias_ && edges[2];
     py::array dy = grad_f32("LinearNode", grads[0]);
     if (dy.size() != p_.m * p_.out_features)
       throw py::value_error("LinearNode: a gradient of " + std::to_string(dy.size()) +
                             " elements for an output of " + std::to_string(p_.m) + "x" +
                             std::to_string(p_.out_features));
-    py::array dx = new_f32_if(static_cast<bool>(edges[0]), input_shape_);
-    py::array dw = new_f32_if(static_cast<bool>(edges[1]), shape_of(w_));
-    py::array db = new_f32_if(edges.size() == 3 && edges[2], {p_.out_features});
+    py::array dx = new_f32_if(want_dx, input_shape_);
+    py::array dw = new_f32_if(want_dw, shape_of(w_ref));
+    py::array db = new_f32_if(want_db, {p_.out_features});
     py::array scratch = new_f32_if(p_.activation != Activation::none, {p_.m, p_.out_features});
-    const float* x = bind::f32_data(x_);
-    const float* w = bind::f32_data(w_);
-    const float* y = bind::f32_data(y_);
+    const float* x = bind::f32_data(x_ref);
+    const float* w = bind::f32_data(w_ref);
+    const float* y = bind::f32_data(y_ref);
     const float* dy_ptr = bind::f32_data(dy);
     float* scratch_ptr = bind::f32_mutable_data(scratch);
     float* dx_ptr = bind::f32_mutable_data(dx);
@@ -43,7 +49,7 @@ class LinearNode final : public Node {
       linear_backward(p_, x, w, y, dy_ptr, scratch_ptr, dx_ptr, dw_ptr, db_ptr);
     }
     std::vector<py::object> out{result(dx), result(dw)};
-    if (edges.size() == 3) out.push_back(result(db));
+    if (has_bias_) out.push_back(result(db));
     return out;
   }
 
@@ -52,6 +58,7 @@ class LinearNode final : public Node {
   py::array x_, w_, y_;
   LinearBackwardParams p_;
   std::vector<index_t> input_shape_;
+  bool has_bias_;
 };
 
 py::object linear_node(py::handle edges_obj, py::handle x_obj, py::handle w_obj, py::handle y_obj,
@@ -78,10 +85,9 @@ py::object linear_node(py::handle edges_obj, py::handle x_obj, py::handle w_obj,
   if (y.size() != p.m * p.out_features)
     throw py::value_error(std::string(kFn) + ": y " + bind::shape_str(y) + " does not hold the " +
                           std::to_string(p.m) + "x" + std::to_string(p.out_features) + " output");
-  // C-contiguous already (saved_f32): these reshapes are views.
-  py::array x2 = x.reshape(std::vector<index_t>{p.m, p.in_features});
-  py::array y2 = y.reshape(std::vector<index_t>{p.m, p.out_features});
-  return wrap(std::make_unique<LinearNode>(std::move(edges), std::move(x2), std::move(w), std::move(y2), p,
+  // x and y are C-contiguous (saved_f32), so as flat memory they are the (m, in) and (m, out)
+  // matrices the kernel reads, whatever their shapes.
+  return wrap(std::make_unique<LinearNode>(std::move(edges), std::move(x), std::move(w), std::move(y), p,
                                            std::move(input_shape)));
 }
 

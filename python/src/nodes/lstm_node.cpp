@@ -43,18 +43,21 @@ class LstmSequenceNode final : public Node {
 
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     constexpr const char* fn = "LstmSequenceNode";
+    const std::vector<py::array> saved = saved_;  // ours while the GIL is released (see LinearNode),
+    bool want[7];      // and what to compute, read before anything can run Python
+    for (int k = 0; k < 7; ++k) want[k] = static_cast<bool>(edges[static_cast<std::size_t>(k)]);
     const index_t T = p_.seq_len, B = p_.batch, I = p_.input_size, H = p_.hidden_size;
     py::array dy = optional_grad(fn, grads[0], {T, B, H});
     py::array dh_n = optional_grad(fn, grads[1], {B, H});
     py::array dc_n = optional_grad(fn, grads[2], {B, H});
-    py::array dx = new_f32_if(static_cast<bool>(edges[0]), {T, B, I});
-    py::array dw_ih = new_f32_if(static_cast<bool>(edges[1]), {4 * H, I});
-    py::array dw_hh = new_f32_if(static_cast<bool>(edges[2]), {4 * H, H});
-    py::array db = new_f32_if(edges[3] || edges[4], {4 * H});
-    py::array dh0 = new_f32_if(static_cast<bool>(edges[5]), {B, H});
-    py::array dc0 = new_f32_if(static_cast<bool>(edges[6]), {B, H});
+    py::array dx = new_f32_if(want[0], {T, B, I});
+    py::array dw_ih = new_f32_if(want[1], {4 * H, I});
+    py::array dw_hh = new_f32_if(want[2], {4 * H, H});
+    py::array db = new_f32_if(want[3] || want[4], {4 * H});
+    py::array dh0 = new_f32_if(want[5], {B, H});
+    py::array dc0 = new_f32_if(want[6], {B, H});
     const float* in[8];
-    for (int k = 0; k < 8; ++k) in[k] = bind::f32_data(saved_[static_cast<std::size_t>(k)]);
+    for (int k = 0; k < 8; ++k) in[k] = bind::f32_data(saved[static_cast<std::size_t>(k)]);
     const float *dy_ptr = bind::f32_data(dy), *dh_ptr = bind::f32_data(dh_n), *dc_ptr = bind::f32_data(dc_n);
     float* out_ptr[6] = {bind::f32_mutable_data(dx),  bind::f32_mutable_data(dh0), bind::f32_mutable_data(dc0),
                          bind::f32_mutable_data(dw_ih), bind::f32_mutable_data(dw_hh), bind::f32_mutable_data(db)};
@@ -65,9 +68,8 @@ class LstmSequenceNode final : public Node {
                              out_ptr[5]);
     }
     py::object db_obj = result(db);
-    return {result(dx), result(dw_ih),  result(dw_hh),
-            edges[3] ? db_obj : py::object(), edges[4] ? db_obj : py::object(),
-            result(dh0), result(dc0)};
+    return {result(dx),  result(dw_ih), result(dw_hh), want[3] ? db_obj : py::object(),
+            want[4] ? db_obj : py::object(), result(dh0), result(dc0)};
   }
 
   void release_saved() override { saved_.clear(); }
@@ -115,6 +117,9 @@ class LstmCellNode final : public Node {
 
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     constexpr const char* fn = "LstmCellNode";
+    const std::vector<py::array> saved = saved_;  // ours while the GIL is released (see LinearNode),
+    bool want[7];      // and what to compute, read before anything can run Python
+    for (int k = 0; k < 7; ++k) want[k] = static_cast<bool>(edges[static_cast<std::size_t>(k)]);
     const index_t B = p_.batch, I = p_.input_size, Hs = p_.hidden_size;
     py::array dh_new = optional_grad(fn, grads[0], {B, Hs});
     if (!dh_new) {  // the kernel takes a null dc_new as zeros, but not a null dh_new
@@ -122,14 +127,14 @@ class LstmCellNode final : public Node {
       std::memset(dh_new.mutable_data(), 0, static_cast<std::size_t>(dh_new.nbytes()));
     }
     py::array dc_new = optional_grad(fn, grads[1], {B, Hs});
-    py::array dx = new_f32_if(static_cast<bool>(edges[0]), {B, I});
-    py::array dh = new_f32_if(static_cast<bool>(edges[1]), {B, Hs});
-    py::array dc = new_f32_if(static_cast<bool>(edges[2]), {B, Hs});
-    py::array dw_ih = new_f32_if(static_cast<bool>(edges[3]), {4 * Hs, I});
-    py::array dw_hh = new_f32_if(static_cast<bool>(edges[4]), {4 * Hs, Hs});
-    py::array db = new_f32_if(edges[5] || edges[6], {4 * Hs});
+    py::array dx = new_f32_if(want[0], {B, I});
+    py::array dh = new_f32_if(want[1], {B, Hs});
+    py::array dc = new_f32_if(want[2], {B, Hs});
+    py::array dw_ih = new_f32_if(want[3], {4 * Hs, I});
+    py::array dw_hh = new_f32_if(want[4], {4 * Hs, Hs});
+    py::array db = new_f32_if(want[5] || want[6], {4 * Hs});
     const float* in[7];
-    for (int k = 0; k < 7; ++k) in[k] = bind::f32_data(saved_[static_cast<std::size_t>(k)]);
+    for (int k = 0; k < 7; ++k) in[k] = bind::f32_data(saved[static_cast<std::size_t>(k)]);
     const float *dh_ptr = bind::f32_data(dh_new), *dc_ptr = bind::f32_data(dc_new);
     float* out_ptr[6] = {bind::f32_mutable_data(dx),    bind::f32_mutable_data(dh),    bind::f32_mutable_data(dc),
                          bind::f32_mutable_data(dw_ih), bind::f32_mutable_data(dw_hh), bind::f32_mutable_data(db)};
@@ -139,10 +144,8 @@ class LstmCellNode final : public Node {
                          out_ptr[0], out_ptr[1], out_ptr[2], out_ptr[3], out_ptr[4], out_ptr[5]);
     }
     py::object db_obj = result(db);
-    return {result(dx),    result(dh),
-            result(dc),    result(dw_ih),
-            result(dw_hh), edges[5] ? db_obj : py::object(),
-            edges[6] ? db_obj : py::object()};
+    return {result(dx),    result(dh), result(dc), result(dw_ih), result(dw_hh), want[5] ? db_obj : py::object(),
+            want[6] ? db_obj : py::object()};
   }
 
   void release_saved() override { saved_.clear(); }

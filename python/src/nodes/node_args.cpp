@@ -14,7 +14,23 @@ std::vector<Edge> node_edges(const char* fn, py::handle edges, std::initializer_
   throw py::value_error(std::string(fn) + ": " + want + " edges, got " + std::to_string(out.size()));
 }
 
+namespace {
+
+// A C-contiguous, aligned ndarray of NumPy type number `type_num` in native byte order: what
+// the layers hand over nearly always, taken as it is without asking NumPy.
+bool plain(py::handle obj, int type_num) {
+  using npy = py::detail::npy_api;
+  if (!npy::get().PyArray_Check_(obj.ptr())) return false;
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  constexpr int layout = npy::NPY_ARRAY_C_CONTIGUOUS_ | npy::NPY_ARRAY_ALIGNED_;
+  return d->type_num == type_num && (d->byteorder == '=' || d->byteorder == '|') && (a->flags & layout) == layout;
+}
+
+}  // namespace
+
 py::array saved_f32(py::handle obj) {
+  if (plain(obj, py::detail::npy_api::NPY_FLOAT_)) return py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array_t<float>>(obj)) return null_array();
   return py::array_t<float, py::array::c_style>::ensure(obj);
 }
@@ -28,11 +44,13 @@ py::array saved_optional_f32(py::handle obj, bool* ok) {
 }
 
 py::array saved_i64(py::handle obj) {
+  if (plain(obj, py::dtype::of<std::int64_t>().num())) return py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array_t<std::int64_t>>(obj)) return null_array();
   return py::array_t<std::int64_t, py::array::c_style>::ensure(obj);
 }
 
 py::array grad_f32(const char* fn, py::handle g) {
+  if (plain(g, py::detail::npy_api::NPY_FLOAT_)) return py::reinterpret_borrow<py::array>(g);
   auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(g);
   if (!a) {
     PyErr_Clear();

@@ -32,14 +32,15 @@ class MaxPool2dNode final : public Node {
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     std::vector<py::object> out(1);
     if (!edges[0]) return out;
+    const py::array indices = indices_;  // ours while the GIL is released (see LinearNode)
     py::array dy = grad_f32("MaxPool2dNode", grads[0]);
-    require_shape("MaxPool2dNode", "the gradient", dy, shape_of(indices_));
+    require_shape("MaxPool2dNode", "the gradient", dy, shape_of(indices));
     py::array dx = py::array_t<float>(input_shape_);
     const index_t planes = input_shape_[0] * input_shape_[1];
     const index_t in_size = input_shape_[2] * input_shape_[3];
-    const index_t out_size = indices_.shape(2) * indices_.shape(3);
+    const index_t out_size = indices.shape(2) * indices.shape(3);
     const float* dy_ptr = bind::f32_data(dy);
-    const auto* idx = static_cast<const std::int64_t*>(indices_.data());
+    const auto* idx = static_cast<const std::int64_t*>(indices.data());
     float* dx_ptr = bind::f32_mutable_data(dx);
     {
       py::gil_scoped_release release;

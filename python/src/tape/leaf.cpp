@@ -34,10 +34,12 @@ class Leaf final : public Node {
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     py::object& g = grads[0];
     if (view && !grad) {
-      grad_copy_into(view, g, "Leaf");
-      grad = view;
+      py::array into = view;  // ours for the copy, even if a hook lets the buffer go meanwhile
+      grad_copy_into(into, g, "Leaf");
+      grad = std::move(into);
     } else if (grad) {
-      grad_iadd(grad, g);
+      py::object into = grad;
+      grad_iadd(into, g);
     } else {
       grad = grad_copy(g);
     }

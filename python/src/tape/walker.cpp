@@ -64,19 +64,20 @@ void run_backward(py::handle root, py::handle grad, bool retain_graph) {
     if (!any) continue;
     Node* node = visit.node;
     std::vector<py::object> out = node->apply(std::move(visit.grads));
-    // A node may have released itself while it ran (its edges are then gone).
-    const std::size_t count = std::min(out.size(), node->edges.size());
-    for (std::size_t k = 0; k < count; ++k) {
-      const Edge& e = node->edges[k];
-      py::object& g = out[k];
-      if (!e || !g || g.is_none()) continue;
-      auto found = index.find(e.node);
+    // Python runs inside apply and inside a sum (hooks), and may release this node: its edges
+    // are re-read, bounds checked, at every step (the walk's own references keep every node
+    // it visits alive).
+    for (std::size_t k = 0; k < out.size() && k < node->edges.size(); ++k) {
+      Node* to = node->edges[k].node;
+      const std::size_t slot = static_cast<std::size_t>(node->edges[k].slot);
+      py::object g = std::move(out[k]);
+      if (!to || !g || g.is_none()) continue;
+      auto found = index.find(to);
       if (found == index.end()) continue;
       if (found->second <= i)
-        throw std::logic_error("kiln._tape: an edge to a node created later (seq " +
-                               std::to_string(e.node->seq) + " from seq " + std::to_string(node->seq) +
-                               ")");
-      py::object& sum = order[found->second].grads[static_cast<std::size_t>(e.slot)];
+        throw std::logic_error("kiln._tape: an edge to a node created later (seq " + std::to_string(to->seq) +
+                               " from seq " + std::to_string(node->seq) + ")");
+      py::object& sum = order[found->second].grads[slot];
       sum = sum ? grad_sum(sum, g) : std::move(g);
     }
     if (!retain_graph) node->release();
