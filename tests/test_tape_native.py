@@ -737,3 +737,14 @@ def test_a_kernel_error_inside_a_walk_is_a_value_error():
     with pytest.raises(ValueError, match="embedding"):
         run_backward(node, ones(2, 3), False)
     assert w.grad is None and not node.released
+
+
+def test_a_native_node_refuses_a_gradient_of_the_wrong_size(rng):
+    x, w = normal(rng, 5, 3), normal(rng, 4, 3)
+    node = _C.linear_node(leaves(2), x, w, f32(x @ w.T), None, True, (5, 3))
+    with pytest.raises(ValueError, match="LinearNode: a gradient of 3 elements"):
+        node([ones(3)])
+    with pytest.raises(ValueError, match="LinearNode"):
+        run_backward(node, ones(3), False)
+    with pytest.raises(TypeError, match="numeric array"):
+        node([Toy([1.0])])

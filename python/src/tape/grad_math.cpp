@@ -76,10 +76,11 @@ py::object call_hook(const py::object& hook, const char* name, py::handle subjec
                          " is not a numpy.ndarray; kiln._tape.set_array_hooks() must give `" + name +
                          "` for arrays of other backends");
   std::vector<PyObject*> argv(args);
+  py::object fn = hook;  // ours: the hook may replace the hooks while it runs
   PyObject* result;
   {
     InPython timer;
-    result = PyObject_Vectorcall(hook.ptr(), argv.data(), argv.size(), nullptr);
+    result = PyObject_Vectorcall(fn.ptr(), argv.data(), argv.size(), nullptr);
   }
   if (!result) throw py::error_already_set();
   return py::reinterpret_steal<py::object>(result);

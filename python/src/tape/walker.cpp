@@ -17,9 +17,9 @@
 namespace kiln::tape {
 namespace {
 
-double g_python_seconds = 0.0;
-int g_walk_depth = 0;    // run_backward calls in progress
-int g_python_depth = 0;  // InPython scopes in progress
+double g_python_seconds = 0.0;            // all threads (each adds with the GIL held)
+thread_local int g_walk_depth = 0;        // this thread's run_backward calls in progress
+thread_local int g_python_depth = 0;      // and its InPython scopes
 
 // One node of the walk: its Python object (held for the whole walk, so releasing a node's
 // edges frees nothing the walk still visits) and the gradients its outputs have received.
