@@ -126,10 +126,10 @@ void bind_pool2d_nodes(py::module_& m) {
         "The tape node of max_pool2d: edges (x,); indices (N, C, OH, OW) int64, the forward's\n"
         "argmax positions h * W + w in each plane; input_shape (N, C, H, W). None when indices\n"
         "are not int64. The gradient it returns is float32.");
-  m.def("avg_pool2d_node", &avg_pool2d_node, py::arg("edges"), py::arg("input_shape"), py::arg("kernel_size"),
+  m.def("avg_pool2d_node", &avg_pool2d_node, py::arg("edges"), py::arg("input_shape"), py::arg("kernel"),
         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
         py::arg("divisor_override"),
-        "The tape node of avg_pool2d: edges (x,); input_shape (N, C, H, W); kernel_size, stride,\n"
+        "The tape node of avg_pool2d: edges (x,); input_shape (N, C, H, W); kernel, stride,\n"
         "padding (h, w) pairs; divisor_override 0 for none. The gradient it returns is float32.");
 }
 
