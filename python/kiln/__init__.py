@@ -1,37 +1,64 @@
 """kiln: a compiled numerical core for neural networks.
 
-C++ kernels (GEMM, conv2d, LSTM, Adam, and the small kernels a training step
-needs) under a thin Python layer:
+C++ kernels (GEMM, conv2d, LSTM, Adam, and the small kernels a training step needs)
+under a thin Python layer:
 
-- ``kiln.ops``: the kernel API, one function per kernel, ``backend="numpy" | "cpu"``;
+- ``kiln.Tensor`` and the torch namespace's functions (``kiln.zeros``, ``kiln.cat`` ...);
+- ``kiln.nn``, ``kiln.optim``, ``kiln.utils``: models in the PyTorch idiom;
+- ``kiln.keras``: the same layers in the Keras idiom (``Sequential``, ``compile``, ``fit``);
+- ``kiln.ops``: the kernel API over arrays, one function per kernel;
 - ``kiln.reference``: the NumPy reference path every kernel is tested against;
-- ``kiln.Tensor``, ``kiln.nn``, ``kiln.optim``: models in the PyTorch idiom;
-- ``kiln.keras``: the same layers in the Keras idiom (``Sequential``, ``compile``, ``fit``).
+- ``kiln.backends``: the table from where data lives to what runs it.
+
+``import kiln as torch`` and ``import kiln as tf`` both work: ``torch.nn.Linear``,
+``tf.keras.Sequential``. The idioms' packages load on first use, so ``import kiln`` is quick.
 """
 
-from . import ops, reference
-from ._backend import (available_backends, cpu_isa, current_backend, default_backend, get_num_threads,
-                       set_num_threads, use_backend)
+import importlib
+
+from . import backends, ops, reference
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backends import (available_backends, cpu_isa, current_backend, default_backend, get_num_threads,
+                       set_num_threads, use_backend)
+from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
+from .factories import (arange, as_tensor, from_numpy, full, is_tensor, ones, ones_like, rand, randint, randn,
+                        randperm, tensor, zeros, zeros_like)
 from .io import load, save
 from .random import manual_seed
-from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
-from .tensor import (Tensor, arange, argmax, as_tensor, cat, concatenate, from_numpy, full, is_tensor, matmul,
-                     ones, ones_like, rand, randint, randn, randperm, stack, tensor, where, zeros, zeros_like)
-from ._functions import abs, clamp, exp, flatten, log, max, mean, sqrt, sum
-from .functional import gelu, log_softmax, relu, sigmoid, softmax, tanh
-from . import functional, nn, optim, profiler, utils  # noqa: E402  (nn and optim build on the names above)
+from .tensor import Tensor, device
+from .tensor_ops import (abs, argmax, argmin, cat, clamp, exp, flatten, log, matmul, max, mean, min, permute,
+                         reshape, sqrt, squeeze, stack, sum, transpose, unsqueeze, where)
 
 __version__ = "0.1.0"
 
+concatenate = cat
+
+# Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench")
+_FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _FROM_FUNCTIONAL:
+        return getattr(importlib.import_module(".nn.functional", __name__), name)
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_FROM_FUNCTIONAL))
+
+
 __all__ = [
-    "ops", "reference", "nn", "optim", "utils", "functional", "profiler",
+    "ops", "reference", "backends", "nn", "optim", "utils", "keras", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
-    "get_num_threads", "set_num_threads", "save", "load",
+    "get_num_threads", "set_num_threads", "save", "load", "device",
     "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "arange", "randn", "rand", "randint", "randperm", "manual_seed",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "matmul", "cat", "concatenate", "stack", "argmax", "where", "sum", "mean", "max", "exp", "log", "sqrt",
-    "abs", "clamp", "flatten", "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
+    "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
+    "log", "sqrt", "abs", "clamp", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+    "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]

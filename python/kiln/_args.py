@@ -1,7 +1,8 @@
 """Argument preparation shared by ``kiln.ops``: dtype checks, conversions, outputs.
 
 Inputs may be any float32/float64 array-like (float64 is converted for the native
-backends; the NumPy backend keeps it). Integer, float16, object, string and None
+backends; the NumPy backend keeps it) or a device array of a registered backend (checked
+by its metadata only: shape and dtype). Integer, float16, object, string and None
 arguments are refused with TypeError. Outputs (``out=``) are never copied: a
 float32, writeable array of the right shape, or a ValueError/TypeError.
 """
@@ -12,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from .backends import is_array
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -19,7 +22,7 @@ def float_array(fn: str, name: str, x) -> np.ndarray:
     """``x`` as an ndarray of float32 or float64 (no copy when it already is one)."""
     if x is None:
         raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got None")
-    arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
+    arr = x if is_array(x) else _asarray(fn, name, x)
     if arr.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got dtype {arr.dtype}")
     return arr
@@ -36,34 +39,27 @@ def optional_float_array(fn: str, name: str, x) -> np.ndarray | None:
     return None if x is None else float_array(fn, name, x)
 
 
-def native_input(x: np.ndarray | None) -> np.ndarray | None:
-    """A float32, C-contiguous version of an input (copied only when needed)."""
-    if x is None:
-        return None
-    return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
-
-
 def index_array(fn: str, name: str, x) -> np.ndarray:
     """Integer indices as a C-contiguous int64 array; floats, bools and None are refused."""
     if x is None:
         raise TypeError(f"{fn}: {name} must be an integer array, got None")
-    arr = x if isinstance(x, np.ndarray) else _asarray(fn, name, x)
+    arr = x if is_array(x) else _asarray(fn, name, x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{fn}: {name} must be an integer array, got dtype {arr.dtype}")
-    return np.asarray(arr, dtype=np.int64, order="C")
+    return np.asarray(arr, dtype=np.int64, order="C") if isinstance(arr, np.ndarray) else arr
 
 
-def output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 output of ``shape``: ``out`` itself when given (checked), else a new array."""
+def output(fn: str, out, shape: tuple[int, ...]):
+    """``out`` checked as a float32 output of ``shape`` (None stays None: the backend allocates)."""
     if out is None:
-        return np.empty(shape, dtype=np.float32)
-    if not isinstance(out, np.ndarray):
+        return None
+    if not is_array(out):
         raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != np.float32:
         raise TypeError(f"{fn}: out must be float32, got {out.dtype}")
-    if out.shape != tuple(shape):
+    if tuple(out.shape) != tuple(shape):
         raise ValueError(f"{fn}: out must have shape {tuple(shape)}, got {out.shape}")
-    if not out.flags.writeable:
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
         raise ValueError(f"{fn}: out is read-only; kiln writes outputs in place and will not copy them")
     return out
 
@@ -96,18 +92,20 @@ def real(fn: str, name: str, value) -> float:
 
 
 def inplace_array(fn: str, name: str, x, shape: tuple[int, ...] | None, *, native: bool) -> np.ndarray:
-    """An array a kernel updates in place, never converted or copied: an ndarray of
+    """An array a kernel updates in place, never converted or copied: an array of
     float32 (float32 or float64 on the NumPy path), writeable, of ``shape`` when given,
     and C-contiguous on the native path."""
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         raise TypeError(f"{fn}: {name} is updated in place, so it must be a numpy.ndarray, "
                         f"got {type(x).__name__}")
     allowed = (np.dtype(np.float32),) if native else _FLOAT_DTYPES
     if x.dtype not in allowed:
         raise TypeError(f"{fn}: {name} must be {' or '.join(map(str, allowed))} "
                         f"(it is updated in place, never converted), got dtype {x.dtype}")
-    if shape is not None and x.shape != tuple(shape):
+    if shape is not None and tuple(x.shape) != tuple(shape):
         raise ValueError(f"{fn}: {name} must have shape {tuple(shape)}, got {x.shape}")
+    if not isinstance(x, np.ndarray):
+        return x  # device arrays are always writeable and contiguous
     if not x.flags.writeable:
         raise ValueError(f"{fn}: {name} is read-only; kiln updates it in place and will not copy it")
     if native and not x.flags.c_contiguous:
@@ -116,18 +114,17 @@ def inplace_array(fn: str, name: str, x, shape: tuple[int, ...] | None, *, nativ
     return x
 
 
-def contiguous_output(fn: str, out, shape: tuple[int, ...]) -> np.ndarray:
+def contiguous_output(fn: str, out, shape: tuple[int, ...]):
     """As ``output``, and C-contiguous (for kernels over flat buffers)."""
-    given = out is not None
     out = output(fn, out, shape)
-    if given and not out.flags.c_contiguous:
+    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
         raise ValueError(f"{fn}: out must be C-contiguous; kiln writes outputs in place and will not copy them")
     return out
 
 
 def disjoint(fn: str, arrays: dict) -> None:
     """ValueError when two of the named arrays (None skipped) may share memory."""
-    named = [(name, a) for name, a in arrays.items() if a is not None]
+    named = [(name, a) for name, a in arrays.items() if isinstance(a, np.ndarray)]
     for i, (name_a, a) in enumerate(named):
         for name_b, b in named[i + 1:]:
             if np.may_share_memory(a, b):

@@ -1,28 +1,39 @@
-"""The reverse-mode tape: graph nodes, gradient mode, and the backward pass.
+"""The reverse-mode tape: gradient mode, recording, and the backward pass.
 
-Each differentiable operation creates its output with ``record(data, parents,
-backward)``, where ``backward(grad_out) -> grads`` returns one gradient (an ndarray
-or None) per parent, computed with the kernel's backward. ``backward`` walks the
-graph once in reverse topological order, summing gradients that meet at a node.
+The tape is native (``kiln._tape``, python/src/tape/): one node type, one walker. Each
+differentiable operation records a node whose backward returns one gradient per input;
+a node is either native (the cpu backend's conv2d, linear, pooling, LSTM, embedding, loss
+nodes, and the reshape/permute nodes of any backend) or a Python closure (``PythonNode``).
+``backward`` hands the root's node to the walker, which visits every node once, newest
+first, sums the gradients that meet at a node in arrival order, calls native nodes in C++
+and closures through Python, and accumulates leaf gradients (into the optimizer's flat
+gradient buffer, a ``GradBuffer``, when one is attached). A graph of native nodes only is
+walked without running any Python.
 
-``backward`` may be a Python function or a native node (``kiln._C.NativeBackward``, which
-the common float32 layers record: python/src/bind_tape.cpp); a graph of native nodes only
-is walked in C++ in one call, any other graph here.
+Edges: an op's inputs become its node's edges: each input tensor's ``_node``, None for an
+input that needs no gradient. ``edges(parents)`` gives them, or None when nothing is to be
+recorded (no input requires grad, or gradients are off).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
-from typing import Callable, Sequence
 
 import numpy as np
 
-from ._backend import _C as _native
+from . import backends
+
+try:
+    from ._tape import GradBuffer, Leaf, Node, PermuteBackward, PythonNode, ReshapeBackward
+    from ._tape import python_seconds, run_backward, set_array_hooks
+except ImportError as error:  # pragma: no cover - a source checkout without a build
+    raise ImportError("kiln's native tape (kiln._tape) is not built: install kiln with "
+                      "`pip install .` (see README.md)") from error
+
 
 class _GradMode(threading.local):
-    grad_enabled = True  # a class default: cheaper than getattr(_state, ..., True) (see _backend)
+    grad_enabled = True  # a class default: cheaper than getattr with a default on every op
 
 
 _state = _GradMode()
@@ -62,127 +73,57 @@ class enable_grad(contextlib.ContextDecorator):
         return False
 
 
-BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
-
-
-def wants_grad(parents: Sequence) -> bool:
-    """Whether an op on these parents is recorded (lets a layer skip building its backward)."""
+def edges(parents) -> "tuple | None":
+    """The edges of an op over ``parents`` (Tensors, or None for an absent optional input):
+    each one's node, None where no gradient is wanted; None when nothing is recorded."""
     if not _state.grad_enabled:
-        return False
-    for p in parents:
-        if p.requires_grad:
-            return True
-    return False
+        return None
+    found = tuple(None if p is None else p._node for p in parents)
+    for e in found:
+        if e is not None:
+            return found
+    return None
 
 
-def record(data: np.ndarray, parents: Sequence, backward: BackwardFn):
-    """A new Tensor holding ``data``; linked into the graph when a parent requires grad."""
-    out = _tensor_class()._wrap(data)
-    if _state.grad_enabled:
-        for p in parents:
-            if p.requires_grad:
-                out.requires_grad = True
-                out._parents = tuple(parents)
-                out._backward = backward
-                out._seq = next(_creation_counter)
-                break
-    return out
+def kernel_node(backend, op: str, e: tuple, backward, *saved, outputs: int = 1):
+    """The node of a kernel op: ``backend``'s native node for ``op`` over ``saved`` when it has
+    one that takes them (float32 arrays), else a Python closure ``backward(grad) -> grads``
+    (``backward(grads)``, one per output, for ``outputs`` > 1)."""
+    factory = backend.native_nodes.get(op)
+    node = factory(e, *saved) if factory is not None else None
+    return PythonNode(backward, e, outputs) if node is None else node
 
 
-def _tensor_class():
-    # tensor.py imports this module, so the class is looked up on first use.
-    global _Tensor
-    if _Tensor is None:
-        from .tensor import Tensor
-        _Tensor = Tensor
-    return _Tensor
+def backward(root, gradient=None, retain_graph: bool = False) -> None:
+    """d root / d leaf for every leaf that requires grad, summed into the leaves' gradients."""
+    if root._node is None:
+        raise RuntimeError("backward() on a tensor that does not require grad "
+                           "(no parameter it depends on has requires_grad=True)")
+    be = backends.select(None, root._array)
+    if gradient is None:
+        if root.numel() != 1:
+            raise RuntimeError(f"backward() without a gradient needs a scalar; this tensor has shape "
+                               f"{root.shape} (pass gradient=, or reduce with .sum() or .mean())")
+        grad = be.full(root.shape, 1, root.dtype)
+    else:
+        given = getattr(gradient, "_array", gradient)
+        if not backends.is_array(given):
+            given = be.from_numpy(np.asarray(given, root.dtype))
+        grad = be.reshape(be.astype(given, root.dtype), root.shape)
+    run_backward(root._node, grad, bool(retain_graph))
 
 
-_Tensor = None
-_creation_counter = itertools.count(1)
+def _hook(name):
+    """A primitive of the backend that holds the arrays, for gradients that are not ndarrays."""
+    return lambda *arrays: getattr(backends.select(None, *[a for a in arrays if backends.is_array(a)]), name)(*arrays)
 
 
-def record_multi(outputs: Sequence[np.ndarray], parents: Sequence, backward) -> tuple:
-    """Several outputs of one kernel call, sharing one backward.
-
-    ``backward(grads) -> grads per parent`` receives one gradient per output (None for an
-    output the loss does not use). The outputs hang off one hidden scalar node; the tape
-    visits every output before that node, so all gradients are in when it runs.
-    """
-    collected: list = [None] * len(outputs)
-
-    def joint_backward(_):
-        grads = list(collected)
-        collected[:] = [None] * len(outputs)
-        return backward(grads)
-
-    dtype = outputs[0].dtype if outputs else np.float32
-    joint = record(np.zeros((), dtype), parents, joint_backward)
-
-    def collector(slot: int):
-        def collect(g):
-            collected[slot] = g if collected[slot] is None else collected[slot] + g
-            return (np.zeros((), dtype=g.dtype),)
-        return collect
-
-    return tuple(record(out, (joint,), collector(i)) for i, out in enumerate(outputs))
+def _add_into(dst, src):
+    backends.select(None, dst).add_into(dst, src)
 
 
-def _graph_freed(grad):
-    raise RuntimeError("backward through a graph a second time: its saved arrays are freed "
-                       "(pass retain_graph=True to the first backward)")
+set_array_hooks(add=_hook("add"), iadd=_add_into, copy=_hook("copy"), copy_into=_hook("copy_into"),
+                reshape=_hook("reshape"), transpose=_hook("transpose"))
 
-
-def _topological_order(root) -> list:
-    """The nodes that lead to root, root first, each before every node it was computed from.
-
-    Every recorded node carries the number of its creation (leaves 0), and a node is always
-    created after its parents, so sorting by that number, newest first, orders the graph:
-    one pass to collect the nodes instead of a depth-first search that revisits them.
-    """
-    nodes, seen, stack = [], {id(root)}, [root]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        for parent in node._parents:
-            if parent.requires_grad and id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append(parent)
-    nodes.sort(key=_creation, reverse=True)
-    return nodes
-
-
-def _creation(node) -> int:
-    return node._seq
-
-
-def run_backward(root, grad: "np.ndarray | None", retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (d loss / d root; None: ones) to every leaf that requires grad.
-
-    A graph made only of native nodes (kiln._C.NativeBackward: the float32 layers on the
-    cpu backend) is walked in C++ in one call; any other graph here, with the same order
-    and sums, calling native nodes like any closure.
-    """
-    if _native is not None and _native.run_backward(root, grad, retain_graph, _graph_freed):
-        return
-    if grad is None:
-        grad = np.ones_like(root._array)
-    grads = {id(root): grad}
-    for node in _topological_order(root):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        if node._backward is None:  # a leaf
-            node._accumulate_grad(g)
-            continue
-        parent_grads = node._backward(g)
-        for parent, pg in zip(node._parents, parent_grads):
-            if pg is None or not parent.requires_grad:
-                continue
-            if pg.shape != parent._array.shape:
-                raise RuntimeError(f"internal error: gradient of shape {pg.shape} for a tensor of "
-                                   f"shape {parent.shape}")
-            key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
-        if not retain_graph:
-            node._backward, node._parents = _graph_freed, ()
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "edges", "kernel_node", "backward",
+           "Node", "PythonNode", "Leaf", "GradBuffer", "ReshapeBackward", "PermuteBackward", "python_seconds"]

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import ops
-from ._backend import available_backends, cpu_isa, get_num_threads
+from .backends import available_backends, cpu_isa, get_num_threads
 from .bench.timing import SETTLE_AFTER
 
 

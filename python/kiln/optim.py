@@ -1,4 +1,4 @@
-"""Optimizers over flat parameter buffers: SGD, Adam, AdamW.
+"""Optimizers over flat parameter buffers: SGD, Adam, AdamW, RMSprop.
 
 When an optimizer is built, the parameters of each group move into one contiguous
 float32 buffer (each parameter becomes a view into it), and their gradients are
@@ -11,43 +11,51 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend, _direct
-from ._backend import current_backend
+from . import backends, ops
+from .autograd import GradBuffer
 from .tensor import Tensor
 
 
 class _FlatGroup:
-    """The parameters of one group packed into one buffer, gradients into another."""
+    """The parameters of one group packed into one buffer, their gradients into a GradBuffer."""
 
     def __init__(self, params: list[Tensor]):
-        dtypes = {p._array.dtype for p in params}
+        dtypes = {p.dtype for p in params}
         if len(dtypes) > 1:
             raise ValueError(f"optimizer: a parameter group mixes dtypes {sorted(map(str, dtypes))}")
         dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
-        sizes = [p._array.size for p in params]
+        self.backend = backends.select(None, *[p._array for p in params])
+        be = self.backend
+        sizes = [p.numel() for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.params = params
-        self.data = np.empty(int(self.offsets[-1]), dtype)
-        self.grad = np.zeros_like(self.data)
+        self.data = be.full((int(self.offsets[-1]),), 0, dtype)
+        self.grad = be.full((int(self.offsets[-1]),), 0, dtype)
         self.views = []
+        grad_views = []
         # Every parameter has had the same number of steps (none skipped for want of a
         # gradient): the step count is then one number, no per-parameter bookkeeping.
         self.lockstep = True
         self.steps = 0  # the common count while lockstep
         self.everyone = list(range(len(params)))
-        # float32 buffers on the cpu backend go straight to the kernel (see Adam._update)
-        self.native = dtype == np.float32
         for p, start, end in zip(params, self.offsets[:-1], self.offsets[1:]):
-            view = self.data[start:end].reshape(p.shape)
-            view[...] = p._array
-            grad_view = self.grad[start:end].reshape(p.shape)
-            if p.grad is not None:
-                grad_view[...] = p.grad._array
-                p.grad = Tensor._wrap(grad_view)
+            view = be.reshape(be.getitem(self.data, slice(int(start), int(end))), p.shape)
+            be.copy_into(view, p._array)
+            grad = p.grad
             p._array = view
-            p._grad_buffer = grad_view
-            p._grad_tensor = Tensor._wrap(grad_view)  # what the native tape sets .grad to
             self.views.append(view)
+            grad_views.append(be.reshape(be.getitem(self.grad, slice(int(start), int(end))), p.shape))
+            if grad is not None:
+                be.copy_into(grad_views[-1], grad._array)
+        # The tape writes each parameter's gradient straight into its view of self.grad.
+        self.buffer = GradBuffer([p._node for p in params], grad_views)
+        for p, grad_view in zip(params, grad_views):
+            if p.grad is not None:
+                p._node.grad = grad_view
+
+    def zeros(self):
+        """A zero array like the flat buffer (optimizer state), on its device."""
+        return self.backend.full(self.data.shape, 0, self.data.dtype)
 
     def segment(self, i: int) -> slice:
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
@@ -58,20 +66,8 @@ class _FlatGroup:
             if p._array is not view:
                 raise RuntimeError("optimizer: a parameter's storage was replaced after the optimizer was "
                                    "built (e.g. by model.to(dtype)); build the optimizer afterwards")
-            if p.grad is not p._grad_tensor:  # not what the native tape leaves: look closer
-                break
-        else:
-            return self.everyone
-        have = []
-        for i, p in enumerate(self.params):
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad._array is not p._grad_buffer:
-                p._grad_buffer[...] = grad._array
-                p.grad = Tensor._wrap(p._grad_buffer)
-            have.append(i)
-        return have
+        have = self.buffer.collect()
+        return self.everyone if have is None else have
 
 
 _ALL = slice(None)  # every parameter of a group: the whole flat buffer
@@ -112,12 +108,9 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for flat in self._flat:
             if set_to_none:
-                for p in flat.params:
-                    p.grad = None
+                flat.buffer.clear()
             else:
-                flat.grad[...] = 0
-                for p in flat.params:
-                    p.grad = Tensor._wrap(p._grad_buffer)
+                flat.buffer.zero()
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -184,23 +177,22 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _init_state(self, flat, group):
-        return {"momentum_buffer": np.zeros_like(flat.data), "steps": np.zeros(len(flat.params), np.int64)}
+        return {"momentum_buffer": flat.zeros(), "steps": np.zeros(len(flat.params), np.int64)}
 
     def _update(self, group, state, segment, flat, which):
-        param, grad = flat.data[segment], flat.grad[segment]
-        d = -grad if group["maximize"] else grad.copy()
+        be = flat.backend
+        param, grad = be.getitem(flat.data, segment), be.getitem(flat.grad, segment)
+        d = be.negative(grad) if group["maximize"] else grad
         if group["weight_decay"]:
-            d += group["weight_decay"] * param
+            d = be.add(d, be.multiply(param, group["weight_decay"]))
         if group["momentum"]:
-            buf = state["momentum_buffer"][segment]
-            first = state["steps"][which] == 0
-            if first.all():
-                buf[...] = d
+            buf = be.getitem(state["momentum_buffer"], segment)
+            if (state["steps"][which] == 0).all():
+                be.copy_into(buf, d)
             else:
-                buf *= group["momentum"]
-                buf += (1 - group["dampening"]) * d
-            d = d + group["momentum"] * buf if group["nesterov"] else buf
-        param -= group["lr"] * d
+                be.copy_into(buf, be.add(be.multiply(buf, group["momentum"]), be.multiply(d, 1 - group["dampening"])))
+            d = be.add(d, be.multiply(buf, group["momentum"])) if group["nesterov"] else buf
+        be.copy_into(param, be.subtract(param, be.multiply(d, group["lr"])))
         state["steps"][which] += 1
 
 
@@ -223,10 +215,10 @@ class Adam(Optimizer):
             raise ValueError(f"invalid eps {group['eps']}")
 
     def _init_state(self, flat, group):
-        state = {"exp_avg": np.zeros_like(flat.data), "exp_avg_sq": np.zeros_like(flat.data),
+        state = {"exp_avg": flat.zeros(), "exp_avg_sq": flat.zeros(),
                  "step": np.zeros(len(flat.params), np.int64)}
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.zeros_like(flat.data)
+            state["max_exp_avg_sq"] = flat.zeros()
         return state
 
     def _update(self, group, state, segment, flat, which):
@@ -249,19 +241,16 @@ class Adam(Optimizer):
                 flat.lockstep, flat.steps = True, step
         b1, b2 = group["betas"]
         amsgrad = group["amsgrad"]
+        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
         if segment is _ALL:
-            buffers = (flat.data, flat.grad, state["exp_avg"], state["exp_avg_sq"],
-                       state["max_exp_avg_sq"] if amsgrad else None)
-            if flat.native and current_backend() == "cpu":  # the buffers are float32 and contiguous
-                _backend._C.adam_step(*buffers, step, group["lr"], b1, b2, group["eps"], group["weight_decay"],
-                                      group["decoupled_weight_decay"], amsgrad, group["maximize"])
-                return
+            param, grad, *moments = (flat.data, flat.grad) + tuple(state[n] for n in names)
         else:
-            buffers = (flat.data[segment], flat.grad[segment], state["exp_avg"][segment],
-                       state["exp_avg_sq"][segment], state["max_exp_avg_sq"][segment] if amsgrad else None)
-        _direct.adam_step(*buffers, step=step, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
-                          weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
-                          amsgrad=amsgrad, maximize=group["maximize"], backend=_optimizer_backend(flat.data))
+            be = flat.backend
+            param, grad, *moments = (be.getitem(a, segment) for a in (flat.data, flat.grad) +
+                                     tuple(state[n] for n in names))
+        ops.adam_step(param, grad, moments[0], moments[1], step=step, lr=group["lr"], beta1=b1, beta2=b2,
+                      eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                      amsgrad=amsgrad, max_exp_avg_sq=moments[2] if amsgrad else None, maximize=group["maximize"])
 
 
 class AdamW(Adam):
@@ -270,11 +259,6 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay=True)
-
-
-def _optimizer_backend(data: np.ndarray) -> str:
-    """float64 parameters (gradient checks) stay on the NumPy path; float32 on the fastest."""
-    return "numpy" if data.dtype == np.float64 else current_backend()
 
 
 class RMSprop(Optimizer):
@@ -286,33 +270,31 @@ class RMSprop(Optimizer):
                                       centered=centered))
 
     def _init_state(self, flat, group):
-        state = {"square_avg": np.zeros_like(flat.data), "step": np.zeros(len(flat.params), np.int64)}
+        state = {"square_avg": flat.zeros(), "step": np.zeros(len(flat.params), np.int64)}
         if group["momentum"]:
-            state["momentum_buffer"] = np.zeros_like(flat.data)
+            state["momentum_buffer"] = flat.zeros()
         if group["centered"]:
-            state["grad_avg"] = np.zeros_like(flat.data)
+            state["grad_avg"] = flat.zeros()
         return state
 
     def _update(self, group, state, segment, flat, which):
-        param, grad = flat.data[segment], flat.grad[segment]
+        be = flat.backend
+        param, grad = be.getitem(flat.data, segment), be.getitem(flat.grad, segment)
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param
+            grad = be.add(grad, be.multiply(param, group["weight_decay"]))
         alpha = group["alpha"]
-        square_avg = state["square_avg"][segment]
-        square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
+        square_avg = be.getitem(state["square_avg"], segment)
+        be.copy_into(square_avg, be.add(be.multiply(square_avg, alpha), be.multiply(be.multiply(grad, 1 - alpha), grad)))
         if group["centered"]:
-            grad_avg = state["grad_avg"][segment]
-            grad_avg *= alpha
-            grad_avg += (1 - alpha) * grad
-            denom = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+            grad_avg = be.getitem(state["grad_avg"], segment)
+            be.copy_into(grad_avg, be.add(be.multiply(grad_avg, alpha), be.multiply(grad, 1 - alpha)))
+            denom = be.add(be.sqrt(be.subtract(square_avg, be.multiply(grad_avg, grad_avg))), group["eps"])
         else:
-            denom = np.sqrt(square_avg) + group["eps"]
+            denom = be.add(be.sqrt(square_avg), group["eps"])
         if group["momentum"]:
-            buf = state["momentum_buffer"][segment]
-            buf *= group["momentum"]
-            buf += grad / denom
-            param -= group["lr"] * buf
+            buf = be.getitem(state["momentum_buffer"], segment)
+            be.copy_into(buf, be.add(be.multiply(buf, group["momentum"]), be.divide(grad, denom)))
+            be.copy_into(param, be.subtract(param, be.multiply(buf, group["lr"])))
         else:
-            param -= group["lr"] * grad / denom
+            be.copy_into(param, be.subtract(param, be.divide(be.multiply(grad, group["lr"]), denom)))
         state["step"][which] += 1

@@ -2,24 +2,24 @@
 
     with kiln.profiler.kernel_time() as kt:
         train_step()
-    print(kt.seconds, kt.calls)       # seconds inside kiln._C, calls per kernel
+    print(kt.seconds, kt.calls)       # seconds inside the cpu backend's kernels, calls per kernel
 
-Every function of the native module is wrapped for the duration of the block (a
-perf_counter pair per call, well under a microsecond), so the rest of the wall time
-is Python: the tape, argument checks, NumPy glue. The native tape walk
-(``run_backward``) may call back into Python for a leaf gradient it cannot place itself;
-that time it reports (``tape_python_seconds``) is taken off the kernel time, and a native
-call made from inside another is not counted twice.
+Every kernel function of the cpu backend's native module is wrapped for the duration of the
+block (a perf_counter pair per call, well under a microsecond), and so is the tape's walk
+(``run_backward``), which runs native nodes in C++; the rest of the wall time is Python: the
+tape's recording, argument checks, NumPy glue. The walk may call back into Python (closure
+nodes, which may call kernels themselves): that Python time (``kiln._tape.python_seconds``)
+is taken off, the kernels it called are counted, and no call is counted twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-from time import perf_counter
 from collections import Counter
 from dataclasses import dataclass, field
+from time import perf_counter
 
-from ._backend import native
+from . import autograd, backends
 
 
 @dataclass
@@ -31,45 +31,50 @@ class KernelTime:
 
 @contextlib.contextmanager
 def kernel_time():
-    module = native()
+    module = backends.get("cpu").kernel_module
     stats = KernelTime()
-    # Functions only: building a tape node (a class of the module) is bookkeeping, counted
-    # as outside; running one (NativeBackward.__call__, from Python's walker) is a kernel.
+    # Kernels only: building a tape node (the *_node factories, the classes) is bookkeeping,
+    # counted as outside.
     originals = {name: getattr(module, name) for name in dir(module)
-                 if not name.startswith("_") and callable(getattr(module, name))
+                 if not name.startswith("_") and not name.endswith("_node") and callable(getattr(module, name))
                  and not isinstance(getattr(module, name), type)}
-    node_type = getattr(module, "NativeBackward", None)
-
-    python_seconds = originals.get("tape_python_seconds", lambda: 0.0)
+    walk = autograd.run_backward
     log: list = []  # (name, seconds) per outermost call, summed when the block ends
-    depth = 0
+    state = {"depth": 0, "in_walk": False, "called_back": 0.0}
 
     def wrap(name, fn):
         # Lean on purpose: whatever this wrapper costs is counted as outside the kernels.
-        # Only the tape walk calls back into Python, so only it pays for asking how long.
-        calls_back = name == "run_backward"
-
         def timed(*args, **kwargs):
-            nonlocal depth
-            depth += 1
-            python_before = python_seconds() if calls_back else 0.0
+            state["depth"] += 1
             start = perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 elapsed = perf_counter() - start
-                depth -= 1
-                if calls_back:
-                    elapsed -= python_seconds() - python_before
-                if depth == 0:
+                state["depth"] -= 1
+                if state["depth"] == 0:
                     log.append((name, elapsed))
+                elif state["in_walk"] and state["depth"] == 1:  # a kernel a closure node called
+                    state["called_back"] += elapsed
         return timed
+
+    def timed_walk(*args):
+        python_before, called_before = autograd.python_seconds(), state["called_back"]
+        state["in_walk"] = True
+        state["depth"] += 1
+        start = perf_counter()
+        try:
+            return walk(*args)
+        finally:
+            elapsed = perf_counter() - start
+            state["depth"] -= 1
+            state["in_walk"] = False
+            python = autograd.python_seconds() - python_before
+            log.append(("run_backward", elapsed - python + state["called_back"] - called_before))
 
     for name, fn in originals.items():
         setattr(module, name, wrap(name, fn))
-    if node_type is not None:
-        node_call = node_type.__call__
-        node_type.__call__ = wrap("tape_node", node_call)
+    autograd.run_backward = timed_walk
     try:
         yield stats
     finally:
@@ -79,5 +84,4 @@ def kernel_time():
             stats.seconds_by_kernel[name] += seconds
         for name, fn in originals.items():
             setattr(module, name, fn)
-        if node_type is not None:
-            node_type.__call__ = node_call
+        autograd.run_backward = walk

@@ -28,7 +28,6 @@ PYBIND11_MODULE(_C, m) {
   kiln::bind::bind_conv2d(m);
   kiln::bind::bind_pool2d(m);
   kiln::bind::bind_sparse_matmul(m);
-  kiln::bind::bind_tape(m);
   kiln::nodes::bind_linear_node(m);
   kiln::nodes::bind_activation_node(m);
   kiln::nodes::bind_loss_node(m);

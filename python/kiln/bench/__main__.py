@@ -34,7 +34,7 @@ import time  # noqa: E402
 from itertools import groupby  # noqa: E402
 
 from .. import set_num_threads  # noqa: E402
-from .._backend import available_backends, get_num_threads  # noqa: E402
+from ..backends import available_backends, get_num_threads  # noqa: E402
 from . import all_cases, machine, report, select  # noqa: E402
 from .run import measure  # noqa: E402
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from .. import ops
-from .._backend import available_backends, cpu_isa, get_num_threads
+from ..backends import available_backends, cpu_isa, get_num_threads
 from .timing import SETTLE_AFTER, best_of
 
 

@@ -20,8 +20,8 @@ from .. import keras
 from .. import nn as kiln_nn
 from .. import optim as kiln_optim
 from .. import profiler
-from .._backend import use_backend
-from ..tensor import tensor as kiln_tensor
+from ..backends import use_backend
+from ..factories import tensor as kiln_tensor
 from .case import Case, Target
 from .machine import torch_module
 

@@ -5,10 +5,10 @@ Change ``from tensorflow import keras`` (or ``import keras``) to ``from kiln imp
 ``evaluate``, ``predict``, ``summary``, ``save``/``load_model``, callbacks and utils.
 """
 
-from . import callbacks, initializers, layers, losses, metrics, models, optimizers, preprocessing, utils
+from . import callbacks, initializers, layers, losses, metrics, models, ops, optimizers, preprocessing, utils
 from .layers import Input
 from .models import Model, Sequential
-from .saving import load_model
+from .loading import load_model
 
 __all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "optimizers", "callbacks",
-           "initializers", "preprocessing", "utils", "models", "load_model"]
+           "initializers", "preprocessing", "utils", "models", "ops", "load_model"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from ..nn import functional as F
 from ..tensor import Tensor
 
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]

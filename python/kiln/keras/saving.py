@@ -1,4 +1,4 @@
-"""model.save / load_model, save_weights / load_weights.
+"""model.save, save_weights / load_weights (load_model, which rebuilds a model, is in loading.py).
 
 Two documented formats, no pickle anywhere:
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 
 from .. import io
+from ..autograd import no_grad
 from ..io import CorruptFileError
-from . import layers as keras_layers
 from . import losses as keras_losses
 from . import optimizers as keras_optimizers
 
@@ -34,7 +34,7 @@ _WEIGHTS = "model.weights.safetensors"
 
 
 def _weights_dict(model) -> dict:
-    return {f"{i:03d}/{name}": w.numpy() for i, (name, w) in enumerate(model._named_weights())}
+    return {f"{i:03d}/{name}": w.numpy(force=True) for i, (name, w) in enumerate(model._named_weights())}
 
 
 def _check_overwrite(path: Path, overwrite: bool) -> None:
@@ -50,7 +50,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     io.save_arrays(_weights_dict(model), path, {"format": "kiln.keras.weights", "version": FORMAT_VERSION})
 
 
-def _assign_weights(model, arrays: dict, source) -> None:
+def assign_weights(model, arrays: dict, source) -> None:
     named = model._named_weights()
     stored = list(arrays.items())
     problems = []
@@ -62,8 +62,9 @@ def _assign_weights(model, arrays: dict, source) -> None:
                             f"the model needs {w.shape}")
     if problems:
         raise ValueError(f"cannot load weights from {source}: " + "; ".join(problems))
-    for (_, value), (_, w) in zip(stored, named):
-        w._array[...] = value
+    with no_grad():
+        for (_, value), (_, w) in zip(stored, named):
+            w.copy_(value)
 
 
 def load_weights(model, filepath) -> None:
@@ -71,7 +72,7 @@ def load_weights(model, filepath) -> None:
     if not model.built:
         raise ValueError("load_weights: build the model first (input_shape, build() or one call) so that its "
                          "weights exist to receive the values")
-    _assign_weights(model, arrays, filepath)
+    assign_weights(model, arrays, filepath)
 
 
 def save_model(model, filepath, overwrite: bool = True) -> None:
@@ -109,76 +110,4 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
     io.atomic_write(path, write)
 
 
-_LAYERS = {name: getattr(keras_layers, name) for name in keras_layers.__all__
-           if isinstance(getattr(keras_layers, name), type)}
-
-
-def _layer_from_config(entry: dict, custom_objects: dict):
-    cls = (custom_objects or {}).get(entry["class_name"]) or _LAYERS.get(entry["class_name"])
-    if cls is None:
-        raise ValueError(f"load_model: unknown layer class {entry['class_name']!r} "
-                         "(pass custom_objects={name: class})")
-    return cls.from_config(dict(entry["config"]))
-
-
-def _rebuild(config: dict, custom_objects: dict):
-    from .models import Model, Sequential
-
-    body = config["config"]
-    if config["class_name"] == "Sequential":
-        model = Sequential(name=config.get("name"))
-        if body.get("input_shape") is not None:
-            model.add(keras_layers.Input(shape=tuple(body["input_shape"])))
-        for entry in body["layers"]:
-            model.add(_layer_from_config(entry, custom_objects))
-        return model
-    tensors = {}
-    for entry in body["layers"]:
-        if entry["class_name"] == "InputLayer":
-            c = entry["config"]
-            tensors[(c["name"], 0)] = keras_layers.Input(shape=tuple(c["shape"]), name=c["name"], dtype=c.get("dtype", "float32"))
-            continue
-        layer = _layer_from_config(entry, custom_objects)
-        args = [tensors[tuple(k)] for k in entry["inbound"]]
-        out = layer(args[0] if len(args) == 1 else args)
-        for i, t in enumerate(out if isinstance(out, list) else [out]):
-            tensors[(layer.name, i)] = t
-    inputs = [tensors[tuple(k)] for k in body["input_layers"]]
-    outputs = [tensors[tuple(k)] for k in body["output_layers"]]
-    return Model(inputs if body.get("multi_input") else inputs[0],
-                 outputs if body.get("multi_output") else outputs[0], name=config.get("name"))
-
-
-def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Rebuild a model saved with ``model.save``: architecture, weights and compile settings."""
-    path = Path(filepath)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if _CONFIG not in names or _WEIGHTS not in names:
-                raise CorruptFileError(f"{path}: not a kiln model file (needs {_CONFIG} and {_WEIGHTS})")
-            config = json.loads(archive.read(_CONFIG))
-            blob = archive.read(_WEIGHTS)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, KeyError, EOFError) as error:
-        raise CorruptFileError(f"{path}: not a valid kiln model file ({error}); it may be truncated or damaged") \
-            from None
-    if config.get("format") != "kiln.keras.model":
-        raise CorruptFileError(f"{path}: not a kiln model file (format {config.get('format')!r})")
-    model = _rebuild(config, custom_objects or {})
-    tmp = path.with_name(f".{path.name}.load.tmp")
-    try:
-        tmp.write_bytes(blob)
-        arrays, _ = io.load_arrays(tmp)
-    finally:
-        if tmp.exists():
-            os.unlink(tmp)
-    _assign_weights(model, arrays, path)
-    compile_config = config.get("compile_config")
-    if compile and compile_config and compile_config.get("loss", {}).get("class_name"):
-        model.compile(optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
-                      loss=keras_losses.deserialize(compile_config["loss"]),
-                      metrics=[m for m in compile_config.get("metrics", []) if m])
-    return model
-
-
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "CorruptFileError"]
+__all__ = ["save_model", "save_weights", "load_weights", "assign_weights", "CorruptFileError"]

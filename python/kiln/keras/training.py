@@ -33,7 +33,7 @@ def _as_array(x):
     if x is None or isinstance(x, np.ndarray):
         return x
     if isinstance(x, Tensor):
-        return x.numpy()
+        return x.numpy(force=True)
     if isinstance(x, (list, tuple)) and x and all(isinstance(v, (np.ndarray, Tensor)) or _is_sparse(v) for v in x):
         return [_as_array(v) for v in x]
     return np.asarray(x)
@@ -103,13 +103,13 @@ class Trainer:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.apply()
-        return float(loss.item()), y_pred.numpy()
+        return float(loss.item()), y_pred.numpy(force=True)
 
     def test_step(self, x_batch, y_batch) -> tuple[float, np.ndarray]:
         with no_grad():
             y_pred = self(x_batch, training=False)
             loss = self.loss(y_batch, y_pred)
-        return float(loss.item()), y_pred.numpy()
+        return float(loss.item()), y_pred.numpy(force=True)
 
     def train_on_batch(self, x, y):
         self._require_compiled("train_on_batch")
@@ -269,7 +269,7 @@ class Trainer:
             for step in range(steps):
                 idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
                 out = self(_take(x, idx), training=False)
-                outputs.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy())
+                outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
             bar.update(steps, {}, finalize=True)

@@ -6,13 +6,10 @@ import math
 
 import numpy as np
 
-from .. import functional as F
+from .. import _args
+from . import functional as F
 from . import init
 from .module import Module, Parameter
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
 class Conv2d(Module):
@@ -27,8 +24,10 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size = _args.pair("Conv2d", "kernel_size", kernel_size, minimum=1)
+        self.stride = _args.pair("Conv2d", "stride", stride, minimum=1)
+        self.dilation = _args.pair("Conv2d", "dilation", dilation, minimum=1)
+        self.padding = padding if isinstance(padding, str) else _args.pair("Conv2d", "padding", padding, minimum=0)
         self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype))
         self.bias = Parameter(np.empty(out_channels, dtype)) if bias else None
         if not bias:

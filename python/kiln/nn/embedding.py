@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from . import functional as F
 from ..autograd import no_grad
 from . import init
 from .module import Module, Parameter
@@ -26,7 +26,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if padding_idx is not None:
             with no_grad():
-                self.weight._array[padding_idx] = 0
+                self.weight[padding_idx] = 0
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)

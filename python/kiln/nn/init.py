@@ -33,20 +33,17 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 @no_grad()
 def uniform_(t, a: float = 0.0, b: float = 1.0):
-    t._array[...] = generator().uniform(a, b, t.shape)
-    return t
+    return t.uniform_(a, b)
 
 
 @no_grad()
 def normal_(t, mean: float = 0.0, std: float = 1.0):
-    t._array[...] = generator().normal(mean, std, t.shape)
-    return t
+    return t.normal_(mean, std)
 
 
 @no_grad()
 def constant_(t, value: float):
-    t._array[...] = value
-    return t
+    return t.fill_(value)
 
 
 def zeros_(t):
@@ -90,5 +87,5 @@ def orthogonal_(t, gain: float = 1.0):
     if rows < cols:
         q = q.T
     with no_grad():
-        t._array[...] = (gain * q[:rows, :cols]).reshape(t.shape)
+        t.copy_((gain * q[:rows, :cols]).reshape(t.shape))
     return t

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import functional as F
+from . import functional as F
 from . import init
 from .module import Module, Parameter
 

@@ -13,7 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..autograd import Leaf, no_grad
+from ..tensor import Tensor, device
 
 
 class Parameter(Tensor):
@@ -141,9 +142,10 @@ class Module:
                 problems.append(f"{name}: shape {value.shape} in the state dict, {own[name].shape} in the model")
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
-        for name, value in incoming.items():
-            if name in own:
-                own[name]._array[...] = value
+        with no_grad():
+            for name, value in incoming.items():
+                if name in own:
+                    own[name].copy_(value)
         return missing, unexpected
 
     # ---- modes and conversion -----------------------------------------------------------------
@@ -166,26 +168,27 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad._array[...] = 0
+                p.grad.zero_()
 
     def to(self, *args, **kwargs) -> "Module":
-        """``.to("cpu")`` or ``.to(dtype)``; a new dtype replaces each parameter's storage."""
-        dtype = kwargs.get("dtype")
-        for a in list(args) + [kwargs.get("device")]:
-            if a is None:
-                continue
-            if isinstance(a, str) or (hasattr(a, "type") and not isinstance(a, type)):
-                device = str(a).split(":")[0]
-                if device != "cpu":
-                    raise RuntimeError(f"kiln was built without {device} support; models live on the CPU")
-            else:
+        """``.to(device)``, ``.to(dtype)`` or both: each parameter and buffer gets new storage
+        (on the device, of the dtype), in place, so the module keeps its tensors."""
+        dtype, target = kwargs.get("dtype"), kwargs.get("device")
+        for a in args:
+            if isinstance(a, (str, device)) or isinstance(getattr(a, "type", None), str):
+                target = a
+            elif a is not None:
                 dtype = a
-        if dtype is not None:
-            for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
-                if t._array.dtype.kind == "f":
-                    t._array = t._array.astype(dtype)
-                    t._grad_buffer = None
-                    t.grad = None
+        for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
+            moved = t.detach()
+            if target is not None:
+                moved = moved.to(target)
+            if dtype is not None and t.dtype.kind == "f":
+                moved = moved.to(dtype)
+            if moved._array is not t._array:
+                t._array = moved._array
+                if t.requires_grad:  # a fresh gradient slot: the old one may belong to an optimizer
+                    t._node = Leaf()
         return self
 
     def float(self) -> "Module":
@@ -195,7 +198,7 @@ class Module:
         return self.to(np.float64)
 
     def cpu(self) -> "Module":
-        return self
+        return self.to("cpu")
 
     def apply(self, fn) -> "Module":
         for m in self.children():

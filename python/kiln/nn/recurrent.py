@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 
-from .. import functional as F
-from ..tensor import Tensor, stack
+from .. import backends
+from . import functional as F
+from ..tensor import Tensor
+from ..tensor_ops import as_tensor, stack
 from . import init
 from .module import Module, Parameter
 
@@ -53,7 +55,7 @@ class LSTM(Module):
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     def forward(self, input, hx=None):
-        x = input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input))
+        x = as_tensor(input)
         unbatched = x.ndim == 2
         if x.ndim not in (2, 3):
             raise ValueError(f"LSTM: input must be 2-D (unbatched) or 3-D, got shape {x.shape}")
@@ -112,12 +114,13 @@ class LSTMCell(Module):
             init.uniform_(p, -bound, bound)
 
     def forward(self, input, hx=None):
-        x = input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input))
+        x = as_tensor(input)
         unbatched = x.ndim == 1
         if unbatched:
             x = x.unsqueeze(0)
         if hx is None:
-            zeros = Tensor._wrap(np.zeros((x.shape[0], self.hidden_size), self.weight_ih.dtype))
+            zeros = Tensor._wrap(backends.select(None, x._array).full((x.shape[0], self.hidden_size), 0,
+                                                                       self.weight_ih.dtype))
             h, c = zeros, zeros
         else:
             h, c = hx

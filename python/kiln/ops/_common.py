@@ -40,11 +40,3 @@ def _float_arrays_alike(fn: str, name: str, x, other_name: str, other) -> tuple[
     other = _args.float_array(fn, other_name, other)
     _same_shape(fn, other_name, other, name, x)
     return x, other
-
-
-def _deliver(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """The NumPy path's result, written into ``out`` when given."""
-    if out is None:
-        return result
-    out[...] = result
-    return out

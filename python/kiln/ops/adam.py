@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .. import _args, reference
-from .._backend import native, resolve
+import numpy as np
+
+from .. import _args, backends
 from ._common import _same_shape
 
 
@@ -21,6 +22,16 @@ def _beta(fn: str, name: str, value) -> float:
     return value
 
 
+def _hyper(fn, step, lr, beta1, beta2, eps, weight_decay) -> tuple:
+    return (_args.integer(fn, "step", step, minimum=1), _at_least(fn, "lr", lr, 0.0), _beta(fn, "beta1", beta1),
+            _beta(fn, "beta2", beta2), _at_least(fn, "eps", eps, 0.0),
+            _at_least(fn, "weight_decay", weight_decay, 0.0))
+
+
+def _all_float32_arrays(*arrays) -> bool:
+    return all(a is None or (type(a) is np.ndarray and a.dtype == np.float32) for a in arrays)
+
+
 def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
               weight_decay=0.0, decoupled=False, amsgrad=False, max_exp_avg_sq=None,
               maximize=False, backend=None) -> None:
@@ -28,7 +39,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
 
     Args:
         param, exp_avg, exp_avg_sq: one shape, any; updated in place, so never copied:
-            on the native path float32, C-contiguous and writeable, else refused.
+            on the native path float32, C-contiguous and writeable, else refused. float64
+            state runs on the reference backend when no backend is named.
         grad: param's shape, float32 or float64 (converted for the native path).
         step: the 1-based step count including this step (torch's state["step"]).
         lr, beta1, beta2, eps, weight_decay: as torch; weight decay is added to the
@@ -37,8 +49,19 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
         maximize: ascend instead of descend.
     """
     fn = "adam_step"
-    backend = resolve(backend)
-    on_native = backend != "numpy"
+    be = backends.select(backend, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    if backend is None and be.float32_only and getattr(param, "dtype", None) == np.float64:
+        be = backends.reference_for(be)  # float64 state is updated in place, never converted
+    if not amsgrad:
+        max_exp_avg_sq = None
+    if be.checks_arguments and _all_float32_arrays(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+        # An optimizer's step over its flat buffers: the backend checks shapes, layouts,
+        # writeability and overlap itself; only the scalars are parsed here.
+        be.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *_hyper(fn, step, lr, beta1, beta2, eps,
+                                                                                 weight_decay),
+                     bool(decoupled), bool(amsgrad), bool(maximize))
+        return
+    on_native = be.float32_only
     param = _args.inplace_array(fn, "param", param, None, native=on_native)
     grad = _args.float_array(fn, "grad", grad)
     _same_shape(fn, "grad", grad, "param", param)
@@ -49,21 +72,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
             raise ValueError(f"{fn}: amsgrad=True needs max_exp_avg_sq")
         max_exp_avg_sq = _args.inplace_array(fn, "max_exp_avg_sq", max_exp_avg_sq, param.shape,
                                              native=on_native)
-    else:
-        max_exp_avg_sq = None
-    step = _args.integer(fn, "step", step, minimum=1)
-    lr = _at_least(fn, "lr", lr, 0.0)
-    beta1 = _beta(fn, "beta1", beta1)
-    beta2 = _beta(fn, "beta2", beta2)
-    eps = _at_least(fn, "eps", eps, 0.0)
-    weight_decay = _at_least(fn, "weight_decay", weight_decay, 0.0)
+    step, lr, beta1, beta2, eps, weight_decay = _hyper(fn, step, lr, beta1, beta2, eps, weight_decay)
     _args.disjoint(fn, {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
                         "max_exp_avg_sq": max_exp_avg_sq})
-    flags = {"decoupled": bool(decoupled), "amsgrad": bool(amsgrad), "maximize": bool(maximize)}
-    if backend == "numpy":
-        reference.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
-                            beta2=beta2, eps=eps, weight_decay=weight_decay,
-                            max_exp_avg_sq=max_exp_avg_sq, **flags)
-        return
-    native().adam_step(param, _args.native_input(grad), exp_avg, exp_avg_sq, max_exp_avg_sq, step,
-                       lr, beta1, beta2, eps, weight_decay, **flags)
+    be.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
+                 bool(decoupled), bool(amsgrad), bool(maximize))

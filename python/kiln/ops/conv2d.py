@@ -6,10 +6,8 @@ Every argument is checked here, so both backends refuse the same inputs the same
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import _args, reference
-from .._backend import native, resolve
+from .. import _args, backends
+from ..reference import conv2d_output_size
 from ._common import _batch_of_images, _check_elements
 
 
@@ -38,7 +36,7 @@ def _conv2d_args(fn, x, weight, stride, padding, dilation, groups):
     if span[0] > padded[0] or span[1] > padded[1]:
         raise ValueError(f"{fn}: the dilated kernel {span} of weight {weight.shape} is larger than "
                          f"the padded input {padded} of x {x.shape}")
-    out_shape = (n, k) + tuple(reference.conv2d_output_size((h, w)[a], (r, s)[a], stride[a], padding[a],
+    out_shape = (n, k) + tuple(conv2d_output_size((h, w)[a], (r, s)[a], stride[a], padding[a],
                                                             dilation[a]) for a in (0, 1))
     _check_elements(fn, "x", x.shape)
     _check_elements(fn, "weight", weight.shape)
@@ -47,7 +45,7 @@ def _conv2d_args(fn, x, weight, stride, padding, dilation, groups):
 
 
 def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
-           backend=None) -> np.ndarray:
+           backend=None):
     """torch.nn.functional.conv2d.
 
     Args:
@@ -59,19 +57,13 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
         (N, K, OH, OW), OH = (H + 2*padding_h - dilation_h*(R-1) - 1) // stride_h + 1.
     """
     fn = "conv2d"
-    backend = resolve(backend)
+    be = backends.select(backend, x, weight, bias)
     x, weight, stride, padding, dilation, groups, out_shape = _conv2d_args(
         fn, x, weight, stride, padding, dilation, groups)
     bias = _args.optional_float_array(fn, "bias", bias)
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{fn}: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    if backend == "numpy":
-        return reference.conv2d(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                                groups=groups)
-    out = np.empty(out_shape, np.float32)
-    native().conv2d_forward(_args.native_input(x), _args.native_input(weight), _args.native_input(bias),
-                            out, stride, padding, dilation, groups)
-    return out
+    return be.conv2d(x, weight, bias, stride, padding, dilation, groups, out_shape)
 
 
 def conv2d_backward(x, weight, grad_y, *, stride=1, padding=0, dilation=1, groups=1,
@@ -87,21 +79,12 @@ def conv2d_backward(x, weight, grad_y, *, stride=1, padding=0, dilation=1, group
         when not asked for.
     """
     fn = "conv2d_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, x, weight, grad_y)
     x, weight, stride, padding, dilation, groups, out_shape = _conv2d_args(
         fn, x, weight, stride, padding, dilation, groups)
     grad_y = _batch_of_images(fn, "grad_y", grad_y)
-    if grad_y.shape != out_shape:
+    if tuple(grad_y.shape) != out_shape:
         raise ValueError(f"{fn}: grad_y must have shape {out_shape} (the output of x {x.shape} and "
                          f"weight {weight.shape}), got {grad_y.shape}")
-    input_grad, weight_grad, bias_grad = bool(input_grad), bool(weight_grad), bool(bias_grad)
-    if backend == "numpy":
-        return reference.conv2d_backward(x, weight, grad_y, stride=stride, padding=padding,
-                                         dilation=dilation, groups=groups, input_grad=input_grad,
-                                         weight_grad=weight_grad, bias_grad=bias_grad)
-    grad_x = np.empty(x.shape, np.float32) if input_grad else None
-    grad_weight = np.empty(weight.shape, np.float32) if weight_grad else None
-    grad_bias = np.empty(weight.shape[:1], np.float32) if bias_grad else None
-    native().conv2d_backward(_args.native_input(x), _args.native_input(weight), _args.native_input(grad_y),
-                             grad_x, grad_weight, grad_bias, stride, padding, dilation, groups)
-    return grad_x, grad_weight, grad_bias
+    return be.conv2d_backward(x, weight, grad_y, stride, padding, dilation, groups, bool(input_grad),
+                              bool(weight_grad), bool(bias_grad))

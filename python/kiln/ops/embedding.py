@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import _args, reference
-from .._backend import native, resolve
+from .. import _args, backends
 
 
 def _padding_index(fn: str, padding_idx, num_embeddings: int) -> int | None:
@@ -19,15 +16,7 @@ def _padding_index(fn: str, padding_idx, num_embeddings: int) -> int | None:
     return padding_idx % num_embeddings
 
 
-def _check_indices(fn: str, indices: np.ndarray, num_embeddings: int) -> None:
-    bad = (indices < 0) | (indices >= num_embeddings)
-    if bad.any():
-        where = np.argwhere(bad)[0]
-        raise ValueError(f"{fn}: indices[{', '.join(map(str, where))}] = {indices[tuple(where)]} "
-                         f"is out of range [0, {num_embeddings})")
-
-
-def embedding(indices, weight, padding_idx=None, *, backend=None) -> np.ndarray:
+def embedding(indices, weight, padding_idx=None, *, backend=None):
     """weight[indices], as torch.nn.functional.embedding.
 
     Args:
@@ -38,22 +27,17 @@ def embedding(indices, weight, padding_idx=None, *, backend=None) -> np.ndarray:
         (*indices.shape, D).
     """
     fn = "embedding"
-    backend = resolve(backend)
+    be = backends.select(backend, indices, weight)
     indices = _args.index_array(fn, "indices", indices)
     weight = _args.float_array(fn, "weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"{fn}: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
-    num_embeddings, dim = weight.shape
+    num_embeddings = weight.shape[0]
     padding_idx = _padding_index(fn, padding_idx, num_embeddings)
-    _check_indices(fn, indices, num_embeddings)
-    if backend == "numpy":
-        return reference.embedding(indices, weight, padding_idx)
-    out = np.empty(indices.shape + (dim,), np.float32)
-    native().embedding(indices, _args.native_input(weight), out)
-    return out
+    return be.embedding(indices, weight, padding_idx)
 
 
-def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None, *, backend=None) -> np.ndarray:
+def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None, *, backend=None):
     """The weight gradient of ``embedding``: grad_out's rows summed into the rows of a
     zero (V, D) by indices; the row padding_idx stays zero.
 
@@ -66,18 +50,12 @@ def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None, *, b
         (V, D).
     """
     fn = "embedding_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, indices, grad_out)
     indices = _args.index_array(fn, "indices", indices)
     grad_out = _args.float_array(fn, "grad_out", grad_out)
-    if grad_out.ndim != indices.ndim + 1 or grad_out.shape[:-1] != indices.shape:
+    if grad_out.ndim != indices.ndim + 1 or tuple(grad_out.shape[:-1]) != tuple(indices.shape):
         raise ValueError(f"{fn}: grad_out must have shape (*indices.shape, D) = {indices.shape + ('D',)}, "
                          f"got {grad_out.shape}")
     num_embeddings = _args.integer(fn, "num_embeddings", num_embeddings, minimum=0)
     padding_idx = _padding_index(fn, padding_idx, num_embeddings)
-    _check_indices(fn, indices, num_embeddings)
-    if backend == "numpy":
-        return reference.embedding_backward(indices, grad_out, num_embeddings, padding_idx)
-    grad_weight = np.empty((num_embeddings, grad_out.shape[-1]), np.float32)
-    native().embedding_backward(indices, _args.native_input(grad_out),
-                                -1 if padding_idx is None else padding_idx, grad_weight)
-    return grad_weight
+    return be.embedding_backward(indices, grad_out, num_embeddings, padding_idx)

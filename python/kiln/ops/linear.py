@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import _args, reference
-from .._backend import native, resolve
+from .. import _args, backends
 
 
 def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=None, input_grad=True,
@@ -22,7 +19,7 @@ def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=Non
         (dx (m, in), dw (w's shape), db (out,)), None for each one not asked for.
     """
     fn = "linear_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, x, w, y, grad_y)
     x = _args.float_array(fn, "x", x)
     w = _args.float_array(fn, "w", w)
     y = _args.float_array(fn, "y", y)
@@ -39,13 +36,5 @@ def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=Non
             raise ValueError(f"{fn}: {name} must have shape {(m, out_features)}, got {a.shape}")
     if activation not in (None, "relu", "sigmoid", "tanh"):
         raise ValueError(f"{fn}: activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
-    if backend == "numpy":
-        return reference.linear_backward(x, w, y, grad_y, weight_is_out_by_in=weight_is_out_by_in,
-                                         activation=activation, input_grad=input_grad,
-                                         weight_grad=weight_grad, bias_grad=bias_grad)
-    dx = np.empty((m, in_features), np.float32) if input_grad else None
-    dw = np.empty(w.shape, np.float32) if weight_grad else None
-    db = np.empty(out_features, np.float32) if bias_grad else None
-    contiguous = [np.ascontiguousarray(a, dtype=np.float32) for a in (x, w, y, grad_y)]
-    native().linear_backward(*contiguous, dx, dw, db, weight_is_out_by_in, activation)
-    return dx, dw, db
+    return be.linear_backward(x, w, y, grad_y, weight_is_out_by_in, activation, bool(input_grad),
+                              bool(weight_grad), bool(bias_grad))

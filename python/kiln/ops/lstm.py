@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, reference
-from .._backend import native, resolve
+from .. import _args, backends
 from ._common import _check_count
 
 
@@ -21,7 +20,7 @@ def _lstm_hidden_size(fn: str, w_hh: np.ndarray) -> int:
 
 
 def _lstm_require_shape(fn: str, name: str, x: np.ndarray | None, shape: tuple, layout: str) -> None:
-    if x is not None and x.shape != shape:
+    if x is not None and tuple(x.shape) != shape:
         raise ValueError(f"{fn}: {name} must have shape {layout} = {shape}, got {x.shape}")
 
 
@@ -52,14 +51,6 @@ def _lstm_x(fn: str, x, ndim: int, layout: str) -> np.ndarray:
     return x
 
 
-def _lstm_native_inputs(*arrays):
-    return [_args.native_input(a) for a in arrays]
-
-
-def _lstm_empty(*shape: int) -> np.ndarray:
-    return np.empty(shape, dtype=np.float32)
-
-
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
     """One LSTM cell step, as torch.nn.LSTMCell.
 
@@ -73,7 +64,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
         ``lstm_cell_backward`` takes.
     """
     fn = "lstm_cell"
-    backend = resolve(backend)
+    be = backends.select(backend, x, h, c, w_ih, w_hh, b_ih, b_hh)
     x = _lstm_x(fn, x, 2, "(B, I)")
     h = _args.float_array(fn, "h", h)
     c = _args.float_array(fn, "c", c)
@@ -82,13 +73,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
     _lstm_require_shape(fn, "h", h, (batch, hidden), "(B, H)")
     _lstm_require_shape(fn, "c", c, (batch, hidden), "(B, H)")
     _lstm_check_sizes(fn, 1, batch, inputs, hidden)
-    if backend == "numpy":
-        return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
-
-    h_new, c_new = _lstm_empty(batch, hidden), _lstm_empty(batch, hidden)
-    gates = _lstm_empty(batch, 4 * hidden)
-    native().lstm_cell_forward(*_lstm_native_inputs(x, h, c, w_ih, w_hh, b_ih, b_hh), h_new, c_new, gates)
-    return h_new, c_new, gates
+    return be.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
 
 
 def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, backend=None):
@@ -103,7 +88,7 @@ def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, bac
         gradient of b_ih, equal to that of b_hh.
     """
     fn = "lstm_cell_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new)
     grad_h = _args.float_array(fn, "grad_h", grad_h)
     grad_c = _args.optional_float_array(fn, "grad_c", grad_c)
     x = _lstm_x(fn, x, 2, "(B, I)")
@@ -117,14 +102,7 @@ def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, bac
         _lstm_require_shape(fn, name, a, (batch, hidden), "(B, H)")
     _lstm_require_shape(fn, "gates", gates, (batch, 4 * hidden), "(B, 4*H)")
     _lstm_check_sizes(fn, 1, batch, inputs, hidden)
-    if backend == "numpy":
-        return reference.lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new)
-
-    grads = (_lstm_empty(batch, inputs), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
-             _lstm_empty(4 * hidden, inputs), _lstm_empty(4 * hidden, hidden), _lstm_empty(4 * hidden))
-    native().lstm_cell_backward(*_lstm_native_inputs(x, h, c, w_ih, w_hh, gates, c_new, grad_h, grad_c),
-                                *grads)
-    return grads
+    return be.lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new)
 
 
 def lstm_sequence(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, backend=None):
@@ -139,7 +117,7 @@ def lstm_sequence(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, back
         gates (T, B, 4H) every step's activated i, f, g, o, and cells (T, B, H) every c_t.
     """
     fn = "lstm_sequence"
-    backend = resolve(backend)
+    be = backends.select(backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     x = _lstm_x(fn, x, 3, "(T, B, I)")
     h0 = _args.optional_float_array(fn, "h0", h0)
     c0 = _args.optional_float_array(fn, "c0", c0)
@@ -148,13 +126,7 @@ def lstm_sequence(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, back
     _lstm_require_shape(fn, "h0", h0, (batch, hidden), "(B, H)")
     _lstm_require_shape(fn, "c0", c0, (batch, hidden), "(B, H)")
     _lstm_check_sizes(fn, steps, batch, inputs, hidden)
-    if backend == "numpy":
-        return reference.lstm_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-
-    outputs = (_lstm_empty(steps, batch, hidden), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
-               _lstm_empty(steps, batch, 4 * hidden), _lstm_empty(steps, batch, hidden))
-    native().lstm_sequence_forward(*_lstm_native_inputs(x, h0, c0, w_ih, w_hh, b_ih, b_hh), *outputs)
-    return outputs
+    return be.lstm_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
 
 
 def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells, *,
@@ -171,7 +143,7 @@ def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y,
         the gradient of b_ih, equal to that of b_hh.
     """
     fn = "lstm_sequence_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells)
     grad_y = _args.optional_float_array(fn, "grad_y", grad_y)
     grad_h_n = _args.optional_float_array(fn, "grad_h_n", grad_h_n)
     grad_c_n = _args.optional_float_array(fn, "grad_c_n", grad_c_n)
@@ -189,12 +161,4 @@ def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y,
         _lstm_require_shape(fn, name, a, (steps, batch, hidden), "(T, B, H)")
     _lstm_require_shape(fn, "gates", gates, (steps, batch, 4 * hidden), "(T, B, 4*H)")
     _lstm_check_sizes(fn, steps, batch, inputs, hidden)
-    if backend == "numpy":
-        return reference.lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0,
-                                                y, gates, cells)
-
-    grads = (_lstm_empty(steps, batch, inputs), _lstm_empty(batch, hidden), _lstm_empty(batch, hidden),
-             _lstm_empty(4 * hidden, inputs), _lstm_empty(4 * hidden, hidden), _lstm_empty(4 * hidden))
-    native().lstm_sequence_backward(*_lstm_native_inputs(x, h0, c0, w_ih, w_hh, y, gates, cells, grad_y,
-                                                    grad_h_n, grad_c_n), *grads)
-    return grads
+    return be.lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, reference
-from .._backend import native, resolve
-from ._common import _deliver, _float_arrays_alike
+from .. import _args, backends
+from ._common import _float_arrays_alike
 
 
 def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
@@ -25,33 +24,24 @@ def _pointwise_out(fn: str, out, shape: tuple[int, ...], inputs: dict) -> np.nda
         return None
     out = _args.contiguous_output(fn, out, shape)
     for name, x in inputs.items():
-        if np.may_share_memory(out, x) and not _same_memory(out, x):
+        if isinstance(out, np.ndarray) and np.may_share_memory(out, x) and not _same_memory(out, x):
             raise ValueError(f"{fn}: out overlaps {name} partly; pass {name} itself (in place) "
                              "or a separate array")
     return out
 
 
 def _activation(fn: str, activation: str, x, out, backend) -> np.ndarray:
-    backend = resolve(backend)
+    be = backends.select(backend, x, out)
     x = _args.float_array(fn, "x", x)
     out = _pointwise_out(fn, out, x.shape, {"x": x})
-    if backend == "numpy":
-        return _deliver(reference.activate(x, activation), out)
-    out = _args.output(fn, out, x.shape)
-    native().activation_forward(_args.native_input(x), out, activation)
-    return out
+    return be.activation(activation, x, out)
 
 
-def _activation_backward(fn: str, activation: str, grad_y, saved_name: str, saved, out, backend,
-                         numpy_backward) -> np.ndarray:
-    backend = resolve(backend)
+def _activation_backward(fn: str, activation: str, grad_y, saved_name: str, saved, out, backend) -> np.ndarray:
+    be = backends.select(backend, grad_y, saved, out)
     grad_y, saved = _float_arrays_alike(fn, "grad_y", grad_y, saved_name, saved)
     out = _pointwise_out(fn, out, grad_y.shape, {"grad_y": grad_y, saved_name: saved})
-    if backend == "numpy":
-        return _deliver(numpy_backward(grad_y, saved), out)
-    out = _args.output(fn, out, grad_y.shape)
-    native().activation_backward(_args.native_input(grad_y), _args.native_input(saved), out, activation)
-    return out
+    return be.activation_backward(activation, grad_y, saved, out)
 
 
 def _gelu_activation(fn: str, approximate) -> str:
@@ -84,28 +74,24 @@ def gelu(x, approximate="none", *, out=None, backend=None) -> np.ndarray:
 
 def relu_backward(grad_y, x, *, out=None, backend=None) -> np.ndarray:
     """grad_y where x > 0, else 0 (torch's threshold_backward). grad_y, x: one shape."""
-    return _activation_backward("relu_backward", "relu", grad_y, "x", x, out, backend,
-                                reference.relu_backward)
+    return _activation_backward("relu_backward", "relu", grad_y, "x", x, out, backend)
 
 
 def sigmoid_backward(grad_y, y, *, out=None, backend=None) -> np.ndarray:
     """grad_y * y * (1 - y), y = sigmoid(x) the forward output. grad_y, y: one shape."""
-    return _activation_backward("sigmoid_backward", "sigmoid", grad_y, "y", y, out, backend,
-                                reference.sigmoid_backward)
+    return _activation_backward("sigmoid_backward", "sigmoid", grad_y, "y", y, out, backend)
 
 
 def tanh_backward(grad_y, y, *, out=None, backend=None) -> np.ndarray:
     """grad_y * (1 - y**2), y = tanh(x) the forward output. grad_y, y: one shape."""
-    return _activation_backward("tanh_backward", "tanh", grad_y, "y", y, out, backend,
-                                reference.tanh_backward)
+    return _activation_backward("tanh_backward", "tanh", grad_y, "y", y, out, backend)
 
 
 def gelu_backward(grad_y, x, approximate="none", *, out=None, backend=None) -> np.ndarray:
     """grad_y * gelu'(x), from the forward input x. grad_y, x: one shape."""
     fn = "gelu_backward"
     activation = _gelu_activation(fn, approximate)
-    return _activation_backward(fn, activation, grad_y, "x", x, out, backend,
-                                lambda g, x: reference.gelu_backward(g, x, approximate))
+    return _activation_backward(fn, activation, grad_y, "x", x, out, backend)
 
 
 def _softmax_axis(fn: str, x: np.ndarray, axis) -> int:
@@ -117,41 +103,20 @@ def _softmax_axis(fn: str, x: np.ndarray, axis) -> int:
     return axis % x.ndim
 
 
-def _along_last_axis(kernel, arrays: list[np.ndarray], axis: int, out) -> np.ndarray:
-    """Run a native last-axis kernel(*arrays, out) along ``axis``: in place of out when
-    ``axis`` is the last one, else on contiguous moved copies, moved back into out."""
-    last = arrays[0].ndim - 1
-    if axis == last:
-        result = out if out is not None else np.empty(arrays[0].shape, np.float32)
-        kernel(*[_args.native_input(a) for a in arrays], result)
-        return result
-    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1), dtype=np.float32) for a in arrays]
-    result = np.empty(moved[0].shape, np.float32)
-    kernel(*moved, result)
-    return _deliver(np.ascontiguousarray(np.moveaxis(result, -1, axis)), out)
-
-
 def _softmax(fn: str, log: bool, x, axis, out, backend) -> np.ndarray:
-    backend = resolve(backend)
+    be = backends.select(backend, x, out)
     x = _args.float_array(fn, "x", x)
     axis = _softmax_axis(fn, x, axis)
     out = _pointwise_out(fn, out, x.shape, {"x": x})
-    if backend == "numpy":
-        forward = reference.log_softmax if log else reference.softmax
-        return _deliver(forward(x, axis=axis), out)
-    return _along_last_axis(lambda x, y: native().softmax_forward(x, y, log), [x], axis, out)
+    return be.softmax(x, axis, log, out)
 
 
 def _softmax_backward(fn: str, log: bool, grad_y, y, axis, out, backend) -> np.ndarray:
-    backend = resolve(backend)
+    be = backends.select(backend, grad_y, y, out)
     grad_y, y = _float_arrays_alike(fn, "grad_y", grad_y, "y", y)
     axis = _softmax_axis(fn, grad_y, axis)
     out = _pointwise_out(fn, out, grad_y.shape, {"grad_y": grad_y, "y": y})
-    if backend == "numpy":
-        backward = reference.log_softmax_backward if log else reference.softmax_backward
-        return _deliver(backward(grad_y, y, axis=axis), out)
-    return _along_last_axis(lambda dy, y, dx: native().softmax_backward(dy, y, dx, log),
-                            [grad_y, y], axis, out)
+    return be.softmax_backward(grad_y, y, axis, log, out)
 
 
 def softmax(x, axis=-1, *, out=None, backend=None) -> np.ndarray:

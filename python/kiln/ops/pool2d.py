@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, reference
-from .._backend import native, resolve
+from .. import _args, backends
+from ..reference import pool2d_output_size
 from ._common import _batch_of_images, _check_elements
 
 
@@ -24,7 +24,7 @@ def _pool2d_args(fn, input_shape, kernel_size, stride, padding, dilation, ceil_m
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{fn}: padding {padding} must be at most half of kernel_size {kernel}")
     n, c, h, w = input_shape
-    out_hw = tuple(reference.pool2d_output_size((h, w)[a], kernel[a], stride[a], padding[a],
+    out_hw = tuple(pool2d_output_size((h, w)[a], kernel[a], stride[a], padding[a],
                                                 dilation[a], bool(ceil_mode)) for a in (0, 1))
     if min(out_hw) < 1:
         raise ValueError(f"{fn}: the input {tuple(input_shape)} is too small for kernel_size {kernel}, "
@@ -62,25 +62,19 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         position h * W + w of each maximum in its plane. NaN wins, as in torch.
     """
     fn = "max_pool2d"
-    backend = resolve(backend)
+    be = backends.select(backend, x)
     x = _batch_of_images(fn, "x", x)
     kernel, stride, padding, dilation, ceil_mode, out_shape = _pool2d_args(
         fn, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     _check_windows_reach_input(fn, x.shape, kernel, stride, padding, dilation, out_shape)
-    if backend == "numpy":
-        return reference.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, return_indices)
-    out = np.empty(out_shape, np.float32)
-    indices = np.empty(out_shape, np.int64) if return_indices else None
-    native().max_pool2d_forward(_args.native_input(x), out, indices, kernel, stride, padding, dilation,
-                                ceil_mode)
-    return (out, indices) if return_indices else out
+    return be.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, bool(return_indices), out_shape)
 
 
 def _input_shape(fn: str, input_shape, grad_y: np.ndarray) -> tuple[int, int, int, int]:
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 4:
         raise ValueError(f"{fn}: input_shape must be (N, C, H, W), got {input_shape!r}")
     shape = tuple(_args.integer(fn, "input_shape", v, minimum=0) for v in input_shape)
-    if shape[:2] != grad_y.shape[:2]:
+    if shape[:2] != tuple(grad_y.shape[:2]):
         raise ValueError(f"{fn}: input_shape {shape} and grad_y {grad_y.shape} differ in (N, C)")
     return shape
 
@@ -97,23 +91,14 @@ def max_pool2d_backward(grad_y, indices, input_shape, *, backend=None) -> np.nda
         grad_x (N, C, H, W): grad_y summed into the positions indices name.
     """
     fn = "max_pool2d_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, grad_y, indices)
     grad_y = _batch_of_images(fn, "grad_y", grad_y)
     indices = _args.index_array(fn, "indices", indices)
-    if indices.shape != grad_y.shape:
+    if tuple(indices.shape) != tuple(grad_y.shape):
         raise ValueError(f"{fn}: indices must have the shape of grad_y {grad_y.shape}, got {indices.shape}")
     input_shape = _input_shape(fn, input_shape, grad_y)
     _check_elements(fn, "grad_x", input_shape)
-    if backend == "numpy":
-        # The native kernel checks the indices itself, in one threaded pass.
-        plane = input_shape[2] * input_shape[3]
-        if indices.size and (indices.min() < 0 or indices.max() >= plane):
-            raise ValueError(f"{fn}: indices must lie in [0, {plane}) (H * W of input_shape "
-                             f"{input_shape}), got values from {indices.min()} to {indices.max()}")
-        return reference.max_pool2d_backward(grad_y, indices, input_shape)
-    grad_x = np.empty(input_shape, np.float32)
-    native().max_pool2d_backward(_args.native_input(grad_y), indices, grad_x)
-    return grad_x
+    return be.max_pool2d_backward(grad_y, indices, input_shape)
 
 
 def _divisor_override(fn: str, value) -> int:
@@ -139,18 +124,12 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         (N, C, OH, OW).
     """
     fn = "avg_pool2d"
-    backend = resolve(backend)
+    be = backends.select(backend, x)
     x = _batch_of_images(fn, "x", x)
     kernel, stride, padding, _, ceil_mode, out_shape = _pool2d_args(
         fn, x.shape, kernel_size, stride, padding, 1, ceil_mode)
     divisor = _divisor_override(fn, divisor_override)
-    count_include_pad = bool(count_include_pad)
-    if backend == "numpy":
-        return reference.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor or None)
-    out = np.empty(out_shape, np.float32)
-    native().avg_pool2d_forward(_args.native_input(x), out, kernel, stride, padding, ceil_mode,
-                                count_include_pad, divisor)
-    return out
+    return be.avg_pool2d(x, kernel, stride, padding, ceil_mode, bool(count_include_pad), divisor, out_shape)
 
 
 def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -164,20 +143,14 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0
         grad_x (N, C, H, W).
     """
     fn = "avg_pool2d_backward"
-    backend = resolve(backend)
+    be = backends.select(backend, grad_y)
     grad_y = _batch_of_images(fn, "grad_y", grad_y)
     input_shape = _input_shape(fn, input_shape, grad_y)
     kernel, stride, padding, _, ceil_mode, out_shape = _pool2d_args(
         fn, input_shape, kernel_size, stride, padding, 1, ceil_mode)
-    if grad_y.shape != out_shape:
+    if tuple(grad_y.shape) != out_shape:
         raise ValueError(f"{fn}: grad_y must have shape {out_shape} (the output for input_shape "
                          f"{input_shape}), got {grad_y.shape}")
     divisor = _divisor_override(fn, divisor_override)
-    count_include_pad = bool(count_include_pad)
-    if backend == "numpy":
-        return reference.avg_pool2d_backward(grad_y, input_shape, kernel, stride, padding, ceil_mode,
-                                             count_include_pad, divisor or None)
-    grad_x = np.empty(input_shape, np.float32)
-    native().avg_pool2d_backward(_args.native_input(grad_y), grad_x, kernel, stride, padding, ceil_mode,
-                                 count_include_pad, divisor)
-    return grad_x
+    return be.avg_pool2d_backward(grad_y, input_shape, kernel, stride, padding, ceil_mode,
+                                  bool(count_include_pad), divisor)

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, reference
-from .._backend import native, resolve
-from ._common import _check_elements, _deliver
+from .. import _args, backends
+from ._common import _check_elements
 
 
 def _is_sparse(x) -> bool:
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
-def csr_parts(fn: str, x, *, native_dtypes: bool) -> tuple:
-    """(data, indices, indptr, (m, k)) of X, its shape and lengths checked.
-
-    With native_dtypes: data float32, indices int32, indptr int64, as the C++ kernel takes
-    them (copied only when their dtypes differ); the kernel then checks the contents.
-    Otherwise the contents are checked here (monotone indptr, indices in range).
-    """
+def csr_parts(fn: str, x) -> tuple:
+    """(data, indices, indptr, (m, k)) of X, its shape, dtypes and lengths checked; the
+    backend converts them to its kernel's dtypes and checks their contents."""
     if _is_sparse(x):
         if getattr(x, "format", "csr") != "csr":
             x = x.tocsr()
@@ -47,12 +42,6 @@ def csr_parts(fn: str, x, *, native_dtypes: bool) -> tuple:
         raise ValueError(f"{fn}: indices {indices.shape} and data {data.shape} must have the same length (nnz)")
     if indptr.shape != (m + 1,):
         raise ValueError(f"{fn}: indptr must have shape (m + 1,) = ({m + 1},), got {indptr.shape}")
-    if native_dtypes:
-        if indices.dtype != np.int32:
-            _check_indices(fn, indices, k)  # before the cast could wrap a large value
-        return (_args.native_input(data), np.asarray(indices, np.int32, order="C"),
-                np.asarray(indptr, np.int64, order="C"), (m, k))
-    _check_structure(fn, indices, indptr, k)
     return data, indices, indptr, (m, k)
 
 
@@ -63,26 +52,6 @@ def _integer_vector(fn: str, name: str, x) -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{fn}: {name} must be 1-D, got shape {arr.shape}")
     return arr
-
-
-def _check_indices(fn: str, indices: np.ndarray, k: int) -> None:
-    bad = np.flatnonzero((indices < 0) | (indices >= k))
-    if bad.size:
-        raise ValueError(f"{fn}: indices[{bad[0]}] = {indices[bad[0]]} is out of range [0, {k})")
-
-
-def _check_structure(fn: str, indices: np.ndarray, indptr: np.ndarray, k: int) -> None:
-    """The checks the C++ kernel makes, for the NumPy path (same messages)."""
-    if indptr[0] != 0:
-        raise ValueError(f"{fn}: indptr[0] must be 0, got {indptr[0]}")
-    falls = np.flatnonzero(np.diff(indptr) < 0)
-    if falls.size:
-        i = falls[0]
-        raise ValueError(f"{fn}: indptr must not decrease, but indptr[{i}] = {indptr[i]} > "
-                         f"indptr[{i + 1}] = {indptr[i + 1]}")
-    if indptr[-1] != indices.size:
-        raise ValueError(f"{fn}: indptr[m] = {indptr[-1]} must equal the number of entries, {indices.size}")
-    _check_indices(fn, indices, k)
 
 
 def sparse_matmul(x, w, bias=None, *, transpose_w=False, beta=0.0, out=None, backend=None) -> np.ndarray:
@@ -98,8 +67,8 @@ def sparse_matmul(x, w, bias=None, *, transpose_w=False, beta=0.0, out=None, bac
         (m, n): ``out`` when given.
     """
     fn = "sparse_matmul"
-    backend = resolve(backend)
-    x = csr_parts(fn, x, native_dtypes=backend != "numpy")
+    be = backends.select(backend, w, bias, out)
+    x = csr_parts(fn, x)
     (m, k) = x[3]
     w = _args.float_array(fn, "w", w)
     bias = _args.optional_float_array(fn, "bias", bias)
@@ -112,15 +81,7 @@ def sparse_matmul(x, w, bias=None, *, transpose_w=False, beta=0.0, out=None, bac
     n = w.shape[0] if transpose_w else w.shape[1]
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"{fn}: bias must have shape ({n},), got {bias.shape}")
-    if backend == "numpy":
-        result = reference.sparse_matmul(x, w, bias, transpose_w=transpose_w, beta=beta,
-                                         y=out if beta else None)
-        return _deliver(result, None if out is None else _args.output(fn, out, (m, n)))
-    out = _args.output(fn, out, (m, n))
-    data, indices, indptr, _ = x
-    native().sparse_matmul(data, indices, indptr, k, _args.native_input(w), _args.native_input(bias),
-                           bool(transpose_w), beta, out)
-    return out
+    return be.sparse_matmul(x, w, bias, bool(transpose_w), beta, _args.output(fn, out, (m, n)))
 
 
 def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out=None,
@@ -137,8 +98,8 @@ def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out
         (k, n) or (n, k): ``out`` when given. Bit-identical for any thread count.
     """
     fn = "sparse_matmul_backward_weight"
-    backend = resolve(backend)
-    x = csr_parts(fn, x, native_dtypes=backend != "numpy")
+    be = backends.select(backend, grad_y, out)
+    x = csr_parts(fn, x)
     (m, k) = x[3]
     grad_y = _args.float_array(fn, "grad_y", grad_y)
     beta = _args.real(fn, "beta", beta)
@@ -149,12 +110,4 @@ def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out
     n = grad_y.shape[1]
     shape = (n, k) if transpose_w else (k, n)
     _check_elements(fn, "grad_w", shape)
-    if backend == "numpy":
-        result = reference.sparse_matmul_backward_weight(x, grad_y, transpose_w=transpose_w, beta=beta,
-                                                         grad_w=out if beta else None)
-        return _deliver(result, None if out is None else _args.output(fn, out, shape))
-    out = _args.output(fn, out, shape)
-    data, indices, indptr, _ = x
-    native().sparse_matmul_backward_weight(data, indices, indptr, k, _args.native_input(grad_y),
-                                           bool(transpose_w), beta, out)
-    return out
+    return be.sparse_matmul_backward_weight(x, grad_y, bool(transpose_w), beta, _args.output(fn, out, shape))

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..random import generator
 from ..tensor import Tensor
+from ..tensor_ops import stack
 
 
 class Dataset:
@@ -30,7 +31,7 @@ class TensorDataset(Dataset):
             raise ValueError(f"TensorDataset: tensors of different lengths {sorted(lengths)}")
 
     def __getitem__(self, index):
-        return tuple(Tensor._wrap(t._array[index]) for t in self.tensors)
+        return tuple(t[index] for t in self.tensors)
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -65,8 +66,7 @@ def _collate(samples):
     first = samples[0]
     if isinstance(first, (tuple, list)):
         return tuple(_collate([s[i] for s in samples]) for i in range(len(first)))
-    arrays = [s._array if isinstance(s, Tensor) else np.asarray(s) for s in samples]
-    return Tensor._wrap(np.stack(arrays))
+    return stack([s if isinstance(s, Tensor) else Tensor._wrap(np.asarray(s)) for s in samples])
 
 
 class DataLoader:

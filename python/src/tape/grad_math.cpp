@@ -166,10 +166,12 @@ void grad_iadd(py::handle dst, py::handle src_in) {
   call_hook(hooks().iadd, "iadd", is_ndarray(dst) ? src : dst, {dst.ptr(), src.ptr()});
 }
 
-void grad_copy_into(const py::array& dst, py::handle src_in, const char* what) {
+void grad_copy_into(py::handle dst, py::handle src_in, const char* what) {
   py::object src = as_array(src_in);
-  if (!is_ndarray(src)) {
-    call_hook(hooks().copy_into, "copy_into", src, {dst.ptr(), src.ptr()});
+  if (src.is(dst)) return;
+  if (!is_ndarray(src) || !is_ndarray(dst)) {
+    call_hook(hooks().copy_into, "copy_into", is_ndarray(dst) ? src : py::reinterpret_borrow<py::object>(dst),
+              {dst.ptr(), src.ptr()});
     return;
   }
   if (!same_shape(dst, src))
@@ -177,8 +179,11 @@ void grad_copy_into(const py::array& dst, py::handle src_in, const char* what) {
                           " for a buffer view of shape " + shape_str(shape_of(dst)));
   PyObject* sd = proxy(src)->descr;
   PyObject* dd = proxy(dst)->descr;
-  if (aligned_c_contiguous(src) && (sd == dd || npy::get().PyArray_EquivTypes_(sd, dd))) {
-    std::memcpy(proxy(dst)->data, proxy(src)->data, static_cast<std::size_t>(dst.nbytes()));
+  if (aligned_c_contiguous(src) && aligned_c_contiguous(dst) && (sd == dd || npy::get().PyArray_EquivTypes_(sd, dd))) {
+    // The same memory: a kernel wrote the gradient straight into the buffer (kiln.sparse).
+    if (proxy(dst)->data != proxy(src)->data)
+      std::memcpy(proxy(dst)->data, proxy(src)->data,
+                  static_cast<std::size_t>(py::reinterpret_borrow<py::array>(dst).nbytes()));
     return;
   }
   if (npy::get().PyArray_CopyInto_(dst.ptr(), src.ptr()) != 0) throw py::error_already_set();

@@ -24,8 +24,7 @@ class Leaf final : public Node {
   Leaf() : Node({}, 1, /*leaf=*/true) {}
 
   py::object grad;               // null: None
-  // The slice of owner's buffer; null without an owner (py::array() would be an empty array).
-  py::array view = py::reinterpret_borrow<py::array>(py::handle());
+  py::object view;               // the slice of owner's buffer (an ndarray or a device array); null without an owner
   GradBuffer* owner = nullptr;   // cleared by the owner when it lets go
 
  private:
@@ -34,7 +33,7 @@ class Leaf final : public Node {
   std::vector<py::object> backward(std::vector<py::object>& grads) override {
     py::object& g = grads[0];
     if (view && !grad) {
-      py::array into = view;  // ours for the copy, even if a hook lets the buffer go meanwhile
+      py::object into = view;  // ours for the copy, even if a hook lets the buffer go meanwhile
       grad_copy_into(into, g, "Leaf");
       grad = std::move(into);
     } else if (grad) {
@@ -71,19 +70,21 @@ class GradBuffer {
                              Py_TYPE(obj.ptr())->tp_name);
       if (!seen.insert(leaf).second)
         throw py::value_error(std::string(fn) + ": leaves[" + std::to_string(i) + "] appears twice");
-      py::object v = vs[i];
-      if (!py::isinstance<py::array>(v))
-        throw py::type_error(std::string(fn) + ": views[" + std::to_string(i) +
-                             "] must be a numpy.ndarray, got " + Py_TYPE(v.ptr())->tp_name);
-      py::array view = py::reinterpret_borrow<py::array>(v);
-      if (!(view.flags() & py::array::c_style) || !view.writeable())
-        throw py::value_error(std::string(fn) + ": views[" + std::to_string(i) +
-                              "] must be writeable and C-contiguous");
+      py::object view = vs[i];  // a device array (any type but an ndarray) is its backend's to check
+      if (py::isinstance<py::array>(view)) {
+        py::array a = py::reinterpret_borrow<py::array>(view);
+        if (!(a.flags() & py::array::c_style) || !a.writeable())
+          throw py::value_error(std::string(fn) + ": views[" + std::to_string(i) +
+                                "] must be writeable and C-contiguous");
+      }
       // A gradient sitting in the old owner's view moves to the new view (below): check first.
-      if (leaf->owner && leaf->grad.is(leaf->view) && !same_shape(view, leaf->view))
+      if (leaf->owner && leaf->grad.is(leaf->view) && py::isinstance<py::array>(view) &&
+          py::isinstance<py::array>(leaf->view) &&
+          !same_shape(py::reinterpret_borrow<py::array>(view), py::reinterpret_borrow<py::array>(leaf->view)))
         throw py::value_error(std::string(fn) + ": views[" + std::to_string(i) + "] has shape " +
-                              shape_text(view) + " but the leaf's gradient has shape " +
-                              shape_text(leaf->view));
+                              shape_text(py::reinterpret_borrow<py::array>(view)) +
+                              " but the leaf's gradient has shape " +
+                              shape_text(py::reinterpret_borrow<py::array>(leaf->view)));
       leaf_objects_.push_back(std::move(obj));
       leaves_.push_back(leaf);
       views_.push_back(std::move(view));
@@ -135,7 +136,12 @@ class GradBuffer {
     for (std::size_t i = 0; i < leaves_.size(); ++i) {
       Leaf* leaf = leaves_[i];
       if (leaf->owner != this) continue;
-      std::memset(views_[i].mutable_data(), 0, static_cast<std::size_t>(views_[i].nbytes()));
+      if (py::isinstance<py::array>(views_[i])) {
+        py::array a = py::reinterpret_borrow<py::array>(views_[i]);
+        std::memset(a.mutable_data(), 0, static_cast<std::size_t>(a.nbytes()));
+      } else {
+        grad_copy_into(views_[i], py::int_(0), "GradBuffer.zero");
+      }
       leaf->grad = views_[i];
     }
   }
@@ -144,7 +150,7 @@ class GradBuffer {
     for (Leaf* leaf : leaves_) {
       if (leaf->owner != this) continue;
       leaf->owner = nullptr;
-      leaf->view = py::reinterpret_borrow<py::array>(py::handle());
+      leaf->view = py::object();
     }
   }
 
@@ -163,7 +169,7 @@ class GradBuffer {
 
   std::vector<py::object> leaf_objects_;  // keep the leaves alive (leaves_ point into them)
   std::vector<Leaf*> leaves_;
-  std::vector<py::array> views_;
+  std::vector<py::object> views_;
 };
 
 }  // namespace
@@ -176,7 +182,11 @@ void bind_leaf(py::module_& m) {
       .def_property(
           "grad", [](const Leaf& l) { return l.grad ? l.grad : py::none(); },
           [](Leaf& l, py::object g) { l.grad = g.is_none() ? py::object() : std::move(g); },
-          "d loss / d leaf so far, or None.");
+          "d loss / d leaf so far, or None.")
+      .def_property_readonly(
+          "destination", [](const Leaf& l) { return l.view ? l.view : py::none(); },
+          "The GradBuffer view this leaf's gradient is written into, or None: a kernel may\n"
+          "write a first gradient there itself (the tape then copies nothing).");
   g_leaf_type = reinterpret_cast<PyTypeObject*>(leaf.ptr());
 
   py::class_<GradBuffer>(m, "GradBuffer", py::is_final(),

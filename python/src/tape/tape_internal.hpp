@@ -66,8 +66,9 @@ py::object grad_sum(py::handle a, py::handle b);
 py::object grad_copy(py::handle g);
 // dst += src in place.
 void grad_iadd(py::handle dst, py::handle src);
-// dst[...] = src, src of dst's shape (ValueError naming `what` otherwise).
-void grad_copy_into(const py::array& dst, py::handle src, const char* what);
+// dst[...] = src, src of dst's shape (ValueError naming `what` otherwise); nothing to do
+// when src is dst's own memory. dst is an ndarray or a device array (the copy_into hook).
+void grad_copy_into(py::handle dst, py::handle src, const char* what);
 // g reshaped to shape / transposed by axes.
 py::object grad_reshape(py::handle g, const std::vector<py::ssize_t>& shape);
 py::object grad_transpose(py::handle g, const std::vector<py::ssize_t>& axes);

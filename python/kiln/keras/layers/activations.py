@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ... import functional as F
+from ...nn import functional as F
 
 _BY_NAME = {
     "relu": F.relu,

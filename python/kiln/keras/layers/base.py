@@ -15,13 +15,14 @@ from collections import defaultdict
 
 import numpy as np
 
+from ...autograd import no_grad
 from ...nn.module import Parameter
 from ...sparse import is_sparse
 from ...tensor import Tensor
 from .. import initializers
 
 class _Phase(threading.local):
-    training = False  # a class default: cheaper than getattr with a default (see kiln._backend)
+    training = False  # a class default: cheaper than getattr with a default on every layer call
 
 
 _phase = _Phase()
@@ -150,7 +151,7 @@ class Layer:
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays, in Keras's layout and order."""
-        return [p.numpy().copy() for p in self.weights]
+        return [p.numpy(force=True).copy() for p in self.weights]
 
     def set_weights(self, weights) -> None:
         current = self.weights
@@ -160,8 +161,9 @@ class Layer:
             w = np.asarray(w)
             if w.shape != p.shape:
                 raise ValueError(f"{self.name}: weight of shape {p.shape} cannot take an array of shape {w.shape}")
-        for p, w in zip(current, weights):
-            p._array[...] = w
+        with no_grad():
+            for p, w in zip(current, weights):
+                p.copy_(w)
 
     # ---- building and calling -------------------------------------------------------------------
 

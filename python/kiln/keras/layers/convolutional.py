@@ -11,24 +11,16 @@ import math
 
 import numpy as np
 
-from ... import functional as F
-from ... import ops
-from ...tensor import Tensor
+from ... import _args
+from ...autograd import no_grad
+from ...factories import zeros
+from ...nn import functional as F
 from . import activations
 from .base import Layer
 from .core import apply_activation
 
 
-def _pair(v, name: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        return v, v
-    v = tuple(v)
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {v}")
-    return int(v[0]), int(v[1])
-
-
-def _same_padding(size, kernel, stride, dilation=1) -> tuple[int, int]:
+def tensorflow_same_padding(size, kernel, stride, dilation=1) -> tuple[int, int]:
     """TensorFlow's 'same': output ceil(size / stride), the odd pixel of padding at the end."""
     effective = (kernel - 1) * dilation + 1
     total = max((math.ceil(size / stride) - 1) * stride + effective - size, 0)
@@ -75,7 +67,7 @@ class _Spatial(Layer):
         """(top, bottom, left, right) zero/-inf padding for 'same'."""
         if self.padding == "valid":
             return 0, 0, 0, 0
-        return _same_padding(h, kernel[0], stride[0], dilation[0]) + _same_padding(w, kernel[1], stride[1], dilation[1])
+        return tensorflow_same_padding(h, kernel[0], stride[0], dilation[0]) + tensorflow_same_padding(w, kernel[1], stride[1], dilation[1])
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
@@ -95,9 +87,9 @@ class Conv2D(_Spatial):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(padding, data_format, **kwargs)
         self.filters, self.groups, self.use_bias = int(filters), int(groups), use_bias
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.kernel_size = _args.pair(type(self).__name__, "kernel_size", kernel_size, minimum=1)
+        self.strides = _args.pair(type(self).__name__, "strides", strides, minimum=1)
+        self.dilation_rate = _args.pair(type(self).__name__, "dilation_rate", dilation_rate, minimum=1)
         self.activation_name = activations.name_of(activation)
         self.activation = activations.get(activation)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
@@ -140,8 +132,8 @@ class Conv2D(_Spatial):
 class _Pooling2D(_Spatial):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(padding, data_format, **kwargs)
-        self.pool_size = _pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+        self.pool_size = _args.pair(type(self).__name__, "pool_size", pool_size, minimum=1)
+        self.strides = self.pool_size if strides is None else _args.pair(type(self).__name__, "strides", strides, minimum=1)
 
     def compute_output_shape(self, input_shape):
         h, w = self._hw(input_shape)
@@ -173,10 +165,11 @@ class AveragePooling2D(_Pooling2D):
         if not (top or bottom or left or right):
             return self._from_nchw(F.avg_pool2d(x, self.pool_size, self.strides))
         x = F.pad(x, (left, right, top, bottom))
-        ones = np.zeros((1, 1) + tuple(x.shape[2:]), x.dtype)
-        ones[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right] = 1
-        real = ops.avg_pool2d(ones, self.pool_size, stride=self.strides, backend="numpy")
-        return self._from_nchw(F.avg_pool2d(x, self.pool_size, self.strides) / Tensor._wrap(real.astype(x.dtype)))
+        with no_grad():  # the share of each window on real pixels, to average over those only
+            real = zeros((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
+            real[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right] = 1
+            real = F.avg_pool2d(real, self.pool_size, self.strides)
+        return self._from_nchw(F.avg_pool2d(x, self.pool_size, self.strides) / real)
 
 
 MaxPool2D = MaxPooling2D

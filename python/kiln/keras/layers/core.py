@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import functional as F
+from ...nn import functional as F
 from ...tensor import Tensor
 from .. import initializers
 from . import activations

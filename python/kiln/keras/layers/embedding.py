@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import functional as F
+from ...nn import functional as F
 from ...tensor import Tensor
 from .base import Layer
 
@@ -26,9 +26,9 @@ class Embedding(Layer):
                                           self.embeddings_initializer)
 
     def call(self, inputs, training=None):
-        idx = inputs._array if isinstance(inputs, Tensor) else np.asarray(inputs)
+        idx = inputs if isinstance(inputs, Tensor) else Tensor._wrap(np.asarray(inputs))
         if idx.dtype.kind == "f":  # pad_sequences and friends hand out floats of whole numbers
-            idx = idx.astype(np.int64)
+            idx = idx.long()
         return F.embedding(idx, self.embeddings)
 
     def compute_output_shape(self, input_shape):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import functional as F
-from ...tensor import Tensor
+from ...autograd import no_grad
+from ...nn import functional as F
+from ...factories import ones
 from .. import initializers
 from .base import Layer
 
@@ -48,7 +49,8 @@ class LSTM(Layer):
             if self.unit_forget_bias:
                 bias[units:2 * units] = 1.0
             self.bias = self.add_weight("bias", (4 * units,), initializers.Constant(0.0))
-            self.bias._array[...] = bias
+            with no_grad():
+                self.bias.copy_(bias)
         else:
             self.bias = None
 
@@ -60,7 +62,7 @@ class LSTM(Layer):
             x = x[:, ::-1]
         if training and self.dropout:  # one mask per sequence, shared by every step (as Keras)
             b, _, f = x.shape
-            keep = F.dropout(Tensor._wrap(np.ones((b, 1, f), x.dtype)), self.dropout, True)
+            keep = F.dropout(ones((b, 1, f), dtype=x.dtype, device=x.device), self.dropout, True)
             x = x * keep.detach()
         h0 = c0 = None
         if initial_state is not None:

@@ -1,0 +1,63 @@
+"""What a backend is: the primitives and kernels it implements over the arrays of one device.
+
+A backend is an object (one class per backend, one module per backend) with:
+
+- ``name`` (what ``backend=`` and ``kiln.use_backend`` take), ``device`` (where its arrays
+  live: "cpu" for NumPy arrays) and ``array_type`` (the type of those arrays);
+- every name in ``PRIMITIVES`` and ``KERNELS`` below, as a method over its own arrays;
+- ``native_nodes``: the tape nodes it runs without Python, by differentiable op name
+  ({} for none: the tape then records a Python closure over the backend's backward kernel);
+- ``checks_arguments``: True when its kernels check every argument themselves (kiln._C
+  does), so ``kiln.ops`` may hand it plain arrays without parsing them in Python first.
+
+``kiln.ops`` checks every argument (types, dtypes, shapes, scalar values) before it calls
+a backend, so a backend never re-parses; checks that read array *contents* (index ranges,
+CSR structure) are the backend's, because only it can read its memory cheaply.
+docs/DESIGN.md holds the primitive table (names, shapes, semantics).
+"""
+
+from __future__ import annotations
+
+# The primitives: what Tensor arithmetic, reductions, shapes, indexing and factories are
+# built from. Arrays in, arrays out, NumPy's semantics (broadcasting included).
+PRIMITIVES = (
+    # moving data
+    "from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "copy_into", "fill",
+    # elementwise, broadcasting (second operand may be a Python scalar)
+    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_not",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "round", "clip", "where",
+    "add_into",
+    # reductions over axes
+    "sum", "max", "min", "argmax", "argmin", "unbroadcast",
+    # shapes
+    "reshape", "transpose", "broadcast_to", "contiguous", "concatenate", "stack", "tile", "pad",
+    # indexing
+    "getitem", "setitem", "index_add", "take_along_axis", "put_along_axis",
+)
+
+KERNELS = (
+    "matmul", "linear_backward",
+    "conv2d", "conv2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "lstm_cell", "lstm_cell_backward", "lstm_sequence", "lstm_sequence_backward",
+    "adam_step",
+    "embedding", "embedding_backward",
+    "sparse_matmul", "sparse_matmul_backward_weight",
+    "softmax_cross_entropy", "bce_with_logits", "mse",
+    "activation", "activation_backward", "softmax", "softmax_backward",
+)
+
+
+class Backend:
+    """Defaults every backend shares; subclasses set the names and implement the methods."""
+
+    name: str = ""
+    device: str = ""
+    array_type: type = object
+    checks_arguments = False
+    native_nodes: dict = {}
+
+    def __repr__(self) -> str:
+        return f"<kiln backend {self.name!r} on {self.device!r}>"

@@ -1,0 +1,260 @@
+"""The native CPU backend ("cpu"): kiln's C++ kernels (the module kiln._C).
+
+The kernels compute in float32 on C-contiguous memory: inputs of other dtypes or layouts
+are converted here (copied only when needed); outputs are allocated here or written in
+place. kiln._C checks every argument itself (``checks_arguments``), so ``kiln.ops`` may
+send plain float32 arrays straight on. ``native_nodes`` are the tape nodes whose backward
+runs in C++ (python/src/nodes/): a graph made of them is walked without any Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from .host import HostArrays, check_class_targets, check_indices
+
+_F32 = np.dtype(np.float32)
+
+
+def _f32(x):
+    """A float32, C-contiguous version of an input (copied only when needed; None stays None)."""
+    if x is None or (type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous):
+        return x
+    return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
+
+
+def _empty(*shape):
+    return np.empty(shape, np.float32)
+
+
+def _as_c_layout(x: np.ndarray, transposed: bool) -> tuple[np.ndarray, bool]:
+    """A matrix view the native GEMM reads without a copy: unit stride along the last axis.
+
+    A transposed view (x.T of a C-contiguous matrix) is passed as its base with the
+    transpose flag flipped; anything else without unit inner stride is copied.
+    """
+    x32 = x if x.dtype == _F32 else x.astype(np.float32)
+    inner_ok = x32.shape[-1] <= 1 or x32.strides[-1] == 4
+    if inner_ok and all(s >= 0 and s % 4 == 0 for s in x32.strides):
+        return x32, transposed
+    flipped = np.swapaxes(x32, -1, -2)
+    if (flipped.shape[-1] <= 1 or flipped.strides[-1] == 4) and all(s >= 0 and s % 4 == 0 for s in flipped.strides):
+        return flipped, not transposed
+    return np.ascontiguousarray(x32), transposed
+
+
+def _for_float32(factory):
+    """A native node factory for ops whose saved arrays do not show the input's dtype (pooling
+    keeps indices, embedding the indices): the rule passes that dtype last."""
+    return lambda edges, *saved: factory(edges, *saved[:-1]) if saved[-1] == _F32 else None
+
+
+def _matmul_shape(a, b, transpose_a, transpose_b) -> tuple:
+    m = a.shape[-1] if transpose_a else a.shape[-2]
+    n = b.shape[-2] if transpose_b else b.shape[-1]
+    batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
+    return ((max(batch),) if batch else ()) + (m, n)
+
+
+class CpuBackend(HostArrays):
+    name = "cpu"
+    float32_only = True
+    checks_arguments = True
+    # The differentiable ops whose backward runs in C++ (python/src/nodes/), by the name the
+    # gradient rules use; each factory returns None for saved arrays it cannot take.
+    native_nodes = {
+        "linear": _C.linear_node,
+        "activation": _C.activation_node,
+        "scaled_grad": _C.scaled_grad_node,
+        "conv2d": _C.conv2d_node,
+        "max_pool2d": _for_float32(_C.max_pool2d_node),
+        "avg_pool2d": _for_float32(_C.avg_pool2d_node),
+        "embedding": _for_float32(_C.embedding_node),
+        "lstm_sequence": _C.lstm_sequence_node,
+        "lstm_cell": _C.lstm_cell_node,
+    }
+    kernel_module = _C  # what kiln.profiler times
+
+    def set_num_threads(self, n: int) -> None:
+        _C.set_num_threads(n)
+
+    def get_num_threads(self) -> int:
+        return _C.get_num_threads()
+
+    def isa(self) -> str:
+        return _C.cpu_isa()
+
+    def matmul(self, a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out):
+        if out is None:
+            out = np.empty(_matmul_shape(a, b, transpose_a, transpose_b), np.float32)
+        a32, transpose_a = _as_c_layout(a, transpose_a)
+        b32, transpose_b = _as_c_layout(b, transpose_b)
+        _C.matmul(a32, b32, out, _f32(bias), transpose_a, transpose_b, alpha, beta, activation)
+        return out
+
+    def linear_backward(self, x, w, y, grad_y, weight_is_out_by_in, activation, input_grad, weight_grad,
+                        bias_grad):
+        dx = _empty(*x.shape) if input_grad else None
+        dw = _empty(*w.shape) if weight_grad else None
+        db = _empty(y.shape[1]) if bias_grad else None
+        _C.linear_backward(_f32(x), _f32(w), _f32(y), _f32(grad_y), dx, dw, db, weight_is_out_by_in, activation)
+        return dx, dw, db
+
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, out_shape):
+        out = _empty(*out_shape)
+        _C.conv2d_forward(_f32(x), _f32(weight), _f32(bias), out, stride, padding, dilation, groups)
+        return out
+
+    def conv2d_backward(self, x, weight, grad_y, stride, padding, dilation, groups, input_grad, weight_grad,
+                        bias_grad):
+        grad_x = _empty(*x.shape) if input_grad else None
+        grad_weight = _empty(*weight.shape) if weight_grad else None
+        grad_bias = _empty(weight.shape[0]) if bias_grad else None
+        _C.conv2d_backward(_f32(x), _f32(weight), _f32(grad_y), grad_x, grad_weight, grad_bias, stride, padding,
+                           dilation, groups)
+        return grad_x, grad_weight, grad_bias
+
+    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, out_shape):
+        out = _empty(*out_shape)
+        indices = np.empty(out_shape, np.int64) if return_indices else None
+        _C.max_pool2d_forward(_f32(x), out, indices, kernel, stride, padding, dilation, ceil_mode)
+        return (out, indices) if return_indices else out
+
+    def max_pool2d_backward(self, grad_y, indices, input_shape):
+        grad_x = _empty(*input_shape)
+        _C.max_pool2d_backward(_f32(grad_y), indices, grad_x)  # checks the indices in one threaded pass
+        return grad_x
+
+    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor, out_shape):
+        out = _empty(*out_shape)
+        _C.avg_pool2d_forward(_f32(x), out, kernel, stride, padding, ceil_mode, count_include_pad, divisor)
+        return out
+
+    def avg_pool2d_backward(self, grad_y, input_shape, kernel, stride, padding, ceil_mode, count_include_pad,
+                            divisor):
+        grad_x = _empty(*input_shape)
+        _C.avg_pool2d_backward(_f32(grad_y), grad_x, kernel, stride, padding, ceil_mode, count_include_pad,
+                               divisor)
+        return grad_x
+
+    def lstm_cell(self, x, h, c, w_ih, w_hh, b_ih, b_hh):
+        batch, hidden = h.shape
+        h_new, c_new, gates = _empty(batch, hidden), _empty(batch, hidden), _empty(batch, 4 * hidden)
+        _C.lstm_cell_forward(*map(_f32, (x, h, c, w_ih, w_hh, b_ih, b_hh)), h_new, c_new, gates)
+        return h_new, c_new, gates
+
+    def lstm_cell_backward(self, grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new):
+        (batch, inputs), hidden = x.shape, h.shape[1]
+        grads = (_empty(batch, inputs), _empty(batch, hidden), _empty(batch, hidden),
+                 _empty(4 * hidden, inputs), _empty(4 * hidden, hidden), _empty(4 * hidden))
+        _C.lstm_cell_backward(*map(_f32, (x, h, c, w_ih, w_hh, gates, c_new, grad_h, grad_c)), *grads)
+        return grads
+
+    def lstm_sequence(self, x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+        (steps, batch, _), hidden = x.shape, w_hh.shape[1]
+        outputs = (_empty(steps, batch, hidden), _empty(batch, hidden), _empty(batch, hidden),
+                   _empty(steps, batch, 4 * hidden), _empty(steps, batch, hidden))
+        _C.lstm_sequence_forward(*map(_f32, (x, h0, c0, w_ih, w_hh, b_ih, b_hh)), *outputs)
+        return outputs
+
+    def lstm_sequence_backward(self, grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells):
+        (steps, batch, inputs), hidden = x.shape, w_hh.shape[1]
+        grads = (_empty(steps, batch, inputs), _empty(batch, hidden), _empty(batch, hidden),
+                 _empty(4 * hidden, inputs), _empty(4 * hidden, hidden), _empty(4 * hidden))
+        _C.lstm_sequence_backward(*map(_f32, (x, h0, c0, w_ih, w_hh, y, gates, cells, grad_y, grad_h_n,
+                                              grad_c_n)), *grads)
+        return grads
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                  weight_decay, decoupled, amsgrad, maximize):
+        _C.adam_step(param, _f32(grad), exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                     weight_decay, decoupled, amsgrad, maximize)
+
+    def embedding(self, indices, weight, padding_idx):
+        check_indices("embedding", indices, weight.shape[0])
+        out = _empty(*indices.shape, weight.shape[1])
+        _C.embedding(indices, _f32(weight), out)
+        return out
+
+    def embedding_backward(self, indices, grad_out, num_embeddings, padding_idx):
+        check_indices("embedding_backward", indices, num_embeddings)
+        grad_weight = _empty(num_embeddings, grad_out.shape[-1])
+        _C.embedding_backward(indices, _f32(grad_out), -1 if padding_idx is None else padding_idx, grad_weight)
+        return grad_weight
+
+    def _csr(self, fn, x):
+        """CSR parts in the kernel's dtypes (data float32, indices int32, indptr int64); the
+        kernel checks their contents."""
+        data, indices, indptr, (m, k) = x
+        if indices.dtype != np.int32:
+            check_indices(fn, indices, k)  # before the cast could wrap a large value
+        return _f32(data), np.asarray(indices, np.int32, order="C"), np.asarray(indptr, np.int64, order="C"), k
+
+    def sparse_matmul(self, x, w, bias, transpose_w, beta, out):
+        if out is None:
+            out = _empty(x[3][0], w.shape[0] if transpose_w else w.shape[1])
+        _C.sparse_matmul(*self._csr("sparse_matmul", x), _f32(w), _f32(bias), bool(transpose_w), beta, out)
+        return out
+
+    def sparse_matmul_backward_weight(self, x, grad_y, transpose_w, beta, out):
+        if out is None:
+            k, n = x[3][1], grad_y.shape[1]
+            out = _empty(n, k) if transpose_w else _empty(k, n)
+        _C.sparse_matmul_backward_weight(*self._csr("sparse_matmul_backward_weight", x), _f32(grad_y),
+                                         bool(transpose_w), beta, out)
+        return out
+
+    def softmax_cross_entropy(self, logits, target, ignore_index, label_smoothing, return_grad, grad_scale):
+        if target.dtype == np.int64:
+            check_class_targets("softmax_cross_entropy", target, logits.shape[1], ignore_index)
+        else:
+            target = _f32(target)
+        grad = _empty(*logits.shape) if return_grad else None
+        loss = _C.softmax_cross_entropy(_f32(logits), target, grad, ignore_index, label_smoothing, grad_scale)
+        return (float(loss), grad) if return_grad else float(loss)
+
+    def bce_with_logits(self, logits, target, pos_weight, return_grad, grad_scale):
+        grad = _empty(*logits.shape) if return_grad else None
+        loss = _C.bce_with_logits(_f32(logits), _f32(target), _f32(pos_weight), grad, grad_scale)
+        return (float(loss), grad) if return_grad else float(loss)
+
+    def mse(self, pred, target, return_grad, grad_scale):
+        grad = _empty(*pred.shape) if return_grad else None
+        loss = _C.mse(_f32(pred), _f32(target), grad, grad_scale)
+        return (float(loss), grad) if return_grad else float(loss)
+
+    def activation(self, name, x, out):
+        if out is None:
+            out = np.empty(x.shape, np.float32)
+        _C.activation_forward(_f32(x), out, name)
+        return out
+
+    def activation_backward(self, name, grad_y, saved, out):
+        if out is None:
+            out = np.empty(grad_y.shape, np.float32)
+        _C.activation_backward(_f32(grad_y), _f32(saved), out, name)
+        return out
+
+    def softmax(self, x, axis, log, out):
+        return _along_last_axis(lambda x, y: _C.softmax_forward(x, y, log), [x], axis, out)
+
+    def softmax_backward(self, grad_y, y, axis, log, out):
+        return _along_last_axis(lambda dy, y, dx: _C.softmax_backward(dy, y, dx, log), [grad_y, y], axis, out)
+
+
+def _along_last_axis(kernel, arrays: list, axis: int, out):
+    """Run a last-axis kernel(*arrays, out) along ``axis``: in place of out when ``axis`` is the
+    last one, else on contiguous moved copies, moved back into out."""
+    if axis == arrays[0].ndim - 1:
+        result = out if out is not None else np.empty(arrays[0].shape, np.float32)
+        kernel(*map(_f32, arrays), result)
+        return result
+    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1), dtype=np.float32) for a in arrays]
+    result = np.empty(moved[0].shape, np.float32)
+    kernel(*moved, result)
+    result = np.ascontiguousarray(np.moveaxis(result, -1, axis))
+    if out is None:
+        return result
+    out[...] = result
+    return out

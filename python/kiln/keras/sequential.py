@@ -1,0 +1,92 @@
+"""Sequential: a linear stack of single-input layers, built from ``input_shape`` or from the
+first batch it sees."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sparse import is_sparse
+from ..tensor import Tensor
+from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, unique_name
+from .layers.core import Input, InputLayer
+from .model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers: ``Sequential([Dense(64, activation="relu"), Dense(10)])``."""
+
+    def __init__(self, layers=None, name: str | None = None, **kwargs):
+        super().__init__(name=name or unique_name("sequential"))
+        self._layers: list[Layer] = []
+        self._input: KerasTensor | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def add(self, layer) -> None:
+        """Append a layer (or an ``Input`` tensor, which fixes the input shape)."""
+        if isinstance(layer, KerasTensor):
+            if self._layers:
+                raise ValueError("Sequential: an Input must come first")
+            self._input = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add takes a keras layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            self._input = Input(shape=layer.input_shape_hint)
+            return
+        if not self._layers and self._input is None and layer.input_shape_hint is not None:
+            self._input = Input(shape=layer.input_shape_hint)
+        self._layers.append(layer)
+        if self._input is not None:
+            self._build_symbolic()
+
+    def pop(self) -> Layer:
+        return self._layers.pop()
+
+    def _build_symbolic(self) -> None:
+        """Propagate the known input shape through every layer: builds weights, records shapes."""
+        t = self._input
+        for layer in self._layers:
+            t = layer(t)
+            if isinstance(t, list):
+                t = t[0]
+
+    def _build_from_batch(self, x_batch) -> None:
+        if self._input is None:
+            arr = x_batch[0] if isinstance(x_batch, list) else x_batch
+            if not is_sparse(arr):
+                arr = arr._array if isinstance(arr, Tensor) else np.asarray(arr)
+            self._input = Input(shape=arr.shape[1:], dtype=str(arr.dtype))
+        self._build_symbolic()
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is not None:
+            self._input = Input(shape=tuple(input_shape)[1:])
+        if self._input is None:
+            raise ValueError("Sequential.build needs an input_shape (batch axis included)")
+        self._build_symbolic()
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+            t = inputs
+            for layer in self._layers:
+                t = layer(t)
+            return t
+        if not self.built:
+            self._build_from_batch(inputs)
+        return self.call(_to_tensor(inputs), training=bool(training))
+
+    def get_config(self) -> dict:
+        return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self._layers],
+                "input_shape": None if self._input is None else list(self._input.shape[1:])}

@@ -1,0 +1,20 @@
+"""``kiln.nn.functional``: the differentiable functions over Tensors, as ``torch.nn.functional``.
+
+Imported as ``F`` in the PyTorch idiom; the Keras layers call the same functions. Each is
+one ``kiln.ops`` kernel forward and its backward kernel (or the backend's native node)
+backward: ``activations`` (relu, sigmoid, tanh, gelu, softmax), ``layers`` (linear,
+conv2d, pooling, dropout, embedding, pad), ``recurrent`` (the LSTM) and ``losses``.
+"""
+
+from .activations import ACTIVATIONS, gelu, log_softmax, relu, sigmoid, softmax, tanh
+from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embedding, flatten, linear, max_pool2d,
+                     pad, torch_same_padding)
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss)
+from .recurrent import lstm_cell, lstm_layer
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "ACTIVATIONS", "FUSED_ACTIVATIONS",
+    "linear", "dense", "conv2d", "max_pool2d", "avg_pool2d", "dropout", "embedding", "flatten", "pad",
+    "torch_same_padding", "lstm_layer", "lstm_cell",
+    "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+]

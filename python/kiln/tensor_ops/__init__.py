@@ -1,0 +1,56 @@
+"""Tensor operations and their gradients: the one place where each is defined.
+
+Each op computes with the primitives of the backend that holds its inputs (``kiln.backends``)
+and records how to compute its gradient: a closure over the same primitives, or the tape's
+native reshape/permute nodes. ``math`` holds arithmetic, comparisons and reductions;
+``shapes`` reshapes, indexing and joins; ``conversions`` devices, dtypes, in-place updates
+and the matrix product. The functions are kiln's free functions (``kiln.sum(x)``) and,
+attached below, the Tensor's methods and operators.
+"""
+
+from ..tensor import Tensor
+from . import conversions, math, shapes
+from ._common import as_tensor
+from .conversions import clone, matmul, to
+from .math import (abs, add, argmax, argmin, clamp, div, exp, log, max, mean, min, mul, neg, pow, reciprocal,
+                   sqrt, sub, sum, where)
+from .shapes import cat, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
+
+_METHODS = {
+    # arithmetic and math
+    "__add__": math.add, "__radd__": math.add, "__sub__": math.sub, "__rsub__": math.rsub,
+    "__mul__": math.mul, "__rmul__": math.mul, "__truediv__": math.div, "__rtruediv__": math.rdiv,
+    "__pow__": math.pow, "__rpow__": math.rpow, "__neg__": math.neg,
+    "add": math.add, "sub": math.sub, "mul": math.mul, "div": math.div, "pow": math.pow,
+    "reciprocal": math.reciprocal, "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": math.abs,
+    "clamp": math.clamp, "clip": math.clamp,
+    # comparisons and logic (no gradient)
+    "__eq__": math.equal, "__ne__": math.not_equal, "__lt__": math.less, "__le__": math.less_equal,
+    "__gt__": math.greater, "__ge__": math.greater_equal, "eq": math.equal,
+    "__invert__": math.logical_not, "__and__": math.logical_and, "__or__": math.logical_or, "round": math.round,
+    # reductions
+    "sum": math.sum, "mean": math.mean, "max": math.max, "min": math.min, "argmax": math.argmax,
+    "argmin": math.argmin,
+    # shapes and indexing
+    "reshape": shapes.reshape, "view": shapes.reshape, "view_as": shapes.view_as, "flatten": shapes.flatten,
+    "unsqueeze": shapes.unsqueeze, "squeeze": shapes.squeeze, "permute": shapes.permute,
+    "transpose": shapes.transpose, "t": shapes.t, "T": property(shapes.T), "contiguous": shapes.contiguous,
+    "expand": shapes.expand, "repeat": shapes.repeat, "__getitem__": shapes.getitem,
+    "__setitem__": shapes.setitem, "__iter__": shapes.iterate,
+    # devices, dtypes, copies, the matrix product
+    "to": conversions.to, "cpu": conversions.cpu, "type": conversions.type, "float": conversions.float,
+    "double": conversions.double, "long": conversions.long, "int": conversions.int, "bool": conversions.bool,
+    "clone": conversions.clone, "__matmul__": conversions.matmul, "__rmatmul__": conversions.rmatmul,
+    # in place, outside the graph
+    "zero_": conversions.zero_, "fill_": conversions.fill_, "copy_": conversions.copy_,
+    "normal_": conversions.normal_, "uniform_": conversions.uniform_, "__iadd__": conversions.iadd,
+    "__isub__": conversions.isub, "__imul__": conversions.imul, "__itruediv__": conversions.itruediv,
+    "add_": conversions.add_, "sub_": conversions.sub_, "mul_": conversions.mul_, "clamp_": conversions.clamp_,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
+
+__all__ = ["as_tensor", "abs", "add", "argmax", "argmin", "cat", "clamp", "clone", "div", "exp", "flatten",
+           "log", "matmul", "max", "mean", "min", "mul", "neg", "permute", "pow", "reciprocal", "reshape",
+           "sqrt", "squeeze", "stack", "sub", "sum", "to", "transpose", "unsqueeze", "where"]

@@ -1,0 +1,166 @@
+"""Shapes, indexing and joins of Tensors, with their gradients.
+
+reshape and permute record the tape's native nodes (their backward is a reshape or a
+transpose of the gradient, on any backend); the rest record closures over primitives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backends
+from ..autograd import PermuteBackward, ReshapeBackward, edges
+from ..tensor import Tensor
+from ._common import _operand, _record, _shape_arg, as_tensor
+
+
+def reshape(x, *shape):
+    shape = _shape_arg(shape)
+    a = x._array
+    out = backends.select(None, a).reshape(a, shape)
+    e = edges((x,))
+    return Tensor._wrap(out) if e is None else Tensor._recorded(out, ReshapeBackward(e, tuple(a.shape)))
+
+
+def view_as(x, other):
+    return reshape(x, other.shape)
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+def unsqueeze(x, dim: int):
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    if x.shape[dim] != 1:
+        return x
+    dim = dim % x.ndim
+    return reshape(x, x.shape[:dim] + x.shape[dim + 1:])
+
+
+def permute(x, *dims):
+    dims = tuple(d % x.ndim for d in _shape_arg(dims))
+    a = x._array
+    out = backends.select(None, a).transpose(a, dims)
+    e = edges((x,))
+    if e is None:
+        return Tensor._wrap(out)
+    return Tensor._recorded(out, PermuteBackward(e, tuple(int(i) for i in np.argsort(dims))))
+
+
+def transpose(x, dim0: int, dim1: int):
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, *dims)
+
+
+def t(x):
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def T(x):  # noqa: N802 (torch's name)
+    return permute(x, *reversed(range(x.ndim)))
+
+
+def contiguous(x):
+    """The same tensor when its memory is already in row-major order (kiln's kernels copy
+    strided inputs themselves, so a copy here would be a second one)."""
+    return x
+
+
+def expand(x, *shape):
+    shape = _shape_arg(shape)
+    a = x._array
+    lead = len(shape) - a.ndim
+    shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    be = backends.select(None, a)
+    return _record(be.broadcast_to(a, shape), (x,), lambda g: (be.unbroadcast(g, tuple(a.shape)),))
+
+
+def repeat(x, *reps):
+    reps = _shape_arg(reps)
+    a = x._array
+    be = backends.select(None, a)
+    out = be.tile(a, reps)
+
+    def backward(g):
+        shape = (1,) * (len(reps) - a.ndim) + tuple(a.shape)
+        split = []
+        for r, n in zip(reps, shape):
+            split += [r, n]
+        return (be.reshape(be.sum(be.reshape(g, split), tuple(range(0, 2 * len(reps), 2))), a.shape),)
+    return _record(out, (x,), backward)
+
+
+def _index_of(index):
+    if isinstance(index, Tensor):
+        return index._array
+    if isinstance(index, tuple):
+        return tuple(i._array if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def getitem(x, index):
+    index = _index_of(index)
+    a = x._array
+    be = backends.select(None, a)
+
+    def backward(g):
+        grad = be.full(a.shape, 0, a.dtype)
+        be.index_add(grad, index, g)
+        return (grad,)
+    return _record(be.getitem(a, index), (x,), backward)
+
+
+def setitem(x, index, value):
+    x._check_inplace()
+    be = backends.select(None, x._array)
+    be.setitem(x._array, _index_of(index), _operand(value, x._array, be))
+
+
+def iterate(x):
+    for i in range(len(x)):
+        yield getitem(x, i)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    arrays = [t._array for t in tensors]
+    be = backends.select(None, *arrays)
+    out = be.concatenate(arrays, dim)
+    bounds = np.cumsum([0] + [a.shape[dim] for a in arrays])
+    dim = dim % out.ndim
+    slices = [(slice(None),) * dim + (slice(int(lo), int(hi)),) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return _record(out, tensors, lambda g: tuple(be.getitem(g, s) for s in slices))
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    arrays = [t._array for t in tensors]
+    be = backends.select(None, *arrays)
+    out = be.stack(arrays, dim)
+    dim = dim % out.ndim
+    picks = [(slice(None),) * dim + (i,) for i in range(len(arrays))]
+    return _record(out, tensors, lambda g: tuple(be.getitem(g, p) for p in picks))
+
+
+def pad(x, widths, value: float = 0.0) -> Tensor:
+    """Constant padding: ``widths`` one (before, after) pair per axis, first axis first."""
+    a = x._array
+    be = backends.select(None, a)
+    inner = tuple(slice(b, b + n) for (b, _), n in zip(widths, a.shape))
+    return _record(be.pad(a, widths, value), (x,), lambda g: (be.contiguous(be.getitem(g, inner)),))
+
+
+__all__ = ["reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
+           "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]
