@@ -3,7 +3,7 @@ idiom, with the progress bar, and reports test accuracy and training time.
 
 The digits are scikit-learn's bundled 8x8 set when scikit-learn is installed
 (``pip install "kiln[examples]"``); otherwise the job draws its own digit glyphs, so it
-runs with nothing but kiln and NumPy. ``python -m kiln.demo`` prints the kernel table.
+runs with nothing but kiln and NumPy. ``python -m kiln.bench --quick`` prints the kernel tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import available_backends, cpu_isa, get_num_threads, keras
+from . import backends, keras
 from .keras import layers
 
 # 5x7 bitmaps of the digits 0-9, one string per row.
@@ -60,9 +60,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    native = [b for b in available_backends() if b != "numpy"]
-    engine = f"native {native[0]} kernels ({cpu_isa()}, {get_num_threads()} threads)" if native \
-        else "the NumPy reference path (native module not built)"
+    engine = backends.for_device("cpu").description
     source, images, labels = load_digits()
     keras.utils.set_random_seed(args.seed)
     order = np.random.default_rng(args.seed).permutation(len(labels))
@@ -87,7 +85,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"\nTest accuracy {accuracy:.1%} (loss {loss:.4f}) after {seconds:.1f} s of training.")
-    print("Kernel by kernel against the NumPy reference: python -m kiln.demo")
+    print("Kernel by kernel against NumPy and PyTorch: python -m kiln.bench --quick")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class Backend:
     """Defaults every backend shares; subclasses set the names and implement the methods."""
 
     name: str = ""
+    description: str = ""  # a few words for people: what runs the kernels
     device: str = ""
     array_type: type = object
     checks_arguments = False

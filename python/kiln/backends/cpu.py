@@ -76,6 +76,10 @@ class CpuBackend(HostArrays):
     }
     kernel_module = _C  # what kiln.profiler times
 
+    @property
+    def description(self) -> str:
+        return f"kiln's native CPU kernels ({_C.cpu_isa()}, {_C.get_num_threads()} threads)"
+
     def set_num_threads(self, n: int) -> None:
         _C.set_num_threads(n)
 

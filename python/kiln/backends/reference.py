@@ -40,6 +40,7 @@ def check_csr_structure(fn: str, indices: np.ndarray, indptr: np.ndarray, k: int
 
 class ReferenceBackend(HostArrays):
     name = "numpy"
+    description = "the NumPy reference path"
     float32_only = False
 
     def matmul(self, a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import Tensor
 from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, snake_case, unique_name
 from .saving import load_weights, save_model, save_weights
 from .training import Trainer

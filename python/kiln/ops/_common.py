@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import _args
+from . import _arrays
 
 _MAX_ELEMENTS = 2**31 - 1  # kiln's limit per operand (kiln::kMaxElements)
 
@@ -23,7 +23,7 @@ def _check_elements(fn: str, name: str, shape) -> None:
 
 
 def _batch_of_images(fn: str, name: str, x) -> np.ndarray:
-    x = _args.float_array(fn, name, x)
+    x = _arrays.float_array(fn, name, x)
     if x.ndim != 4:
         raise ValueError(f"{fn}: {name} must be 4-D (N, C, H, W), got shape {x.shape}")
     return x
@@ -36,7 +36,7 @@ def _same_shape(fn: str, name: str, x: np.ndarray, like_name: str, like: np.ndar
 
 def _float_arrays_alike(fn: str, name: str, x, other_name: str, other) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``other`` as float arrays, ``other`` of x's shape (grad_y and y, pred and target)."""
-    x = _args.float_array(fn, name, x)
-    other = _args.float_array(fn, other_name, other)
+    x = _arrays.float_array(fn, name, x)
+    other = _arrays.float_array(fn, other_name, other)
     _same_shape(fn, other_name, other, name, x)
     return x, other

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ._common import _same_shape
 
 
@@ -62,18 +63,18 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
                      bool(decoupled), bool(amsgrad), bool(maximize))
         return
     on_native = be.float32_only
-    param = _args.inplace_array(fn, "param", param, None, native=on_native)
-    grad = _args.float_array(fn, "grad", grad)
+    param = _arrays.inplace_array(fn, "param", param, None, native=on_native)
+    grad = _arrays.float_array(fn, "grad", grad)
     _same_shape(fn, "grad", grad, "param", param)
-    exp_avg = _args.inplace_array(fn, "exp_avg", exp_avg, param.shape, native=on_native)
-    exp_avg_sq = _args.inplace_array(fn, "exp_avg_sq", exp_avg_sq, param.shape, native=on_native)
+    exp_avg = _arrays.inplace_array(fn, "exp_avg", exp_avg, param.shape, native=on_native)
+    exp_avg_sq = _arrays.inplace_array(fn, "exp_avg_sq", exp_avg_sq, param.shape, native=on_native)
     if amsgrad:
         if max_exp_avg_sq is None:
             raise ValueError(f"{fn}: amsgrad=True needs max_exp_avg_sq")
-        max_exp_avg_sq = _args.inplace_array(fn, "max_exp_avg_sq", max_exp_avg_sq, param.shape,
+        max_exp_avg_sq = _arrays.inplace_array(fn, "max_exp_avg_sq", max_exp_avg_sq, param.shape,
                                              native=on_native)
     step, lr, beta1, beta2, eps, weight_decay = _hyper(fn, step, lr, beta1, beta2, eps, weight_decay)
-    _args.disjoint(fn, {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+    _arrays.disjoint(fn, {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
                         "max_exp_avg_sq": max_exp_avg_sq})
     be.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
                  bool(decoupled), bool(amsgrad), bool(maximize))

@@ -7,6 +7,7 @@ Every argument is checked here, so both backends refuse the same inputs the same
 from __future__ import annotations
 
 from .. import _args, backends
+from . import _arrays
 from ..reference import conv2d_output_size
 from ._common import _batch_of_images, _check_elements
 
@@ -14,7 +15,7 @@ from ._common import _batch_of_images, _check_elements
 def _conv2d_args(fn, x, weight, stride, padding, dilation, groups):
     """Checked (x, weight, stride, padding, dilation, groups, output shape)."""
     x = _batch_of_images(fn, "x", x)
-    weight = _args.float_array(fn, "weight", weight)
+    weight = _arrays.float_array(fn, "weight", weight)
     if weight.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D (K, C/groups, R, S), got shape {weight.shape}")
     stride = _args.pair(fn, "stride", stride, minimum=1)
@@ -60,7 +61,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
     be = backends.select(backend, x, weight, bias)
     x, weight, stride, padding, dilation, groups, out_shape = _conv2d_args(
         fn, x, weight, stride, padding, dilation, groups)
-    bias = _args.optional_float_array(fn, "bias", bias)
+    bias = _arrays.optional_float_array(fn, "bias", bias)
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{fn}: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     return be.conv2d(x, weight, bias, stride, padding, dilation, groups, out_shape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _args, backends
+from . import _arrays
 
 
 def _padding_index(fn: str, padding_idx, num_embeddings: int) -> int | None:
@@ -28,8 +29,8 @@ def embedding(indices, weight, padding_idx=None, *, backend=None):
     """
     fn = "embedding"
     be = backends.select(backend, indices, weight)
-    indices = _args.index_array(fn, "indices", indices)
-    weight = _args.float_array(fn, "weight", weight)
+    indices = _arrays.index_array(fn, "indices", indices)
+    weight = _arrays.float_array(fn, "weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"{fn}: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     num_embeddings = weight.shape[0]
@@ -51,8 +52,8 @@ def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None, *, b
     """
     fn = "embedding_backward"
     be = backends.select(backend, indices, grad_out)
-    indices = _args.index_array(fn, "indices", indices)
-    grad_out = _args.float_array(fn, "grad_out", grad_out)
+    indices = _arrays.index_array(fn, "indices", indices)
+    grad_out = _arrays.float_array(fn, "grad_out", grad_out)
     if grad_out.ndim != indices.ndim + 1 or tuple(grad_out.shape[:-1]) != tuple(indices.shape):
         raise ValueError(f"{fn}: grad_out must have shape (*indices.shape, D) = {indices.shape + ('D',)}, "
                          f"got {grad_out.shape}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .. import _args, backends
+from .. import backends
+from . import _arrays
+
+# The activations a layer's GEMM fuses into its epilogue (and linear_backward differentiates).
+FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
 
 
 def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=None, input_grad=True,
@@ -20,10 +24,10 @@ def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=Non
     """
     fn = "linear_backward"
     be = backends.select(backend, x, w, y, grad_y)
-    x = _args.float_array(fn, "x", x)
-    w = _args.float_array(fn, "w", w)
-    y = _args.float_array(fn, "y", y)
-    grad_y = _args.float_array(fn, "grad_y", grad_y)
+    x = _arrays.float_array(fn, "x", x)
+    w = _arrays.float_array(fn, "w", w)
+    y = _arrays.float_array(fn, "y", y)
+    grad_y = _arrays.float_array(fn, "grad_y", grad_y)
     for name, a in (("x", x), ("w", w), ("y", y), ("grad_y", grad_y)):
         if a.ndim != 2:
             raise ValueError(f"{fn}: {name} must be 2-D, got shape {a.shape}")
@@ -34,7 +38,7 @@ def linear_backward(x, w, y, grad_y, *, weight_is_out_by_in=True, activation=Non
     for name, a in (("y", y), ("grad_y", grad_y)):
         if a.shape != (m, out_features):
             raise ValueError(f"{fn}: {name} must have shape {(m, out_features)}, got {a.shape}")
-    if activation not in (None, "relu", "sigmoid", "tanh"):
+    if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"{fn}: activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
     return be.linear_backward(x, w, y, grad_y, weight_is_out_by_in, activation, bool(input_grad),
                               bool(weight_grad), bool(bias_grad))

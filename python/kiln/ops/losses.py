@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ._common import _float_arrays_alike
 
 
@@ -24,19 +24,19 @@ def softmax_cross_entropy(logits, target, *, ignore_index=-100, label_smoothing=
     """
     fn = "softmax_cross_entropy"
     be = backends.select(backend, logits, target)
-    logits = _args.float_array(fn, "logits", logits)
+    logits = _arrays.float_array(fn, "logits", logits)
     if logits.ndim != 2 or logits.shape[1] < 1:
         raise ValueError(f"{fn}: logits must be 2-D (N, C) with C >= 1, got shape {logits.shape}")
     n, c = logits.shape
     if target is None:
         raise TypeError(f"{fn}: target must be an integer or float array, got None")
-    target_array = target if backends.is_array(target) else _args._asarray(fn, "target", target)
+    target_array = target if backends.is_array(target) else _arrays._asarray(fn, "target", target)
     if target_array.dtype.kind in "iu":
-        target = _args.index_array(fn, "target", target_array)
+        target = _arrays.index_array(fn, "target", target_array)
         if tuple(target.shape) != (n,):
             raise ValueError(f"{fn}: class-index target must have shape ({n},), got {target.shape}")
     else:
-        target = _args.float_array(fn, "target", target_array)
+        target = _arrays.float_array(fn, "target", target_array)
         if tuple(target.shape) != (n, c):
             raise ValueError(f"{fn}: probability target must have logits' shape {(n, c)}, got {target.shape}")
     ignore_index = _args.integer(fn, "ignore_index", ignore_index)
@@ -62,7 +62,7 @@ def bce_with_logits(logits, target, *, pos_weight=None, return_grad=False, grad_
     fn = "bce_with_logits"
     be = backends.select(backend, logits, target, pos_weight)
     logits, target = _float_arrays_alike(fn, "logits", logits, "target", target)
-    pos_weight = _args.optional_float_array(fn, "pos_weight", pos_weight)
+    pos_weight = _arrays.optional_float_array(fn, "pos_weight", pos_weight)
     if pos_weight is not None and (logits.ndim == 0 or tuple(pos_weight.shape) != tuple(logits.shape[-1:])):
         raise ValueError(f"{fn}: pos_weight must have shape {logits.shape[-1:] or '(C,)'} "
                          f"(logits' last axis), got {pos_weight.shape}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _args, backends
+from .. import backends
+from . import _arrays
 from ._common import _check_count
 
 
@@ -33,10 +34,10 @@ def _lstm_check_sizes(fn: str, steps: int, batch: int, inputs: int, hidden: int)
 
 def _lstm_weights(fn: str, inputs: int, w_ih, w_hh, b_ih, b_hh):
     """The checked weights and biases, and H."""
-    w_ih = _args.float_array(fn, "w_ih", w_ih)
-    w_hh = _args.float_array(fn, "w_hh", w_hh)
-    b_ih = _args.optional_float_array(fn, "b_ih", b_ih)
-    b_hh = _args.optional_float_array(fn, "b_hh", b_hh)
+    w_ih = _arrays.float_array(fn, "w_ih", w_ih)
+    w_hh = _arrays.float_array(fn, "w_hh", w_hh)
+    b_ih = _arrays.optional_float_array(fn, "b_ih", b_ih)
+    b_hh = _arrays.optional_float_array(fn, "b_hh", b_hh)
     hidden = _lstm_hidden_size(fn, w_hh)
     _lstm_require_shape(fn, "w_ih", w_ih, (4 * hidden, inputs), "(4*H, I)")
     _lstm_require_shape(fn, "b_ih", b_ih, (4 * hidden,), "(4*H,)")
@@ -45,7 +46,7 @@ def _lstm_weights(fn: str, inputs: int, w_ih, w_hh, b_ih, b_hh):
 
 
 def _lstm_x(fn: str, x, ndim: int, layout: str) -> np.ndarray:
-    x = _args.float_array(fn, "x", x)
+    x = _arrays.float_array(fn, "x", x)
     if x.ndim != ndim:
         raise ValueError(f"{fn}: x must be {ndim}-D {layout}, got shape {x.shape}")
     return x
@@ -66,8 +67,8 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
     fn = "lstm_cell"
     be = backends.select(backend, x, h, c, w_ih, w_hh, b_ih, b_hh)
     x = _lstm_x(fn, x, 2, "(B, I)")
-    h = _args.float_array(fn, "h", h)
-    c = _args.float_array(fn, "c", c)
+    h = _arrays.float_array(fn, "h", h)
+    c = _arrays.float_array(fn, "c", c)
     batch, inputs = x.shape
     w_ih, w_hh, b_ih, b_hh, hidden = _lstm_weights(fn, inputs, w_ih, w_hh, b_ih, b_hh)
     _lstm_require_shape(fn, "h", h, (batch, hidden), "(B, H)")
@@ -89,13 +90,13 @@ def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, bac
     """
     fn = "lstm_cell_backward"
     be = backends.select(backend, grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new)
-    grad_h = _args.float_array(fn, "grad_h", grad_h)
-    grad_c = _args.optional_float_array(fn, "grad_c", grad_c)
+    grad_h = _arrays.float_array(fn, "grad_h", grad_h)
+    grad_c = _arrays.optional_float_array(fn, "grad_c", grad_c)
     x = _lstm_x(fn, x, 2, "(B, I)")
-    h = _args.float_array(fn, "h", h)
-    c = _args.float_array(fn, "c", c)
-    gates = _args.float_array(fn, "gates", gates)
-    c_new = _args.float_array(fn, "c_new", c_new)
+    h = _arrays.float_array(fn, "h", h)
+    c = _arrays.float_array(fn, "c", c)
+    gates = _arrays.float_array(fn, "gates", gates)
+    c_new = _arrays.float_array(fn, "c_new", c_new)
     batch, inputs = x.shape
     w_ih, w_hh, _, _, hidden = _lstm_weights(fn, inputs, w_ih, w_hh, None, None)
     for name, a in (("grad_h", grad_h), ("grad_c", grad_c), ("h", h), ("c", c), ("c_new", c_new)):
@@ -119,8 +120,8 @@ def lstm_sequence(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, back
     fn = "lstm_sequence"
     be = backends.select(backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     x = _lstm_x(fn, x, 3, "(T, B, I)")
-    h0 = _args.optional_float_array(fn, "h0", h0)
-    c0 = _args.optional_float_array(fn, "c0", c0)
+    h0 = _arrays.optional_float_array(fn, "h0", h0)
+    c0 = _arrays.optional_float_array(fn, "c0", c0)
     steps, batch, inputs = x.shape
     w_ih, w_hh, b_ih, b_hh, hidden = _lstm_weights(fn, inputs, w_ih, w_hh, b_ih, b_hh)
     _lstm_require_shape(fn, "h0", h0, (batch, hidden), "(B, H)")
@@ -144,15 +145,15 @@ def lstm_sequence_backward(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y,
     """
     fn = "lstm_sequence_backward"
     be = backends.select(backend, grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells)
-    grad_y = _args.optional_float_array(fn, "grad_y", grad_y)
-    grad_h_n = _args.optional_float_array(fn, "grad_h_n", grad_h_n)
-    grad_c_n = _args.optional_float_array(fn, "grad_c_n", grad_c_n)
+    grad_y = _arrays.optional_float_array(fn, "grad_y", grad_y)
+    grad_h_n = _arrays.optional_float_array(fn, "grad_h_n", grad_h_n)
+    grad_c_n = _arrays.optional_float_array(fn, "grad_c_n", grad_c_n)
     x = _lstm_x(fn, x, 3, "(T, B, I)")
-    h0 = _args.optional_float_array(fn, "h0", h0)
-    c0 = _args.optional_float_array(fn, "c0", c0)
-    y = _args.float_array(fn, "y", y)
-    gates = _args.float_array(fn, "gates", gates)
-    cells = _args.float_array(fn, "cells", cells)
+    h0 = _arrays.optional_float_array(fn, "h0", h0)
+    c0 = _arrays.optional_float_array(fn, "c0", c0)
+    y = _arrays.float_array(fn, "y", y)
+    gates = _arrays.float_array(fn, "gates", gates)
+    cells = _arrays.float_array(fn, "cells", cells)
     steps, batch, inputs = x.shape
     w_ih, w_hh, _, _, hidden = _lstm_weights(fn, inputs, w_ih, w_hh, None, None)
     for name, a in (("grad_h_n", grad_h_n), ("grad_c_n", grad_c_n), ("h0", h0), ("c0", c0)):

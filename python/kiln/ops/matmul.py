@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ..reference import ACTIVATIONS
 
 _F32 = np.dtype(np.float32)
@@ -40,9 +41,9 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
         # product's arithmetic: nothing to convert, and the backend checks the rest (shapes,
         # bias, out, overlap) itself, with the same errors.
         return be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
-    a = _args.float_array(fn, "a", a)
-    b = _args.float_array(fn, "b", b)
-    bias = _args.optional_float_array(fn, "bias", bias)
+    a = _arrays.float_array(fn, "a", a)
+    b = _arrays.float_array(fn, "b", b)
+    bias = _arrays.optional_float_array(fn, "bias", bias)
     alpha = _args.real(fn, "alpha", alpha)
     beta = _args.real(fn, "beta", beta)
     if beta != 0.0 and out is None:
@@ -63,5 +64,5 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     shape = ((max(batch),) if batch else ()) + (m, n)
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"matmul: bias must have shape ({n},), got {bias.shape}")
-    out = _args.output(fn, out, shape)
+    out = _arrays.output(fn, out, shape)
     return be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)

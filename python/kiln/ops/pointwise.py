@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ._common import _float_arrays_alike
 
 
@@ -22,7 +23,7 @@ def _pointwise_out(fn: str, out, shape: tuple[int, ...], inputs: dict) -> np.nda
     inputs itself (in place) but may not overlap one partly. None stays None."""
     if out is None:
         return None
-    out = _args.contiguous_output(fn, out, shape)
+    out = _arrays.contiguous_output(fn, out, shape)
     for name, x in inputs.items():
         if isinstance(out, np.ndarray) and np.may_share_memory(out, x) and not _same_memory(out, x):
             raise ValueError(f"{fn}: out overlaps {name} partly; pass {name} itself (in place) "
@@ -32,7 +33,7 @@ def _pointwise_out(fn: str, out, shape: tuple[int, ...], inputs: dict) -> np.nda
 
 def _activation(fn: str, activation: str, x, out, backend) -> np.ndarray:
     be = backends.select(backend, x, out)
-    x = _args.float_array(fn, "x", x)
+    x = _arrays.float_array(fn, "x", x)
     out = _pointwise_out(fn, out, x.shape, {"x": x})
     return be.activation(activation, x, out)
 
@@ -105,7 +106,7 @@ def _softmax_axis(fn: str, x: np.ndarray, axis) -> int:
 
 def _softmax(fn: str, log: bool, x, axis, out, backend) -> np.ndarray:
     be = backends.select(backend, x, out)
-    x = _args.float_array(fn, "x", x)
+    x = _arrays.float_array(fn, "x", x)
     axis = _softmax_axis(fn, x, axis)
     out = _pointwise_out(fn, out, x.shape, {"x": x})
     return be.softmax(x, axis, log, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ..reference import pool2d_output_size
 from ._common import _batch_of_images, _check_elements
 
@@ -93,7 +94,7 @@ def max_pool2d_backward(grad_y, indices, input_shape, *, backend=None) -> np.nda
     fn = "max_pool2d_backward"
     be = backends.select(backend, grad_y, indices)
     grad_y = _batch_of_images(fn, "grad_y", grad_y)
-    indices = _args.index_array(fn, "indices", indices)
+    indices = _arrays.index_array(fn, "indices", indices)
     if tuple(indices.shape) != tuple(grad_y.shape):
         raise ValueError(f"{fn}: indices must have the shape of grad_y {grad_y.shape}, got {indices.shape}")
     input_shape = _input_shape(fn, input_shape, grad_y)

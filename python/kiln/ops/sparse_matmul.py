@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _args, backends
+from . import _arrays
 from ._common import _check_elements
 
 
@@ -33,7 +34,7 @@ def csr_parts(fn: str, x) -> tuple:
             or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in shape)):
         raise ValueError(f"{fn}: shape must be two non-negative ints (m, k), got {shape!r}")
     m, k = int(shape[0]), int(shape[1])
-    data = _args.float_array(fn, "data", data)
+    data = _arrays.float_array(fn, "data", data)
     indices = _integer_vector(fn, "indices", indices)
     indptr = _integer_vector(fn, "indptr", indptr)
     if data.ndim != 1:
@@ -70,8 +71,8 @@ def sparse_matmul(x, w, bias=None, *, transpose_w=False, beta=0.0, out=None, bac
     be = backends.select(backend, w, bias, out)
     x = csr_parts(fn, x)
     (m, k) = x[3]
-    w = _args.float_array(fn, "w", w)
-    bias = _args.optional_float_array(fn, "bias", bias)
+    w = _arrays.float_array(fn, "w", w)
+    bias = _arrays.optional_float_array(fn, "bias", bias)
     beta = _args.real(fn, "beta", beta)
     if beta != 0.0 and out is None:
         raise ValueError(f"{fn}: beta != 0 accumulates into out, so out must be given")
@@ -81,7 +82,7 @@ def sparse_matmul(x, w, bias=None, *, transpose_w=False, beta=0.0, out=None, bac
     n = w.shape[0] if transpose_w else w.shape[1]
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"{fn}: bias must have shape ({n},), got {bias.shape}")
-    return be.sparse_matmul(x, w, bias, bool(transpose_w), beta, _args.output(fn, out, (m, n)))
+    return be.sparse_matmul(x, w, bias, bool(transpose_w), beta, _arrays.output(fn, out, (m, n)))
 
 
 def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out=None,
@@ -101,7 +102,7 @@ def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out
     be = backends.select(backend, grad_y, out)
     x = csr_parts(fn, x)
     (m, k) = x[3]
-    grad_y = _args.float_array(fn, "grad_y", grad_y)
+    grad_y = _arrays.float_array(fn, "grad_y", grad_y)
     beta = _args.real(fn, "beta", beta)
     if beta != 0.0 and out is None:
         raise ValueError(f"{fn}: beta != 0 accumulates into out, so out must be given")
@@ -110,4 +111,4 @@ def sparse_matmul_backward_weight(x, grad_y, *, transpose_w=False, beta=0.0, out
     n = grad_y.shape[1]
     shape = (n, k) if transpose_w else (k, n)
     _check_elements(fn, "grad_w", shape)
-    return be.sparse_matmul_backward_weight(x, grad_y, bool(transpose_w), beta, _args.output(fn, out, shape))
+    return be.sparse_matmul_backward_weight(x, grad_y, bool(transpose_w), beta, _arrays.output(fn, out, shape))

@@ -10,10 +10,6 @@ def _dtype(*arrays) -> np.dtype:
     return np.result_type(*[a for a in arrays if a is not None])
 
 
-def _pair(value) -> tuple[int, int]:
-    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (int(value), int(value))
-
-
 def _windows(x, kernel, stride, padding, dilation, out_hw, fill=0.0):
     """(N, C, OH, OW, R, S) view of the windows of x padded with ``fill``, each tap a
     dilated kernel position. Padded past the right edge too when a ceil_mode window

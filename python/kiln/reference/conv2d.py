@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _dtype, _pair, _scatter_windows, _windows
+from .._args import pair
+from ._common import _dtype, _scatter_windows, _windows
 
 
 def conv2d_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -17,7 +18,8 @@ def conv2d_output_size(size: int, kernel: int, stride: int, padding: int, dilati
 
 
 def _conv_geometry(x_shape, weight_shape, stride, padding, dilation):
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, padding, dilation = (pair("conv2d", name, v) for name, v in
+                                 (("stride", stride), ("padding", padding), ("dilation", dilation)))
     kernel = tuple(weight_shape[2:])
     out_hw = tuple(conv2d_output_size(x_shape[2 + a], kernel[a], stride[a], padding[a], dilation[a])
                    for a in (0, 1))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _pair, _scatter_windows, _windows
+from .._args import pair
+from ._common import _scatter_windows, _windows
 
 
 def pool2d_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
@@ -23,9 +24,9 @@ def pool2d_output_size(size: int, kernel: int, stride: int, padding: int, dilati
 
 
 def _pool_geometry(input_shape, kernel_size, stride, padding, dilation, ceil_mode):
-    kernel = _pair(kernel_size)
-    stride = kernel if stride is None else _pair(stride)
-    padding, dilation = _pair(padding), _pair(dilation)
+    kernel = pair("pool2d", "kernel_size", kernel_size)
+    stride = kernel if stride is None else pair("pool2d", "stride", stride)
+    padding, dilation = pair("pool2d", "padding", padding), pair("pool2d", "dilation", dilation)
     out_hw = tuple(pool2d_output_size(input_shape[2 + a], kernel[a], stride[a], padding[a],
                                       dilation[a], ceil_mode) for a in (0, 1))
     return kernel, stride, padding, dilation, out_hw

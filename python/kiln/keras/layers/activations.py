@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from ...nn import functional as F
 
-_BY_NAME = {
-    "relu": F.relu,
-    "sigmoid": F.sigmoid,
-    "tanh": F.tanh,
-    "softmax": lambda x: F.softmax(x, -1),
-    "log_softmax": lambda x: F.log_softmax(x, -1),
-    "gelu": F.gelu,
-}
+_BY_NAME = F.ACTIVATIONS
 
 
 def name_of(activation) -> str | None:

@@ -15,6 +15,7 @@ from ... import _args
 from ...autograd import no_grad
 from ...factories import zeros
 from ...nn import functional as F
+from ...tensor import Tensor
 from . import activations
 from .base import Layer
 from .core import apply_activation

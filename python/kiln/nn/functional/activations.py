@@ -6,10 +6,7 @@ from ... import backends, ops
 from ...autograd import PythonNode, edges, kernel_node
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor
-
-
-def _cast_like(be, y, a):
-    return y if y.dtype == a.dtype else be.astype(y, a.dtype, copy=False)
+from ._cast import cast
 
 
 def _activation(x, name: str) -> Tensor:
@@ -17,13 +14,13 @@ def _activation(x, name: str) -> Tensor:
     x = as_tensor(x)
     a = x._array
     be = backends.select(None, a)
-    y = _cast_like(be, getattr(ops, name)(a), a)
+    y = cast(be, getattr(ops, name)(a), a.dtype)
     e = edges((x,))
     if e is None:
         return Tensor._wrap(y)
     saved = a if name == "relu" else y
     kernel = getattr(ops, f"{name}_backward")
-    backward = lambda g: (_cast_like(be, kernel(g, saved, backend=be.name), a),)  # noqa: E731
+    backward = lambda g: (cast(be, kernel(g, saved, backend=be.name), a.dtype),)  # noqa: E731
     return Tensor._recorded(y, kernel_node(be, "activation", e, backward, name, saved))
 
 
@@ -43,11 +40,11 @@ def _pointwise(x, forward, backward_from) -> Tensor:
     x = as_tensor(x)
     a = x._array
     be = backends.select(None, a)
-    y = _cast_like(be, forward(a, be.name), a)
+    y = cast(be, forward(a, be.name), a.dtype)
     e = edges((x,))
     if e is None:
         return Tensor._wrap(y)
-    return Tensor._recorded(y, PythonNode(lambda g: (_cast_like(be, backward_from(g, a, y, be.name), a),), e))
+    return Tensor._recorded(y, PythonNode(lambda g: (cast(be, backward_from(g, a, y, be.name), a.dtype),), e))
 
 
 def gelu(x, approximate: str = "none") -> Tensor:

@@ -14,14 +14,10 @@ from ... import _args, backends, ops, sparse
 from ...autograd import edges, kernel_node
 from ...random import generator
 from ...tensor import Tensor
+from ...ops import _arrays
+from ...ops.linear import FUSED_ACTIVATIONS
 from ...tensor_ops import as_tensor, mul, shapes
-
-FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
-
-
-def _cast(be, x, dtype):
-    """x in ``dtype`` (float32 kernels under float64 parameters); None stays None."""
-    return x if x is None or x.dtype == dtype else be.astype(x, dtype, copy=False)
+from ._cast import cast as _cast
 
 
 def linear(x, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
@@ -190,7 +186,7 @@ def embedding(input, weight: Tensor, padding_idx=None) -> Tensor:
     idx = input._array if isinstance(input, Tensor) else (input if backends.is_array(input) else np.asarray(input))
     W = weight._array
     be = backends.select(None, idx, W)
-    idx = _args.index_array("embedding", "indices", idx)
+    idx = _arrays.index_array("embedding", "indices", idx)
     y = ops.embedding(idx, W, padding_idx=padding_idx)
     y = _cast(be, y, W.dtype)
     e = edges((weight,))

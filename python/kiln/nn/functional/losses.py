@@ -10,6 +10,7 @@ from ... import backends, ops
 from ...autograd import PythonNode, edges, kernel_node
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor
+from ._cast import cast
 
 
 def _reduction_scale(reduction: str, count: int) -> float:
@@ -37,7 +38,7 @@ def _fused_loss(be, x, loss: float, grad, scale: float) -> Tensor:
     def backward(g):
         factor = float(be.to_numpy(g)) * scale  # no copy in the common case of a loss that is the root
         out = grad if factor == 1.0 else be.multiply(grad, factor)
-        return (out if out.dtype == X.dtype else be.astype(out, X.dtype),)
+        return (cast(be, out, X.dtype),)
     return Tensor._recorded(value, kernel_node(be, "scaled_grad", e, backward, grad, scale))
 
 

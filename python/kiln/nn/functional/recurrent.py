@@ -11,6 +11,7 @@ from ... import backends, ops
 from ...autograd import edges, kernel_node
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor
+from ._cast import cast
 
 
 def _arrays(*tensors):
@@ -18,7 +19,7 @@ def _arrays(*tensors):
 
 
 def _outputs(be, arrays, dtype, node) -> tuple:
-    outs = tuple(a if a.dtype == dtype else be.astype(a, dtype) for a in arrays)
+    outs = tuple(cast(be, a, dtype) for a in arrays)
     if node is None:
         return tuple(Tensor._wrap(a) for a in outs)
     return tuple(Tensor._recorded(a, node.output(k)) for k, a in enumerate(outs))
@@ -26,8 +27,7 @@ def _outputs(be, arrays, dtype, node) -> tuple:
 
 def _grads_for(be, grads, parents) -> tuple:
     """One gradient per parent (None for absent ones), each in its parent's dtype."""
-    return tuple(None if p is None or g is None else (g if g.dtype == p.dtype else be.astype(g, p.dtype))
-                 for g, p in zip(grads, parents))
+    return tuple(None if p is None else cast(be, g, p.dtype) for g, p in zip(grads, parents))
 
 
 def lstm_layer(x, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
