@@ -11,6 +11,10 @@ import numbers
 
 def integer(fn: str, name: str, value, minimum: int | None = None) -> int:
     """A Python int (bools refused), optionally at least ``minimum``."""
+    if type(value) is int:  # the common case, without the ABC check below
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__}")
     value = int(value)
@@ -31,6 +35,8 @@ def pair(fn: str, name: str, value, minimum: int | None = None) -> tuple[int, in
 
 def real(fn: str, name: str, value) -> float:
     """A Python float from a real number (bools refused)."""
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     return float(value)

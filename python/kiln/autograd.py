@@ -18,6 +18,7 @@ recorded (no input requires grad, or gradients are off).
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 
 import numpy as np
@@ -73,16 +74,17 @@ class enable_grad(contextlib.ContextDecorator):
         return False
 
 
-def edges(parents) -> "tuple | None":
+def edges(parents) -> "list | None":
     """The edges of an op over ``parents`` (Tensors, or None for an absent optional input):
     each one's node, None where no gradient is wanted; None when nothing is recorded."""
     if not _state.grad_enabled:
         return None
-    found = tuple(None if p is None else p._node for p in parents)
-    for e in found:
-        if e is not None:
-            return found
-    return None
+    found, wanted = [], False
+    for p in parents:  # a plain loop: a comprehension is a function call of its own
+        e = None if p is None else p._node
+        wanted = wanted or e is not None
+        found.append(e)
+    return found if wanted else None
 
 
 def kernel_node(backend, op: str, e: tuple, backward, *saved, outputs: int = 1):
@@ -101,7 +103,7 @@ def backward(root, gradient=None, retain_graph: bool = False) -> None:
                            "(no parameter it depends on has requires_grad=True)")
     be = backends.select(None, root._array)
     if gradient is None:
-        if root.numel() != 1:
+        if math.prod(root._array.shape) != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar; this tensor has shape "
                                f"{root.shape} (pass gradient=, or reduce with .sum() or .mean())")
         grad = be.full(root.shape, 1, root.dtype)

@@ -241,16 +241,15 @@ class Adam(Optimizer):
                 flat.lockstep, flat.steps = True, step
         b1, b2 = group["betas"]
         amsgrad = group["amsgrad"]
-        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
-        if segment is _ALL:
-            param, grad, *moments = (flat.data, flat.grad) + tuple(state[n] for n in names)
-        else:
-            be = flat.backend
-            param, grad, *moments = (be.getitem(a, segment) for a in (flat.data, flat.grad) +
-                                     tuple(state[n] for n in names))
-        ops.adam_step(param, grad, moments[0], moments[1], step=step, lr=group["lr"], beta1=b1, beta2=b2,
+        arrays = (flat.data, flat.grad, state["exp_avg"], state["exp_avg_sq"],
+                  state["max_exp_avg_sq"] if amsgrad else None)
+        if segment is not _ALL:
+            arrays = tuple(None if a is None else flat.backend.getitem(a, segment) for a in arrays)
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = arrays
+        ops.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=group["lr"], beta1=b1, beta2=b2,
                       eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
-                      amsgrad=amsgrad, max_exp_avg_sq=moments[2] if amsgrad else None, maximize=group["maximize"])
+                      amsgrad=amsgrad, max_exp_avg_sq=max_exp_avg_sq, maximize=group["maximize"],
+                      backend=flat.backend)
 
 
 class AdamW(Adam):

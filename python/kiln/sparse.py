@@ -37,9 +37,9 @@ def affine(x, weight, bias, activation: str | None, weight_is_out_by_in: bool):
     in_features = W.shape[1] if weight_is_out_by_in else W.shape[0]
     if parts[3][1] != in_features:
         raise ValueError(f"input has {parts[3][1]} features, the weight {tuple(W.shape)} expects {in_features}")
-    Y = ops.sparse_matmul(parts, W, B, transpose_w=weight_is_out_by_in)
+    Y = ops.sparse_matmul(parts, W, B, transpose_w=weight_is_out_by_in, backend=be)
     if activation is not None:
-        Y = getattr(ops, activation)(Y)
+        Y = getattr(ops, activation)(Y, backend=be)
     Y = Y if Y.dtype == W.dtype else be.astype(Y, W.dtype)
     e = edges((weight,) if bias is None else (weight, bias))
     if e is None:
@@ -51,12 +51,12 @@ def affine(x, weight, bias, activation: str | None, weight_is_out_by_in: bool):
         if count > 1:
             _in_flight[id(leaf)] = count - 1
         if activation is not None:
-            g = getattr(ops, f"{activation}_backward")(g, Y, backend=be.name)
+            g = getattr(ops, f"{activation}_backward")(g, Y, backend=be)
         gw = gb = None
         if e[0] is not None:
             out = _gradient_slot(leaf) if count == 1 else None
             gw = ops.sparse_matmul_backward_weight(parts, g, transpose_w=weight_is_out_by_in, out=out,
-                                                   backend=be.name)
+                                                   backend=be)
             gw = gw if gw.dtype == W.dtype else be.astype(gw, W.dtype)
         if bias is not None and e[1] is not None:
             gb = be.astype(be.sum(g, 0), B.dtype, copy=False)

@@ -12,6 +12,8 @@ grad; its gradient lives there), or the tape node that produced this tensor.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import autograd, backends
@@ -120,7 +122,7 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self._array.shape)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -149,6 +151,9 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def item(self):
+        a = self._array
+        if type(a) is np.ndarray:
+            return a.item()  # ValueError for more than one element, as NumPy words it
         if self.numel() != 1:
             raise ValueError(f"item(): the tensor has {self.numel()} elements, not 1")
         return self.numpy(force=True).item()

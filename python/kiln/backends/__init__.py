@@ -102,24 +102,29 @@ def for_device(device: str) -> Backend:
     return backend
 
 
-def select(name: str | None, *arrays) -> Backend:
-    """The backend called ``name``, or (None) the one that runs the arrays' device.
+def select(name, *arrays) -> Backend:
+    """The backend ``name`` names (a name, or a Backend a caller already chose), or (None)
+    the one that runs the arrays' device.
 
     None entries and plain Python values are skipped; arrays on two devices raise
     RuntimeError naming both.
     """
     if name is not None:
-        return get(name)
+        return name if isinstance(name, Backend) else get(name)
     device = None
     for a in arrays:
-        d = _device_of_type.get(type(a))
-        if d is None:
+        d = "cpu" if type(a) is np.ndarray else _device_of_type.get(type(a))
+        if d is None or d == device:
             continue
-        if device is None:
-            device = d
-        elif d != device:
+        if device is not None:
             raise RuntimeError(f"expected all arrays on one device, but found at least two: {device} and {d}")
-    return for_device(device or "cpu")
+        device = d
+    device = device or "cpu"
+    override = _override.backend  # for_device's body, inline: this runs for every op
+    if override is not None and override.device == device:
+        return override
+    backend = _default_for_device.get(device)
+    return backend if backend is not None else for_device(device)
 
 
 def reference_for(backend: Backend) -> Backend:

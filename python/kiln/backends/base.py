@@ -7,6 +7,10 @@ A backend is an object (one class per backend, one module per backend) with:
 - every name in ``PRIMITIVES`` and ``KERNELS`` below, as a method over its own arrays;
 - ``native_nodes``: the tape nodes it runs without Python, by differentiable op name
   ({} for none: the tape then records a Python closure over the backend's backward kernel);
+- ``native_ops``: differentiable ops it runs forward *and* records in one call, for the
+  small layers (linear, activations, cross-entropy) whose Python between kernels would
+  rival the kernels; each returns (output, node), or None for arrays it does not take as
+  they are, and the layer then goes through ``kiln.ops`` and ``native_nodes`` as any op;
 - ``checks_arguments``: True when its kernels check every argument themselves (kiln._C
   does), so ``kiln.ops`` may hand it plain arrays without parsing them in Python first.
 
@@ -59,6 +63,7 @@ class Backend:
     array_type: type = object
     checks_arguments = False
     native_nodes: dict = {}
+    native_ops: dict = {}
 
     def __repr__(self) -> str:
         return f"<kiln backend {self.name!r} on {self.device!r}>"

@@ -12,14 +12,19 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from .host import HostArrays, check_class_targets, check_indices
+from .host import HostArrays, check_indices
 
 _F32 = np.dtype(np.float32)
 
 
+def _plain(x) -> bool:
+    """A float32, C-contiguous ndarray: what the kernels read as it is."""
+    return type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous
+
+
 def _f32(x):
     """A float32, C-contiguous version of an input (copied only when needed; None stays None)."""
-    if x is None or (type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous):
+    if x is None or _plain(x):
         return x
     return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
 
@@ -53,8 +58,9 @@ def _for_float32(factory):
 def _matmul_shape(a, b, transpose_a, transpose_b) -> tuple:
     m = a.shape[-1] if transpose_a else a.shape[-2]
     n = b.shape[-2] if transpose_b else b.shape[-1]
-    batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
-    return ((max(batch),) if batch else ()) + (m, n)
+    if a.ndim == 2 and b.ndim == 2:
+        return m, n
+    return (max(x.shape[0] for x in (a, b) if x.ndim == 3), m, n)
 
 
 class CpuBackend(HostArrays):
@@ -74,6 +80,11 @@ class CpuBackend(HostArrays):
         "lstm_sequence": _C.lstm_sequence_node,
         "lstm_cell": _C.lstm_cell_node,
     }
+    native_ops = {
+        "linear": _C.linear_op,
+        "activation": _C.activation_op,
+        "cross_entropy": _C.cross_entropy_op,
+    }
     kernel_module = _C  # what kiln.profiler times
 
     @property
@@ -92,9 +103,11 @@ class CpuBackend(HostArrays):
     def matmul(self, a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out):
         if out is None:
             out = np.empty(_matmul_shape(a, b, transpose_a, transpose_b), np.float32)
-        a32, transpose_a = _as_c_layout(a, transpose_a)
-        b32, transpose_b = _as_c_layout(b, transpose_b)
-        _C.matmul(a32, b32, out, _f32(bias), transpose_a, transpose_b, alpha, beta, activation)
+        if not _plain(a):
+            a, transpose_a = _as_c_layout(a, transpose_a)
+        if not _plain(b):
+            b, transpose_b = _as_c_layout(b, transpose_b)
+        _C.matmul(a, b, out, _f32(bias), transpose_a, transpose_b, alpha, beta, activation)
         return out
 
     def linear_backward(self, x, w, y, grad_y, weight_is_out_by_in, activation, input_grad, weight_grad,
@@ -210,9 +223,7 @@ class CpuBackend(HostArrays):
         return out
 
     def softmax_cross_entropy(self, logits, target, ignore_index, label_smoothing, return_grad, grad_scale):
-        if target.dtype == np.int64:
-            check_class_targets("softmax_cross_entropy", target, logits.shape[1], ignore_index)
-        else:
+        if target.dtype != np.int64:  # class indices are checked by the kernel itself
             target = _f32(target)
         grad = _empty(*logits.shape) if return_grad else None
         loss = _C.softmax_cross_entropy(_f32(logits), target, grad, ignore_index, label_smoothing, grad_scale)

@@ -1,7 +1,9 @@
-"""The kernel API: one function per kernel, on the NumPy reference or the native CPU path.
+"""The kernel API: one function per kernel, checked once, then run by one backend.
 
-Every function takes ``backend="numpy" | "cpu"`` (``"cuda"`` once built with CUDA);
-``None`` picks ``kiln.default_backend()``. Inputs may be float32 or float64 arrays;
+Every function takes ``backend=``: None (the backend that runs the inputs' device, as
+``kiln.backends`` says: the native "cpu" kernels for NumPy arrays, unless ``kiln.use_backend``
+chose another), a backend's name ("numpy", "cpu"), or a backend object a caller has
+already chosen. Inputs may be float32 or float64 arrays (or a backend's device arrays);
 the native backends compute in float32, the NumPy backend in the inputs' dtype.
 Arguments are checked before any kernel runs: TypeError for a wrong type or dtype,
 ValueError for a wrong shape or value, naming the argument and the shapes.

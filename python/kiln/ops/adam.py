@@ -29,8 +29,21 @@ def _hyper(fn, step, lr, beta1, beta2, eps, weight_decay) -> tuple:
             _at_least(fn, "weight_decay", weight_decay, 0.0))
 
 
+def _plain_hyper(step, lr, beta1, beta2, eps, weight_decay) -> bool:
+    """Python numbers in range (the optimizers' case): nothing to parse or refuse."""
+    return (type(step) is int and step >= 1 and type(lr) is float and lr >= 0.0 and type(beta1) is float
+            and 0.0 <= beta1 < 1.0 and type(beta2) is float and 0.0 <= beta2 < 1.0 and type(eps) is float
+            and eps >= 0.0 and type(weight_decay) is float and weight_decay >= 0.0)
+
+
 def _all_float32_arrays(*arrays) -> bool:
-    return all(a is None or (type(a) is np.ndarray and a.dtype == np.float32) for a in arrays)
+    for a in arrays:
+        if a is not None and (type(a) is not np.ndarray or a.dtype != _F32):
+            return False
+    return True
+
+
+_F32 = np.dtype(np.float32)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -41,7 +54,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
     Args:
         param, exp_avg, exp_avg_sq: one shape, any; updated in place, so never copied:
             on the native path float32, C-contiguous and writeable, else refused. float64
-            state runs on the reference backend when no backend is named.
+            state runs on the reference backend when no backend is named (or the device's
+            backend object is given, as optimizers do).
         grad: param's shape, float32 or float64 (converted for the native path).
         step: the 1-based step count including this step (torch's state["step"]).
         lr, beta1, beta2, eps, weight_decay: as torch; weight decay is added to the
@@ -51,17 +65,19 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.
     """
     fn = "adam_step"
     be = backends.select(backend, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
-    if backend is None and be.float32_only and getattr(param, "dtype", None) == np.float64:
-        be = backends.reference_for(be)  # float64 state is updated in place, never converted
     if not amsgrad:
         max_exp_avg_sq = None
-    if be.checks_arguments and _all_float32_arrays(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+    if (be.checks_arguments and _all_float32_arrays(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+            and _plain_hyper(step, lr, beta1, beta2, eps, weight_decay)):
         # An optimizer's step over its flat buffers: the backend checks shapes, layouts,
-        # writeability and overlap itself; only the scalars are parsed here.
-        be.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *_hyper(fn, step, lr, beta1, beta2, eps,
-                                                                                 weight_decay),
+        # writeability and overlap itself, and the scalars are plain and in range.
+        be.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
                      bool(decoupled), bool(amsgrad), bool(maximize))
         return
+    if not isinstance(backend, str) and be.float32_only and getattr(param, "dtype", None) == np.float64:
+        # float64 state is updated in place, never converted: on the reference backend of the
+        # device, unless a backend was named
+        be = backends.reference_for(be)
     on_native = be.float32_only
     param = _arrays.inplace_array(fn, "param", param, None, native=on_native)
     grad = _arrays.float_array(fn, "grad", grad)

@@ -55,6 +55,30 @@ py::object activation_node(py::handle edges_obj, py::handle activation, py::hand
   return wrap(std::make_unique<ActivationNode>(std::move(edges), act, std::move(saved)));
 }
 
+// (y, node or None) for relu, sigmoid or tanh of x (any shape) in one call; None, doing
+// nothing, unless x is float32 C-contiguous.
+py::object activation_op(py::handle edges_obj, py::handle activation, py::handle x_obj) {
+  if (!plain_f32(x_obj) || !py::isinstance<py::str>(activation)) return py::none();
+  const std::string name = activation.cast<std::string>();
+  Activation act;
+  if (name == "relu") act = Activation::relu;
+  else if (name == "sigmoid") act = Activation::sigmoid;
+  else if (name == "tanh") act = Activation::tanh;
+  else return py::none();
+  py::array x = py::reinterpret_borrow<py::array>(x_obj);
+  py::array y = py::array_t<float>(shape_of(x));
+  const float* x_ptr = bind::f32_data(x);
+  float* y_ptr = bind::f32_mutable_data(y);
+  {
+    py::gil_scoped_release release;
+    activation_forward(act, static_cast<index_t>(x.size()), x_ptr, y_ptr);
+  }
+  if (edges_obj.is_none()) return py::make_tuple(y, py::none());
+  auto node = std::make_unique<ActivationNode>(node_edges("activation_op", edges_obj, {1}), act,
+                                               act == Activation::relu ? x : y);
+  return py::make_tuple(y, wrap(std::move(node)));
+}
+
 }  // namespace
 
 void bind_activation_node(py::module_& m) {
@@ -62,6 +86,9 @@ void bind_activation_node(py::module_& m) {
   m.def("activation_node", &activation_node, py::arg("edges"), py::arg("activation"), py::arg("saved"),
         "The tape node of relu, sigmoid or tanh: edges (x,); saved the input for relu, the\n"
         "output for sigmoid and tanh. None when saved is not float32.");
+  m.def("activation_op", &activation_op, py::arg("edges"), py::arg("activation"), py::arg("x"),
+        "(y, node or None) for relu, sigmoid or tanh of x, forward and node in one call (no node\n"
+        "when edges is None); None, doing nothing, unless x is float32 C-contiguous.");
 }
 
 }  // namespace kiln::nodes

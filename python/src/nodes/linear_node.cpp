@@ -3,6 +3,7 @@
 // and db in one call), which keeps a small layer's backward in C++.
 #include "activation_arg.hpp"
 #include "kiln/linear.hpp"
+#include "kiln/matmul.hpp"
 #include "node_args.hpp"
 #include "nodes.hpp"
 
@@ -91,6 +92,53 @@ py::object linear_node(py::handle edges_obj, py::handle x_obj, py::handle w_obj,
                                            std::move(input_shape)));
 }
 
+// (y, node or None) for y = act(x @ op(w) + bias), x (..., in) -> y (..., out), in one call;
+// None, doing nothing, unless every array is float32 C-contiguous and the shapes match (the
+// general road then converts or reports).
+py::object linear_op(py::handle edges_obj, py::handle x_obj, py::handle w_obj, py::handle bias_obj,
+                     py::handle activation, bool weight_is_out_by_in) {
+  if (!plain_f32(x_obj) || !plain_f32(w_obj) || (!bias_obj.is_none() && !plain_f32(bias_obj))) return py::none();
+  py::array x = py::reinterpret_borrow<py::array>(x_obj), w = py::reinterpret_borrow<py::array>(w_obj);
+  if (x.ndim() < 1 || w.ndim() != 2) return py::none();
+  LinearBackwardParams p;
+  if (activation.is_none()) p.activation = Activation::none;
+  else if (!py::isinstance<py::str>(activation)) return py::none();
+  else {
+    const std::string name = activation.cast<std::string>();
+    if (name == "relu") p.activation = Activation::relu;
+    else if (name == "sigmoid") p.activation = Activation::sigmoid;
+    else if (name == "tanh") p.activation = Activation::tanh;
+    else return py::none();
+  }
+  std::vector<index_t> shape = shape_of(x);
+  p.weight_is_out_by_in = weight_is_out_by_in;
+  p.in_features = weight_is_out_by_in ? w.shape(1) : w.shape(0);
+  p.out_features = weight_is_out_by_in ? w.shape(0) : w.shape(1);
+  if (shape.back() != p.in_features) return py::none();
+  p.m = product(std::vector<index_t>(shape.begin(), shape.end() - 1));
+  py::array bias = null_array();
+  if (!bias_obj.is_none()) {
+    bias = py::reinterpret_borrow<py::array>(bias_obj);
+    if (bias.ndim() != 1 || bias.shape(0) != p.out_features) return py::none();
+  }
+  const std::vector<index_t> input_shape = shape;
+  shape.back() = p.out_features;
+  py::array y = py::array_t<float>(shape);
+  MatmulParams mp = matmul_params(p.m, p.out_features, p.in_features, false, weight_is_out_by_in);
+  mp.activation = p.activation;
+  const float* x_ptr = bind::f32_data(x);
+  const float* w_ptr = bind::f32_data(w);
+  const float* b_ptr = bind::f32_data(bias);
+  float* y_ptr = bind::f32_mutable_data(y);
+  {
+    py::gil_scoped_release release;
+    matmul(mp, x_ptr, w_ptr, b_ptr, y_ptr);
+  }
+  if (edges_obj.is_none()) return py::make_tuple(y, py::none());
+  auto node = std::make_unique<LinearNode>(node_edges("linear_op", edges_obj, {2, 3}), x, w, y, p, input_shape);
+  return py::make_tuple(y, wrap(std::move(node)));
+}
+
 }  // namespace
 
 void bind_linear_node(py::module_& m) {
@@ -101,6 +149,11 @@ void bind_linear_node(py::module_& m) {
         "w (out, in) if weight_is_out_by_in else (in, out); y the forward output (m*out\n"
         "elements); activation None, 'relu', 'sigmoid' or 'tanh'; dx comes back in input_shape.\n"
         "None when x, w or y is not float32.");
+  m.def("linear_op", &linear_op, py::arg("edges"), py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("activation"), py::arg("weight_is_out_by_in"),
+        "(y, node or None) for y = act(x @ op(w) + bias), x (..., in) -> (..., out), forward and\n"
+        "node in one call (no node when edges is None); None, doing nothing, unless the arrays\n"
+        "are float32 C-contiguous of matching shapes.");
 }
 
 }  // namespace kiln::nodes

@@ -2,7 +2,9 @@
 // arrays it saves for backward, the gradient it receives, the gradients it returns.
 //
 // A node factory (linear_node, conv2d_node, ...) is called by the Python layer right after
-// the forward. It returns None, having done nothing, when a saved array is not float32
+// the forward; a fused op (linear_op, activation_op, cross_entropy_op: the small layers,
+// whose Python between kernels would rival their kernels) runs the forward and builds the
+// node in one call, or returns None for arrays it does not take as they are. It returns None, having done nothing, when a saved array is not float32
 // (the layer then records a Python closure, which works for every dtype and backend);
 // otherwise it checks the shapes it depends on (a wrong one would make a kernel read out of
 // bounds) and builds the node. Saved float32 arrays in other layouts are copied to
@@ -38,6 +40,12 @@ py::array saved_f32(py::handle obj);
 // The same for an optional array: None gives a null array and sets *ok; anything else as
 // saved_f32, *ok false when that fails.
 py::array saved_optional_f32(py::handle obj, bool* ok);
+// A float32 C-contiguous ndarray: what a fused op (X_op) takes; anything else sends the
+// layer down the general road, which converts it or says what is wrong.
+inline bool plain_f32(py::handle obj) {
+  return py::isinstance<py::array_t<float>>(obj) &&
+         (py::reinterpret_borrow<py::array>(obj).flags() & py::array::c_style);
+}
 // Saved int64 indices, C-contiguous; null when obj is not an int64 ndarray.
 py::array saved_i64(py::handle obj);
 

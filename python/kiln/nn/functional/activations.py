@@ -11,16 +11,22 @@ from ._cast import cast
 
 def _activation(x, name: str) -> Tensor:
     """relu, sigmoid or tanh: relu's derivative reads the input, the others' the output."""
-    x = as_tensor(x)
+    if type(x) is not Tensor:
+        x = as_tensor(x)
     a = x._array
     be = backends.select(None, a)
-    y = cast(be, getattr(ops, name)(a), a.dtype)
     e = edges((x,))
+    native = be.native_ops.get("activation")  # forward and node in one call (see backends/base.py)
+    fused = None if native is None else native(e, name, a)
+    if fused is not None:
+        y, node = fused
+        return Tensor._wrap(y) if node is None else Tensor._recorded(y, node)
+    y = cast(be, getattr(ops, name)(a, backend=be), a.dtype)
     if e is None:
         return Tensor._wrap(y)
     saved = a if name == "relu" else y
     kernel = getattr(ops, f"{name}_backward")
-    backward = lambda g: (cast(be, kernel(g, saved, backend=be.name), a.dtype),)  # noqa: E731
+    backward = lambda g: (cast(be, kernel(g, saved, backend=be), a.dtype),)  # noqa: E731
     return Tensor._recorded(y, kernel_node(be, "activation", e, backward, name, saved))
 
 

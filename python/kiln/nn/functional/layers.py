@@ -37,22 +37,28 @@ def dense(x, kernel: Tensor, bias: Tensor | None = None, activation: str | None 
 def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> Tensor:
     if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"fused activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}")
-    if sparse.is_sparse(x):  # a SciPy sparse batch (TF-IDF): only its stored entries are multiplied
-        return sparse.affine(x, weight, bias, activation, weight_is_out_by_in)
-    x = as_tensor(x)
+    if type(x) is not Tensor:
+        if sparse.is_sparse(x):  # a SciPy sparse batch (TF-IDF): only its stored entries are multiplied
+            return sparse.affine(x, weight, bias, activation, weight_is_out_by_in)
+        x = as_tensor(x)
     X, W = x._array, weight._array
     B = None if bias is None else bias._array
     be = backends.select(None, X, W, B)
+    e = edges((x, weight) if bias is None else (x, weight, bias))
+    native = be.native_ops.get("linear")  # forward and node in one call (see backends/base.py)
+    fused = None if native is None else native(e, X, W, B, activation, weight_is_out_by_in)
+    if fused is not None:
+        y, node = fused
+        return Tensor._wrap(y) if node is None else Tensor._recorded(y, node)
     in_features = W.shape[1] if weight_is_out_by_in else W.shape[0]
     out_features = W.shape[0] if weight_is_out_by_in else W.shape[1]
     if X.ndim < 1 or X.shape[-1] != in_features:
         raise ValueError(f"input of shape {tuple(X.shape)} has {X.shape[-1] if X.ndim else 0} features, "
                          f"the weight {tuple(W.shape)} expects {in_features}")
     X2 = X if X.ndim == 2 else be.reshape(X, (-1, in_features))
-    Y = ops.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation)
+    Y = ops.matmul(X2, W, transpose_b=weight_is_out_by_in, bias=B, activation=activation, backend=be)
     Y = _cast(be, Y, W.dtype)  # float64 parameters on a float32 backend
     out = Y if X.ndim == 2 else be.reshape(Y, tuple(X.shape[:-1]) + (out_features,))
-    e = edges((x, weight) if bias is None else (x, weight, bias))
     if e is None:
         return Tensor._wrap(out)
 
@@ -61,7 +67,7 @@ def _affine(x, weight: Tensor, bias, activation, weight_is_out_by_in: bool) -> T
         gx, gw, gb = ops.linear_backward(X2, W, Y, g2, weight_is_out_by_in=weight_is_out_by_in,
                                          activation=activation, input_grad=e[0] is not None,
                                          weight_grad=e[1] is not None, bias_grad=bias is not None and e[2] is not None,
-                                         backend=be.name)
+                                         backend=be)
         if gx is not None:
             gx = _cast(be, be.reshape(gx, X.shape), X.dtype)
         grads = (gx, _cast(be, gw, W.dtype))
@@ -106,7 +112,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, d
     be = backends.select(None, X, W, B)
     if isinstance(padding, str):
         padding = torch_same_padding(padding, W.shape[2:], dilation, stride)
-    y = ops.conv2d(X, W, B, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = ops.conv2d(X, W, B, stride=stride, padding=padding, dilation=dilation, groups=groups, backend=be)
     y = _cast(be, y, W.dtype)
     e = edges((x, weight) if bias is None else (x, weight, bias))
     if e is None:
@@ -115,7 +121,7 @@ def conv2d(x, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, d
     def backward(g):
         dx, dw, db = ops.conv2d_backward(X, W, g, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                          input_grad=e[0] is not None, weight_grad=e[1] is not None,
-                                         bias_grad=bias is not None and e[2] is not None, backend=be.name)
+                                         bias_grad=bias is not None and e[2] is not None, backend=be)
         grads = (_cast(be, dx, X.dtype), _cast(be, dw, W.dtype))
         return grads if bias is None else grads + (_cast(be, db, B.dtype),)
     stride, padding, dilation = (_args.pair("conv2d", n, v) for n, v in
@@ -130,14 +136,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     X = x._array
     be = backends.select(None, X)
     y, indices = ops.max_pool2d(X, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                                ceil_mode=ceil_mode, return_indices=True)
+                                ceil_mode=ceil_mode, return_indices=True, backend=be)
     y = _cast(be, y, X.dtype)
     e = edges((x,))
     if e is None:
         out = Tensor._wrap(y)
     else:
         shape = tuple(X.shape)
-        backward = lambda g: (_cast(be, ops.max_pool2d_backward(g, indices, shape, backend=be.name), X.dtype),)  # noqa: E731
+        backward = lambda g: (_cast(be, ops.max_pool2d_backward(g, indices, shape, backend=be), X.dtype),)  # noqa: E731
         out = Tensor._recorded(y, kernel_node(be, "max_pool2d", e, backward, indices, shape, X.dtype))
     return (out, Tensor._wrap(indices)) if return_indices else out
 
@@ -150,7 +156,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
     be = backends.select(None, X)
     kw = dict(stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
               divisor_override=divisor_override)
-    y = ops.avg_pool2d(X, kernel_size, **kw)
+    y = ops.avg_pool2d(X, kernel_size, **kw, backend=be)
     y = _cast(be, y, X.dtype)
     e = edges((x,))
     if e is None:
@@ -158,7 +164,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
     shape = tuple(X.shape)
 
     def backward(g):
-        dx = ops.avg_pool2d_backward(g, shape, kernel_size, **kw, backend=be.name)
+        dx = ops.avg_pool2d_backward(g, shape, kernel_size, **kw, backend=be)
         return (_cast(be, dx, X.dtype),)
     kernel = _args.pair("avg_pool2d", "kernel_size", kernel_size)
     geometry = (kernel, kernel if stride is None else _args.pair("avg_pool2d", "stride", stride),
@@ -187,7 +193,7 @@ def embedding(input, weight: Tensor, padding_idx=None) -> Tensor:
     W = weight._array
     be = backends.select(None, idx, W)
     idx = _arrays.index_array("embedding", "indices", idx)
-    y = ops.embedding(idx, W, padding_idx=padding_idx)
+    y = ops.embedding(idx, W, padding_idx=padding_idx, backend=be)
     y = _cast(be, y, W.dtype)
     e = edges((weight,))
     if e is None:
@@ -196,7 +202,7 @@ def embedding(input, weight: Tensor, padding_idx=None) -> Tensor:
     padding = None if padding_idx is None else padding_idx % count
 
     def backward(g):
-        dw = ops.embedding_backward(idx, g, count, padding_idx=padding, backend=be.name)
+        dw = ops.embedding_backward(idx, g, count, padding_idx=padding, backend=be)
         return (_cast(be, dw, W.dtype),)
     return Tensor._recorded(y, kernel_node(be, "embedding", e, backward, idx, count,
                                            -1 if padding is None else padding, W.dtype))

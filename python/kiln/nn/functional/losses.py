@@ -51,8 +51,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     X, T = x._array, _target(target)
     be = backends.select(None, X, T)
     scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
+    native = be.native_ops.get("cross_entropy")  # forward and node in one call (see backends/base.py)
+    fused = None if native is None else native(edges((x,)), X, T, ignore_index, label_smoothing, scale)
+    if fused is not None:
+        value, node = fused
+        return Tensor._wrap(value) if node is None else Tensor._recorded(value, node)
     loss, grad = ops.softmax_cross_entropy(X, T, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                                           return_grad=True)
+                                           return_grad=True, backend=be)
     return _fused_loss(be, x, loss, grad, scale)
 
 
@@ -63,7 +68,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
         raise ValueError(f"mse_loss: input {tuple(X.shape)} and target {tuple(Y.shape)} differ in shape "
                          "(kiln does not broadcast a loss silently)")
     be = backends.select(None, X, Y)
-    loss, grad = ops.mse(X, Y, return_grad=True)
+    loss, grad = ops.mse(X, Y, return_grad=True, backend=be)
     return _fused_loss(be, x, loss, grad, _reduction_scale(reduction, x.numel()))
 
 
@@ -75,7 +80,7 @@ def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction: 
                          "differ in shape")
     be = backends.select(None, X, Y)
     pw = None if pos_weight is None else _target(pos_weight)
-    loss, grad = ops.bce_with_logits(X, Y, pos_weight=pw, return_grad=True)
+    loss, grad = ops.bce_with_logits(X, Y, pos_weight=pw, return_grad=True, backend=be)
     return _fused_loss(be, x, loss, grad, _reduction_scale(reduction, x.numel()))
 
 

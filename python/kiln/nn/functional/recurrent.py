@@ -41,13 +41,13 @@ def lstm_layer(x, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor 
     parents = (x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     X, W_ih, W_hh, B_ih, B_hh, H0, C0 = _arrays(*parents)
     be = backends.select(None, X, W_ih, W_hh)
-    y, h_n, c_n, gates, cells = ops.lstm_sequence(X, W_ih, W_hh, B_ih, B_hh, H0, C0)
+    y, h_n, c_n, gates, cells = ops.lstm_sequence(X, W_ih, W_hh, B_ih, B_hh, H0, C0, backend=be)
     e = edges(parents)
 
     def backward(grads):
         gy, gh, gc = grads
         dx, dh0, dc0, dw_ih, dw_hh, db = ops.lstm_sequence_backward(gy, gh, gc, X, W_ih, W_hh, H0, C0, y, gates,
-                                                                     cells, backend=be.name)
+                                                                     cells, backend=be)
         return _grads_for(be, (dx, dw_ih, dw_hh, db, db, dh0, dc0), parents)
     node = None if e is None else kernel_node(be, "lstm_sequence", e, backward, X, W_ih, W_hh, H0, C0, y, gates,
                                               cells, outputs=3)
@@ -61,7 +61,7 @@ def lstm_cell(x, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
     parents = (x, h, c, w_ih, w_hh, b_ih, b_hh)
     X, Hs, Cs, W_ih, W_hh, B_ih, B_hh = _arrays(*parents)
     be = backends.select(None, X, W_ih, W_hh)
-    h_new, c_new, gates = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh)
+    h_new, c_new, gates = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh, backend=be)
     e = edges(parents)
 
     def backward(grads):
@@ -69,7 +69,7 @@ def lstm_cell(x, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
         if gh is None:
             gh = be.full(h_new.shape, 0, h_new.dtype)
         dx, dh, dc, dw_ih, dw_hh, db = ops.lstm_cell_backward(gh, gc, X, Hs, Cs, W_ih, W_hh, gates, c_new,
-                                                              backend=be.name)
+                                                              backend=be)
         return _grads_for(be, (dx, dh, dc, dw_ih, dw_hh, db, db), parents)
     node = None if e is None else kernel_node(be, "lstm_cell", e, backward, X, Hs, Cs, W_ih, W_hh, gates, c_new,
                                               outputs=2)
