@@ -152,8 +152,8 @@ class Tensor:
 
     def item(self):
         a = self._array
-        if type(a) is np.ndarray:
-            return a.item()  # ValueError for more than one element, as NumPy words it
+        if type(a) is np.ndarray and a.size == 1:
+            return a.item()
         if self.numel() != 1:
             raise ValueError(f"item(): the tensor has {self.numel()} elements, not 1")
         return self.numpy(force=True).item()
