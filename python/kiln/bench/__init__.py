@@ -6,8 +6,8 @@
 
 Modules: ``case`` (what a case is), ``kernels`` and ``training`` (the cases), ``timing``
 (interleaved medians), ``machine`` (CPU, BLAS, measured peaks), ``run`` (one case measured),
-``report`` (tables and chart), ``__main__`` (the command). bench/test_bench_*.py run the
-same cases under pytest-benchmark.
+``report`` (tables and chart), ``__main__`` (the command), ``examples`` (each example
+program against its PyTorch twin, ``python -m kiln.bench.examples``).
 """
 
 from .case import Case, Target

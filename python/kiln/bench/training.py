@@ -2,7 +2,7 @@
 Keras examples vs their PyTorch twins), and one batch-32 step of the digits MLP with the
 share of its time spent outside kiln's kernels (issue 3).
 
-The models come from the programs themselves (examples/*.py and bench/torch_twins/*.py,
+The models come from the programs themselves (examples/*.py and examples/torch_twins/*.py,
 loaded by path), so the benchmark trains exactly what those programs train. They live in
 the source tree, not the wheel: without it these cases are left out, with a note.
 """
@@ -27,7 +27,7 @@ from .machine import torch_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 EXAMPLES = os.path.join(REPO, "examples")
-TWINS = os.path.join(REPO, "bench", "torch_twins")
+TWINS = os.path.join(REPO, "examples", "torch_twins")
 BATCH = 32
 
 
@@ -36,7 +36,7 @@ def source_tree_available() -> bool:
 
 
 def _load(folder: str, name: str):
-    """examples/<name>.py or bench/torch_twins/<name>.py as a module of its own name-space."""
+    """examples/<name>.py or examples/torch_twins/<name>.py as a module of its own name-space."""
     if folder == TWINS and TWINS not in sys.path:
         sys.path.insert(0, TWINS)  # the twins import their shared keras_like module
     module_name = f"kiln_bench_{'twin' if folder == TWINS else 'example'}_{name}"

@@ -1,6 +1,6 @@
 """PyTorch twin of examples/regression_mlp.py: the same program with ``import torch``.
 
-    python bench/torch_twins/regression_mlp.py --epochs 100
+    python examples/torch_twins/regression_mlp.py --epochs 100
 """
 
 import argparse

@@ -6,7 +6,7 @@ from the example (SciPy sparse); each batch is densified as PyTorch users write 
 ``torch.tensor(X[idx].toarray())``. ``validation_split=0.1`` is the last 10% of the
 training rows, evaluated after each epoch.
 
-    python bench/torch_twins/tfidf_mlp.py --epochs 5
+    python examples/torch_twins/tfidf_mlp.py --epochs 5
 """
 
 import argparse

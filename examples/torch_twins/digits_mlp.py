@@ -1,6 +1,6 @@
 """PyTorch twin of examples/digits_mlp.py: the same program with ``import torch``.
 
-    python bench/torch_twins/digits_mlp.py --epochs 20
+    python examples/torch_twins/digits_mlp.py --epochs 20
 """
 
 import argparse

@@ -4,7 +4,7 @@ The functional ``Input -> Embedding(vocab, 64) -> LSTM(128) -> Dense(vocab, soft
 becomes an ``nn.Module`` returning logits; categorical cross-entropy on one-hot labels is
 ``CrossEntropyLoss`` on the label ids. The prefixes and tokenizer come from the example.
 
-    python bench/torch_twins/next_word_lstm.py --epochs 30
+    python examples/torch_twins/next_word_lstm.py --epochs 30
 """
 
 import argparse

@@ -5,7 +5,7 @@ restore_best_weights=True)`` and ``ModelCheckpoint(save_best_only=True)`` become
 loop that validates on the last 10% of the training set, keeps the best state dict on
 disk and stops after five epochs without a better validation loss.
 
-    python bench/torch_twins/digits_cnn.py --epochs 30
+    python examples/torch_twins/digits_cnn.py --epochs 30
 """
 
 import argparse

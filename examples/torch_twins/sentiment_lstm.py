@@ -4,7 +4,7 @@
 ``nn.Module`` (the LSTM's last hidden state into a Linear, the sigmoid moved into
 ``BCEWithLogitsLoss``). The reviews, tokenisation and padding come from the example.
 
-    python bench/torch_twins/sentiment_lstm.py --epochs 10
+    python examples/torch_twins/sentiment_lstm.py --epochs 10
 """
 
 import argparse

@@ -4,7 +4,7 @@ The subclassed Keras model becomes an ``nn.Module`` returning logits (its sigmoi
 into ``BCEWithLogitsLoss``); ``fit(validation_split=0.1)`` becomes a loop over shuffled
 batches of 32 that validates on the last 10% of the training set after each epoch.
 
-    python bench/torch_twins/breast_cancer_classifier.py --epochs 50
+    python examples/torch_twins/breast_cancer_classifier.py --epochs 50
 """
 
 import argparse

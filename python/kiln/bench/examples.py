@@ -1,13 +1,13 @@
 """Run each kiln example and its PyTorch twin side by side; print a markdown table.
 
-Every program in examples/ and bench/torch_twins/ ends its output with one line
+Every program in examples/ and examples/torch_twins/ ends its output with one line
 ``RESULT {"<metric>": value, ..., "train_seconds": s}`` (the first key is the headline
 metric; ``epochs`` is there when early stopping decides the count). This script runs the
 pairs as subprocesses, interleaved (kiln and torch take turns going first), with the
 same seed, ``--repeats`` times, and reports the median metric and training time:
 
-    python bench/compare_examples.py --repeats 3
-    python bench/compare_examples.py --only digits_cnn sentiment_lstm --threads 2
+    python -m kiln.bench.examples --repeats 3
+    python -m kiln.bench.examples --only digits_cnn sentiment_lstm --threads 2
 
 ``kiln/torch speed`` is torch's training time over kiln's (above 1: kiln is faster);
 when a run reports its epoch count, time per epoch is compared instead. PyTorch is never
@@ -29,14 +29,15 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .training import REPO  # the source tree: the examples are its programs, not the package
+
 EXAMPLES = ["tfidf_mlp", "breast_cancer_classifier", "regression_mlp", "next_word_lstm", "sentiment_lstm",
             "digits_cnn", "digits_mlp"]
 BOOKKEEPING = {"train_seconds", "epochs"}
 
 
 def command(library: str, name: str, seed: int, epochs: int | None) -> list[str]:
-    folder = "examples" if library == "kiln" else os.path.join("bench", "torch_twins")
+    folder = "examples" if library == "kiln" else os.path.join("examples", "torch_twins")
     args = [sys.executable, os.path.join(REPO, folder, f"{name}.py"), "--seed", str(seed)]
     return args + (["--epochs", str(epochs)] if epochs is not None else [])
 
