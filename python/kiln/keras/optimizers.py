@@ -127,7 +127,9 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _make(self, params):
-        return optim.SGD(params, lr=self.learning_rate, momentum=self.momentum, nesterov=self.nesterov)
+        # Nesterov without momentum is plain SGD in Keras (torch refuses the pair)
+        return optim.SGD(params, lr=self.learning_rate, momentum=self.momentum,
+                         nesterov=self.nesterov and self.momentum > 0)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
