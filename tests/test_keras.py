@@ -76,8 +76,11 @@ def test_functional_api_with_two_inputs_shares_weights():
     xa, xb = np.ones((3, 4), np.float32), np.zeros((3, 4), np.float32)
     y1, y2 = model.predict([xa, xb])
     assert y1.shape == (3, 1) and y2.shape == (3, 5)
-    with pytest.raises(ValueError, match="expects shape"):
+    with pytest.raises(ValueError, match=r"predict: x\[0\] has samples of shape \(5,\), the model takes inputs "
+                                         r"of shape \(4,\)"):
         model.predict([np.ones((3, 5), np.float32), xb])
+    with pytest.raises(ValueError, match="expects shape"):  # called directly, the graph checks its inputs
+        model([np.ones((3, 5), np.float32), xb])
 
 
 def test_subclassed_model_tracks_layers():

@@ -55,7 +55,7 @@ def sequence_grad_tolerances(steps, batch, hidden):
 def test_cell_matches_reference(batch, inputs, hidden, bias, backend, rng):
     x, h, c = normal(rng, batch, inputs), normal(rng, batch, hidden), normal(rng, batch, hidden)
     w_ih, w_hh, b_ih, b_hh = lstm_weights(rng, inputs, hidden, bias)
-    got = ops.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, backend=backend)
+    got = ops.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, return_gates=True, backend=backend)
     want = reference.lstm_cell(*map(f64, (x, h, c, w_ih, w_hh, b_ih, b_hh)))
     for name, g, w in zip(("h_new", "c_new", "gates"), got, want):
         assert g.dtype == np.float32 and g.shape == w.shape, name
@@ -141,7 +141,7 @@ def test_sequence_equals_cell_steps(backend, rng):
     y, h_n, c_n, gates, cells = ops.lstm_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, c0, backend=backend)
     h, c = h0, c0
     for t in range(steps):
-        h, c, step_gates = ops.lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh, backend=backend)
+        h, c, step_gates = ops.lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh, return_gates=True, backend=backend)
         assert_close(y[t], h, reduction_tol(inputs + hidden), f"y[{t}]")
         assert_close(cells[t], c, reduction_tol(inputs + hidden), f"cells[{t}]")
         assert_close(gates[t], step_gates, reduction_tol(inputs + hidden), f"gates[{t}]")
@@ -178,7 +178,7 @@ def test_one_bias_alone(absent_bias, backend, rng):
 def test_float64_inputs_are_accepted(backend, rng):
     x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
     w_ih, w_hh = rng.standard_normal((16, 3)) / 2, rng.standard_normal((16, 4)) / 2
-    got = ops.lstm_cell(x, h, c, w_ih, w_hh, backend=backend)
+    got = ops.lstm_cell(x, h, c, w_ih, w_hh, return_gates=True, backend=backend)
     want = reference.lstm_cell(x, h, c, w_ih, w_hh)
     for name, g, w in zip(("h_new", "c_new", "gates"), got, want):
         assert g.dtype == np.float32
@@ -286,7 +286,8 @@ def test_cell_matches_torch(kiln_backend, rng):
     # float64 inputs holding float32 values: the NumPy path computes in float64, the native in float32.
     x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c = map(
         f64, (x, h, c, w_ih, w_hh, b_ih, b_hh, grad_h, grad_c))
-    h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, backend=kiln_backend)
+    h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, return_gates=True,
+                                        backend=kiln_backend)
     tol = tolerance_against_torch(kiln_backend, reduction_tol(inputs + hidden))
     assert_close(h_new, th_new.detach().numpy(), tol, "h_new")
     assert_close(c_new, tc_new.detach().numpy(), tol, "c_new")
@@ -296,6 +297,18 @@ def test_cell_matches_torch(kiln_backend, rng):
     for name, g, w in zip(CELL_GRADS, grads, want):
         assert_close(g, w.numpy(), tolerance_against_torch(kiln_backend, tolerances[name]), name)
     np.testing.assert_array_equal(cell.bias_ih.grad.numpy(), cell.bias_hh.grad.numpy())
+
+
+@pytest.mark.parametrize("kiln_backend", ALL_BACKENDS)
+def test_cell_returns_h_and_c_as_torch(kiln_backend):
+    """ops.lstm_cell unpacks as torch.nn.LSTMCell's (h', c'); the gates only when asked for."""
+    args = cell_args()
+    h_new, c_new = ops.lstm_cell(**args, backend=kiln_backend)
+    with_gates = ops.lstm_cell(**args, return_gates=True, backend=kiln_backend)
+    assert len(with_gates) == 3 and with_gates[2].shape == (2, 16)
+    np.testing.assert_array_equal(h_new, with_gates[0])
+    np.testing.assert_array_equal(c_new, with_gates[1])
+    assert h_new.shape == c_new.shape == (2, 4)
 
 
 @pytest.mark.parametrize("kiln_backend", ALL_BACKENDS)
@@ -379,7 +392,7 @@ def test_sequence_bad_dtype_is_type_error(bad, which, kiln_backend):
 @pytest.mark.parametrize("kiln_backend", ALL_BACKENDS)
 def test_cell_backward_bad_dtype_is_type_error(which, kiln_backend):
     args = cell_args()
-    h_new, c_new, gates = ops.lstm_cell(**args, backend="numpy")
+    h_new, c_new, gates = ops.lstm_cell(**args, return_gates=True, backend="numpy")
     backward = {"grad_h": h_new, "grad_c": None, "x": args["x"], "h": args["h"], "c": args["c"],
                 "w_ih": args["w_ih"], "w_hh": args["w_hh"], "gates": gates, "c_new": c_new}
     backward[which] = backward[which].astype(np.int32)
@@ -547,7 +560,7 @@ def test_thread_count_does_not_change_result(rng):
         y, _, _, gates, cells = forward
         backward = ops.lstm_sequence_backward(*upstream, x, w_ih, w_hh, h0, c0, y, gates, cells,
                                               backend="cpu")
-        cell = ops.lstm_cell(x[0], h0, c0, *args[1:5], backend="cpu")
+        cell = ops.lstm_cell(x[0], h0, c0, *args[1:5], return_gates=True, backend="cpu")
         cell_backward = ops.lstm_cell_backward(upstream[1], upstream[2], x[0], h0, c0, w_ih, w_hh, cell[2],
                                                cell[1], backend="cpu")
         return (*forward, *backward, *cell, *cell_backward)
@@ -630,7 +643,7 @@ def test_gate_nonlinearities_are_accurate_elementwise(backend, rng):
     x, h = np.zeros((1, 1), np.float32), np.zeros((1, hidden), np.float32)
     c = normal(rng, 1, hidden) * 3
     w_ih, w_hh = np.zeros((4 * hidden, 1), np.float32), np.zeros((4 * hidden, hidden), np.float32)
-    h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, pre, None, backend=backend)
+    h_new, c_new, gates = ops.lstm_cell(x, h, c, w_ih, w_hh, pre, None, return_gates=True, backend=backend)
 
     p = f64(pre)
     sigmoid = 1 / (1 + np.exp(-p))

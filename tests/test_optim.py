@@ -128,9 +128,9 @@ def test_param_groups_and_state_dict_round_trip():
 
 def test_bad_arguments():
     model, _, _ = model_and_data()
-    with pytest.raises(ValueError, match="learning rate"):
+    with pytest.raises(ValueError, match="Adam: lr must be a finite number >= 0, got -1"):
         optim.Adam(model.parameters(), lr=-1)
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match=r"Adam: betas\[0\] must be a finite number in \[0, 1\), got 1.0"):
         optim.Adam(model.parameters(), betas=(1.0, 0.9))
     with pytest.raises(ValueError, match="empty"):
         optim.SGD([], lr=0.1)

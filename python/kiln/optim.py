@@ -9,9 +9,11 @@ gradient is None this step are skipped, as in torch, with one call per parameter
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from . import backends, ops
+from . import _args, backends, ops
 from .autograd import GradBuffer
 from .tensor import Tensor
 
@@ -73,6 +75,20 @@ class _FlatGroup:
 _ALL = slice(None)  # every parameter of a group: the whole flat buffer
 
 
+def _hyperparameter(fn: str, name: str, value, minimum: float = 0.0, maximum: float | None = None,
+                    below: float | None = None) -> float:
+    """A finite real number >= minimum (and <= maximum, or < below), as a Python float: what an
+    optimizer checks when it is made, so that NaN, infinities, bools and negative values are
+    refused at construction, not at the first step."""
+    value = _args.real(fn, name, value)
+    if not (math.isfinite(value) and value >= minimum and (maximum is None or value <= maximum)
+            and (below is None or value < below)):
+        bound = (f"in [{minimum:g}, {below:g})" if below is not None else
+                 f"in [{minimum:g}, {maximum:g}]" if maximum is not None else f">= {minimum:g}")
+        raise ValueError(f"{fn}: {name} must be a finite number {bound}, got {value}")
+    return value
+
+
 class Optimizer:
     """Base class: param groups, ``zero_grad()``, ``step()``, ``state_dict()``."""
 
@@ -99,8 +115,8 @@ class Optimizer:
         self.state: list[dict] = [self._init_state(flat, g) for flat, g in zip(self._flat, self.param_groups)]
 
     def _check_group(self, group: dict) -> None:
-        if group["lr"] < 0:
-            raise ValueError(f"invalid learning rate {group['lr']}")
+        """Check a group's hyperparameters (each stored back as a float)."""
+        group["lr"] = _hyperparameter(type(self).__name__, "lr", group["lr"])
 
     def _init_state(self, flat: _FlatGroup, group: dict) -> dict:
         return {}
@@ -162,8 +178,8 @@ class Optimizer:
                     target = st.get(name)
                     if isinstance(target, np.ndarray) and target.shape == flat.data.shape:
                         target[flat.segment(i)] = np.asarray(value).reshape(-1)
-                    elif isinstance(target, np.ndarray):
-                        target[i] = value
+                    elif isinstance(target, np.ndarray):  # a count; a file may hold it as shape (1,)
+                        target[i] = np.asarray(value).reshape(())
 
 
 class SGD(Optimizer):
@@ -175,6 +191,12 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        for name in ("momentum", "weight_decay"):
+            group[name] = _hyperparameter("SGD", name, group[name])
+        group["dampening"] = _hyperparameter("SGD", "dampening", group["dampening"], maximum=1.0)
 
     def _init_state(self, flat, group):
         return {"momentum_buffer": flat.zeros(), "steps": np.zeros(len(flat.params), np.int64)}
@@ -202,17 +224,19 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
                  decoupled_weight_decay: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
     def _check_group(self, group):
         super()._check_group(group)
-        b1, b2 = group["betas"]
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"invalid betas {group['betas']}")
-        if group["eps"] < 0:
-            raise ValueError(f"invalid eps {group['eps']}")
+        fn = type(self).__name__
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{fn}: betas must be a pair (beta1, beta2), got {betas!r}")
+        group["betas"] = tuple(_hyperparameter(fn, f"betas[{i}]", b, below=1.0) for i, b in enumerate(betas))
+        for name in ("eps", "weight_decay"):
+            group[name] = _hyperparameter(fn, name, group[name])
 
     def _init_state(self, flat, group):
         state = {"exp_avg": flat.zeros(), "exp_avg_sq": flat.zeros(),
@@ -267,6 +291,12 @@ class RMSprop(Optimizer):
                  momentum: float = 0.0, centered: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        group["alpha"] = _hyperparameter("RMSprop", "alpha", group["alpha"], maximum=1.0)
+        for name in ("eps", "weight_decay", "momentum"):
+            group[name] = _hyperparameter("RMSprop", name, group[name])
 
     def _init_state(self, flat, group):
         state = {"square_avg": flat.zeros(), "step": np.zeros(len(flat.params), np.int64)}

@@ -1,6 +1,8 @@
-"""Keras callbacks: History, EarlyStopping, ModelCheckpoint (and the Callback base)."""
+"""Keras callbacks: History, EarlyStopping, ModelCheckpoint, TerminateOnNaN (and the Callback base)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -33,6 +35,23 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(float(v))
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite, saying so (as Keras).
+
+    ``fit`` adds one unless its callbacks hold one: a model whose loss went NaN only learns NaN.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Epoch {getattr(self, 'epoch', 0) + 1}, batch {batch}: invalid loss {loss}, terminating training "
+                  "(TerminateOnNaN)", flush=True)
+            self.model.stop_training = True
 
 
 def _mode_is_max(monitor: str, mode: str) -> bool:

@@ -19,6 +19,43 @@ def _array(y) -> np.ndarray:
     return y._array if isinstance(y, Tensor) else np.asarray(y)
 
 
+def _numeric(fn: str, what: str, y: np.ndarray, loss: str) -> None:
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {what} must hold numbers for {loss}, got dtype {y.dtype}")
+
+
+def _first(mask: np.ndarray) -> tuple:
+    return np.unravel_index(int(np.argmax(mask)), mask.shape)
+
+
+def _labels(fn: str, what: str, y: np.ndarray, loss: str) -> np.ndarray:
+    """Class indices from y (integers, bools, or floats of whole numbers, as Keras casts them),
+    flattened to int64; a fractional, non-finite or negative label is a ValueError."""
+    flat = y.reshape(-1)
+    if flat.dtype.kind == "f":
+        bad = ~np.isfinite(flat) | (flat != np.round(flat))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{fn}: {what} must hold whole-number class indices for {loss}, "
+                             f"got {what}[{i}] = {flat[i]}")
+    elif flat.dtype.kind not in "biu":
+        raise TypeError(f"{fn}: {what} must hold integer class indices for {loss}, got dtype {y.dtype}")
+    labels = flat.astype(np.int64, copy=False)
+    if labels.size and labels.min() < 0:
+        i = int(np.argmax(labels < 0))
+        raise ValueError(f"{fn}: {what}[{i}] = {labels[i]} is not a class index (labels are >= 0; Keras has no "
+                         f"ignore_index: every label counts)")
+    return labels
+
+
+def _unit_interval(fn: str, what: str, y: np.ndarray, loss: str) -> None:
+    outside = ~((y >= 0) & (y <= 1))
+    if outside.any():
+        where = _first(outside)
+        raise ValueError(f"{fn}: {what} must hold values in [0, 1] for {loss}, got "
+                         f"{what}[{', '.join(map(str, where))}] = {y[where]}")
+
+
 def _logits(y_pred: Tensor, kind: str):
     marked = getattr(y_pred, "_keras_logits", None)
     return marked[1] if marked is not None and marked[0] == kind else None
@@ -35,6 +72,11 @@ class Loss:
     def __call__(self, y_true, y_pred) -> Tensor:
         raise NotImplementedError
 
+    def check_targets(self, fn: str, y_true, output_shape, what: str = "y") -> None:
+        """Refuse targets this loss cannot take, naming them as ``fn``'s argument ``what``, before
+        any training step: ``output_shape`` is the model's (batch axis None), or None if unknown."""
+        _numeric(fn, what, np.asarray(y_true), self.name)
+
     def get_config(self) -> dict:
         return {"from_logits": self.from_logits}
 
@@ -44,8 +86,20 @@ class SparseCategoricalCrossentropy(Loss):
 
     name = "sparse_categorical_crossentropy"
 
+    def check_targets(self, fn, y_true, output_shape, what="y"):
+        y = np.asarray(y_true)
+        if output_shape is not None and y.ndim > 1 and y.shape[-1] != 1 and y.ndim >= len(output_shape):
+            raise ValueError(f"{fn}: {what} has shape {y.shape}; {self.name} takes one class index per sample "
+                             "(one-hot labels take categorical_crossentropy)")
+        labels = _labels(fn, what, y, self.name)
+        classes = None if output_shape is None else output_shape[-1]
+        if classes is not None and labels.size and labels.max() >= classes:
+            i = int(np.argmax(labels >= classes))
+            raise ValueError(f"{fn}: {what}[{i}] = {labels[i]} is not a class index in [0, {classes}) "
+                             f"(the model has {classes} outputs)")
+
     def __call__(self, y_true, y_pred):
-        labels = _array(y_true).reshape(-1).astype(np.int64)
+        labels = _labels(self.name, "y_true", _array(y_true), self.name)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
         if logits is not None:
             return F.cross_entropy(logits, labels)
@@ -62,8 +116,19 @@ class CategoricalCrossentropy(Loss):
         super().__init__(from_logits, **kwargs)
         self.label_smoothing = label_smoothing
 
+    def check_targets(self, fn, y_true, output_shape, what="y"):
+        y = np.asarray(y_true)
+        _numeric(fn, what, y, self.name)
+        if output_shape is not None and (y.ndim != len(output_shape) or y.shape[-1] != output_shape[-1]):
+            raise ValueError(f"{fn}: {what} has shape {y.shape}, {self.name} takes one-hot (or soft) labels of the "
+                             f"model's output shape {output_shape} (integer labels take "
+                             "sparse_categorical_crossentropy)")
+
     def __call__(self, y_true, y_pred):
         target = _array(y_true).astype(y_pred.dtype)
+        if target.shape != tuple(y_pred.shape):
+            raise ValueError(f"{self.name}: y_true has shape {target.shape}, y_pred {tuple(y_pred.shape)}: it takes "
+                             "one-hot (or soft) labels (integer labels take sparse_categorical_crossentropy)")
         if self.label_smoothing:
             target = target * (1 - self.label_smoothing) + self.label_smoothing / target.shape[-1]
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
@@ -78,8 +143,14 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
+    def check_targets(self, fn, y_true, output_shape, what="y"):
+        y = np.asarray(y_true)
+        _numeric(fn, what, y, self.name)
+        _unit_interval(fn, what, y, self.name)
+
     def __call__(self, y_true, y_pred):
         target = _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)
+        _unit_interval(self.name, "y_true", target, self.name)
         logits = y_pred if self.from_logits else _logits(y_pred, "sigmoid")
         if logits is not None:
             return F.binary_cross_entropy_with_logits(logits, target)

@@ -1,19 +1,51 @@
 """Keras optimizers: configurations that become a ``kiln.optim`` optimizer over the model's
-flat parameter buffer when training starts (one fused kernel call per step)."""
+flat parameter buffer when training starts (one fused kernel call per step).
+
+Hyperparameters are checked when the optimizer is made (NaN, infinities, negative rates and
+decays are refused there, not at the first step). ``weight_decay`` is Keras's: decoupled,
+``w -= learning_rate * weight_decay * w`` before each update, so ``Adam(weight_decay=wd)``
+is ``AdamW(weight_decay=wd)``. Keras arguments kiln does not implement (gradient clipping,
+EMA, loss scaling, gradient accumulation) are refused when set, never ignored.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import optim
+from ..optim import _hyperparameter
+
+# Keras arguments accepted at their defaults only (a saved Keras config carries them all).
+_UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "use_ema": False,
+                "loss_scale_factor": None, "gradient_accumulation_steps": None}
+# Keras arguments with no effect here (EMA settings matter only with use_ema=True).
+_INERT = {"name", "ema_momentum", "ema_overwrite_frequency", "jit_compile", "is_legacy_optimizer"}
 
 
 class Optimizer:
-    def __init__(self, learning_rate: float = 0.001, **kwargs):
-        self.learning_rate = float(learning_rate)
+    _decays_weights = True  # whether kiln implements weight_decay for this optimizer
+
+    def __init__(self, learning_rate: float = 0.001, weight_decay=None, **kwargs):
+        fn = type(self).__name__
+        unknown = sorted(set(kwargs) - set(_UNSUPPORTED) - _INERT)
+        if unknown:
+            raise TypeError(f"{fn}: unexpected keyword arguments {unknown}")
+        for name, default in _UNSUPPORTED.items():
+            if kwargs.get(name, default) != default:
+                raise NotImplementedError(f"{fn}: {name}={kwargs[name]!r} is not supported by kiln")
+        self.learning_rate = _hyperparameter(fn, "learning_rate", learning_rate)
+        self.weight_decay = None if weight_decay is None else _hyperparameter(fn, "weight_decay", weight_decay)
+        if self.weight_decay and not self._decays_weights:
+            raise NotImplementedError(f"{fn}: weight_decay is not supported by kiln (Adam and AdamW have it)")
         self._kiln = None
+        self._pending_state: dict | None = None
 
     def build(self, params) -> None:
         """Create the kiln optimizer over ``params`` (the model's trainable weights)."""
         self._kiln = self._make(list(params))
+        if self._pending_state is not None:
+            state, self._pending_state = self._pending_state, None
+            self.set_state(state)
 
     def _make(self, params):
         raise NotImplementedError
@@ -27,19 +59,53 @@ class Optimizer:
         self._kiln.zero_grad()
 
     def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate}
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+
+    # ---- state, for checkpoints -----------------------------------------------------------------
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's variables (per weight: step count, moments) as named arrays, for a
+        checkpoint that resumes training exactly; empty before training has built it."""
+        if self._kiln is None:
+            return dict(self._pending_state or {})
+        return {f"{index}/{name}": np.array(value) for index, entry in self._kiln.state_dict()["state"].items()
+                for name, value in entry.items()}
+
+    def set_state(self, arrays: dict) -> None:
+        """Restore what ``get_state`` returned (kept until training builds the optimizer)."""
+        if self._kiln is None:
+            self._pending_state = dict(arrays)
+            return
+        want = self.get_state()
+        problems = [f"{k} is missing" for k in want if k not in arrays]
+        problems += [f"{k} is not a variable of this optimizer" for k in arrays if k not in want]
+        # a count is a 0-d array, which kiln.io gives back as shape (1,)
+        problems += [f"{k} has shape {np.shape(arrays[k])}, this optimizer's has {v.shape}"
+                     for k, v in want.items() if k in arrays and np.shape(arrays[k]) != v.shape
+                     and not (v.ndim == 0 and np.shape(arrays[k]) == (1,))]
+        if problems:
+            raise ValueError(f"{type(self).__name__}.set_state: " + "; ".join(problems))
+        state: dict = {}
+        for key, value in arrays.items():
+            index, name = key.split("/", 1)
+            state.setdefault(int(index), {})[name] = np.asarray(value, dtype=want[key].dtype).reshape(want[key].shape)
+        current = self._kiln.state_dict()
+        self._kiln.load_state_dict({"state": state, "param_groups": current["param_groups"]})
 
 
 class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, **kwargs):
-        super().__init__(learning_rate)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
-        self.weight_decay = weight_decay or 0.0
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        fn = type(self).__name__
+        self.beta_1 = _hyperparameter(fn, "beta_1", beta_1, below=1.0)
+        self.beta_2 = _hyperparameter(fn, "beta_2", beta_2, below=1.0)
+        self.epsilon = _hyperparameter(fn, "epsilon", epsilon)
+        self.amsgrad = bool(amsgrad)
 
     def _make(self, params):
         return optim.Adam(params, lr=self.learning_rate, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                          amsgrad=self.amsgrad, weight_decay=self.weight_decay)
+                          amsgrad=self.amsgrad, weight_decay=self.weight_decay or 0.0, decoupled_weight_decay=True)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -49,30 +115,36 @@ class Adam(Optimizer):
 class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad)
-        self.weight_decay = weight_decay
-
-    def _make(self, params):
-        return optim.AdamW(params, lr=self.learning_rate, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                           amsgrad=self.amsgrad, weight_decay=self.weight_decay)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, **kwargs)
 
 
 class SGD(Optimizer):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        super().__init__(learning_rate)
-        self.momentum, self.nesterov = momentum, nesterov
+    _decays_weights = False
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.momentum = _hyperparameter("SGD", "momentum", momentum, maximum=1.0)
+        self.nesterov = bool(nesterov)
 
     def _make(self, params):
-        return optim.SGD(params, lr=self.learning_rate, momentum=self.momentum, nesterov=self.nesterov)
+        # Nesterov without momentum is plain SGD in Keras (torch refuses the pair)
+        return optim.SGD(params, lr=self.learning_rate, momentum=self.momentum,
+                         nesterov=self.nesterov and self.momentum > 0)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
 class RMSprop(Optimizer):
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
-        super().__init__(learning_rate)
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+    _decays_weights = False
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
+                 **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho = _hyperparameter("RMSprop", "rho", rho, maximum=1.0)
+        self.momentum = _hyperparameter("RMSprop", "momentum", momentum)
+        self.epsilon = _hyperparameter("RMSprop", "epsilon", epsilon)
+        self.centered = bool(centered)
 
     def _make(self, params):
         return optim.RMSprop(params, lr=self.learning_rate, alpha=self.rho, eps=self.epsilon,

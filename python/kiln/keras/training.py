@@ -8,10 +8,12 @@ flat parameter buffer. Batches are sliced from NumPy arrays or SciPy sparse matr
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
+from .. import _args
 from ..autograd import no_grad
 from ..random import generator
 from ..sparse import is_sparse as _is_sparse
@@ -21,6 +23,7 @@ from . import losses as keras_losses
 from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
 from .layers.base import learning_phase
+from .layers.embedding import Embedding
 from .progress import ProgressBar, format_duration, format_logs
 
 
@@ -43,15 +46,49 @@ def _length(x) -> int:
     return (x[0] if isinstance(x, list) else x).shape[0]
 
 
-def _take(x, idx):
+def _take(x, idx, cast=False):
     """Rows ``idx`` of an array, of a CSR matrix (a CSR batch, never densified: the first
-    Dense layer multiplies its stored entries only) or of a list of them."""
+    Dense layer multiplies its stored entries only) or of a list of them. Float64 rows become
+    float32, and integer and bool rows too where ``cast`` (per input for a list) says so."""
     if isinstance(x, list):
-        return [_take(v, idx) for v in x]
+        casts = cast if isinstance(cast, list) else [cast] * len(x)
+        return [_take(v, idx, c) for v, c in zip(x, casts)]
     if _is_sparse(x):
         return x[idx]
     rows = x[idx]
-    return rows.astype(np.float32) if rows.dtype == np.float64 else rows
+    if rows.dtype == np.float64 or (cast and rows.dtype.kind in "iub"):
+        return rows.astype(np.float32)
+    return rows
+
+
+def _batch_size(fn: str, value, name: str = "batch_size") -> int:
+    """None for Keras's 32, else an int >= 1 (0, negative and fractional sizes are refused)."""
+    return 32 if value is None else _args.integer(fn, name, value, minimum=1)
+
+
+def _check_data(fn: str, x, y, *, what: str = "x") -> int:
+    """The number of samples: x (and each of its inputs) and y must agree, and hold some."""
+    if x is None:
+        raise ValueError(f"{fn}: {what} is required")
+    inputs = x if isinstance(x, list) else [x]
+    for i, v in enumerate(inputs):
+        if not hasattr(v, "shape") or len(v.shape) == 0:
+            raise ValueError(f"{fn}: {what}{f'[{i}]' if len(inputs) > 1 else ''} must be an array with a batch axis, "
+                             f"got {type(v).__name__} of shape {getattr(v, 'shape', None)}")
+    n = _length(x)
+    for i, v in enumerate(inputs[1:], 1):
+        if v.shape[0] != n:
+            raise ValueError(f"{fn}: the inputs of {what} hold different numbers of samples: {what}[0] has {n}, "
+                             f"{what}[{i}] has {v.shape[0]}")
+    if y is not None:
+        ny = len(y) if isinstance(y, list) else (y.shape[0] if getattr(y, "ndim", 0) else None)
+        if ny is None:
+            raise ValueError(f"{fn}: y must be an array with one target per sample, got shape {np.shape(y)}")
+        if ny != n:
+            raise ValueError(f"{fn}: x has {n} samples, y has {ny}")
+    if n == 0:
+        raise ValueError(f"{fn}: {what} holds no samples")
+    return n
 
 
 def _split(x, start: int, stop: int):
@@ -83,6 +120,60 @@ class Trainer:
     def _fresh_metrics(self):
         return [keras_metrics.get(m, self.loss) for m in self._metric_specs]
 
+    # ---- what the data must look like -------------------------------------------------------------
+
+    def _declared_inputs(self) -> list | None:
+        """The model's input KerasTensors where it has them (functional, or Sequential with an input shape)."""
+        graph = getattr(self, "_graph", None)
+        if graph is not None:
+            return graph.inputs
+        declared = getattr(self, "_input", None)
+        return None if declared is None else [declared]
+
+    def _casts(self):
+        """Per input, whether integer and bool data become float32: Keras casts a model's inputs to
+        its Input's dtype (float32 unless declared), so uint8 images train. An input declared
+        integer, or read by an Embedding, keeps its indices."""
+        declared = self._declared_inputs()
+        graph = getattr(self, "_graph", None)
+        if graph is not None:
+            return [np.dtype(t.dtype).kind not in "iub" and not any(
+                isinstance(node.layer, Embedding) and any(u is t for u in node.inputs) for node in graph.nodes)
+                for t in declared]
+        layers = self.layers
+        if hasattr(self, "_input"):  # Sequential: its first layer reads the input
+            integer = declared is not None and np.dtype(declared[0].dtype).kind in "iub"
+            return not (integer or (layers and isinstance(layers[0], Embedding)))
+        return not any(isinstance(layer, Embedding) for layer in layers)
+
+    def _check_input_shapes(self, fn: str, x) -> None:
+        """Data of another shape than the built model takes: a ValueError naming x, before any kernel."""
+        declared = self._declared_inputs()
+        if declared is None or not self.built:
+            return
+        given = x if isinstance(x, list) else [x]
+        if len(given) != len(declared):
+            raise ValueError(f"{fn}: the model takes {len(declared)} inputs, x holds {len(given)}")
+        for i, (t, v) in enumerate(zip(declared, given)):
+            want, got = tuple(t.shape[1:]), tuple(v.shape[1:])
+            if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+                name = f"x[{i}]" if len(given) > 1 else "x"
+                raise ValueError(f"{fn}: {name} has samples of shape {got}, the model takes inputs of shape "
+                                 f"{want} (data of shape {tuple(v.shape)}, model input {tuple(t.shape)})")
+
+    def _output_shape(self):
+        """The model's output shape (batch axis None) where it is known, else None."""
+        graph = getattr(self, "_graph", None)
+        if graph is not None:
+            return None if graph.multi_output else tuple(graph.outputs[0].shape)
+        layers = self.layers
+        shape = getattr(layers[-1], "_output_shape", None) if layers and hasattr(self, "_input") else None
+        return tuple(shape) if isinstance(shape, tuple) else None
+
+    def _check_targets(self, fn: str, y, what: str = "y") -> None:
+        if y is not None and not isinstance(y, list):
+            self.loss.check_targets(fn, y, self._output_shape(), what)
+
     # ---- steps ------------------------------------------------------------------------------------
 
     def _prepare(self, x_batch) -> None:
@@ -112,18 +203,29 @@ class Trainer:
         return float(loss.item()), y_pred.numpy(force=True)
 
     def train_on_batch(self, x, y):
-        self._require_compiled("train_on_batch")
+        fn = "train_on_batch"
+        self._require_compiled(fn)
         x, y = _as_array(x), _as_array(y)
-        self._prepare(_take(x, slice(None)))
-        loss, _ = self.train_step(_take(x, slice(None)), y)
+        _check_data(fn, x, y)
+        self._check_input_shapes(fn, x)
+        batch = _take(x, slice(None), self._casts())
+        self._prepare(batch)
+        self._check_targets(fn, y)
+        loss, _ = self.train_step(batch, y)
         return loss
 
     def test_on_batch(self, x, y):
-        self._require_compiled("test_on_batch")
-        return self.test_step(_take(_as_array(x), slice(None)), _as_array(y))[0]
+        fn = "test_on_batch"
+        self._require_compiled(fn)
+        x, y = _as_array(x), _as_array(y)
+        _check_data(fn, x, y)
+        self._check_input_shapes(fn, x)
+        self._check_targets(fn, y)
+        return self.test_step(_take(x, slice(None), self._casts()), y)[0]
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=_length(_as_array(x)))
+        x = _as_array(x)
+        return self.predict(x, batch_size=_check_data("predict_on_batch", x, None))
 
     # ---- fit ----------------------------------------------------------------------------------------
 
@@ -133,41 +235,64 @@ class Trainer:
             validation_batch_size=None, validation_freq: int = 1):
         """Train for ``epochs`` passes over (x, y); returns a History.
 
-        x: ndarray (batch, ...), a SciPy sparse matrix, or a list of arrays for several inputs.
-        y: labels/targets (batch, ...). verbose: 0 silent, 1 progress bar ("auto"), 2 one line per epoch.
+        x: ndarray (batch, ...), a SciPy sparse matrix, or a list of arrays for several inputs;
+            integer and bool data become float32 as Keras casts them (not for an Embedding).
+        y: labels/targets (batch, ...), checked against the loss before training: class indices
+            in [0, classes) for sparse_categorical_crossentropy (Keras has no ignore_index),
+            values in [0, 1] for binary_crossentropy. verbose: 0 silent, 1 progress bar ("auto"),
+            2 one line per epoch.
+        Training stops at the first batch whose loss is NaN or infinite, with a message: fit adds
+        a ``callbacks.TerminateOnNaN`` unless ``callbacks`` holds one.
         """
-        self._require_compiled("fit")
+        fn = "fit"
+        self._require_compiled(fn)
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if steps_per_epoch is not None:
             raise NotImplementedError("fit: steps_per_epoch is not supported (pass arrays)")
         verbose = 1 if verbose == "auto" else int(verbose)
-        batch_size = int(batch_size or 32)
+        batch_size = _batch_size(fn, batch_size)
+        validation_batch_size = _batch_size(fn, validation_batch_size or batch_size, "validation_batch_size")
+        epochs = _args.integer(fn, "epochs", epochs, minimum=0)
+        initial_epoch = _args.integer(fn, "initial_epoch", initial_epoch, minimum=0)
+        validation_freq = _args.integer(fn, "validation_freq", validation_freq, minimum=1)
         x, y = _as_array(x), _as_array(y)
-        if x is None or y is None:
-            raise ValueError("fit: x and y are required")
-        n = _length(x)
-        if len(y) != n:
-            raise ValueError(f"fit: x has {n} samples, y has {len(y)}")
+        if y is None:
+            raise ValueError("fit: y is required")
+        n = _check_data(fn, x, y)
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            cut = int(n * (1.0 - validation_split))  # Keras takes the last samples, before shuffling
+            cut = math.ceil(n * (1.0 - validation_split))  # as Keras: the last samples, before shuffling
+            if cut == 0 or cut == n:
+                raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
+                                 f"{cut} to train on and {n - cut} to validate")
             validation_data = (_split(x, cut, n), y[cut:])
             x, y, n = _split(x, 0, cut), y[:cut], cut
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
             validation_data = (_as_array(validation_data[0]), _as_array(validation_data[1]))
-        if n == 0:
-            raise ValueError("fit: no training samples")
+            if validation_data[1] is None:
+                raise ValueError("fit: validation_data needs targets (x_val, y_val)")
+            _check_data(fn, *validation_data, what="validation_data's x")
+            self._check_input_shapes(fn, validation_data[0])
+        self._check_input_shapes(fn, x)
 
         history = keras_callbacks.History()
         cbs = [history] + list(callbacks or [])
+        if not any(isinstance(cb, keras_callbacks.TerminateOnNaN) for cb in cbs):
+            cbs.append(keras_callbacks.TerminateOnNaN())
         steps = -(-n // batch_size)
         for cb in cbs:
             cb.set_model(self)
             cb.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         self.stop_training = False
-        self._prepare(_take(x, np.arange(min(batch_size, n))))
+        casts = self._casts()
+        self._prepare(_take(x, np.arange(min(batch_size, n)), casts))
+        self._check_targets(fn, y)
+        if validation_data is not None:
+            self._check_targets(fn, validation_data[1], "validation_data's y")
         for cb in cbs:
             cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -175,9 +300,9 @@ class Trainer:
                 cb.on_epoch_begin(epoch)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch)
+            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts)
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_arrays(*validation_data, validation_batch_size or batch_size)
+                val = self._evaluate_arrays(*validation_data, validation_batch_size)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             if verbose:
                 self._print_epoch_end(logs, verbose)
@@ -190,7 +315,7 @@ class Trainer:
         self.history = history
         return history
 
-    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch) -> dict:
+    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts) -> dict:
         order = generator().permutation(n) if shuffle else np.arange(n)
         metrics = self._fresh_metrics()
         steps = -(-n // batch_size)
@@ -203,7 +328,7 @@ class Trainer:
             for cb in cbs:
                 cb.on_train_batch_begin(step)
             y_batch = y[idx]
-            loss, y_pred = self.train_step(_take(x, idx), y_batch)
+            loss, y_pred = self.train_step(_take(x, idx, casts), y_batch)
             total_loss += loss * len(idx)
             seen += len(idx)
             for m in metrics:
@@ -212,6 +337,8 @@ class Trainer:
             for cb in cbs:
                 cb.on_train_batch_end(step, logs)
             bar.update(step + 1, logs, finalize=False)
+            if self.stop_training:  # as Keras: a callback may stop training after any batch
+                break
         self._last_bar = bar
         return logs
 
@@ -229,11 +356,12 @@ class Trainer:
         metrics = self._fresh_metrics()
         total, steps = 0.0, -(-n // batch_size)
         bar = ProgressBar(steps, verbose if verbose == 1 else 0)
+        casts = self._casts()
         if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n))))
+            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
         for step in range(steps):
             idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-            loss, y_pred = self.test_step(_take(x, idx), y[idx])
+            loss, y_pred = self.test_step(_take(x, idx, casts), y[idx])
             total += loss * len(idx)
             for m in metrics:
                 m.update_state(y[idx], y_pred)
@@ -245,10 +373,19 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False, **kwargs):
         """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict."""
-        self._require_compiled("evaluate")
+        fn = "evaluate"
+        self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
+        batch_size = _batch_size(fn, batch_size)
         x, y = _as_array(x), _as_array(y)
-        logs = self._evaluate_arrays(x, y, int(batch_size or 32), verbose)
+        if y is None:
+            raise ValueError("evaluate: y is required")
+        _check_data(fn, x, y)
+        self._check_input_shapes(fn, x)
+        if not self.built:
+            self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
+        self._check_targets(fn, y)
+        logs = self._evaluate_arrays(x, y, batch_size, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -256,23 +393,26 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
         """The model's outputs for x, in batches, as a NumPy array (float32)."""
+        fn = "predict"
         verbose = 0 if verbose == "auto" else int(verbose)
+        batch_size = _batch_size(fn, batch_size)
         x = _as_array(x)
-        n = _length(x)
-        batch_size = int(batch_size or 32)
-        if not self.built and n:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n))))
+        n = _check_data(fn, x, None)
+        self._check_input_shapes(fn, x)
+        casts = self._casts()
+        if not self.built:
+            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
         outputs = []
         steps = -(-n // batch_size)
         bar = ProgressBar(steps, verbose if verbose == 1 else 0)
         with no_grad():
             for step in range(steps):
                 idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-                out = self(_take(x, idx), training=False)
+                out = self(_take(x, idx, casts), training=False)
                 outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
             bar.update(steps, {}, finalize=True)
-        if outputs and isinstance(outputs[0], list):
+        if isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
-        return np.concatenate(outputs) if outputs else np.empty((0,), np.float32)
+        return np.concatenate(outputs)

@@ -52,7 +52,7 @@ def _lstm_x(fn: str, x, ndim: int, layout: str) -> np.ndarray:
     return x
 
 
-def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_gates=False, backend=None):
     """One LSTM cell step, as torch.nn.LSTMCell.
 
     pre = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, chunked i, f, g, o; i, f, o = sigmoid,
@@ -60,9 +60,10 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
 
     Args:
         x: (B, I). h, c: (B, H). w_ih: (4H, I). w_hh: (4H, H). b_ih, b_hh: (4H,) or None.
+        return_gates: also return the gates, which ``lstm_cell_backward`` takes.
     Returns:
-        h_new (B, H), c_new (B, H), gates (B, 4H): the activated i, f, g, o, which
-        ``lstm_cell_backward`` takes.
+        (h_new (B, H), c_new (B, H)), as torch.nn.LSTMCell; with ``return_gates``,
+        (h_new, c_new, gates (B, 4H): the activated i, f, g, o).
     """
     fn = "lstm_cell"
     be = backends.select(backend, x, h, c, w_ih, w_hh, b_ih, b_hh)
@@ -74,7 +75,8 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, backend=None):
     _lstm_require_shape(fn, "h", h, (batch, hidden), "(B, H)")
     _lstm_require_shape(fn, "c", c, (batch, hidden), "(B, H)")
     _lstm_check_sizes(fn, 1, batch, inputs, hidden)
-    return be.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    h_new, c_new, gates = be.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    return (h_new, c_new, gates) if return_gates else (h_new, c_new)
 
 
 def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new, *, backend=None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import backends, ops
+from ... import _args, backends, ops
 from ...autograd import PythonNode, edges, kernel_node
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor
@@ -50,6 +50,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     x = as_tensor(input)
     X, T = x._array, _target(target)
     be = backends.select(None, X, T)
+    if T.ndim == 1 and T.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: a target of shape {tuple(T.shape)} must hold integer class indices, got "
+                        f"dtype {T.dtype} (a float target holds class probabilities, shape (N, C))")
     scale = _reduction_scale(reduction, X.shape[0] if reduction == "sum" else 1)
     native = be.native_ops.get("cross_entropy")  # forward and node in one call (see backends/base.py)
     fused = None if native is None else native(edges((x,)), X, T, ignore_index, label_smoothing, scale)
@@ -84,12 +87,35 @@ def binary_cross_entropy_with_logits(input, target, pos_weight=None, reduction: 
     return _fused_loss(be, x, loss, grad, _reduction_scale(reduction, x.numel()))
 
 
+def _class_indices(fn: str, target, n: int, classes: int, ignore_index: int) -> np.ndarray:
+    """target (N,) as int64 host indices, each in [0, C) or ignore_index; else the error torch gives
+    (TypeError for a float or bool target, ValueError naming the first bad entry)."""
+    T = target if isinstance(target, np.ndarray) else np.asarray(target)
+    if T.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: target must hold integer class indices, got dtype {T.dtype}")
+    if T.shape != (n,):
+        raise ValueError(f"{fn}: target must have shape ({n},) (one class index per row of input), got {T.shape}")
+    T = T.astype(np.int64, copy=False)
+    bad = np.flatnonzero(((T < 0) | (T >= classes)) & (T != ignore_index))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{fn}: target[{i}] = {int(T[i])} is out of range [0, {classes}) and is not "
+                         f"ignore_index ({ignore_index})")
+    return T
+
+
 def nll_loss(input, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities input (N, C) at target (N,)."""
+    """Negative log-likelihood of log-probabilities input (N, C) at target (N,): integer class
+    indices in [0, C), or ignore_index for rows that count for nothing."""
+    fn = "nll_loss"
     x = as_tensor(input)
     X = x._array
     be = backends.select(None, X)
-    T = be.to_numpy(_target(target)).astype(np.int64)
+    if X.ndim != 2:
+        raise ValueError(f"{fn}: input must be 2-D (N, C) log-probabilities, got shape {tuple(X.shape)}")
+    ignore_index = _args.integer(fn, "ignore_index", ignore_index)
+    T = _target(target)
+    T = _class_indices(fn, T if isinstance(T, np.ndarray) else be.to_numpy(T), X.shape[0], X.shape[1], ignore_index)
     rows = np.nonzero(T != ignore_index)[0]
     count = max(rows.size, 1)
     index = (rows, T[rows])
@@ -116,6 +142,12 @@ def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:
     if tuple(P.shape) != tuple(Y.shape):
         raise ValueError(f"binary_cross_entropy: input {tuple(P.shape)} and target {tuple(Y.shape)} differ in shape")
     p, y = be.to_numpy(P), be.to_numpy(Y)
+    for name, values in (("input", p), ("target", y)):  # as torch: NaN is refused too
+        outside = ~((values >= 0) & (values <= 1))
+        if outside.any():
+            where = np.unravel_index(int(np.argmax(outside)), values.shape)
+            raise ValueError(f"binary_cross_entropy: all elements of {name} must be between 0 and 1 "
+                             f"(probabilities), got {name}[{', '.join(map(str, where))}] = {values[where]:g}")
     log_p = np.maximum(np.log(np.where(p > 0, p, 1)) + np.where(p > 0, 0, -np.inf), -100)
     log_q = np.maximum(np.log(np.where(p < 1, 1 - p, 1)) + np.where(p < 1, 0, -np.inf), -100)
     scale = (1.0 / max(p.size, 1)) if reduction == "mean" else _reduction_scale(reduction, 1)

@@ -61,7 +61,8 @@ def lstm_cell(x, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
     parents = (x, h, c, w_ih, w_hh, b_ih, b_hh)
     X, Hs, Cs, W_ih, W_hh, B_ih, B_hh = _arrays(*parents)
     be = backends.select(None, X, W_ih, W_hh)
-    h_new, c_new, gates = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh, backend=be)
+    h_new, c_new, gates = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh, return_gates=True,
+                                           backend=be)
     e = edges(parents)
 
     def backward(grads):
