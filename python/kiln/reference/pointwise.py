@@ -27,18 +27,29 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x)
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.size else x.copy()
+def _erfc(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erfc, otypes=[x.dtype])(x) if x.size else x.copy()
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = erfc(-x / sqrt 2) / 2: no 1 + erf(.) to cancel in the negative tail."""
+    return 0.5 * _erfc(-x / math.sqrt(2))
+
+
+def _sigmoid_2(u: np.ndarray) -> np.ndarray:
+    """(1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)), without the cancellation of 1 + tanh(u)."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-2 * u))
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """x * Phi(x) (``approximate="none"``, erf) or its tanh approximation. Any shape."""
     if approximate == "tanh":
         inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
-        return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+        return (x * _sigmoid_2(inner)).astype(x.dtype, copy=False)
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype, copy=False)
+    return (x * _normal_cdf(x)).astype(x.dtype, copy=False)
 
 
 def activate(x: np.ndarray, activation: str | None) -> np.ndarray:
@@ -80,11 +91,10 @@ def gelu_backward(grad_y: np.ndarray, x: np.ndarray, approximate: str = "none") 
     x = x.astype(dtype, copy=False)
     if approximate == "tanh":
         k = math.sqrt(2 / math.pi)
-        t = np.tanh(k * (x + 0.044715 * x**3))
-        derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        s = _sigmoid_2(k * (x + 0.044715 * x**3))  # (1 + t) / 2, and 1 - t^2 = 4 s (1 - s)
+        derivative = s + 2 * x * s * (1 - s) * k * (1 + 3 * 0.044715 * x * x)
     elif approximate == "none":
-        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
-        derivative = cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        derivative = _normal_cdf(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     else:
         raise ValueError(f"gelu_backward: approximate must be 'none' or 'tanh', got {approximate!r}")
     return (grad_y * derivative).astype(dtype, copy=False)
