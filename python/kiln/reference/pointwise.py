@@ -81,8 +81,9 @@ def sigmoid_backward(grad_y: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def tanh_backward(grad_y: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """grad_y * (1 - y**2), from the output y = tanh(x). Same shapes."""
-    return (grad_y * (1 - y * y)).astype(_dtype(grad_y, y), copy=False)
+    """grad_y * (1 - y**2), from the output y = tanh(x). Same shapes. As (1 - y)(1 + y): near
+    saturation 1 - y*y cancels in float32, while 1 - y is exact there."""
+    return (grad_y * ((1 - y) * (1 + y))).astype(_dtype(grad_y, y), copy=False)
 
 
 def gelu_backward(grad_y: np.ndarray, x: np.ndarray, approximate: str = "none") -> np.ndarray:
