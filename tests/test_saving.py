@@ -141,3 +141,40 @@ def test_pytorch_weights_load_unchanged():
     tout, (th, tc) = tlstm(torch.tensor(seq))
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c.numpy(), tc.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- temporary files --------------------------------------------------------------------------
+
+def test_stale_temporaries_are_cleaned_and_live_ones_kept(tmp_path):
+    import fcntl
+    model = small_model()
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    stale = [tmp_path / f".w.safetensors.{i:016x}.tmp" for i in range(3)]
+    for p in stale:
+        p.write_bytes(b"left by a killed save")
+    live = tmp_path / ".w.safetensors.00000000000000ff.tmp"
+    live.write_bytes(b"a save in progress")
+    others = [tmp_path / n for n in (".w.safetensors.notours.tmp", ".w.safetensors.abc.tmp", "w.safetensors.bak",
+                                     ".x.safetensors.0000000000000000.tmp", ".w.safetensors.00000000000000.tmp")]
+    for p in others:
+        p.write_bytes(b"not ours")
+    (tmp_path / ".w.safetensors.000000000000000a.tmp").symlink_to(tmp_path / "w.safetensors.bak")
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running save holds its own
+        model.save_weights(path)
+    assert not any(p.exists() for p in stale)
+    assert live.exists() and all(p.exists() for p in others)
+    assert (tmp_path / ".w.safetensors.000000000000000a.tmp").is_symlink()
+    small_model().load_weights(path)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    model = small_model()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    model.save(tmp_path / "m.keras")
+    assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(tmp_path / "m.keras", 0o600)
+    model.save(tmp_path / "m.keras")
+    assert (tmp_path / "m.keras").stat().st_mode & 0o777 == 0o600
