@@ -10,6 +10,8 @@ import io as stdio
 import json
 import pickle
 import struct
+import time
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -191,3 +193,280 @@ def test_no_pickle_eval_or_exec_in_kiln():
             else:
                 continue
             assert not names & (unsafe_modules | unsafe_calls), f"{source}:{node.lineno}: {names}"
+
+
+# ---- .keras archives ----------------------------------------------------------------------------
+
+def saved_model(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(4, activation="relu", name="hidden"),
+                              layers.Dense(2, name="out")])
+    model.compile(optimizer="adam", loss="mse")
+    path = tmp_path / "good.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.safetensors")
+    return config, weights
+
+
+def _edit(config, change):
+    config = json.loads(json.dumps(config))
+    change(config)
+    return json.dumps(config).encode()
+
+
+def _layer(config, i):
+    return config["config"]["layers"][i]["config"]
+
+
+def _functional(tmp_path):
+    inp = keras.Input(shape=(3,), name="x")
+    model = keras.Model(inp, layers.Dense(2, name="head")(inp))
+    model.save(tmp_path / "f.keras")
+    with zipfile.ZipFile(tmp_path / "f.keras") as archive:
+        return json.loads(archive.read("config.json")), archive.read("model.weights.safetensors")
+
+
+def _wrong_weights(weights):
+    arrays = decode_arrays(weights)[0]
+    return b"".join(encode_arrays({k.replace("hidden", "other"): v for k, v in arrays.items()}))
+
+
+# name -> (config, weights) -> the archive's members; each must be refused with CorruptFileError
+HOSTILE_CONFIGS = {
+    "missing_config": lambda c, w: {"model.weights.safetensors": w},
+    "missing_weights": lambda c, w: {"config.json": json.dumps(c)},
+    "duplicate_config": lambda c, w: [("config.json", json.dumps(c)), ("config.json", b"{}"),
+                                      ("model.weights.safetensors", w)],
+    "config_not_utf8": lambda c, w: {"config.json": b"\xff\xfe{}", "model.weights.safetensors": w},
+    "config_not_json": lambda c, w: {"config.json": b"{'format': 1}", "model.weights.safetensors": w},
+    "config_nested_deeply": lambda c, w: {"config.json": DEEP, "model.weights.safetensors": w},
+    "config_not_object": lambda c, w: {"config.json": b"[]", "model.weights.safetensors": w},
+    "config_nan": lambda c, w: {"config.json": json.dumps(c).replace('"rate": 0.0', '"x": NaN').replace(
+        '"trainable": true', '"trainable": NaN', 1), "model.weights.safetensors": w},
+    "format_wrong": lambda c, w: {"config.json": _edit(c, lambda c: c.update(format="keras")),
+                                  "model.weights.safetensors": w},
+    "version_future": lambda c, w: {"config.json": _edit(c, lambda c: c.update(version=99)),
+                                    "model.weights.safetensors": w},
+    "version_string": lambda c, w: {"config.json": _edit(c, lambda c: c.update(version="1")),
+                                    "model.weights.safetensors": w},
+    "class_unknown": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"][0].update(
+        class_name="Lambda")), "model.weights.safetensors": w},
+    "class_dunder": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"][0].update(
+        class_name="__class__")), "model.weights.safetensors": w},
+    "model_class_unknown": lambda c, w: {"config.json": _edit(c, lambda c: c.update(class_name="os.system")),
+                                         "model.weights.safetensors": w},
+    "layers_not_list": lambda c, w: {"config.json": _edit(c, lambda c: c["config"].update(layers={"a": 1})),
+                                     "model.weights.safetensors": w},
+    "layers_too_many": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].__setitem__(
+        slice(1, 1), [{"class_name": "Dropout", "config": {"rate": 0.5}}] * 100_000)), "model.weights.safetensors": w},
+    "input_layer_in_sequential": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].insert(
+        1, {"class_name": "InputLayer", "config": {"input_shape": [4]}})), "model.weights.safetensors": w},
+    "layer_not_object": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].append([1])),
+                                      "model.weights.safetensors": w},
+    "layer_config_not_object": lambda c, w: {"config.json": _edit(
+        c, lambda c: c["config"]["layers"][0].update(config=[4])), "model.weights.safetensors": w},
+    "units_string": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(units="4")),
+                                  "model.weights.safetensors": w},
+    "units_fraction": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(units=4.5)),
+                                    "model.weights.safetensors": w},
+    "units_bool": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 1).update(units=True)),
+                                "model.weights.safetensors": w},
+    "units_negative": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(units=-4)),
+                                    "model.weights.safetensors": w},
+    "units_huge": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(units=2**40)),
+                                "model.weights.safetensors": w},
+    "units_beyond_the_file": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(units=2**25)),
+                                           "model.weights.safetensors": w},
+    "input_shape_string": lambda c, w: {"config.json": _edit(c, lambda c: c["config"].update(input_shape="3")),
+                                        "model.weights.safetensors": w},
+    "input_shape_negative": lambda c, w: {"config.json": _edit(c, lambda c: c["config"].update(input_shape=[-3])),
+                                          "model.weights.safetensors": w},
+    "input_shape_wraps": lambda c, w: {"config.json": _edit(c, lambda c: c["config"].update(
+        input_shape=[2**62 + 1, 4])), "model.weights.safetensors": w},
+    "activation_unknown": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(
+        activation="__import__('os').system('true')")), "model.weights.safetensors": w},
+    "activation_object": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(
+        activation={"class_name": "relu"})), "model.weights.safetensors": w},
+    "trainable_string": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(trainable="yes")),
+                                      "model.weights.safetensors": w},
+    "name_not_string": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(name=["hidden"])),
+                                     "model.weights.safetensors": w},
+    "field_unknown": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(__class__="x")),
+                                   "model.weights.safetensors": w},
+    "initializer_unknown": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(
+        kernel_initializer={"class_name": "os.system", "config": {}})), "model.weights.safetensors": w},
+    "initializer_bad_arguments": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 0).update(
+        kernel_initializer={"class_name": "constant", "config": {"value": 1, "shell": "rm"}})),
+        "model.weights.safetensors": w},
+    "duplicate_layer_names": lambda c, w: {"config.json": _edit(c, lambda c: _layer(c, 1).update(name="hidden")),
+                                           "model.weights.safetensors": w},
+    "weights_of_other_layers": lambda c, w: {"config.json": json.dumps(c),
+                                             "model.weights.safetensors": _wrong_weights(w)},
+    "weights_missing_one": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].append(
+        {"class_name": "Dense", "config": {"name": "extra", "units": 2}})), "model.weights.safetensors": w},
+    "weights_one_too_many": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].pop()),
+                                          "model.weights.safetensors": w},
+    "weights_damaged": lambda c, w: {"config.json": json.dumps(c), "model.weights.safetensors": w[:-3] + b"abc"},
+    "optimizer_unknown": lambda c, w: {"config.json": _edit(c, lambda c: c["compile_config"]["optimizer"].update(
+        class_name="subprocess")), "model.weights.safetensors": w},
+    "optimizer_bad_arguments": lambda c, w: {"config.json": _edit(
+        c, lambda c: c["compile_config"]["optimizer"]["config"].update(learning_rate=[1])),
+        "model.weights.safetensors": w},
+    "loss_unknown": lambda c, w: {"config.json": _edit(c, lambda c: c["compile_config"]["loss"].update(
+        class_name="nope")), "model.weights.safetensors": w},
+    "metrics_not_names": lambda c, w: {"config.json": _edit(c, lambda c: c["compile_config"].update(metrics=[{}])),
+                                       "model.weights.safetensors": w},
+}
+
+HOSTILE_FUNCTIONAL = {
+    "inbound_unknown_layer": lambda c: c["config"]["layers"][1].update(inbound=[["nowhere", 0]]),
+    "inbound_not_pairs": lambda c: c["config"]["layers"][1].update(inbound="x"),
+    "inbound_empty": lambda c: c["config"]["layers"][1].update(inbound=[]),
+    "outputs_unknown": lambda c: c["config"].update(output_layers=[["head", 7]]),
+    "outputs_empty": lambda c: c["config"].update(output_layers=[]),
+    "input_without_shape": lambda c: c["config"]["layers"][0]["config"].pop("shape"),
+    "input_dtype_object": lambda c: c["config"]["layers"][0]["config"].update(dtype="object"),
+    "multi_output_string": lambda c: c["config"].update(multi_output="yes"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_CONFIGS))
+def test_hostile_model_archives_are_refused(tmp_path, kind):
+    config, weights = saved_model(tmp_path)
+    path = tmp_path / "hostile.keras"
+    path.write_bytes(_zip(HOSTILE_CONFIGS[kind](config, weights)))
+    with pytest.raises(CorruptFileError, match=str(path)):
+        keras.models.load_model(path)
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_FUNCTIONAL))
+def test_hostile_functional_configs_are_refused(tmp_path, kind):
+    config, weights = _functional(tmp_path)
+    path = tmp_path / "hostile.keras"
+    path.write_bytes(_zip({"config.json": _edit(config, HOSTILE_FUNCTIONAL[kind]),
+                           "model.weights.safetensors": weights}))
+    with pytest.raises(CorruptFileError, match=str(path)):
+        keras.models.load_model(path)
+
+
+def test_the_untouched_archives_load(tmp_path):
+    config, weights = saved_model(tmp_path)
+    path = tmp_path / "rezipped.keras"
+    path.write_bytes(_zip({"config.json": json.dumps(config), "model.weights.safetensors": weights},
+                          compression=zipfile.ZIP_DEFLATED))  # deflated by another tool: still fine
+    assert keras.models.load_model(path).compiled
+    config, weights = _functional(tmp_path)
+    path.write_bytes(_zip({"config.json": json.dumps(config), "model.weights.safetensors": weights}))
+    assert keras.models.load_model(path).layers[-1].name == "head"
+
+
+def test_a_deep_stack_is_built_once(tmp_path):
+    """Sequential.add rebuilds the stack each time: 1500 Dropouts in a 200 KB config took ~30 s to load."""
+    config, weights = saved_model(tmp_path)
+    path = tmp_path / "deep.keras"
+    dropouts = [{"class_name": "Dropout", "config": {"rate": 0.5}}] * 1500
+    deep = _edit(config, lambda c: c["config"]["layers"].__setitem__(slice(1, 1), dropouts))
+    path.write_bytes(_zip({"config.json": deep, "model.weights.safetensors": weights}))
+    start = time.perf_counter()
+    model = keras.models.load_model(path)
+    assert time.perf_counter() - start < 3 and len(model.layers) == 1502
+
+
+def _peak_bytes(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_config_cannot_ask_for_more_memory_than_its_file_holds(tmp_path):
+    """A 4 KB file whose config says Dense(units=2**25): refused before the (3, 2**25) kernel exists."""
+    config, weights = saved_model(tmp_path)
+    path = tmp_path / "big.keras"
+    path.write_bytes(_zip({"config.json": _edit(config, lambda c: _layer(c, 0).update(units=2**25)),
+                           "model.weights.safetensors": weights}))
+    assert path.stat().st_size < 4096
+
+    def load():
+        with pytest.raises(CorruptFileError, match=r"hidden/kernel of shape \(3, 33554432\).*\(3, 4\)"):
+            keras.models.load_model(path)
+
+    assert _peak_bytes(load) < 4 * 2**20
+
+
+def _bomb(tmp_path, inflated: int) -> Path:
+    config, _ = saved_model(tmp_path)
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", json.dumps(config))
+        with archive.open("model.weights.safetensors", "w", force_zip64=True) as member:
+            chunk = b"\x00" * 2**20
+            for _ in range(inflated // len(chunk)):
+                member.write(chunk)
+    return path
+
+
+def test_a_zip_bomb_is_refused_before_inflating(tmp_path):
+    path = _bomb(tmp_path, 64 * 2**20)
+    assert path.stat().st_size < 2**20
+
+    def load():
+        with pytest.raises(CorruptFileError, match="zip bomb"):
+            keras.models.load_model(path)
+
+    assert _peak_bytes(load) < 4 * 2**20
+
+
+def _patch_central_directory(raw: bytes, name: bytes, patch) -> bytes:
+    """Apply ``patch(record: bytearray)`` to the central directory and local header of member ``name``."""
+    raw = bytearray(raw)
+    at = raw.find(b"PK\x01\x02" + b"", 0)
+    while at >= 0:
+        n, m, k = struct.unpack("<HHH", raw[at + 28:at + 34])
+        if raw[at + 46:at + 46 + n] == name:
+            record = bytearray(raw[at:at + 46])
+            patch(record, central=True)
+            raw[at:at + 46] = record
+            local = struct.unpack("<I", raw[at + 42:at + 46])[0]
+            record = bytearray(raw[local:local + 30])
+            patch(record, central=False)
+            raw[local:local + 30] = record
+        at = raw.find(b"PK\x01\x02", at + 46 + n + m + k)
+    return bytes(raw)
+
+
+def test_a_member_that_inflates_past_its_declared_size_is_cut_and_refused(tmp_path):
+    config, weights = saved_model(tmp_path)
+    raw = _zip({"config.json": json.dumps(config), "model.weights.safetensors": weights + b"\x00" * 100_000},
+               compression=zipfile.ZIP_DEFLATED)
+
+    def declare_less(record, central):
+        offset = 24 if central else 22  # uncompressed size
+        record[offset:offset + 4] = struct.pack("<I", len(weights))
+
+    path = tmp_path / "liar.keras"
+    path.write_bytes(_patch_central_directory(raw, b"model.weights.safetensors", declare_less))
+    with pytest.raises(CorruptFileError):
+        keras.models.load_model(path)
+
+
+def test_encrypted_and_exotic_members_are_refused(tmp_path):
+    config, weights = saved_model(tmp_path)
+    members = {"config.json": json.dumps(config), "model.weights.safetensors": weights}
+    path = tmp_path / "odd.keras"
+    path.write_bytes(_zip(members, compression=zipfile.ZIP_LZMA))
+    with pytest.raises(CorruptFileError, match="compression method 14"):
+        keras.models.load_model(path)
+
+    def encrypt(record, central):
+        offset = 8 if central else 6  # general purpose flags
+        record[offset] |= 1
+
+    path.write_bytes(_patch_central_directory(_zip(members), b"config.json", encrypt))
+    with pytest.raises(CorruptFileError, match="encrypted"):
+        keras.models.load_model(path)

@@ -1,6 +1,7 @@
 """Saving: round trips, refusal of damaged files, atomic replacement."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -143,7 +144,58 @@ def test_pytorch_weights_load_unchanged():
     np.testing.assert_allclose(c.numpy(), tc.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
-# ---- temporary files --------------------------------------------------------------------------
+# ---- no fixed temporary names, loading never writes ---------------------------------------------
+
+class _Writes:
+    """Records every file opened for writing, created, renamed or removed while ``active``."""
+    active = False
+    seen: list = []
+
+    @classmethod
+    def hook(cls, event, args):
+        if not cls.active:
+            return
+        if event == "open":
+            path, mode, flags = args
+            if (mode and any(c in mode for c in "wax+")) or (flags and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
+                cls.seen.append((event, path))
+        elif event in ("os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.truncate",
+                       "os.chmod"):
+            cls.seen.append((event, args[0]))
+
+
+def test_loading_writes_nothing(tmp_path):
+    if not _Writes.seen:  # an audit hook stays for the process: add it once, make it cheap when inactive
+        sys.addaudithook(_Writes.hook)
+        _Writes.seen = [None]
+    model = small_model()
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "w.safetensors")
+    kiln.save({"w": np.ones(3, np.float32)}, tmp_path / "s.pth")
+    listing = sorted(os.listdir(tmp_path))
+    _Writes.seen, _Writes.active = [], True
+    try:
+        keras.models.load_model(tmp_path / "m.keras")
+        small_model().load_weights(tmp_path / "w.safetensors")
+        kiln.load(tmp_path / "s.pth")
+    finally:
+        _Writes.active = False
+    assert _Writes.seen == []
+    assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_links_planted_at_temporary_names_are_never_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    model = small_model()
+    path = tmp_path / "m.keras"
+    for name in (".m.keras.load.tmp", ".m.keras.weights.tmp"):  # the fixed names of the first format
+        (tmp_path / name).symlink_to(victim)
+    model.save(path)
+    keras.models.load_model(path)
+    model.save_weights(tmp_path / "w.safetensors")
+    assert victim.read_text() == "precious"
+
 
 def test_stale_temporaries_are_cleaned_and_live_ones_kept(tmp_path):
     import fcntl

@@ -5,22 +5,22 @@ Two documented formats, no pickle anywhere:
 - weights (``save_weights``, any file name): one safetensors file (see ``kiln.io``), each
   array named ``{position:03d}/{layer name}/{weight name}`` in Keras's layouts;
 - a whole model (``save``, conventionally ``*.keras``): a zip archive holding
-  ``config.json`` (the architecture and the compile settings) and ``model.weights.safetensors``.
+  ``config.json`` (the architecture and the compile settings) and ``model.weights.safetensors``,
+  both stored uncompressed.
 
-Both are written atomically (a temporary file renamed over the target), so an interrupted
-save leaves the previous file intact. Loading checks the file (a damaged or truncated one is
-refused with ``CorruptFileError``) and then every weight's position and shape against the
-model, naming what does not match; nothing is changed unless everything matches.
+Both are written atomically (a uniquely named temporary file renamed over the target), so
+an interrupted or killed save leaves the previous file intact. Loading never writes to
+disk; it checks the file (a damaged, truncated or malformed one is refused with
+``CorruptFileError``) and then every weight's position and shape against the model, naming
+what does not match; nothing is changed unless everything matches.
 """
 
 from __future__ import annotations
 
-import io as _stdio
 import json
-import os
+import re
 import zipfile
 from pathlib import Path
-
 
 from .. import io
 from ..autograd import no_grad
@@ -31,10 +31,15 @@ from . import optimizers as keras_optimizers
 FORMAT_VERSION = 1
 _CONFIG = "config.json"
 _WEIGHTS = "model.weights.safetensors"
+_KEY = re.compile(r"(\d{3,})/(.+)/([^/]+)")
 
 
 def _weights_dict(model) -> dict:
     return {f"{i:03d}/{name}": w.numpy(force=True) for i, (name, w) in enumerate(model._named_weights())}
+
+
+def _weights_metadata() -> dict:
+    return {"format": "kiln.keras.weights", "version": FORMAT_VERSION}
 
 
 def _check_overwrite(path: Path, overwrite: bool) -> None:
@@ -47,7 +52,13 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     _check_overwrite(path, overwrite)
     if not model.built:
         raise ValueError("save_weights: the model has no weights yet (build or fit it first)")
-    io.save_arrays(_weights_dict(model), path, {"format": "kiln.keras.weights", "version": FORMAT_VERSION})
+    io.save_arrays(_weights_dict(model), path, _weights_metadata())
+
+
+def parse_key(key: str):
+    """``{position:03d}/{layer}/{weight}`` -> (position, layer, weight), or None."""
+    match = _KEY.fullmatch(key)
+    return None if match is None else (int(match.group(1)), match.group(2), match.group(3))
 
 
 def assign_weights(model, arrays: dict, source) -> None:
@@ -89,23 +100,12 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
         config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
                                     "loss": keras_losses.serialize(model.loss),
                                     "metrics": [m if isinstance(m, str) else None for m in model._metric_specs]}
-    weights = _stdio.BytesIO()
-
-    def write_weights(f):
-        f.write(weights.getvalue())
-
-    # Serialise the weights into memory through the same safetensors writer.
-    tmp = path.with_name(f".{path.name}.weights.tmp")
-    io.save_arrays(_weights_dict(model), tmp)
-    try:
-        blob = tmp.read_bytes()
-    finally:
-        os.unlink(tmp)
+    weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
-            archive.writestr(_WEIGHTS, blob)
+            archive.writestr(_WEIGHTS, weights)
 
     io.atomic_write(path, write)
 
