@@ -233,6 +233,10 @@ def _wrong_weights(weights):
     return b"".join(encode_arrays({k.replace("hidden", "other"): v for k, v in arrays.items()}))
 
 
+def _int_weights(weights):
+    return b"".join(encode_arrays({k: v.astype(np.int32) for k, v in decode_arrays(weights)[0].items()}))
+
+
 # name -> (config, weights) -> the archive's members; each must be refused with CorruptFileError
 HOSTILE_CONFIGS = {
     "missing_config": lambda c, w: {"model.weights.safetensors": w},
@@ -304,6 +308,7 @@ HOSTILE_CONFIGS = {
                                            "model.weights.safetensors": w},
     "weights_of_other_layers": lambda c, w: {"config.json": json.dumps(c),
                                              "model.weights.safetensors": _wrong_weights(w)},
+    "weights_of_ints": lambda c, w: {"config.json": json.dumps(c), "model.weights.safetensors": _int_weights(w)},
     "weights_missing_one": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].append(
         {"class_name": "Dense", "config": {"name": "extra", "units": 2}})), "model.weights.safetensors": w},
     "weights_one_too_many": lambda c, w: {"config.json": _edit(c, lambda c: c["config"]["layers"].pop()),
@@ -470,3 +475,16 @@ def test_encrypted_and_exotic_members_are_refused(tmp_path):
     path.write_bytes(_patch_central_directory(_zip(members), b"config.json", encrypt))
     with pytest.raises(CorruptFileError, match="encrypted"):
         keras.models.load_model(path)
+
+
+def test_the_kinds_are_counted():
+    kinds = (len(HOSTILE_SAFETENSORS)  # 45
+             + 1  # a header above the maximum length
+             + 4  # what only a checksum sees: the header's dtype, shape and name flipped, a data byte flipped
+             + 3  # pickles: a plain one, a zipped one (torch's layout), one as a .keras archive's weights
+             + len(HOSTILE_CONFIGS) + len(HOSTILE_FUNCTIONAL)  # 45 + 8 (Dense(units=2**25) among them)
+             + 1  # the zip bomb
+             + 1  # a member inflating past its declared size
+             + 2)  # an LZMA member, an encrypted one
+    print(f"\n{kinds} kinds of hostile file refused")
+    assert kinds == 110
