@@ -1,10 +1,29 @@
-"""load_model: rebuild a model saved with ``model.save`` (see saving.py for the format)."""
+"""load_model: rebuild a model saved with ``model.save`` (see saving.py for the format).
+
+Nothing here writes to disk or runs code from the file. In order:
+
+1. the archive: exactly one ``config.json`` and one ``model.weights.safetensors``, stored or
+   deflated, not encrypted; each member's declared size is checked against its compressed
+   size (a stored member is its own size, a deflated one may inflate ``_MAX_INFLATION``
+   times) before a byte is inflated, and reading stops at the declared size;
+2. the weights: the whole safetensors file, from memory (``kiln.io.decode_arrays``);
+3. the config: strict JSON, its structure (every field's type, layer names unique,
+   references to known layers) and every layer's fields (``Layer.from_config``);
+4. the build: each weight a layer asks for (``add_weight``) must be stored under its name
+   with its shape, checked before it is allocated, so the file's own size bounds the memory
+   a config can ask for;
+5. the weights are assigned (``assign_weights``), then the compile settings.
+
+Any failure is a ``CorruptFileError`` naming the file and what is wrong (a config this kiln
+cannot build, such as ``LSTM(stateful=True)``, stays a NotImplementedError).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
+import zlib
+from collections import defaultdict, deque
 from pathlib import Path
 
 from .. import io
@@ -12,77 +31,270 @@ from ..io import CorruptFileError
 from . import layers as keras_layers
 from . import losses as keras_losses
 from . import optimizers as keras_optimizers
+from .layers.base import check_config, checking_new_weights
 from .model import Model
-from .saving import _CONFIG, _WEIGHTS, assign_weights
+from .saving import _CONFIG, _WEIGHTS, FORMAT_VERSION, assign_weights, parse_key
 from .sequential import Sequential
 
 _LAYERS = {name: getattr(keras_layers, name) for name in keras_layers.__all__
            if isinstance(getattr(keras_layers, name), type)}
+_MAX_CONFIG = 16 * 1024 * 1024
+_MAX_LAYERS = 100_000  # Python objects take ~35 bytes for each byte of config
+_MAX_INFLATION = 64
+_INPUT_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"})
+# What a malformed config makes the constructors and the build raise, turned into CorruptFileError.
+_CONFIG_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
 
-def _layer_from_config(entry: dict, custom_objects: dict):
+# ---- the archive ------------------------------------------------------------------------------
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int, path) -> bytes:
+    def bad(why):
+        return CorruptFileError(f"{path}: {info.filename} {why}")
+
+    if info.flag_bits & 0x1:
+        raise bad("is encrypted")
+    if info.compress_type == zipfile.ZIP_STORED:
+        limit = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        limit = _MAX_INFLATION * info.compress_size
+    else:
+        raise bad(f"uses compression method {info.compress_type} (kiln reads stored or deflated members)")
+    if info.compress_size > archive_size:
+        raise bad(f"claims {info.compress_size} compressed bytes in an archive of {archive_size}")
+    if info.file_size > limit:
+        bound = "a stored member holds" if info.compress_type == zipfile.ZIP_STORED else \
+            f"{_MAX_INFLATION} times as many"
+        raise bad(f"declares {info.file_size} bytes from {info.compress_size} compressed, more than {bound} "
+                  "(a zip bomb?)")
+    if info.filename == _CONFIG and info.file_size > _MAX_CONFIG:
+        raise bad(f"declares {info.file_size} bytes, more than the {_MAX_CONFIG} a config may have")
+    with archive.open(info) as member:
+        data = member.read(info.file_size + 1)  # zipfile stops at the declared size; never past it
+    if len(data) != info.file_size:
+        raise bad(f"holds {len(data)} bytes where it declares {info.file_size}")
+    return data
+
+
+def _read_archive(path: Path) -> tuple[bytes, bytes]:
+    """(config bytes, weights bytes) of a .keras archive, with the checks of step 1."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            with zipfile.ZipFile(f) as archive:
+                infos = archive.infolist()
+                members = []
+                for name in (_CONFIG, _WEIGHTS):
+                    found = [info for info in infos if info.filename == name]
+                    if len(found) != 1:
+                        raise CorruptFileError(f"{path}: not a kiln model file (it needs one {name}, "
+                                               f"it has {len(found)})")
+                    members.append(_read_member(archive, found[0], size, path))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+            ValueError) as error:
+        if isinstance(error, CorruptFileError):
+            raise
+        raise CorruptFileError(f"{path}: not a valid kiln model file ({error}); it may be truncated or damaged") \
+            from None
+    return members[0], members[1]
+
+
+# ---- the config -------------------------------------------------------------------------------
+
+def _check_structure(config, path) -> None:
+    """Every field load_model reads has the type it needs; layer names are unique."""
+    def need(condition, what):
+        if not condition:
+            raise CorruptFileError(f"{path}: not a valid kiln model config ({what})")
+
+    def is_ref(ref):
+        return isinstance(ref, list) and len(ref) == 2 and isinstance(ref[0], str) and type(ref[1]) is int
+
+    need(isinstance(config, dict), "not a JSON object")
+    need(config.get("format") == "kiln.keras.model", f"format {config.get('format')!r}")
+    version = config.get("version")
+    need(type(version) is int and 1 <= version, f"version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CorruptFileError(f"{path}: written in format version {version} by a newer kiln; this one reads "
+                               f"up to {FORMAT_VERSION}")
+    need(config.get("class_name") in ("Sequential", "Functional"), f"class_name {config.get('class_name')!r}")
+    need(config.get("name") is None or isinstance(config["name"], str), "name is not a string")
+    body = config.get("config")
+    need(isinstance(body, dict) and isinstance(body.get("layers"), list), "config.layers is not a list")
+    need(len(body["layers"]) <= _MAX_LAYERS, f"{len(body['layers'])} layers, more than {_MAX_LAYERS}")
+    names = set()
+    for i, entry in enumerate(body["layers"]):
+        need(isinstance(entry, dict) and isinstance(entry.get("class_name"), str)
+             and isinstance(entry.get("config"), dict), f"layer {i} is not {{class_name, config}}")
+        name = entry["config"].get("name")
+        need(name is None or isinstance(name, str), f"layer {i} has the name {name!r}")
+        need(name is None or name not in names, f"two layers are named {name!r}")
+        names.add(name)
+        if config["class_name"] == "Sequential":
+            need(entry["class_name"] != "InputLayer", f"layer {i} is an InputLayer (Sequential has input_shape)")
+        else:
+            need(isinstance(entry.get("inbound"), list) and all(is_ref(r) for r in entry["inbound"]),
+                 f"layer {i} has no list of inbound [layer, index] pairs")
+            if entry["class_name"] == "InputLayer":
+                need(isinstance(name, str), f"input {i} has no name")
+                need(entry["config"].get("dtype", "float32") in _INPUT_DTYPES,
+                     f"input {name!r} has dtype {entry['config'].get('dtype')!r}")
+            else:
+                need(entry["inbound"], f"layer {i} has no inputs")
+    if config["class_name"] == "Functional":
+        for key in ("input_layers", "output_layers"):
+            refs = body.get(key)
+            need(isinstance(refs, list) and refs and all(is_ref(r) for r in refs), f"{key} is not a list of pairs")
+        need(all(isinstance(body.get(k, False), bool) for k in ("multi_input", "multi_output")),
+             "multi_input/multi_output are not true or false")
+    compile_config = config.get("compile_config")
+    if compile_config is not None:
+        need(isinstance(compile_config, dict), "compile_config is not an object")
+        for key in ("optimizer", "loss"):
+            value = compile_config.get(key)
+            need(isinstance(value, dict) and (value.get("class_name") is None or isinstance(value["class_name"], str))
+                 and isinstance(value.get("config", {}), dict), f"compile_config.{key} is not {{class_name, config}}")
+        metrics = compile_config.get("metrics", [])
+        need(isinstance(metrics, list) and all(m is None or isinstance(m, str) for m in metrics),
+             "compile_config.metrics is not a list of names")
+
+
+def _shape(value, where, path) -> tuple:
+    try:
+        if value is None:
+            raise ValueError
+        return tuple(check_config("Input", {"shape": value})["shape"])
+    except (TypeError, ValueError):
+        raise CorruptFileError(f"{path}: the {where} is {value!r}, not a list of sizes in [0, 2**31 - 1] "
+                               "(null for any)") from None
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, KeyError):  # the registries' lookups: a name this kiln does not know
+        return f"unknown name {error.args[0]!r}" if error.args else "a missing name"
+    return str(error)
+
+
+def _layer_from_config(i: int, entry: dict, custom_objects: dict, path):
     cls = (custom_objects or {}).get(entry["class_name"]) or _LAYERS.get(entry["class_name"])
     if cls is None:
-        raise ValueError(f"load_model: unknown layer class {entry['class_name']!r} "
-                         "(pass custom_objects={name: class})")
-    return cls.from_config(dict(entry["config"]))
+        raise CorruptFileError(f"{path}: layer {i} has the unknown class {entry['class_name']!r} "
+                               "(pass custom_objects={name: class} for your own layers)")
+    try:
+        return cls.from_config(dict(entry["config"]))
+    except CorruptFileError:
+        raise
+    except _CONFIG_ERRORS as error:
+        raise CorruptFileError(f"{path}: layer {i} ({entry['class_name']}) has an invalid config: {_why(error)}") \
+            from None
 
 
-def _rebuild(config: dict, custom_objects: dict):
+def _build(what: str, call, path):
+    try:
+        return call()
+    except CorruptFileError:
+        raise
+    except _CONFIG_ERRORS as error:
+        raise CorruptFileError(f"{path}: cannot build {what} from the config: {_why(error)}") from None
+
+
+def _rebuild(config: dict, custom_objects: dict, path):
     body = config["config"]
     if config["class_name"] == "Sequential":
+        stack = [_layer_from_config(i, entry, custom_objects, path) for i, entry in enumerate(body["layers"])]
+        shape = None if body.get("input_shape") is None else _shape(body["input_shape"], "input_shape", path)
         model = Sequential(name=config.get("name"))
-        if body.get("input_shape") is not None:
-            model.add(keras_layers.Input(shape=tuple(body["input_shape"])))
-        for entry in body["layers"]:
-            model.add(_layer_from_config(entry, custom_objects))
+        # Sequential.add builds the whole stack again whenever it knows its input (quadratic in
+        # the layers: a 264 KB config of 2000 Dropouts took a minute), so the stack is added
+        # unbuilt, the first layer's input_shape held back, and built once.
+        hint = stack[0].input_shape_hint if stack else None
+        if stack:
+            stack[0].input_shape_hint = None
+        try:
+            for layer in stack:
+                model.add(layer)
+        finally:
+            if stack:
+                stack[0].input_shape_hint = hint
+        shape = shape if shape is not None else hint
+        if shape is not None:
+            _build("the layers", lambda: model.build((None,) + tuple(shape)), path)
         return model
     tensors = {}
-    for entry in body["layers"]:
+
+    def tensor(ref, i):
+        if tuple(ref) not in tensors:
+            raise CorruptFileError(f"{path}: {i} reads {ref}, which no earlier layer makes")
+        return tensors[tuple(ref)]
+
+    for i, entry in enumerate(body["layers"]):
         if entry["class_name"] == "InputLayer":
             c = entry["config"]
-            tensors[(c["name"], 0)] = keras_layers.Input(shape=tuple(c["shape"]), name=c["name"], dtype=c.get("dtype", "float32"))
+            shape = _shape(c.get("shape"), f"shape of input {c['name']!r}", path)
+            tensors[(c["name"], 0)] = keras_layers.Input(shape=shape, name=c["name"], dtype=c.get("dtype", "float32"))
             continue
-        layer = _layer_from_config(entry, custom_objects)
-        args = [tensors[tuple(k)] for k in entry["inbound"]]
-        out = layer(args[0] if len(args) == 1 else args)
-        for i, t in enumerate(out if isinstance(out, list) else [out]):
-            tensors[(layer.name, i)] = t
-    inputs = [tensors[tuple(k)] for k in body["input_layers"]]
-    outputs = [tensors[tuple(k)] for k in body["output_layers"]]
-    return Model(inputs if body.get("multi_input") else inputs[0],
-                 outputs if body.get("multi_output") else outputs[0], name=config.get("name"))
+        layer = _layer_from_config(i, entry, custom_objects, path)
+        args = [tensor(ref, f"layer {i}") for ref in entry["inbound"]]
+        out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args), path)
+        for k, t in enumerate(out if isinstance(out, list) else [out]):
+            tensors[(layer.name, k)] = t
+    inputs = [tensor(ref, "the model's input_layers") for ref in body["input_layers"]]
+    outputs = [tensor(ref, "the model's output_layers") for ref in body["output_layers"]]
+    return _build("the model", lambda: Model(inputs if body.get("multi_input") else inputs[0],
+                                             outputs if body.get("multi_output") else outputs[0],
+                                             name=config.get("name")), path)
+
+
+def _weight_claims(arrays: dict, path):
+    """add_weight's check during the build: each weight must be stored, by name, with its shape."""
+    stored = defaultdict(deque)
+    for key in sorted(arrays, key=lambda k: (parse_key(k) or (0,))[0]):
+        parsed = parse_key(key)
+        if parsed is None:
+            raise CorruptFileError(f"{path}: the weights file holds {key!r}, not named position/layer/weight")
+        stored[f"{parsed[1]}/{parsed[2]}"].append(key)
+
+    def check(layer, name, shape):
+        keys = stored.get(f"{layer.name}/{name}")
+        if not keys:
+            raise CorruptFileError(f"{path}: the config makes layer {layer.name!r} ask for a weight {name!r} of "
+                                   f"shape {shape}, which the weights file does not hold")
+        key = keys.popleft()
+        if arrays[key].shape != shape:
+            raise CorruptFileError(f"{path}: the config makes {layer.name}/{name} of shape {shape}, the weights "
+                                   f"file holds {key} of shape {arrays[key].shape}")
+
+    return check
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Rebuild a model saved with ``model.save``: architecture, weights and compile settings."""
+    """Rebuild a model saved with ``model.save``: architecture, weights and compile settings.
+
+    ``safe_mode`` is accepted for Keras's signature: kiln's files hold no code, so there is
+    nothing unsafe to allow.
+    """
     path = Path(filepath)
+    config_bytes, weights_bytes = _read_archive(path)
+    arrays, _ = io.decode_arrays(weights_bytes, f"{path}: {_WEIGHTS}")
+    del weights_bytes
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if _CONFIG not in names or _WEIGHTS not in names:
-                raise CorruptFileError(f"{path}: not a kiln model file (needs {_CONFIG} and {_WEIGHTS})")
-            config = json.loads(archive.read(_CONFIG))
-            blob = archive.read(_WEIGHTS)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, KeyError, EOFError) as error:
+        config = io.parse_json(config_bytes, _CONFIG)
+    except ValueError as error:
         raise CorruptFileError(f"{path}: not a valid kiln model file ({error}); it may be truncated or damaged") \
             from None
-    if config.get("format") != "kiln.keras.model":
-        raise CorruptFileError(f"{path}: not a kiln model file (format {config.get('format')!r})")
-    model = _rebuild(config, custom_objects or {})
-    tmp = path.with_name(f".{path.name}.load.tmp")
+    _check_structure(config, path)
+    with checking_new_weights(_weight_claims(arrays, path)):
+        model = _rebuild(config, custom_objects or {}, path)
     try:
-        tmp.write_bytes(blob)
-        arrays, _ = io.load_arrays(tmp)
-    finally:
-        if tmp.exists():
-            os.unlink(tmp)
-    assign_weights(model, arrays, path)
+        assign_weights(model, arrays, path)
+    except ValueError as error:
+        raise CorruptFileError(str(error)) from None
     compile_config = config.get("compile_config")
-    if compile and compile_config and compile_config.get("loss", {}).get("class_name"):
-        model.compile(optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
-                      loss=keras_losses.deserialize(compile_config["loss"]),
-                      metrics=[m for m in compile_config.get("metrics", []) if m])
+    if compile and compile_config and compile_config["loss"].get("class_name"):
+        _build("the compile settings", lambda: model.compile(
+            optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
+            loss=keras_losses.deserialize(compile_config["loss"]),
+            metrics=[m for m in compile_config.get("metrics", []) if m]), path)
     return model
 
 

@@ -5,22 +5,35 @@ Two documented formats, no pickle anywhere:
 - weights (``save_weights``, any file name): one safetensors file (see ``kiln.io``), each
   array named ``{position:03d}/{layer name}/{weight name}`` in Keras's layouts;
 - a whole model (``save``, conventionally ``*.keras``): a zip archive holding
-  ``config.json`` (the architecture and the compile settings) and ``model.weights.safetensors``.
+  ``config.json`` (the architecture and the compile settings) and ``model.weights.safetensors``,
+  both stored uncompressed.
 
-Both are written atomically (a temporary file renamed over the target), so an interrupted
-save leaves the previous file intact. Loading checks the file (a damaged or truncated one is
-refused with ``CorruptFileError``) and then every weight's position and shape against the
-model, naming what does not match; nothing is changed unless everything matches.
+Both are written atomically (a uniquely named temporary file renamed over the target), so
+an interrupted or killed save leaves the previous file intact. Loading never writes to
+disk; it checks the file (a damaged, truncated or malformed one is refused with
+``CorruptFileError``) and then matches every stored array to a weight of the model:
+
+- **by name**, when every weight's ``layer name/weight name`` is found in the file exactly
+  once (a model rebuilt by ``load_model``, or built by the same code in a fresh process):
+  positions are then not needed, and the file's header order never matters;
+- otherwise **by position**: the array stored at the weight's position must have the same
+  weight name (``kernel``, ``bias``, ...) and the same layer name, up to the ``_N`` suffix
+  Keras adds to automatic names (``dense`` in the file loads into ``dense_3``: the same code
+  run twice in one process), so a renamed or reordered entry is refused.
+
+An array must have the weight's shape, and a float weight refuses integer or bool arrays.
+Every mismatch is named (the layer, the stored entry, both shapes); nothing is changed
+unless everything matches.
 """
 
 from __future__ import annotations
 
-import io as _stdio
 import json
-import os
+import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 
 from .. import io
 from ..autograd import no_grad
@@ -31,10 +44,16 @@ from . import optimizers as keras_optimizers
 FORMAT_VERSION = 1
 _CONFIG = "config.json"
 _WEIGHTS = "model.weights.safetensors"
+_KEY = re.compile(r"(\d{3,})/(.+)/([^/]+)")
+_AUTOMATIC_SUFFIX = re.compile(r"_\d+$")
 
 
 def _weights_dict(model) -> dict:
     return {f"{i:03d}/{name}": w.numpy(force=True) for i, (name, w) in enumerate(model._named_weights())}
+
+
+def _weights_metadata() -> dict:
+    return {"format": "kiln.keras.weights", "version": FORMAT_VERSION}
 
 
 def _check_overwrite(path: Path, overwrite: bool) -> None:
@@ -47,23 +66,92 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     _check_overwrite(path, overwrite)
     if not model.built:
         raise ValueError("save_weights: the model has no weights yet (build or fit it first)")
-    io.save_arrays(_weights_dict(model), path, {"format": "kiln.keras.weights", "version": FORMAT_VERSION})
+    io.save_arrays(_weights_dict(model), path, _weights_metadata())
+
+
+def parse_key(key: str):
+    """``{position:03d}/{layer}/{weight}`` -> (position, layer, weight), or None."""
+    match = _KEY.fullmatch(key)
+    return None if match is None else (int(match.group(1)), match.group(2), match.group(3))
+
+
+def _same_layer(stored: str, own: str) -> bool:
+    return stored == own or _AUTOMATIC_SUFFIX.sub("", stored) == _AUTOMATIC_SUFFIX.sub("", own)
+
+
+def _by_name(named, stored) -> list | None:
+    """Stored keys for each weight by ``layer/weight`` name, or None if names do not identify them."""
+    names = [name for name, _ in named]
+    by_name = {}
+    for key in stored:
+        parsed = parse_key(key)
+        if parsed is None:
+            return None
+        by_name.setdefault(f"{parsed[1]}/{parsed[2]}", []).append(key)
+    if len(set(names)) != len(names) or len(by_name) != len(stored) or set(by_name) != set(names):
+        return None
+    return [by_name[name][0] for name in names]
+
+
+def _by_position(named, stored, problems: list) -> list:
+    """Stored keys for each weight by position, checking that names agree (see the module doc)."""
+    at, unnamed = {}, []
+    for key in stored:
+        parsed = parse_key(key)
+        if parsed is None:
+            unnamed.append(key)
+        elif parsed[0] in at:
+            problems.append(f"the file holds two weights at position {parsed[0]} ({at[parsed[0]]}, {key})")
+        else:
+            at[parsed[0]] = key
+    if unnamed:
+        problems.append(f"entries not named position/layer/weight: {', '.join(map(repr, unnamed[:5]))}")
+    if len(stored) != len(named):
+        problems.append(f"the file holds {len(stored)} weights, the model has {len(named)}")
+    keys = []
+    for i, (name, _) in enumerate(named):
+        key = at.get(i)
+        keys.append(key)
+        layer, weight = name.rsplit("/", 1)
+        if key is None:
+            if len(stored) == len(named):
+                problems.append(f"weight {i} ({name}): the file holds nothing at position {i}")
+            continue
+        _, stored_layer, stored_weight = parse_key(key)
+        if stored_weight != weight or not _same_layer(stored_layer, layer):
+            problems.append(f"weight {i} ({name}): the file holds {key} there, a weight of another "
+                            f"{'name' if stored_weight != weight else 'layer'}")
+    return keys
+
+
+def match_weights(model, arrays: dict, source) -> list:
+    """[(weight, array)] for every weight of ``model``, or a ValueError naming what does not match."""
+    named = model._named_weights()
+    problems = []
+    keys = _by_name(named, arrays)
+    if keys is None:
+        keys = _by_position(named, arrays, problems)
+    pairs = []
+    for i, ((name, w), key) in enumerate(zip(named, keys)):
+        if key is None:
+            continue
+        value = arrays[key]
+        if value.shape != w.shape:
+            problems.append(f"weight {i} ({name}): file has {key} of shape {value.shape}, "
+                            f"the model needs {w.shape}")
+        elif np.dtype(w.dtype).kind == "f" and value.dtype.kind != "f":
+            problems.append(f"weight {i} ({name}): file has {key} of dtype {value.dtype}, "
+                            f"the model's weight is {np.dtype(w.dtype)} (integer and bool arrays are refused)")
+        pairs.append((w, value))
+    if problems:
+        raise ValueError(f"cannot load weights from {source}: " + "; ".join(problems))
+    return pairs
 
 
 def assign_weights(model, arrays: dict, source) -> None:
-    named = model._named_weights()
-    stored = list(arrays.items())
-    problems = []
-    if len(stored) != len(named):
-        problems.append(f"the file holds {len(stored)} weights, the model has {len(named)}")
-    for i, ((file_name, value), (name, w)) in enumerate(zip(stored, named)):
-        if value.shape != w.shape:
-            problems.append(f"weight {i} ({name}): file has {file_name} of shape {value.shape}, "
-                            f"the model needs {w.shape}")
-    if problems:
-        raise ValueError(f"cannot load weights from {source}: " + "; ".join(problems))
+    pairs = match_weights(model, arrays, source)
     with no_grad():
-        for (_, value), (_, w) in zip(stored, named):
+        for w, value in pairs:
             w.copy_(value)
 
 
@@ -89,25 +177,14 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
         config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
                                     "loss": keras_losses.serialize(model.loss),
                                     "metrics": [m if isinstance(m, str) else None for m in model._metric_specs]}
-    weights = _stdio.BytesIO()
-
-    def write_weights(f):
-        f.write(weights.getvalue())
-
-    # Serialise the weights into memory through the same safetensors writer.
-    tmp = path.with_name(f".{path.name}.weights.tmp")
-    io.save_arrays(_weights_dict(model), tmp)
-    try:
-        blob = tmp.read_bytes()
-    finally:
-        os.unlink(tmp)
+    weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
-            archive.writestr(_WEIGHTS, blob)
+            archive.writestr(_WEIGHTS, weights)
 
     io.atomic_write(path, write)
 
 
-__all__ = ["save_model", "save_weights", "load_weights", "assign_weights", "CorruptFileError"]
+__all__ = ["save_model", "save_weights", "load_weights", "assign_weights", "match_weights", "CorruptFileError"]

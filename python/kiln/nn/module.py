@@ -124,8 +124,9 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (NumPy arrays or Tensors, by PyTorch's names) into this model, in place.
 
-        Shapes must match exactly; with ``strict``, names too. Nothing is changed unless
-        everything checks out.
+        Shapes must match exactly; with ``strict``, names too. A float parameter or buffer
+        takes float arrays only (an integer or bool array is refused, never cast). Nothing is
+        changed unless everything checks out.
         """
         own = OrderedDict(self.named_parameters())
         own.update(self.named_buffers())
@@ -138,8 +139,13 @@ class Module:
         if strict and unexpected:
             problems.append(f"unexpected keys: {', '.join(unexpected)}")
         for name, value in incoming.items():
-            if name in own and value.shape != own[name].shape:
+            if name not in own:
+                continue
+            target = np.dtype(own[name].dtype)
+            if value.shape != own[name].shape:
                 problems.append(f"{name}: shape {value.shape} in the state dict, {own[name].shape} in the model")
+            elif value.dtype.kind not in "fiub" or (target.kind == "f" and value.dtype.kind != "f"):
+                problems.append(f"{name}: dtype {value.dtype} in the state dict, {target} in the model")
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
         with no_grad():

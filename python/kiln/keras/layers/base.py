@@ -9,6 +9,8 @@ the autograd tape through kiln's kernels.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import re
 import threading
 from collections import defaultdict
@@ -25,7 +27,12 @@ class _Phase(threading.local):
     training = False  # a class default: cheaper than getattr with a default on every layer call
 
 
+class _WeightCheck(threading.local):
+    check = None
+
+
 _phase = _Phase()
+_weight_check = _WeightCheck()
 _name_counts: dict[str, int] = defaultdict(int)
 
 
@@ -42,6 +49,18 @@ def learning_phase(training: bool):
 
 def in_training() -> bool:
     return _phase.training
+
+
+@contextlib.contextmanager
+def checking_new_weights(check):
+    """Inside the block (this thread), ``add_weight`` calls ``check(layer, name, shape)`` before it
+    allocates anything: load_model refuses a config that asks for weights its file does not hold."""
+    previous = _weight_check.check
+    _weight_check.check = check
+    try:
+        yield
+    finally:
+        _weight_check.check = previous
 
 
 def snake_case(name: str) -> str:
@@ -126,7 +145,10 @@ class Layer:
 
     def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
                    dtype=np.float32) -> Parameter:
-        values = initializers.get(initializer)(tuple(int(s) for s in shape), dtype)
+        shape = tuple(int(s) for s in shape)
+        if _weight_check.check is not None:
+            _weight_check.check(self, name, shape)
+        values = initializers.get(initializer)(shape, dtype)
         param = Parameter(np.asarray(values, dtype=dtype), requires_grad=trainable)
         self._weights.append((name, param))
         return param
@@ -222,7 +244,55 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
-        return cls(**config)
+        return cls(**check_config(cls.__name__, config))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ---- checking configs (from_config: a config may come from a hostile file) ------------------------
+
+_MAX_SIZE = 2**31 - 1  # kMaxElements: no axis, count or window of a kernel may exceed it
+_SIZES = frozenset({"units", "filters", "groups", "input_dim", "output_dim"})
+_PAIRS = frozenset({"kernel_size", "strides", "dilation_rate", "pool_size"})
+_FLAGS = frozenset({"trainable", "use_bias", "return_sequences", "return_state", "go_backwards",
+                    "unit_forget_bias", "mask_zero", "stateful", "unroll"})
+_RATES = frozenset({"rate", "dropout", "recurrent_dropout"})
+_NAMES = frozenset({"name", "padding", "data_format"})
+_SHAPES = frozenset({"input_shape", "batch_input_shape", "shape"})
+
+
+def _is_size(value, minimum: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and minimum <= value <= _MAX_SIZE
+
+
+def check_config(layer: str, config) -> dict:
+    """A layer config's fields checked by type and range (before any weight exists); a copy.
+
+    Sizes are ints in [1, 2**31 - 1], pairs one such int or two, flags bools, rates reals in
+    [0, 1), names strings, shapes lists of ints in [0, 2**31 - 1] or None. ValueError or
+    TypeError naming the layer and the field; fields not listed go to the constructor as they are.
+    """
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise TypeError(f"{layer}.from_config takes a dict of named fields, got {type(config).__name__}")
+    for key, value in config.items():
+        where = f"{layer}.from_config: {key}"
+        if key in _SIZES and not _is_size(value, 1):
+            raise ValueError(f"{where} must be an int in [1, {_MAX_SIZE}], got {value!r}")
+        if key in _PAIRS and not (_is_size(value, 1) or isinstance(value, (list, tuple)) and len(value) == 2
+                                  and all(_is_size(v, 1) for v in value)):
+            raise ValueError(f"{where} must be an int in [1, {_MAX_SIZE}] or two, got {value!r}")
+        if key in _FLAGS and not isinstance(value, bool):
+            raise TypeError(f"{where} must be true or false, got {value!r}")
+        if key in _RATES and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                  and math.isfinite(value) and 0 <= value < 1):
+            raise ValueError(f"{where} must be a number in [0, 1), got {value!r}")
+        if key in _NAMES and not (value is None or isinstance(value, str)):
+            raise TypeError(f"{where} must be a string, got {value!r}")
+        if key in _SHAPES and value is not None and not (
+                isinstance(value, (list, tuple)) and len(value) <= 32
+                and all(v is None or _is_size(v, 0) for v in value)):
+            raise ValueError(f"{where} must be a list of sizes in [0, {_MAX_SIZE}] (or null), got {value!r}")
+        if key == "activation" and value is not None and not isinstance(value, str):
+            raise TypeError(f"{where} must be an activation's name, got {value!r}")
+    return dict(config)

@@ -8,7 +8,7 @@ from ...nn import functional as F
 from ...tensor import Tensor
 from .. import initializers
 from . import activations
-from .base import KerasTensor, Layer, unique_name
+from .base import KerasTensor, Layer, check_config, unique_name
 
 
 def Input(shape=None, batch_size=None, name=None, dtype="float32", batch_shape=None, **kwargs) -> KerasTensor:
@@ -81,7 +81,7 @@ class Dense(Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = check_config(cls.__name__, config)
         for key in ("kernel_initializer", "bias_initializer"):
             if isinstance(config.get(key), dict):
                 config[key] = initializers.deserialize(config[key])
