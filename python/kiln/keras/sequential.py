@@ -19,6 +19,7 @@ class Sequential(Model):
         super().__init__(name=name or unique_name("sequential"))
         self._layers: list[Layer] = []
         self._input: KerasTensor | None = None
+        self._output: KerasTensor | None = None  # the last layer's symbolic output, once built
         for layer in layers or []:
             self.add(layer)
 
@@ -41,19 +42,23 @@ class Sequential(Model):
         if not self._layers and self._input is None and layer.input_shape_hint is not None:
             self._input = Input(shape=layer.input_shape_hint)
         self._layers.append(layer)
-        if self._input is not None:
+        if self._input is None:
+            return
+        if self._output is None or len(self._layers) == 1:
             self._build_symbolic()
+        else:  # only the new layer: a stack of n layers builds in n steps, not n^2 / 2
+            self._output = _first(layer(self._output))
 
     def pop(self) -> Layer:
+        self._output = None
         return self._layers.pop()
 
     def _build_symbolic(self) -> None:
         """Propagate the known input shape through every layer: builds weights, records shapes."""
         t = self._input
         for layer in self._layers:
-            t = layer(t)
-            if isinstance(t, list):
-                t = t[0]
+            t = _first(layer(t))
+        self._output = t
 
     def _build_from_batch(self, x_batch) -> None:
         if self._input is None:
@@ -90,3 +95,8 @@ class Sequential(Model):
         return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self._layers],
                 "input_shape": None if self._input is None else list(self._input.shape[1:])}
+
+
+def _first(outputs):
+    """A layer's (first) symbolic output: the one the next layer of a stack takes."""
+    return outputs[0] if isinstance(outputs, list) else outputs
