@@ -58,8 +58,6 @@ def test_keras_fit_resumes_bit_for_bit(optimizer, carry, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(reason="a .keras file does not hold the optimizer's variables yet (keras/saving.py and "
-                          "loading.py): a resumed Adam starts from zero moments")
 def test_keras_fit_resumes_bit_for_bit_from_the_keras_file_alone(tmp_path):
     curve, resumed_curve, _, _ = keras_runs("adam", tmp_path, carry_optimizer_state=False)
     assert resumed_curve == curve

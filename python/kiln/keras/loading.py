@@ -33,7 +33,7 @@ from . import losses as keras_losses
 from . import optimizers as keras_optimizers
 from .layers.base import check_config, checking_new_weights
 from .model import Model
-from .saving import _CONFIG, _WEIGHTS, FORMAT_VERSION, assign_weights, parse_key
+from .saving import _CONFIG, _OPTIMIZER, _WEIGHTS, FORMAT_VERSION, assign_weights, parse_key
 from .sequential import Sequential
 
 _LAYERS = {name: getattr(keras_layers, name) for name in keras_layers.__all__
@@ -76,16 +76,20 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: 
     return data
 
 
-def _read_archive(path: Path) -> tuple[bytes, bytes]:
-    """(config bytes, weights bytes) of a .keras archive, with the checks of step 1."""
+def _read_archive(path: Path) -> tuple[bytes, bytes, bytes | None]:
+    """(config bytes, weights bytes, optimizer bytes or None) of a .keras archive, with the
+    checks of step 1."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
                 members = []
-                for name in (_CONFIG, _WEIGHTS):
+                for name, optional in ((_CONFIG, False), (_WEIGHTS, False), (_OPTIMIZER, True)):
                     found = [info for info in infos if info.filename == name]
+                    if optional and not found:
+                        members.append(None)
+                        continue
                     if len(found) != 1:
                         raise CorruptFileError(f"{path}: not a kiln model file (it needs one {name}, "
                                                f"it has {len(found)})")
@@ -96,7 +100,7 @@ def _read_archive(path: Path) -> tuple[bytes, bytes]:
             raise
         raise CorruptFileError(f"{path}: not a valid kiln model file ({error}); it may be truncated or damaged") \
             from None
-    return members[0], members[1]
+    return members[0], members[1], members[2]
 
 
 # ---- the config -------------------------------------------------------------------------------
@@ -274,7 +278,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     nothing unsafe to allow.
     """
     path = Path(filepath)
-    config_bytes, weights_bytes = _read_archive(path)
+    config_bytes, weights_bytes, optimizer_bytes = _read_archive(path)
     arrays, _ = io.decode_arrays(weights_bytes, f"{path}: {_WEIGHTS}")
     del weights_bytes
     try:
@@ -295,6 +299,9 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
             optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
             loss=keras_losses.deserialize(compile_config["loss"]),
             metrics=[m for m in compile_config.get("metrics", []) if m]), path)
+        if optimizer_bytes is not None:
+            state, _ = io.decode_arrays(optimizer_bytes, f"{path}: {_OPTIMIZER}")
+            model.optimizer.set_state(state)  # checked against the optimizer when fit builds it
     return model
 
 

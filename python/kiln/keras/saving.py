@@ -5,8 +5,10 @@ Two documented formats, no pickle anywhere:
 - weights (``save_weights``, any file name): one safetensors file (see ``kiln.io``), each
   array named ``{position:03d}/{layer name}/{weight name}`` in Keras's layouts;
 - a whole model (``save``, conventionally ``*.keras``): a zip archive holding
-  ``config.json`` (the architecture and the compile settings) and ``model.weights.safetensors``,
-  both stored uncompressed.
+  ``config.json`` (the architecture and the compile settings), ``model.weights.safetensors``
+  and, for a compiled model that has trained, ``optimizer.safetensors`` (the optimizer's
+  variables, ``{weight index}/{name}``: moments and step counts, so that ``fit`` resumes
+  exactly where it stopped), all stored uncompressed.
 
 Both are written atomically (a uniquely named temporary file renamed over the target), so
 an interrupted or killed save leaves the previous file intact. Loading never writes to
@@ -44,6 +46,7 @@ from . import optimizers as keras_optimizers
 FORMAT_VERSION = 1
 _CONFIG = "config.json"
 _WEIGHTS = "model.weights.safetensors"
+_OPTIMIZER = "optimizer.safetensors"  # the optimizer's variables (moments, step counts), when it has any
 _KEY = re.compile(r"(\d{3,})/(.+)/([^/]+)")
 _AUTOMATIC_SUFFIX = re.compile(r"_\d+$")
 
@@ -178,11 +181,15 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
                                     "loss": keras_losses.serialize(model.loss),
                                     "metrics": [m if isinstance(m, str) else None for m in model._metric_specs]}
     weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
+    state = model.optimizer.get_state() if getattr(model, "compiled", False) else {}
+    optimizer = b"".join(io.encode_arrays(state)) if state else None
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
             archive.writestr(_WEIGHTS, weights)
+            if optimizer is not None:  # so that fit resumes where it stopped, as Keras does
+                archive.writestr(_OPTIMIZER, optimizer)
 
     io.atomic_write(path, write)
 
