@@ -51,3 +51,24 @@ def test_threadpoolctl_sees_kilns_openmp():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     info = threadpoolctl.threadpool_info()
     assert any(lib["user_api"] == "openmp" for lib in info), info
+
+
+def test_every_share_runs_when_openmp_grants_fewer_threads():
+    # OMP_THREAD_LIMIT=1 makes OpenMP grant one thread to a team of two: the GEMM used to
+    # leave the second thread's half of C unwritten.
+    code = """if True:
+        import numpy as np, kiln
+        from kiln import ops
+        kiln.set_num_threads(2)
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((512, 512)).astype(np.float32)
+        x = rng.standard_normal((2, 8, 64, 64)).astype(np.float32)
+        w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+        got = [ops.matmul(a, a), ops.conv2d(x, w, padding=1), ops.relu(np.repeat(a, 8))]
+        want = [ops.matmul(a, a, backend="numpy"), ops.conv2d(x, w, padding=1, backend="numpy"),
+                np.maximum(np.repeat(a, 8), 0)]
+        print(max(float(np.abs(g - w).max() / np.abs(w).max()) for g, w in zip(got, want)))
+        """
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 1e-5, out.stdout
