@@ -6,7 +6,8 @@
 //   caught inside the region and rethrown on the calling thread after it (an exception
 //   leaving an OpenMP region calls std::terminate);
 // - every share runs even when OpenMP grants fewer threads than asked (OMP_THREAD_LIMIT,
-//   OMP_DYNAMIC): a granted thread then runs several shares.
+//   OMP_DYNAMIC): a granted thread then runs several shares;
+// - a child of fork() runs its regions on a team that exists (threads.cpp).
 #pragma once
 
 #include <algorithm>
