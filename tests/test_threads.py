@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import kiln
@@ -72,3 +73,32 @@ def test_every_share_runs_when_openmp_grants_fewer_threads():
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert float(out.stdout) < 1e-5, out.stdout
+
+
+def thread_bound() -> int:
+    """kiln's largest thread count: 4 per hardware thread, at least 64 (kiln/threads.hpp)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def test_counts_above_the_bound_are_refused():
+    # 100000 used to be accepted and the next kernel crashed in libgomp; 20000 started 20000 threads.
+    before = kiln.get_num_threads()
+    for n in (thread_bound() + 1, 20000, 100000, 2**31 - 1):
+        with pytest.raises(ValueError, match=f"at most {thread_bound()}"):
+            kiln.set_num_threads(n)
+        assert kiln.get_num_threads() == before
+    try:
+        kiln.set_num_threads(thread_bound())
+        a = np.ones((256, 256), np.float32)
+        assert np.array_equal(kiln.ops.matmul(a, a), np.full((256, 256), 256, np.float32))
+    finally:
+        kiln.set_num_threads(before)
+
+
+def test_an_openmp_default_above_the_bound_is_capped():
+    code = "import numpy as np, kiln; a = np.ones((512, 512), np.float32); " \
+           "print(kiln.get_num_threads(), kiln.ops.matmul(a, a)[0, 0])"
+    env = dict(os.environ, OMP_NUM_THREADS="100000")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(thread_bound()), "512.0"]

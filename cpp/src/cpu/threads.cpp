@@ -21,17 +21,29 @@ namespace {
 std::atomic<int> requested_threads{0};
 }  // namespace
 
+int max_num_threads() {
+  // Each kernel splits its work into one share per thread: threads beyond the cores only
+  // add start-up and switching cost, and beyond a few thousand libgomp itself fails (it
+  // sizes per-thread tables on the stack: 100000 threads overflow it). 4x the hardware
+  // threads leaves room for oversubscription experiments, 64 for small machines' tests.
+  static const int bound = std::max(64, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  return bound;
+}
+
 void set_num_threads(int n) {
   KILN_CHECK(n >= 0, "set_num_threads: n must be >= 0 (0 = OpenMP's default), got " << n);
+  KILN_CHECK(n <= max_num_threads(),
+             "set_num_threads: n must be at most " << max_num_threads()
+                 << " (4 threads per hardware thread, at least 64), got " << n);
   static const int openmp_default = omp_get_max_threads();  // before we first change it
   requested_threads.store(n);
   // Also tell OpenMP, so that threadpoolctl and omp_get_max_threads() agree with us.
-  omp_set_num_threads(n > 0 ? n : openmp_default);
+  omp_set_num_threads(n > 0 ? n : std::min(openmp_default, max_num_threads()));
 }
 
 int get_num_threads() {
   const int n = requested_threads.load();
-  return n > 0 ? n : omp_get_max_threads();
+  return n > 0 ? n : std::min(omp_get_max_threads(), max_num_threads());  // OMP_NUM_THREADS too
 }
 
 namespace detail {
