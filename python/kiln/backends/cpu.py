@@ -60,7 +60,8 @@ def _matmul_shape(a, b, transpose_a, transpose_b) -> tuple:
     n = b.shape[-2] if transpose_b else b.shape[-1]
     if a.ndim == 2 and b.ndim == 2:
         return m, n
-    return (max(x.shape[0] for x in (a, b) if x.ndim == 3), m, n)
+    batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
+    return (batch[-1] if batch[0] == 1 else batch[0], m, n)  # 1 against n (0 included) gives n
 
 
 class CpuBackend(HostArrays):
