@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
-#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -92,60 +91,27 @@ void run_team(Shares& shares) noexcept {
   }
 }
 
-// ---- after fork() ----------------------------------------------------------------------
+// ---- fork() ---------------------------------------------------------------------------
 // libgomp keeps a thread's pool of workers in that thread's own state and has no fork
 // handler. A child of fork() holds only the thread that called fork, which still points at
 // the parent's pool: its next team waits forever for workers that were never copied (a
 // DataLoader worker or a multiprocessing "fork" child used to hang in its first kernel).
-// A thread started in the child has no pool, and gets a fresh one when it leads a team.
-// So the child handler marks the forking thread, and the teams that thread asks for are led
-// by a thread kiln starts in the child (TeamLeader). Every other thread of the child was
-// started there and leads its own teams as usual. (PyTorch's pthreadpool does the same
-// with its own pool: the child leaks the inherited pool and builds a new one.)
+// So, just before fork, the forking thread releases its pool (omp_pause_resource_all, OpenMP
+// 5.0: the workers exit, and the next region starts new ones): the child then has no pool
+// and makes its own on its first team; the parent's next team makes a new one too (~100 us,
+// once per fork). Other threads' pools are not the child's: their threads are not in it.
+// Should the release fail (fork from inside a parallel region), the child runs that
+// thread's kernels on one thread instead of hanging. (PyTorch's pthreadpool does the like
+// with its own pool: the child leaks the inherited pool and builds another.)
 
-thread_local bool inherited_pool = false;  // this thread called fork: its pool is the parent's
+int pool_released = 0;                     // omp_pause_resource_all's answer, for the child
+thread_local bool inherited_pool = false;  // this thread forked with its pool held: one thread
 
-// A thread that leads the teams of the forking thread, one run_shares call at a time.
-class TeamLeader {
- public:
-  TeamLeader() : thread_([this] { serve(); }) {}  // std::system_error if no thread starts
+void before_fork() { pool_released = omp_pause_resource_all(omp_pause_soft); }
+void after_fork_in_child() { inherited_pool = pool_released != 0; }
 
-  void lead(Shares& shares) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    job_ = &shares;
-    wake_.notify_one();
-    wake_.wait(lock, [this] { return job_ == nullptr; });
-  }
-
- private:
-  void serve() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return job_ != nullptr; });
-      run_team(*job_);  // the caller waits meanwhile, so holding the lock costs nothing
-      job_ = nullptr;
-      wake_.notify_one();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;  // the caller and the leader, waiting in turn
-  Shares* job_ = nullptr;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
-// Made on the first team after a fork, and only ever used by the forking thread, the one
-// thread with inherited_pool set. Never destroyed: a later fork forgets it (its thread is
-// not in that child), and at exit it waits on its condition variable.
-TeamLeader* leader = nullptr;
-
-void after_fork_in_child() {
-  inherited_pool = true;
-  leader = nullptr;
-}
-
-[[maybe_unused]] const bool fork_handler_registered =
-    pthread_atfork(nullptr, nullptr, &after_fork_in_child) == 0;
+[[maybe_unused]] const bool fork_handlers_registered =
+    pthread_atfork(&before_fork, nullptr, &after_fork_in_child) == 0;
 
 }  // namespace
 
@@ -156,17 +122,7 @@ void run_shares(int nshares, ShareFunction fn, void* context) {
   } else if (!inherited_pool) {
     run_team(shares);
   } else {
-    if (leader == nullptr) {
-      try {
-        leader = new TeamLeader;
-      } catch (...) {  // no thread to lead (out of memory, or of threads): run the shares here
-      }
-    }
-    if (leader != nullptr) {
-      leader->lead(shares);
-    } else {
-      for (int share = 0; share < nshares; ++share) shares.run(share);
-    }
+    for (int share = 0; share < nshares; ++share) shares.run(share);
   }
   if (shares.error) std::rethrow_exception(shares.error);
 }
