@@ -60,3 +60,12 @@ def test_embed_example_builds_and_runs(cpp_build, tmp_path):
     exe = build / "kiln_embed"
     out = run(exe)
     assert "all kernels agree" in out, out
+
+
+def test_every_parallel_region_goes_through_kilns_helper():
+    # detail::parallel (cpp/src/cpu/parallel.hpp) carries exceptions out of the region, runs
+    # every share whatever OpenMP grants, and survives fork(): a bare OpenMP region would not.
+    regions = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "cpp" / "src").rglob("*.[ch]pp"))
+               for n, line in enumerate(path.read_text().splitlines(), 1)
+               if line.lstrip().startswith("#pragma omp") and path.name != "threads.cpp"]
+    assert not regions, regions

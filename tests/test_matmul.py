@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import assert_close, f32, reduction_tol
+from conftest import NATIVE_BACKENDS, assert_close, f32, reduction_tol
 
 from kiln import ops, reference
 
@@ -77,6 +77,34 @@ def test_batched_broadcasts_a_matrix(backend, rng):
     assert_close(ops.matmul(a, w, backend=backend), np.matmul(a.astype(np.float64), w), reduction_tol(20))
     assert_close(ops.matmul(w.T.copy(), a.transpose(0, 2, 1).copy(), backend=backend),
                  np.matmul(w.T.astype(np.float64), a.transpose(0, 2, 1)), reduction_tol(20))
+
+
+@pytest.mark.parametrize("batch_a,batch_b", [(0, 1), (1, 0), (0, 0), (1, 3), (3, 1), (1, 1)])
+@pytest.mark.parametrize("m,n,k", [(17, 17, 16), (130, 70, 90)])  # the direct and the packed path
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_a_batch_of_one_broadcasts_against_any_batch(batch_a, batch_b, m, n, k, transpose_b, rng):
+    # As NumPy and PyTorch broadcast: 1 against n gives n, n = 0 included. A batch of 1
+    # against an empty batch used to give a batch of 1, read from memory past b.
+    a, b = product(m, n, k, False, transpose_b, rng)
+    a = f32(rng.standard_normal((batch_a, m, k)))
+    b = f32(rng.standard_normal((batch_b,) + b.shape))
+    want = np.matmul(a.astype(np.float64), np.swapaxes(b, 1, 2) if transpose_b else b)
+    for backend in ["numpy", *NATIVE_BACKENDS]:
+        got = ops.matmul(a, b, transpose_b=transpose_b, backend=backend)
+        assert got.shape == want.shape == (batch_b if batch_a == 1 else batch_a, m, n)
+        assert_close(got, want, reduction_tol(k), backend)
+
+
+def test_a_batch_of_one_against_an_empty_batch_in_the_native_module():
+    from kiln import _C, backends
+    a, b = np.ones((1, 17, 16), np.float32), np.ones((0, 16, 17), np.float32)
+    with pytest.raises(ValueError, match=r"out must have shape \(0, 17, 17\)"):
+        _C.matmul(a, b, np.empty((1, 17, 17), np.float32))
+    out = np.empty((0, 17, 17), np.float32)
+    _C.matmul(a, b, out)
+    _C.matmul(b.transpose(0, 2, 1).copy(), a.transpose(0, 2, 1).copy(), out)
+    for name in NATIVE_BACKENDS:  # a backend allocating the output itself
+        assert backends.get(name).matmul(a, b, False, False, None, None, 1.0, 0.0, None).shape == (0, 17, 17)
 
 
 def test_zero_sizes(backend):

@@ -20,8 +20,9 @@ void check_row_kernel(const char* name, ConvDirectRowKernel kernel) {
       std::vector<index_t> offsets(static_cast<std::size_t>(taps));
       for (index_t t = 0; t < taps; ++t) offsets[t] = (t * 37) % 101;  // any order, overlapping
       const auto x = random_floats(101 + width, 1), w4 = random_floats(4 * taps, 2);
-      std::vector<float> out(static_cast<std::size_t>(4 * ld), NAN);
+      Guarded<float> out(static_cast<std::size_t>(4 * ld), NAN);
       kernel(taps, offsets.data(), x.data(), w4.data(), width, out.data(), ld);
+      CHECK_GUARDS(out, name);
       std::vector<float> got;
       std::vector<double> want;
       for (int f = 0; f < 4; ++f) {

@@ -28,8 +28,11 @@ void check_micro_kernel(const char* name, GemmMicroKernel kernel) {
       std::vector<float> c0 = random_floats(MR * ldc, 3);
       if (beta == 0.0f)
         for (auto& x : c0) x = NAN;  // beta == 0 must not read C
-      std::vector<float> got = c0, want = c0;
-      kernel(k, a, b, got.data(), ldc, 0.75f, beta);
+      std::vector<float> want = c0;
+      Guarded<float> guarded(c0);
+      kernel(k, a, b, guarded.data(), ldc, 0.75f, beta);
+      CHECK_GUARDS(guarded, name);
+      const std::vector<float> got = guarded.values();
       kiln::detail::gemm_ukr_portable<MR, NR>(k, a, b, want.data(), ldc, 0.75f, beta);
       std::vector<double> want_d(want.begin(), want.end());
       std::vector<float> got_tile, padding_got, padding_want;
@@ -67,11 +70,11 @@ void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel
       const auto col_bias = random_floats(n, 6), row_bias = random_floats(m, 7);
       const index_t ldc = n + 5;
       for (float beta : {0.0f, -1.5f}) {
-        std::vector<float> c = random_floats(m * ldc, 8), scratch(k * n);
+        std::vector<float> c0 = random_floats(m * ldc, 8);
         if (beta == 0.0f)
           for (index_t i = 0; i < m; ++i)
-            for (index_t j = 0; j < n; ++j) c[i * ldc + j] = NAN;  // must not be read
-        const std::vector<float> c0 = c;
+            for (index_t j = 0; j < n; ++j) c0[i * ldc + j] = NAN;  // must not be read
+        Guarded<float> c(c0), scratch(k * n);
         const bool relu = beta != 0.0f;
         kiln::detail::GemmDirectArgs args{m, n, k, a.data(), ta ? 1 : k, ta ? m : 1,
                                           b.data(), tb ? 1 : n, tb ? k : 1, c.data(), ldc,
@@ -79,6 +82,8 @@ void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel
                                           relu ? row_bias.data() : nullptr, relu,
                                           scratch.data()};
         kernel(args);
+        CHECK_GUARDS(c, name);
+        CHECK_GUARDS(scratch, name);
         std::vector<float> got;
         std::vector<double> want;
         for (index_t i = 0; i < m; ++i)

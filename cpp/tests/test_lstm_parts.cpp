@@ -22,10 +22,12 @@ void check_packed_b(index_t m, index_t n, index_t k, bool transposed_b, float be
   const PackedB packed(k, n, bm);
   for (int threads : {1, 2}) {
     kiln::set_num_threads(threads);
-    std::vector<float> want = c0, got = c0;
+    Guarded<float> want(c0), got(c0);
     gemm(m, n, k, 0.5f, {a.data(), k, 1}, bm, beta, want.data(), n);
     gemm_packed_b(m, 0.5f, {a.data(), k, 1}, packed, beta, got.data(), n);
-    if (got != want) {
+    CHECK_GUARDS(want, "gemm");
+    CHECK_GUARDS(got, "gemm_packed_b");
+    if (got.values() != want.values()) {
       std::printf("gemm_packed_b m=%ld n=%ld k=%ld threads=%d differs from gemm\n",
                   static_cast<long>(m), static_cast<long>(n), static_cast<long>(k), threads);
       ++failures();
@@ -45,15 +47,24 @@ void check_gate_passes(const char* isa, LstmGatesForward forward, LstmGatesBackw
   for (index_t n : {1, 7, 8, 9, 15, 16, 17, 31, 33, 100}) {
     const index_t H = n + 3;  // the chunks of a row lie H apart; units past n stay untouched
     const std::vector<float> pre = spread(4 * H, 4, 4.0f), c_prev = spread(H, 5, 2.0f);
-    std::vector<float> gates_got = pre, gates_want = pre, c_got(H, -7.0f), c_want(H, -7.0f),
-                       h_got(H, -7.0f), h_want(H, -7.0f);
-    forward(n, H, {gates_got.data(), c_prev.data(), c_got.data(), h_got.data()});
+    Guarded<float> gates_guarded(pre), c_guarded(H, -7.0f), h_guarded(H, -7.0f);
+    std::vector<float> gates_want = pre, c_want(H, -7.0f), h_want(H, -7.0f);
+    forward(n, H, {gates_guarded.data(), c_prev.data(), c_guarded.data(), h_guarded.data()});
+    CHECK_GUARDS(gates_guarded, isa);
+    CHECK_GUARDS(c_guarded, isa);
+    CHECK_GUARDS(h_guarded, isa);
+    const std::vector<float> gates_got = gates_guarded.values(), c_got = c_guarded.values(),
+                             h_got = h_guarded.values();
     lstm_gates_forward_portable(n, H, {gates_want.data(), c_prev.data(), c_want.data(), h_want.data()});
     const std::vector<float> upstream = random_floats(3 * H, 6);
-    std::vector<float> d_got(4 * H, -7.0f), d_want(4 * H, -7.0f), dc_got(H, -7.0f),
-        dc_want(H, -7.0f);
+    Guarded<float> d_guarded(4 * H, -7.0f), dc_guarded(H, -7.0f);
+    std::vector<float> d_want(4 * H, -7.0f), dc_want(H, -7.0f);
     backward(n, H, {gates_want.data(), c_prev.data(), c_want.data(), upstream.data(),
-                    upstream.data() + H, upstream.data() + 2 * H, d_got.data(), dc_got.data()});
+                    upstream.data() + H, upstream.data() + 2 * H, d_guarded.data(),
+                    dc_guarded.data()});
+    CHECK_GUARDS(d_guarded, isa);
+    CHECK_GUARDS(dc_guarded, isa);
+    const std::vector<float> d_got = d_guarded.values(), dc_got = dc_guarded.values();
     lstm_gates_backward_portable(n, H, {gates_want.data(), c_prev.data(), c_want.data(),
                                         upstream.data(), upstream.data() + H,
                                         upstream.data() + 2 * H, d_want.data(), dc_want.data()});

@@ -68,8 +68,9 @@ void matmul_binding(py::handle a_obj, py::handle b_obj, py::handle out_obj, py::
   if (a.batched && b.batched && a.batch != b.batch && a.batch != 1 && b.batch != 1) {
     throw py::value_error("matmul: batch sizes differ: " + ops());
   }
+  // NumPy's broadcast: a batch of 1 (or a 2-D operand) takes the other's size, 0 included.
   const bool batched = a.batched || b.batched;
-  const index_t batch = batched ? std::max(a.batch, b.batch) : 1;
+  const index_t batch = !batched ? 1 : !a.batched || a.batch == 1 ? b.batch : a.batch;
   const std::vector<index_t> want = batched ? std::vector<index_t>{batch, m, n}
                                             : std::vector<index_t>{m, n};
   require_shape(kFn, "out", c.array, want);

@@ -158,8 +158,7 @@ void gather_columns(const Conv2dParams& p, const ConvPlan& plan, const std::vect
                     const float* x, float* columns) {
   const index_t pixels = plan.pixels, np = p.n * pixels, taps = p.r * p.s, plane = p.h * p.w;
   const int nthreads = detail::threads_for(static_cast<double>(np) * plan.col_rows);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t n = 0; n < p.n; ++n)
+  detail::parallel_for(p.n, nthreads, [&](index_t n) {
     for (index_t c = 0; c < p.c; ++c) {
       const float* x_plane = x + n * plan.x_image + c * plane;
       for (index_t t = 0; t < taps; ++t) {
@@ -168,6 +167,7 @@ void gather_columns(const Conv2dParams& p, const ConvPlan& plan, const std::vect
         for (index_t q = 0; q < pixels; ++q) dst[q] = off[q] >= 0 ? x_plane[off[q]] : 0.0f;
       }
     }
+  });
 }
 
 bool batched_suits(const Conv2dParams& p, const ConvPlan& plan) {
@@ -188,12 +188,12 @@ void forward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* x
   detail::gemm(p.k, np, plan.col_rows, 1.0f, {w, plan.col_rows, 1}, {columns.data(), np, 1}, 0.0f,
                y_all.data(), np, epilogue);
   const int nthreads = detail::threads_for(static_cast<double>(np) * p.k);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t n = 0; n < p.n; ++n)
+  detail::parallel_for(p.n, nthreads, [&](index_t n) {
     for (index_t k = 0; k < p.k; ++k) {
       const float* src = y_all.data() + k * np + n * pixels;
       std::copy(src, src + pixels, y + n * plan.y_image + k * pixels);
     }
+  });
 }
 
 void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
@@ -298,12 +298,11 @@ void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, co
 
   if (slices > 1) {
     const int nthreads = detail::threads_for(static_cast<double>(slices * w_size));
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (index_t i = 0; i < w_size; ++i) {
+    detail::parallel_for(w_size, nthreads, [&](index_t i) {
       float sum = dw[i];
       for (index_t slice = 1; slice < slices; ++slice) sum += partials[(slice - 1) * w_size + i];
       dw[i] = sum;
-    }
+    });
   }
 }
 
@@ -317,12 +316,12 @@ void backward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* 
   const std::vector<index_t> offsets = tap_offsets(p);
   const int copy_threads = detail::threads_for(static_cast<double>(np) * std::max(p.k, crs));
   std::vector<float> dy_all(static_cast<std::size_t>(p.k * np));
-#pragma omp parallel for num_threads(copy_threads) schedule(static)
-  for (index_t n = 0; n < p.n; ++n)
+  detail::parallel_for(p.n, copy_threads, [&](index_t n) {
     for (index_t k = 0; k < p.k; ++k) {
       const float* src = dy + n * plan.y_image + k * pixels;
       std::copy(src, src + pixels, dy_all.data() + k * np + n * pixels);
     }
+  });
   std::vector<float> columns(static_cast<std::size_t>(crs * np));
   if (dw) {
     gather_columns(p, plan, offsets, x, columns.data());
@@ -330,8 +329,7 @@ void backward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* 
   }
   if (dx) {
     detail::gemm(crs, np, p.k, 1.0f, {w, 1, crs}, {dy_all.data(), np, 1}, 0.0f, columns.data(), np);
-#pragma omp parallel for num_threads(copy_threads) schedule(static)
-    for (index_t n = 0; n < p.n; ++n)
+    detail::parallel_for(p.n, copy_threads, [&](index_t n) {
       for (index_t c = 0; c < p.c; ++c) {
         float* dx_plane = dx + n * plan.x_image + c * plane;
         std::fill(dx_plane, dx_plane + plane, 0.0f);
@@ -342,20 +340,20 @@ void backward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* 
             if (off[q] >= 0) dx_plane[off[q]] += src[q];
         }
       }
+    });
   }
 }
 
 void bias_grad(const Conv2dParams& p, const ConvPlan& plan, const float* dy, float* db) {
   const int nthreads = detail::threads_for(static_cast<double>(p.n) * p.k * plan.pixels);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t k = 0; k < p.k; ++k) {
+  detail::parallel_for(p.k, nthreads, [&](index_t k) {
     double sum = 0.0;  // a long sum: double keeps it accurate at no cost next to the GEMMs
     for (index_t n = 0; n < p.n; ++n) {
       const float* plane = dy + n * plan.y_image + k * plan.pixels;
       for (index_t i = 0; i < plan.pixels; ++i) sum += plane[i];
     }
     db[k] = static_cast<float>(sum);
-  }
+  });
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "kiln/embedding.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -67,10 +65,9 @@ void embedding_backward(index_t num_indices, const std::int64_t* indices, const 
   // count. Every thread scans all indices, which costs little next to the rows it adds.
   const int nthreads = detail::threads_for(static_cast<double>(num_indices + num_embeddings) * dim);
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     index_t v0 = 0, v1 = 0;
-    detail::split_range(num_embeddings, omp_get_thread_num(), omp_get_num_threads(), 1, v0, v1);
+    detail::split_range(num_embeddings, t, nt, 1, v0, v1);
     if (v0 < v1) {
       std::memset(grad_weight + v0 * dim, 0, static_cast<std::size_t>(v1 - v0) * row_bytes);
       for (index_t i = 0; i < num_indices; ++i) {
@@ -81,7 +78,7 @@ void embedding_backward(index_t num_indices, const std::int64_t* indices, const 
         for (index_t c = 0; c < dim; ++c) dst[c] += src[c];
       }
     }
-  }
+  });
 }
 
 }  // namespace kiln

@@ -6,16 +6,14 @@
 //         for jr in nc step NR:
 //           for ir in mc step MR:    micro-kernel: MR x NR tile of C in registers
 //
-// Threads split C into rectangles, one per thread, each run through this nest on
-// its own packing buffers: no barriers, and the result does not depend on the
+// Threads split C into rectangles, one share per thread (parallel.hpp), each run through
+// this nest on its own packing buffers: no barriers, and the result does not depend on the
 // number of threads (each element of C sums over k in the same order).
 //
 // Small products (m * n * k <= kDirectMaxVolume) skip all of this: one thread, no
 // packing, the ISA's direct kernel reads A and B in place. Which path runs depends on
 // the shape only, never on the thread count, so results stay bit-identical for any.
 #include "gemm.hpp"
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -289,9 +287,7 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
     serial(kern, m, n, k, alpha, a, b, beta, c, ldc, 0, 0, epilogue);
     return;
   }
-#pragma omp parallel num_threads(tm * tn)
-  {
-    const int t = omp_get_thread_num();
+  parallel(tm * tn, [&](int t, int) {
     index_t i0, i1, j0, j1;
     split_range(m, t / tn, tm, kern.mr, i0, i1);
     split_range(n, t % tn, tn, kern.nr, j0, j1);
@@ -301,7 +297,7 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
       serial(kern, i1 - i0, j1 - j0, k, alpha, a_part, b_part, beta, c + i0 * ldc + j0, ldc,
                   i0, j0, epilogue);
     }
-  }
+  });
 }
 
 // ---- B packed once, many products (PackedB) --------------------------------------
@@ -313,12 +309,11 @@ PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
   const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
   data_ = storage_.get() + ((64 - address % 64) % 64) / sizeof(float);
   const int nthreads = threads_for(static_cast<double>(k) * n);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t q = 0; q < panels; ++q) {
+  parallel_for(panels, nthreads, [&](index_t q) {
     const index_t j = q * nr;
     pack_b(static_cast<int>(nr), k, std::min(nr, n - j), b.data + j * b.col_stride, b.row_stride,
            b.col_stride, data_ + j * k);
-  }
+  });
 }
 
 namespace {
@@ -389,9 +384,7 @@ void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, fl
     gemm_packed_b_serial(kern, m, n, alpha, a, b, 0, beta, c, ldc);
     return;
   }
-#pragma omp parallel num_threads(tm * tn)
-  {
-    const int t = omp_get_thread_num();
+  parallel(tm * tn, [&](int t, int) {
     index_t i0, i1, j0, j1;
     split_range(m, t / tn, tm, kern.mr, i0, i1);
     split_range(n, t % tn, tn, kern.nr, j0, j1);  // j0: a multiple of NR, a panel's start
@@ -400,7 +393,7 @@ void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, fl
       gemm_packed_b_serial(kern, i1 - i0, j1 - j0, alpha, a_part, b, j0, beta,
                            c + i0 * ldc + j0, ldc);
     }
-  }
+  });
 }
 
 }  // namespace kiln::detail

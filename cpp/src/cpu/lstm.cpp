@@ -15,8 +15,6 @@
 // column in row order.
 #include "kiln/lstm.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -132,11 +130,10 @@ template <class Span>
 void for_each_gate_span(const LstmSizes& s, const Span& span) {
   const index_t spans_per_row = (s.H + kGateSpan - 1) / kGateSpan, items = s.B * spans_per_row;
   const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * s.H);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t item = 0; item < items; ++item) {
+  detail::parallel_for(items, nthreads, [&](index_t item) {
     const index_t b = item / spans_per_row, j = (item % spans_per_row) * kGateSpan;
     span(b, j, std::min(kGateSpan, s.H - j));
-  }
+  });
 }
 
 // One step's gate nonlinearities and cell update, fused: the preactivations in
@@ -167,16 +164,15 @@ void gates_backward(const LstmSizes& s, const float* gates, Rows c_prev, const f
 // out (cols,) = the sum of the rows of m (rows, cols), each column summed in row order.
 void column_sums(index_t rows, index_t cols, const float* m, float* out) {
   const int nthreads = detail::threads_for(static_cast<double>(rows) * cols);
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     index_t j0, j1;
-    detail::split_range(cols, omp_get_thread_num(), omp_get_num_threads(), 16, j0, j1);
+    detail::split_range(cols, t, nt, 16, j0, j1);
     std::fill(out + j0, out + j1, 0.0f);
     for (index_t r = 0; r < rows; ++r) {
       const float* row = m + r * cols;
       for (index_t j = j0; j < j1; ++j) out[j] += row[j];
     }
-  }
+  });
 }
 
 // Weight and bias gradients from the gate gradients d_pre (rows, 4H):

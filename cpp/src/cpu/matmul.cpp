@@ -1,7 +1,5 @@
 #include "kiln/matmul.hpp"
 
-#include <omp.h>
-
 #include "check.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
@@ -78,8 +76,7 @@ void matmul(const MatmulParams& p, const float* a, const float* b, const float* 
   const int nthreads = detail::threads_for(2.0 * p.batch * p.m * p.n * p.k);
   if (p.batch >= nthreads && nthreads > 1) {
     // Many small products: one per thread beats splitting each one.
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (index_t i = 0; i < p.batch; ++i) one(i, 1);
+    detail::parallel_for(p.batch, nthreads, [&](index_t i) { one(i, 1); });
   } else {
     for (index_t i = 0; i < p.batch; ++i) one(i, nthreads);
   }

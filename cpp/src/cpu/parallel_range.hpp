@@ -1,8 +1,6 @@
 // Internal: an elementwise loop split into contiguous ranges, one per thread.
 #pragma once
 
-#include <omp.h>
-
 #include "kiln/common.hpp"
 #include "parallel.hpp"
 
@@ -17,12 +15,11 @@ void parallel_range(index_t n, double flops, index_t grain, Body&& body) {
     if (n > 0) body(index_t{0}, n);
     return;
   }
-#pragma omp parallel num_threads(nthreads)
-  {
+  parallel(nthreads, [&](int t, int nt) {
     index_t begin = 0, end = 0;
-    split_range(n, omp_get_thread_num(), omp_get_num_threads(), grain, begin, end);
+    split_range(n, t, nt, grain, begin, end);
     if (begin < end) body(begin, end);
-  }
+  });
 }
 
 }  // namespace kiln::detail

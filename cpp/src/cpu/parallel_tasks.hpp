@@ -1,7 +1,7 @@
 // Internal: independent tasks spread over threads, statically scheduled.
 #pragma once
 
-#include <exception>
+#include <algorithm>
 
 #include "kiln/common.hpp"
 #include "parallel.hpp"
@@ -9,25 +9,14 @@
 namespace kiln::detail {
 
 // body(i) for i < count on up to nthreads threads. Serial when one thread suffices, so
-// that work inside may use every thread itself. An exception (arguments are checked
-// before, so only std::bad_alloc) is carried out of the parallel region and rethrown.
+// that work inside may use every thread itself.
 template <typename Body>
 void parallel_tasks(index_t count, int nthreads, Body body) {
   if (nthreads <= 1 || count <= 1) {
     for (index_t i = 0; i < count; ++i) body(i);
     return;
   }
-  std::exception_ptr error;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t i = 0; i < count; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-#pragma omp critical(kiln_parallel_tasks_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  parallel_for(count, nthreads, body);
 }
 
 // Threads for `items` tasks holding `flops` of work in all.

@@ -4,6 +4,7 @@
 #include "kiln/pool2d.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -171,8 +172,7 @@ float bit_float(std::uint32_t u) {
 void max_pool2d_narrow(const Pool2dParams& p, const float* x, float* y, std::int64_t* indices,
                        const TapRange* row_window, const TapRange* col_window, int nthreads) {
   const index_t out_h = p.out_h(), out_w = p.out_w(), planes = p.n * p.c;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t plane = 0; plane < planes; ++plane) {
+  detail::parallel_for(planes, nthreads, [&](index_t plane) {
     const float* x_plane = x + plane * p.h * p.w;
     float* y_plane = y + plane * out_h * out_w;
     std::int64_t* index_plane = indices ? indices + plane * out_h * out_w : nullptr;
@@ -201,7 +201,7 @@ void max_pool2d_narrow(const Pool2dParams& p, const float* x, float* y, std::int
         if (index_plane) index_plane[oh * out_w + ow] = at;
       }
     }
-  }
+  });
 }
 
 }  // namespace
@@ -248,12 +248,12 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
   for (index_t j = 0; j < p.kernel_w; ++j) {
     outputs_inside(out_w, p.stride_w, j * p.dilation_w - p.pad_w, p.w, tap_lo[j], tap_hi[j]);
   }
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     std::vector<float> best(static_cast<std::size_t>(out_w));
     std::vector<std::int32_t> at(static_cast<std::size_t>(out_w));
-#pragma omp for schedule(static)
-    for (index_t plane = 0; plane < planes; ++plane) {
+    index_t first_plane, end_plane;
+    detail::split_range(planes, t, nt, 1, first_plane, end_plane);
+    for (index_t plane = first_plane; plane < end_plane; ++plane) {
       const float* x_plane = x + plane * p.h * p.w;
       float* y_row = y + plane * out_h * out_w;
       std::int64_t* index_row = indices ? indices + plane * out_h * out_w : nullptr;
@@ -285,7 +285,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
         }
       }
     }
-  }
+  });
 }
 
 void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_size,
@@ -302,10 +302,15 @@ void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_si
   // Every index is checked before anything is written: a vectorised (unsigned compare
   // catches negatives too), threaded pass, then a search for the first bad one to name.
   const auto limit = static_cast<std::uint64_t>(in_size);
-  int out_of_range = 0;
+  std::atomic<bool> out_of_range{false};
   const int check_threads = threads_for_planes(planes, static_cast<double>(dy_size));
-#pragma omp parallel for num_threads(check_threads) schedule(static) reduction(| : out_of_range)
-  for (index_t i = 0; i < dy_size; ++i) out_of_range |= static_cast<std::uint64_t>(indices[i]) >= limit;
+  detail::parallel(check_threads, [&](int t, int nt) {
+    index_t begin, end;
+    detail::split_range(dy_size, t, nt, 1, begin, end);
+    int any = 0;
+    for (index_t i = begin; i < end; ++i) any |= static_cast<std::uint64_t>(indices[i]) >= limit;
+    if (any) out_of_range.store(true, std::memory_order_relaxed);
+  });
   index_t bad = -1;
   for (index_t i = 0; out_of_range && i < dy_size && bad < 0; ++i)
     if (static_cast<std::uint64_t>(indices[i]) >= limit) bad = i;
@@ -314,14 +319,13 @@ void max_pool2d_backward_scatter(index_t planes, index_t in_size, index_t out_si
                          << ", outside its plane");
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(dx_size + dy_size));
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t plane = 0; plane < planes; ++plane) {
+  detail::parallel_for(planes, nthreads, [&](index_t plane) {
     float* dx_plane = dx + plane * in_size;
     const float* dy_plane = dy + plane * out_size;
     const std::int64_t* index_plane = indices + plane * out_size;
     std::fill(dx_plane, dx_plane + in_size, 0.0f);
     for (index_t i = 0; i < out_size; ++i) dx_plane[index_plane[i]] += dy_plane[i];
-  }
+  });
 }
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const std::int64_t* indices,
@@ -340,11 +344,11 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, bool co
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     std::vector<float> sum(static_cast<std::size_t>(out_w));
-#pragma omp for schedule(static)
-    for (index_t plane = 0; plane < planes; ++plane) {
+    index_t first_plane, end_plane;
+    detail::split_range(planes, t, nt, 1, first_plane, end_plane);
+    for (index_t plane = first_plane; plane < end_plane; ++plane) {
       const float* x_plane = x + plane * p.h * p.w;
       float* y_row = y + plane * out_h * out_w;
       for (index_t oh = 0; oh < out_h; ++oh, y_row += out_w) {
@@ -376,7 +380,7 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, bool co
         }
       }
     }
-  }
+  });
 }
 
 void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool count_include_pad,
@@ -389,11 +393,11 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     std::vector<float> share(static_cast<std::size_t>(out_w));
-#pragma omp for schedule(static)
-    for (index_t plane = 0; plane < planes; ++plane) {
+    index_t first_plane, end_plane;
+    detail::split_range(planes, t, nt, 1, first_plane, end_plane);
+    for (index_t plane = first_plane; plane < end_plane; ++plane) {
       float* dx_plane = dx + plane * p.h * p.w;
       const float* dy_row = dy + plane * out_h * out_w;
       std::fill(dx_plane, dx_plane + p.h * p.w, 0.0f);
@@ -422,7 +426,7 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace kiln

@@ -2,12 +2,11 @@
 // so that reductions are bit-identical for any number of threads.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "kiln/common.hpp"
+#include "parallel.hpp"
 
 namespace kiln::detail {
 
@@ -32,9 +31,9 @@ template <typename Term>
 double blocked_sum(index_t n, index_t block, int nthreads, Term&& term) {
   const index_t blocks = (n + block - 1) / block;
   std::vector<double> partial(static_cast<std::size_t>(blocks));
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (index_t b = 0; b < blocks; ++b)
+  parallel_for(blocks, nthreads, [&](index_t b) {
     partial[b] = lane_sum<double>(b * block, std::min(n, (b + 1) * block), term);
+  });
   double total = 0.0;
   for (double s : partial) total += s;
   return total;

@@ -1,7 +1,5 @@
 #include "kiln/sparse_matmul.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "check.hpp"
@@ -156,12 +154,10 @@ void sparse_matmul(const CsrMatrix& x, index_t n, const float* w, bool transpose
     rows(0, x.rows);
     return;
   }
-#pragma omp parallel num_threads(nthreads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  detail::parallel(nthreads, [&](int t, int nt) {
     const index_t begin = row_split(x, t, nt), end = row_split(x, t + 1, nt);
     if (begin < end) rows(begin, end);
-  }
+  });
 }
 
 void sparse_matmul_backward_weight(const CsrMatrix& x, index_t n, const float* grad_y,
@@ -190,12 +186,11 @@ void sparse_matmul_backward_weight(const CsrMatrix& x, index_t n, const float* g
     band(0, rows);
     return;
   }
-#pragma omp parallel num_threads(nthreads)
-  {
+  detail::parallel(nthreads, [&](int t, int nt) {
     index_t begin = 0, end = 0;
-    detail::split_range(rows, omp_get_thread_num(), omp_get_num_threads(), kRowGrain, begin, end);
+    detail::split_range(rows, t, nt, kRowGrain, begin, end);
     if (begin < end) band(begin, end);
-  }
+  });
 }
 
 }  // namespace kiln

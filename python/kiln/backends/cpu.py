@@ -9,6 +9,8 @@ runs in C++ (python/src/nodes/): a graph made of them is walked without any Pyth
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _C
@@ -22,11 +24,32 @@ def _plain(x) -> bool:
     return type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous
 
 
+_MAX_ELEMENTS = 2**31 - 1  # kiln::kMaxElements: the kernels refuse larger operands
+
+
+def _copyable(x):
+    """x, unless it holds more elements than any kernel takes: refused before it is copied
+    (a stride-0 view of 2^31 elements costs nothing, its float32 copy 8 GB)."""
+    if getattr(x, "size", 0) > _MAX_ELEMENTS:
+        raise ValueError(f"an operand of shape {x.shape} has {x.size} elements, more than kiln's limit "
+                         f"of {_MAX_ELEMENTS} per operand")
+    return x
+
+
+def _output(shape) -> np.ndarray:
+    """A new float32 output, refused (not allocated) when no kernel would take it."""
+    count = math.prod(shape)
+    if count > _MAX_ELEMENTS:
+        raise ValueError(f"an output of shape {tuple(shape)} has {count} elements, more than kiln's limit "
+                         f"of {_MAX_ELEMENTS} per operand")
+    return np.empty(shape, np.float32)
+
+
 def _f32(x):
     """A float32, C-contiguous version of an input (copied only when needed; None stays None)."""
     if x is None or _plain(x):
         return x
-    return np.asarray(x, dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
+    return np.asarray(_copyable(x), dtype=np.float32, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
 
 
 def _empty(*shape):
@@ -39,14 +62,14 @@ def _as_c_layout(x: np.ndarray, transposed: bool) -> tuple[np.ndarray, bool]:
     A transposed view (x.T of a C-contiguous matrix) is passed as its base with the
     transpose flag flipped; anything else without unit inner stride is copied.
     """
-    x32 = x if x.dtype == _F32 else x.astype(np.float32)
+    x32 = x if x.dtype == _F32 else _copyable(x).astype(np.float32)
     inner_ok = x32.shape[-1] <= 1 or x32.strides[-1] == 4
     if inner_ok and all(s >= 0 and s % 4 == 0 for s in x32.strides):
         return x32, transposed
     flipped = np.swapaxes(x32, -1, -2)
     if (flipped.shape[-1] <= 1 or flipped.strides[-1] == 4) and all(s >= 0 and s % 4 == 0 for s in flipped.strides):
         return flipped, not transposed
-    return np.ascontiguousarray(x32), transposed
+    return np.ascontiguousarray(_copyable(x32)), transposed
 
 
 def _for_float32(factory):
@@ -60,7 +83,8 @@ def _matmul_shape(a, b, transpose_a, transpose_b) -> tuple:
     n = b.shape[-2] if transpose_b else b.shape[-1]
     if a.ndim == 2 and b.ndim == 2:
         return m, n
-    return (max(x.shape[0] for x in (a, b) if x.ndim == 3), m, n)
+    batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
+    return (batch[-1] if batch[0] == 1 else batch[0], m, n)  # 1 against n (0 included) gives n
 
 
 class CpuBackend(HostArrays):
@@ -101,12 +125,12 @@ class CpuBackend(HostArrays):
         return _C.cpu_isa()
 
     def matmul(self, a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out):
-        if out is None:
-            out = np.empty(_matmul_shape(a, b, transpose_a, transpose_b), np.float32)
         if not _plain(a):
             a, transpose_a = _as_c_layout(a, transpose_a)
         if not _plain(b):
             b, transpose_b = _as_c_layout(b, transpose_b)
+        if out is None:
+            out = _output(_matmul_shape(a, b, transpose_a, transpose_b))
         _C.matmul(a, b, out, _f32(bias), transpose_a, transpose_b, alpha, beta, activation)
         return out
 
@@ -240,15 +264,17 @@ class CpuBackend(HostArrays):
         return (float(loss), grad) if return_grad else float(loss)
 
     def activation(self, name, x, out):
+        x = _f32(x)  # before the output: an oversized x is refused without allocating either
         if out is None:
-            out = np.empty(x.shape, np.float32)
-        _C.activation_forward(_f32(x), out, name)
+            out = _output(x.shape)
+        _C.activation_forward(x, out, name)
         return out
 
     def activation_backward(self, name, grad_y, saved, out):
+        grad_y, saved = _f32(grad_y), _f32(saved)
         if out is None:
-            out = np.empty(grad_y.shape, np.float32)
-        _C.activation_backward(_f32(grad_y), _f32(saved), out, name)
+            out = _output(grad_y.shape)
+        _C.activation_backward(grad_y, saved, out, name)
         return out
 
     def softmax(self, x, axis, log, out):

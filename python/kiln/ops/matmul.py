@@ -61,7 +61,8 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
     if len(batch) == 2 and batch[0] != batch[1] and 1 not in batch:
         raise ValueError(f"matmul: batch sizes differ: a {a.shape}, b {b.shape}")
-    shape = ((max(batch),) if batch else ()) + (m, n)
+    # NumPy's broadcast: a batch of 1 takes the other's size, 0 included.
+    shape = ((batch[-1] if batch[0] == 1 else batch[0],) if batch else ()) + (m, n)
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"matmul: bias must have shape ({n},), got {bias.shape}")
     out = _arrays.output(fn, out, shape)
