@@ -9,8 +9,11 @@ float32, writeable array of the right shape, or a ValueError/TypeError.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .._args import MAX_ELEMENTS as _MAX_ELEMENTS
 from ..backends import is_array
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -44,6 +47,9 @@ def index_array(fn: str, name: str, x) -> np.ndarray:
     arr = x if is_array(x) else _asarray(fn, name, x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{fn}: {name} must be an integer array, got dtype {arr.dtype}")
+    if math.prod(arr.shape) > _MAX_ELEMENTS:  # before the copy below could take gigabytes
+        raise ValueError(f"{fn}: {name} of shape {tuple(arr.shape)} has more than kiln's limit of "
+                         f"{_MAX_ELEMENTS} elements per operand")
     return np.asarray(arr, dtype=np.int64, order="C") if isinstance(arr, np.ndarray) else arr
 
 

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 
+from .._args import MAX_ELEMENTS as _MAX_ELEMENTS
 from . import _arrays
-
-_MAX_ELEMENTS = 2**31 - 1  # kiln's limit per operand (kiln::kMaxElements)
 
 
 def _check_count(fn: str, what: str, count: int) -> None:

@@ -18,9 +18,9 @@ def _conv2d_args(fn, x, weight, stride, padding, dilation, groups):
     weight = _arrays.float_array(fn, "weight", weight)
     if weight.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D (K, C/groups, R, S), got shape {weight.shape}")
-    stride = _args.pair(fn, "stride", stride, minimum=1)
-    padding = _args.pair(fn, "padding", padding, minimum=0)
-    dilation = _args.pair(fn, "dilation", dilation, minimum=1)
+    stride = _args.pair(fn, "stride", stride, minimum=1, maximum=_args.MAX_ELEMENTS)
+    padding = _args.pair(fn, "padding", padding, minimum=0, maximum=_args.MAX_ELEMENTS)
+    dilation = _args.pair(fn, "dilation", dilation, minimum=1, maximum=_args.MAX_ELEMENTS)
     groups = _args.integer(fn, "groups", groups, minimum=1)
     n, c, h, w = x.shape
     k, cg, r, s = weight.shape

@@ -16,10 +16,10 @@ from ._common import _batch_of_images, _check_elements
 
 def _pool2d_args(fn, input_shape, kernel_size, stride, padding, dilation, ceil_mode):
     """Checked (kernel, stride, padding, dilation, ceil_mode, output shape) for an input shape."""
-    kernel = _args.pair(fn, "kernel_size", kernel_size, minimum=1)
-    stride = kernel if stride is None else _args.pair(fn, "stride", stride, minimum=1)
-    padding = _args.pair(fn, "padding", padding, minimum=0)
-    dilation = _args.pair(fn, "dilation", dilation, minimum=1)
+    kernel = _args.pair(fn, "kernel_size", kernel_size, minimum=1, maximum=_args.MAX_ELEMENTS)
+    stride = kernel if stride is None else _args.pair(fn, "stride", stride, minimum=1, maximum=_args.MAX_ELEMENTS)
+    padding = _args.pair(fn, "padding", padding, minimum=0, maximum=_args.MAX_ELEMENTS)
+    dilation = _args.pair(fn, "dilation", dilation, minimum=1, maximum=_args.MAX_ELEMENTS)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"{fn}: ceil_mode must be a bool, got {type(ceil_mode).__name__}")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:

@@ -21,7 +21,7 @@ def embedding_backward(indices: np.ndarray, grad_out: np.ndarray, num_embeddings
     """
     dim = grad_out.shape[-1]
     grad_weight = np.zeros((num_embeddings, dim), dtype=grad_out.dtype)
-    np.add.at(grad_weight, np.ravel(indices), grad_out.reshape(-1, dim))
+    np.add.at(grad_weight, np.ravel(indices), grad_out.reshape(np.size(indices), dim))
     if padding_idx is not None:
         grad_weight[padding_idx] = 0
     return grad_weight
