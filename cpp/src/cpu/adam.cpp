@@ -56,29 +56,27 @@ namespace {
 constexpr index_t kGrain = 1024;
 }  // namespace
 
-void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, float* exp_avg,
-               float* exp_avg_sq, float* max_exp_avg_sq) {
-  constexpr const char* kFn = "adam_step";
+namespace detail {
+
+AdamScalars adam_scalars(const AdamParams& p, index_t n, const float* max_exp_avg_sq,
+                         const char* kFn) {
   KILN_CHECK(p.step >= 1, kFn << ": step must be >= 1 (the 1-based step count), got " << p.step);
   KILN_CHECK(p.lr >= 0.0, kFn << ": lr must be >= 0, got " << p.lr);
   KILN_CHECK(p.eps >= 0.0, kFn << ": eps must be >= 0, got " << p.eps);
   KILN_CHECK(p.beta1 >= 0.0 && p.beta1 < 1.0, kFn << ": beta1 must be in [0, 1), got " << p.beta1);
   KILN_CHECK(p.beta2 >= 0.0 && p.beta2 < 1.0, kFn << ": beta2 must be in [0, 1), got " << p.beta2);
   KILN_CHECK(p.weight_decay >= 0.0, kFn << ": weight_decay must be >= 0, got " << p.weight_decay);
-  detail::checked_size(kFn, "param", n);
+  checked_size(kFn, "param", n);
   KILN_CHECK(!p.amsgrad || max_exp_avg_sq != nullptr || n == 0,
              kFn << ": amsgrad needs max_exp_avg_sq");
-  if (n == 0) return;
-  KILN_CHECK(param && grad && exp_avg && exp_avg_sq,
-             kFn << ": param, grad, exp_avg and exp_avg_sq must not be null");
 
   const double bias_correction1 = 1.0 - std::pow(p.beta1, static_cast<double>(p.step));
   const double bias_correction2 = 1.0 - std::pow(p.beta2, static_cast<double>(p.step));
-  detail::AdamScalars s;
+  AdamScalars s;
   // torch skips a zero weight decay entirely (0 * inf would be NaN).
-  s.decay = p.weight_decay == 0.0 ? detail::AdamDecay::none
-            : p.decoupled         ? detail::AdamDecay::decoupled
-                                  : detail::AdamDecay::coupled;
+  s.decay = p.weight_decay == 0.0 ? AdamDecay::none
+            : p.decoupled         ? AdamDecay::decoupled
+                                  : AdamDecay::coupled;
   s.amsgrad = p.amsgrad;
   s.maximize = p.maximize;
   s.weight_decay = static_cast<float>(p.weight_decay);
@@ -90,6 +88,18 @@ void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, 
   s.step_size = static_cast<float>(p.lr / bias_correction1);
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   s.eps = static_cast<float>(p.eps);
+  return s;
+}
+
+}  // namespace detail
+
+void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, float* exp_avg,
+               float* exp_avg_sq, float* max_exp_avg_sq) {
+  constexpr const char* kFn = "adam_step";
+  const detail::AdamScalars s = detail::adam_scalars(p, n, max_exp_avg_sq, kFn);
+  if (n == 0) return;
+  KILN_CHECK(param && grad && exp_avg && exp_avg_sq,
+             kFn << ": param, grad, exp_avg and exp_avg_sq must not be null");
 
   const detail::AdamRangeKernel kernel = detail::cpu_kernels().adam;
   // Memory-bound: 28 (or 36) bytes per element; threads pay once a share outlasts a

@@ -10,6 +10,7 @@
 
 #include <type_traits>
 
+#include "kiln/adam.hpp"
 #include "kiln/common.hpp"
 
 namespace kiln::detail {
@@ -25,6 +26,12 @@ struct AdamScalars {
   float beta1, one_minus_beta1, beta2, one_minus_beta2;
   float step_size, bias_correction2_sqrt, eps;
 };
+
+// Checks p, n and max_exp_avg_sq as adam_step documents (std::invalid_argument naming
+// `kernel`), then rounds the step's scalars to float. The CUDA kernel (cpp/src/cuda/adam.cu)
+// takes the same scalars, so both devices apply the same floats.
+AdamScalars adam_scalars(const AdamParams& p, index_t n, const float* max_exp_avg_sq,
+                         const char* kernel);
 
 using AdamRangeKernel = void (*)(const AdamScalars& s, index_t n, float* param, const float* grad,
                                  float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq);

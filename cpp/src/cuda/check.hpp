@@ -1,0 +1,26 @@
+// kiln CUDA: CUDA errors as C++ exceptions that name the kernel and its sizes.
+//
+// Why: kiln's contract is that a failure is an exception naming what failed (the Python
+// layer turns it into a Python exception), never a silent wrong result. Argument checks
+// stay std::invalid_argument (cpp/src/cpu/check.hpp); a CUDA error is std::runtime_error.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "cuda_compat.hpp"
+
+namespace kiln::cuda::detail {
+
+// throw_if_failed(e, "adam_step", "n=" + std::to_string(n)): throws
+//   "adam_step (n=5): CUDA error cudaErrorInvalidConfiguration: invalid configuration argument"
+inline void throw_if_failed(cudaError_t error, const char* kernel, const std::string& sizes) {
+  if (error == cudaSuccess) return;
+  std::ostringstream m;
+  m << kernel << " (" << sizes << "): CUDA error " << cudaGetErrorName(error) << ": "
+    << cudaGetErrorString(error);
+  throw std::runtime_error(m.str());
+}
+
+}  // namespace kiln::cuda::detail
