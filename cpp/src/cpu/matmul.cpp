@@ -2,6 +2,7 @@
 
 #include "check.hpp"
 #include "gemm.hpp"
+#include "matmul_check.hpp"
 #include "parallel.hpp"
 
 namespace kiln {
@@ -47,7 +48,9 @@ void check_operand(const char* name, index_t rows, index_t cols, index_t ld, ind
 
 }  // namespace
 
-void matmul(const MatmulParams& p, const float* a, const float* b, const float* bias, float* c) {
+namespace detail {
+
+bool matmul_check(const MatmulParams& p, const float* a, const float* b, const float* c) {
   KILN_CHECK(p.batch >= 0 && p.m >= 0 && p.n >= 0 && p.k >= 0,
              "matmul: sizes must be >= 0, got batch=" << p.batch << " m=" << p.m << " n=" << p.n
                                                       << " k=" << p.k);
@@ -57,9 +60,16 @@ void matmul(const MatmulParams& p, const float* a, const float* b, const float* 
   check_operand("A", a_rows, a_cols, p.lda, p.batch, p.batch_stride_a, true);
   check_operand("B", b_rows, b_cols, p.ldb, p.batch, p.batch_stride_b, true);
   check_operand("C", p.m, p.n, p.ldc, p.batch, p.batch_stride_c, false);
-  if (p.batch == 0 || p.m == 0 || p.n == 0) return;
+  if (p.batch == 0 || p.m == 0 || p.n == 0) return false;
   KILN_CHECK(c != nullptr, "matmul: C is null");
   KILN_CHECK(p.k == 0 || (a != nullptr && b != nullptr), "matmul: A or B is null");
+  return true;
+}
+
+}  // namespace detail
+
+void matmul(const MatmulParams& p, const float* a, const float* b, const float* bias, float* c) {
+  if (!detail::matmul_check(p, a, b, c)) return;
 
   const detail::StridedMatrix a_view{a, p.transpose_a ? 1 : p.lda, p.transpose_a ? p.lda : 1};
   const detail::StridedMatrix b_view{b, p.transpose_b ? 1 : p.ldb, p.transpose_b ? p.ldb : 1};

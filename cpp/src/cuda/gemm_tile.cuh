@@ -1,0 +1,311 @@
+// kiln CUDA (private): the one GEMM engine every GEMM-shaped kernel runs on.
+//
+//   C[z] (m, n) = epilogue(A[z] (m, k) @ B[z] (k, n))        z < batch (blockIdx.z)
+//
+// A and B are *operands*: objects that fill a shared-memory tile of op(A) or op(B)
+// (below), so one engine serves strided matrices (matmul, linear, the LSTM) and gathered
+// ones (the implicit GEMMs of conv2d, which never materialise im2col). The epilogue
+// receives finished rows of 4 values and writes them as it likes (alpha, beta * C,
+// bias, activation; conv2d's NCHW scatter).
+//
+// Structure (the classic SGEMM of Volkov / CUTLASS's SIMT path):
+//   - a block computes a BM x BN tile of C; each thread a TM x TN register tile of it, as
+//     two 4-row by two 4-column strips half a tile apart, so its operands come from
+//     shared memory as float4s and a warp's reads are broadcasts without bank conflicts;
+//   - the k dimension advances BK at a time through two shared-memory tiles, both stored
+//     k-major (tile[k][row]): while the block multiplies one, each thread has already
+//     fetched its part of the next into registers (global latency hidden behind the FMAs)
+//     and stores it into the other, so a k step costs one __syncthreads;
+//   - global loads are float4 where the operand allows (aligned base, leading dimension a
+//     multiple of 4, the quad inside the matrix), scalar and predicated at the edges:
+//     outside the matrix reads as 0, so edge tiles need no special path.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda_compat.hpp"
+#include "unroll.hpp"
+#include "kiln/common.hpp"
+#include "launch.hpp"
+
+namespace kiln::cuda::detail {
+
+template <int BM_, int BN_, int BK_, int TM_, int TN_, int kPad_>
+struct TileConfig {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kThreadsN = BN / TN, kThreadsM = BM / TM;
+  static constexpr int kThreads = kThreadsM * kThreadsN;
+  // Row length of the k-major shared tiles; the pad keeps the transposing stores of
+  // k-contiguous operands off one bank and every row 16-byte aligned.
+  static constexpr int kLdA = BM + kPad_, kLdB = BN + kPad_;
+  static constexpr int kStageFloats = BK * (kLdA + kLdB);
+  static_assert(TM == 8 && TN == 8, "a thread's tile is two 4x4 strips each way");
+  static_assert((BM * BK) % (4 * kThreads) == 0 && (BN * BK) % (4 * kThreads) == 0,
+                "each thread fetches whole quads of each operand tile");
+};
+
+// 256 threads, 8x8 each: large products. 64 threads on 64x64: small ones, so that a
+// product of a few hundred rows still spreads over the multiprocessors.
+using LargeTile = TileConfig<128, 128, 8, 8, 8, 4>;
+using SmallTile = TileConfig<64, 64, 8, 8, 8, 4>;
+
+// ---- operands ---------------------------------------------------------------------------
+// An operand of `rows` rows (m for A, n for B) and depth k (the GEMM's k). It provides
+//   template <int kRows, int kBK, int kThreads> struct Fetch { float v[...]; };
+//   fetch(f, z, row0, k0, tid): the thread's part of the tile rows [row0, row0 + kRows),
+//                                depth [k0, k0 + kBK), zero outside the operand;
+//   put(tile, ld, f, tid):      stores that part into tile[k * ld + row].
+
+// A dense matrix, element (row, kk) at data + z * batch_stride + row * row_stride +
+// kk * k_stride, with one of the strides 1 (row-contiguous: A^T or B as stored; or
+// k-contiguous: A or B^T as stored).
+struct MatrixOperand {
+  const float* data = nullptr;
+  index_t rows = 0, depth = 0;
+  index_t ld = 0;            // the stride that is not 1
+  bool k_contiguous = false;  // element (row, kk) at row * ld + kk; else kk * ld + row
+  index_t batch_stride = 0;
+  bool vector_ok = false;  // float4 loads: aligned base, ld and batch_stride multiples of 4
+
+  // Quads run along the contiguous direction. Row-contiguous: quad q covers rows
+  // [4 (q % (kRows/4)), +4) at depth q / (kRows/4). K-contiguous: depth [4 (q % (kBK/4)), +4)
+  // of row q / (kBK/4) (neighbouring threads read neighbouring addresses either way).
+  template <int kRows, int kBK, int kThreads>
+  struct Fetch {
+    static constexpr int kQuads = kRows * kBK / (4 * kThreads);
+    float4 v[kQuads];
+  };
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void fetch(Fetch<kRows, kBK, kThreads>& f, index_t z, index_t row0,
+                                        index_t k0, int tid) const {
+    const float* base = data + z * batch_stride;
+KILN_UNROLL
+    for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kQuads; ++j) {
+      const int q = tid + j * kThreads;
+      index_t r, kk;
+      if (k_contiguous) {
+        r = row0 + q / (kBK / 4);
+        kk = k0 + 4 * (q % (kBK / 4));
+      } else {
+        r = row0 + 4 * (q % (kRows / 4));
+        kk = k0 + q / (kRows / 4);
+      }
+      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (k_contiguous) {
+        if (r < rows) {
+          const float* p = base + r * ld + kk;
+          if (vector_ok && kk + 3 < depth) {
+            v = __ldg(reinterpret_cast<const float4*>(p));
+          } else {
+            if (kk < depth) v.x = __ldg(p);
+            if (kk + 1 < depth) v.y = __ldg(p + 1);
+            if (kk + 2 < depth) v.z = __ldg(p + 2);
+            if (kk + 3 < depth) v.w = __ldg(p + 3);
+          }
+        }
+      } else if (kk < depth) {
+        const float* p = base + kk * ld + r;
+        if (vector_ok && r + 3 < rows) {
+          v = __ldg(reinterpret_cast<const float4*>(p));
+        } else {
+          if (r < rows) v.x = __ldg(p);
+          if (r + 1 < rows) v.y = __ldg(p + 1);
+          if (r + 2 < rows) v.z = __ldg(p + 2);
+          if (r + 3 < rows) v.w = __ldg(p + 3);
+        }
+      }
+      f.v[j] = v;
+    }
+  }
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void put(float* tile, int ld_tile, const Fetch<kRows, kBK, kThreads>& f,
+                                      int tid) const {
+KILN_UNROLL
+    for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kQuads; ++j) {
+      const int q = tid + j * kThreads;
+      if (k_contiguous) {
+        const int r = q / (kBK / 4), kk = 4 * (q % (kBK / 4));
+        tile[(kk + 0) * ld_tile + r] = f.v[j].x;
+        tile[(kk + 1) * ld_tile + r] = f.v[j].y;
+        tile[(kk + 2) * ld_tile + r] = f.v[j].z;
+        tile[(kk + 3) * ld_tile + r] = f.v[j].w;
+      } else {
+        const int r = 4 * (q % (kRows / 4)), kk = q / (kRows / 4);
+        *reinterpret_cast<float4*>(tile + kk * ld_tile + r) = f.v[j];
+      }
+    }
+  }
+};
+
+// Host side: a MatrixOperand for a row-major stored matrix read as op(): `stored_rows` x
+// `stored_cols` with leading dimension ld; transposed = the operand's rows are the
+// stored columns.
+inline MatrixOperand matrix_operand(const float* data, index_t rows, index_t depth, index_t ld,
+                                    bool rows_are_stored_rows, index_t batch_stride = 0) {
+  MatrixOperand o;
+  o.data = data;
+  o.rows = rows;
+  o.depth = depth;
+  o.ld = ld;
+  o.k_contiguous = rows_are_stored_rows;
+  o.batch_stride = batch_stride;
+  o.vector_ok = (reinterpret_cast<std::uintptr_t>(data) & 15u) == 0 && ld % 4 == 0 &&
+                batch_stride % 4 == 0;
+  return o;
+}
+
+// An operand whose elements are computed from their position by `Gather` (an object with
+// `__device__ float operator()(index_t z, index_t row, index_t kk) const`, called only
+// inside the operand): the implicit-GEMM operands of conv2d. One element per step;
+// neighbouring threads take neighbouring rows.
+template <class Gather>
+struct GatherOperand {
+  Gather gather;
+  index_t rows = 0, depth = 0;
+
+  template <int kRows, int kBK, int kThreads>
+  struct Fetch {
+    static constexpr int kCount = kRows * kBK / kThreads;
+    float v[kCount];
+  };
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void fetch(Fetch<kRows, kBK, kThreads>& f, index_t z, index_t row0,
+                                        index_t k0, int tid) const {
+KILN_UNROLL
+    for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kCount; ++j) {
+      const int e = tid + j * kThreads;
+      const index_t r = row0 + e % kRows, kk = k0 + e / kRows;
+      f.v[j] = (r < rows && kk < depth) ? gather(z, r, kk) : 0.0f;
+    }
+  }
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void put(float* tile, int ld_tile, const Fetch<kRows, kBK, kThreads>& f,
+                                      int tid) const {
+KILN_UNROLL
+    for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kCount; ++j) {
+      const int e = tid + j * kThreads;
+      tile[(e / kRows) * ld_tile + e % kRows] = f.v[j];
+    }
+  }
+};
+
+// ---- the SIMT kernel --------------------------------------------------------------------
+// Grid: x = tile index (n tiles fastest), z = batch (from z0). Dynamic shared memory:
+// 2 stages of Cfg::kStageFloats floats.
+template <class Cfg, class A, class B, class Epilogue>
+__global__ void __launch_bounds__(Cfg::kThreads)
+    gemm_simt_kernel(index_t m, index_t n, index_t k, index_t z0, A a, B b, Epilogue epilogue) {
+  KILN_DYNAMIC_SHARED(float, smem);
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK;
+  const int tid = static_cast<int>(threadIdx.x);
+  const index_t z = z0 + blockIdx.z;
+  const index_t n_tiles = (n + BN - 1) / BN;
+  const index_t row0 = (static_cast<index_t>(blockIdx.x) / n_tiles) * BM;
+  const index_t col0 = (static_cast<index_t>(blockIdx.x) % n_tiles) * BN;
+  const int tm = tid / Cfg::kThreadsN, tn = tid % Cfg::kThreadsN;
+
+  float acc[8][8];
+KILN_UNROLL
+  for (int i = 0; i < 8; ++i)
+KILN_UNROLL
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+  typename A::template Fetch<BM, BK, Cfg::kThreads> fa;
+  typename B::template Fetch<BN, BK, Cfg::kThreads> fb;
+  const index_t tiles = (k + BK - 1) / BK;
+  if (tiles > 0) {
+    a.fetch(fa, z, row0, 0, tid);
+    b.fetch(fb, z, col0, 0, tid);
+    a.put(smem, Cfg::kLdA, fa, tid);
+    b.put(smem + BK * Cfg::kLdA, Cfg::kLdB, fb, tid);
+  }
+  __syncthreads();
+  for (index_t t = 0; t < tiles; ++t) {
+    float* stage = smem + (t & 1) * Cfg::kStageFloats;
+    const float* as = stage;
+    const float* bs = stage + BK * Cfg::kLdA;
+    const bool more = t + 1 < tiles;
+    if (more) {  // the next tile's loads are in flight during this tile's FMAs
+      a.fetch(fa, z, row0, (t + 1) * BK, tid);
+      b.fetch(fb, z, col0, (t + 1) * BK, tid);
+    }
+KILN_UNROLL
+    for (int kk = 0; kk < BK; ++kk) {
+      float ra[8], rb[8];
+      const float4 a0 = *reinterpret_cast<const float4*>(as + kk * Cfg::kLdA + tm * 4);
+      const float4 a1 = *reinterpret_cast<const float4*>(as + kk * Cfg::kLdA + BM / 2 + tm * 4);
+      const float4 b0 = *reinterpret_cast<const float4*>(bs + kk * Cfg::kLdB + tn * 4);
+      const float4 b1 = *reinterpret_cast<const float4*>(bs + kk * Cfg::kLdB + BN / 2 + tn * 4);
+      ra[0] = a0.x; ra[1] = a0.y; ra[2] = a0.z; ra[3] = a0.w;
+      ra[4] = a1.x; ra[5] = a1.y; ra[6] = a1.z; ra[7] = a1.w;
+      rb[0] = b0.x; rb[1] = b0.y; rb[2] = b0.z; rb[3] = b0.w;
+      rb[4] = b1.x; rb[5] = b1.y; rb[6] = b1.z; rb[7] = b1.w;
+KILN_UNROLL
+      for (int i = 0; i < 8; ++i)
+KILN_UNROLL
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
+    }
+    if (more) {
+      float* next = smem + ((t + 1) & 1) * Cfg::kStageFloats;
+      a.put(next, Cfg::kLdA, fa, tid);
+      b.put(next + BK * Cfg::kLdA, Cfg::kLdB, fb, tid);
+    }
+    __syncthreads();
+  }
+
+KILN_UNROLL
+  for (int i = 0; i < 8; ++i) {
+    const index_t row = row0 + (i < 4 ? 0 : BM / 2) + tm * 4 + (i & 3);
+    if (row >= m) continue;
+KILN_UNROLL
+    for (int s = 0; s < 2; ++s) {
+      const index_t col = col0 + s * (BN / 2) + tn * 4;
+      if (col >= n) continue;
+      const int count = n - col >= 4 ? 4 : static_cast<int>(n - col);
+      epilogue.store(z, row, col,
+                     make_float4(acc[i][4 * s], acc[i][4 * s + 1], acc[i][4 * s + 2], acc[i][4 * s + 3]),
+                     count);
+    }
+  }
+}
+
+// Largest grid dimension z per launch (the batch is launched in chunks of this many).
+constexpr index_t kMaxGridZ = 65535;
+
+inline int multiprocessor_count() {
+  int device = 0, count = 1;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+    count = 1;  // the launch reports the device's error
+  return count > 0 ? count : 1;
+}
+
+// Runs the product on `stream` with the SIMT engine, choosing the tile from the shape;
+// returns the first launch error. m, n >= 1 and batch >= 1.
+template <class A, class B, class Epilogue>
+cudaError_t gemm_simt(index_t m, index_t n, index_t k, index_t batch, const A& a, const B& b,
+                      const Epilogue& epilogue, cudaStream_t stream) {
+  auto run = [&](auto cfg) -> cudaError_t {
+    using Cfg = decltype(cfg);
+    const index_t tiles = ((m + Cfg::BM - 1) / Cfg::BM) * ((n + Cfg::BN - 1) / Cfg::BN);
+    for (index_t z0 = 0; z0 < batch; z0 += kMaxGridZ) {
+      const index_t chunk = batch - z0 < kMaxGridZ ? batch - z0 : kMaxGridZ;
+      const cudaError_t e = launch(gemm_simt_kernel<Cfg, A, B, Epilogue>,
+                                   dim3(static_cast<unsigned>(tiles), 1, static_cast<unsigned>(chunk)),
+                                   dim3(Cfg::kThreads), 2 * Cfg::kStageFloats * sizeof(float),
+                                   stream, m, n, k, z0, a, b, epilogue);
+      if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+  };
+  // Large tiles once they give every multiprocessor two blocks; small ones before.
+  const index_t large_blocks = ((m + 127) / 128) * ((n + 127) / 128) * batch;
+  if (large_blocks >= 2 * static_cast<index_t>(multiprocessor_count())) return run(LargeTile{});
+  return run(SmallTile{});
+}
+
+}  // namespace kiln::cuda::detail
