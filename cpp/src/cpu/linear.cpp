@@ -5,12 +5,13 @@
 
 #include "kiln/activation.hpp"
 #include "kiln/matmul.hpp"
+#include "linear_check.hpp"
 
 namespace kiln {
 
-namespace {
+namespace detail {
 
-void check(const LinearBackwardParams& p) {
+void linear_backward_check(const LinearBackwardParams& p) {
   if (p.m < 0 || p.in_features < 0 || p.out_features < 0) {
     throw std::invalid_argument("linear_backward: negative size");
   }
@@ -28,6 +29,10 @@ void check(const LinearBackwardParams& p) {
   }
 }
 
+}  // namespace detail
+
+namespace {
+
 // Column sums in row order, so the result does not depend on the thread count.
 void sum_rows(index_t rows, index_t cols, const float* a, float* out) {
   for (index_t j = 0; j < cols; ++j) out[j] = 0.0f;
@@ -41,7 +46,7 @@ void sum_rows(index_t rows, index_t cols, const float* a, float* out) {
 
 void linear_backward(const LinearBackwardParams& p, const float* x, const float* w, const float* y,
                      const float* dy, float* scratch, float* dx, float* dw, float* db) {
-  check(p);
+  detail::linear_backward_check(p);
   const index_t m = p.m, in = p.in_features, out = p.out_features;
   const float* dz = dy;
   if (p.activation != Activation::none) {
