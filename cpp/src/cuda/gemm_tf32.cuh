@@ -126,6 +126,7 @@ template <class A, class B, class Epilogue>
 cudaError_t gemm_tf32(index_t m, index_t n, index_t k, index_t batch, const A& a, const B& b,
                       const Epilogue& epilogue, cudaStream_t stream) {
   using Cfg = Tf32Tile;
+  if (m <= 0 || n <= 0 || batch <= 0) return cudaSuccess;
   const index_t tiles = ((m + Cfg::BM - 1) / Cfg::BM) * ((n + Cfg::BN - 1) / Cfg::BN);
   for (index_t z0 = 0; z0 < batch; z0 += kMaxGridZ) {
     const index_t chunk = batch - z0 < kMaxGridZ ? batch - z0 : kMaxGridZ;

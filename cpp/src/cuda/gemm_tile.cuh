@@ -76,46 +76,62 @@ struct MatrixOperand {
     float4 v[kQuads];
   };
 
+  // Quad q of a tile at (row0, k0): its first element's operand row and depth.
+  template <int kRows, int kBK>
+  __device__ __forceinline__ void quad_position(int q, index_t row0, index_t k0, index_t& r,
+                                                index_t& kk) const {
+    if (k_contiguous) {
+      r = row0 + q / (kBK / 4);
+      kk = k0 + 4 * (q % (kBK / 4));
+    } else {
+      r = row0 + 4 * (q % (kRows / 4));
+      kk = k0 + q / (kRows / 4);
+    }
+  }
+
+  __device__ __forceinline__ float element(index_t z, index_t r, index_t kk) const {
+    if (r >= rows || kk >= depth) return 0.0f;
+    return __ldg(data + z * batch_stride + (k_contiguous ? r * ld + kk : kk * ld + r));
+  }
+
+  // The quad at (r, kk) along the contiguous direction, zero outside the operand.
+  __device__ __forceinline__ float4 quad(index_t z, index_t r, index_t kk) const {
+    const float* base = data + z * batch_stride;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (k_contiguous) {
+      if (r < rows) {
+        const float* p = base + r * ld + kk;
+        if (vector_ok && kk + 3 < depth) {
+          v = __ldg(reinterpret_cast<const float4*>(p));
+        } else {
+          if (kk < depth) v.x = __ldg(p);
+          if (kk + 1 < depth) v.y = __ldg(p + 1);
+          if (kk + 2 < depth) v.z = __ldg(p + 2);
+          if (kk + 3 < depth) v.w = __ldg(p + 3);
+        }
+      }
+    } else if (kk < depth) {
+      const float* p = base + kk * ld + r;
+      if (vector_ok && r + 3 < rows) {
+        v = __ldg(reinterpret_cast<const float4*>(p));
+      } else {
+        if (r < rows) v.x = __ldg(p);
+        if (r + 1 < rows) v.y = __ldg(p + 1);
+        if (r + 2 < rows) v.z = __ldg(p + 2);
+        if (r + 3 < rows) v.w = __ldg(p + 3);
+      }
+    }
+    return v;
+  }
+
   template <int kRows, int kBK, int kThreads>
   __device__ __forceinline__ void fetch(Fetch<kRows, kBK, kThreads>& f, index_t z, index_t row0,
                                         index_t k0, int tid) const {
-    const float* base = data + z * batch_stride;
 KILN_UNROLL
     for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kQuads; ++j) {
-      const int q = tid + j * kThreads;
       index_t r, kk;
-      if (k_contiguous) {
-        r = row0 + q / (kBK / 4);
-        kk = k0 + 4 * (q % (kBK / 4));
-      } else {
-        r = row0 + 4 * (q % (kRows / 4));
-        kk = k0 + q / (kRows / 4);
-      }
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (k_contiguous) {
-        if (r < rows) {
-          const float* p = base + r * ld + kk;
-          if (vector_ok && kk + 3 < depth) {
-            v = __ldg(reinterpret_cast<const float4*>(p));
-          } else {
-            if (kk < depth) v.x = __ldg(p);
-            if (kk + 1 < depth) v.y = __ldg(p + 1);
-            if (kk + 2 < depth) v.z = __ldg(p + 2);
-            if (kk + 3 < depth) v.w = __ldg(p + 3);
-          }
-        }
-      } else if (kk < depth) {
-        const float* p = base + kk * ld + r;
-        if (vector_ok && r + 3 < rows) {
-          v = __ldg(reinterpret_cast<const float4*>(p));
-        } else {
-          if (r < rows) v.x = __ldg(p);
-          if (r + 1 < rows) v.y = __ldg(p + 1);
-          if (r + 2 < rows) v.z = __ldg(p + 2);
-          if (r + 3 < rows) v.w = __ldg(p + 3);
-        }
-      }
-      f.v[j] = v;
+      quad_position<kRows, kBK>(tid + j * kThreads, row0, k0, r, kk);
+      f.v[j] = quad(z, r, kk);
     }
   }
 
@@ -153,6 +169,56 @@ inline MatrixOperand matrix_operand(const float* data, index_t rows, index_t dep
   o.batch_stride = batch_stride;
   o.vector_ok = (reinterpret_cast<std::uintptr_t>(data) & 15u) == 0 && ld % 4 == 0 &&
                 batch_stride % 4 == 0;
+  return o;
+}
+
+// Two k-contiguous matrices one after the other along the depth: element (row, kk) of
+// `first` for kk < split, else of `second` at kk - split (the LSTM cell's [x h] and
+// [W_ih W_hh], one GEMM for the step). A quad that straddles the split is read by element.
+struct SplitDepthOperand {
+  MatrixOperand first, second;  // both k_contiguous, first.depth == split
+  index_t split = 0;
+
+  template <int kRows, int kBK, int kThreads>
+  using Fetch = MatrixOperand::Fetch<kRows, kBK, kThreads>;
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void fetch(Fetch<kRows, kBK, kThreads>& f, index_t z, index_t row0,
+                                        index_t k0, int tid) const {
+KILN_UNROLL
+    for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kQuads; ++j) {
+      index_t r, kk;
+      first.quad_position<kRows, kBK>(tid + j * kThreads, row0, k0, r, kk);
+      if (kk + 3 < split) {
+        f.v[j] = first.quad(z, r, kk);
+      } else if (kk >= split) {
+        f.v[j] = second.quad(z, r, kk - split);
+      } else {
+        float e[4];
+        for (int i = 0; i < 4; ++i) {
+          const index_t d = kk + i;
+          e[i] = d < split ? first.element(z, r, d) : second.element(z, r, d - split);
+        }
+        f.v[j] = make_float4(e[0], e[1], e[2], e[3]);
+      }
+    }
+  }
+
+  template <int kRows, int kBK, int kThreads>
+  __device__ __forceinline__ void put(float* tile, int ld_tile, const Fetch<kRows, kBK, kThreads>& f,
+                                      int tid) const {
+    first.put(tile, ld_tile, f, tid);
+  }
+};
+
+// Host side: [first second] along the depth; second's quads are aligned only when the
+// split is a multiple of 4.
+inline SplitDepthOperand split_depth_operand(const MatrixOperand& first, MatrixOperand second) {
+  second.vector_ok = second.vector_ok && first.depth % 4 == 0;
+  SplitDepthOperand o;
+  o.first = first;
+  o.second = second;
+  o.split = first.depth;
   return o;
 }
 
@@ -289,6 +355,7 @@ inline int multiprocessor_count() {
 template <class A, class B, class Epilogue>
 cudaError_t gemm_simt(index_t m, index_t n, index_t k, index_t batch, const A& a, const B& b,
                       const Epilogue& epilogue, cudaStream_t stream) {
+  if (m <= 0 || n <= 0 || batch <= 0) return cudaSuccess;
   auto run = [&](auto cfg) -> cudaError_t {
     using Cfg = decltype(cfg);
     const index_t tiles = ((m + Cfg::BM - 1) / Cfg::BM) * ((n + Cfg::BN - 1) / Cfg::BN);
