@@ -46,7 +46,11 @@ int run(const kiln::Conv2dParams& p, bool with_bias, int offset) {
   DeviceImage d_x(x, offset), d_w(w, offset), d_bias(bias, offset), d_dy(dy, offset);
   DeviceImage d_y(ys, offset), d_dx(xs, offset), d_dw(ws, offset), d_db(p.k, offset);
   kiln::cuda::conv2d_forward(p, d_x.get(), d_w.get(), with_bias ? d_bias.get() : nullptr, d_y.get());
-  kiln::cuda::conv2d_backward(p, d_x.get(), d_w.get(), d_dy.get(), d_dx.get(), d_dw.get(), d_db.get());
+  // A workspace every other case: a deep dw (N*OH*OW) with few filters splits its reduction.
+  const bool use_workspace = offset == 0;
+  DeviceImage workspace(use_workspace ? kiln::cuda::conv2d_backward_workspace(p) : 0, 0);
+  kiln::cuda::conv2d_backward(p, d_x.get(), d_w.get(), d_dy.get(), d_dx.get(), d_dw.get(), d_db.get(), 0,
+                              use_workspace ? workspace.get() : nullptr);
   CUDA_OK(cudaDeviceSynchronize());
 
   const double forward_terms = (p.c / p.groups) * p.r * p.s, dx_terms = (p.k / p.groups) * p.r * p.s,
@@ -102,6 +106,8 @@ int main() {
       conv(2, 16, 12, 12, 33, 3, 3, 1, 1, 1, 1),     // many output channels (edges of the tile)
       conv(1, 130, 3, 3, 7, 1, 1),                   // a deep reduction
       conv(2, 4, 17, 19, 2, 5, 3, 3, 2, 2, 1, 2, 1, 2),
+      conv(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1),         // deep dw: split over N*OH*OW
+      conv(3, 4, 20, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2),  // the same with groups
   };
   int n = 0, bad_cases = 0;
   for (const auto& p : cases) {

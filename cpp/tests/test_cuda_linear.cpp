@@ -55,9 +55,12 @@ int run(const Case& t) {
   DeviceImage dscratch(t.m * t.out, t.offset), ddx(t.m * t.in, t.offset),
       ddw(t.in * t.out, t.offset), ddb(t.out, t.offset);
   float* scratch = t.act == Activation::none ? nullptr : (t.in_place ? ddy.get() : dscratch.get());
+  // With a workspace (every other case), a deep dw splits its reduction over m.
+  const bool use_workspace = (t.m + t.in) % 2 == 0;
+  DeviceImage workspace(use_workspace ? kiln::cuda::linear_backward_workspace(p) : 0, 0);
   kiln::cuda::linear_backward(p, dx_.get(), dw_.get(), dy_.get(), ddy.get(), scratch,
                               want_dx ? ddx.get() : nullptr, want_dw ? ddw.get() : nullptr,
-                              want_db ? ddb.get() : nullptr);
+                              want_db ? ddb.get() : nullptr, 0, use_workspace ? workspace.get() : nullptr);
   CUDA_OK(cudaDeviceSynchronize());
 
   int bad = 0;
@@ -119,7 +122,8 @@ int main() {
     return 77;
   }
   const Activation acts[] = {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh};
-  const index_t sizes[][3] = {{1, 1, 1}, {7, 33, 1}, {33, 7, 130}, {130, 33, 7}, {64, 20, 36}, {5, 130, 65}};
+  const index_t sizes[][3] = {{1, 1, 1},    {7, 33, 1},  {33, 7, 130},  {130, 33, 7},
+                              {64, 20, 36}, {5, 130, 65}, {600, 7, 9}, {1101, 5, 12}};
   int cases = 0, bad_cases = 0, r = 0;
   for (const auto& s : sizes)
     for (bool out_by_in : {true, false})

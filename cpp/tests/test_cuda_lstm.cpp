@@ -171,6 +171,7 @@ int main() {
       {0, 3, 4, 5, true, true, true, true, true, true, true, 0},
       {0, 3, 4, 5, true, false, false, false, false, true, true, 0},
       {6, 9, 16, 20, true, true, true, false, true, true, true, 1},
+      {20, 30, 6, 5, true, true, true, true, true, true, true, 0},  // 600 rows: split dW
   };
   int n = 0, bad_cases = 0;
   for (const Case& t : cells) ++n, bad_cases += run_cell(t) != 0;

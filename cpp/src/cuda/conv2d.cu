@@ -149,7 +149,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
 }
 
 void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db, cudaStream_t stream) {
+                     float* dx, float* dw, float* db, cudaStream_t stream, float* workspace) {
   constexpr const char* kFn = "conv2d_backward";
   kiln::conv2d_check(p);
   const Geometry g = Geometry::of(p);
@@ -181,9 +181,16 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
     ep.ldc = depth;
     ep.batch_stride_c = g.kg * depth;
     ep.vector_ok = aligned16(dw) && depth % 4 == 0;
-    throw_if_failed(gemm_simt(g.kg, depth, a.depth, p.groups, a, b, ep, stream),
+    throw_if_failed(gemm_simt(g.kg, depth, a.depth, p.groups, a, b, ep, stream, workspace,
+                              workspace ? conv2d_backward_workspace(p) : 0),
                     "conv2d_backward (dw)", sizes);
   }
+}
+
+index_t conv2d_backward_workspace(const Conv2dParams& p) {
+  kiln::conv2d_check(p);
+  const index_t depth = (p.c / p.groups) * p.r * p.s;
+  return detail::gemm_workspace(p.k / p.groups, depth, p.n * p.out_h() * p.out_w(), p.groups);
 }
 
 }  // namespace kiln::cuda

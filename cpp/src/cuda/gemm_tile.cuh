@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda_compat.hpp"
 #include "unroll.hpp"
@@ -260,15 +261,21 @@ KILN_UNROLL
 };
 
 // ---- the SIMT kernel --------------------------------------------------------------------
-// Grid: x = tile index (n tiles fastest), z = batch (from z0). Dynamic shared memory:
-// 2 stages of Cfg::kStageFloats floats.
+// Grid: x = tile index (n tiles fastest), z = slice zz (from z0) = batch index * splits +
+// split: split s of a split-k product covers depth [s * k_chunk, (s + 1) * k_chunk) and
+// hands its partial sums to the epilogue under zz (PartialEpilogue); without a split,
+// zz is the batch index. Dynamic shared memory: 2 stages of Cfg::kStageFloats floats.
 template <class Cfg, class A, class B, class Epilogue>
 __global__ void __launch_bounds__(Cfg::kThreads)
-    gemm_simt_kernel(index_t m, index_t n, index_t k, index_t z0, A a, B b, Epilogue epilogue) {
+    gemm_simt_kernel(index_t m, index_t n, index_t k, index_t z0, int splits, index_t k_chunk, A a,
+                     B b, Epilogue epilogue) {
   KILN_DYNAMIC_SHARED(float, smem);
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK;
   const int tid = static_cast<int>(threadIdx.x);
-  const index_t z = z0 + blockIdx.z;
+  const index_t zz = z0 + blockIdx.z;
+  const index_t z = zz / splits;
+  const index_t k_begin = (zz % splits) * k_chunk;
+  const index_t k_end = k_begin + k_chunk < k ? k_begin + k_chunk : k;
   const index_t n_tiles = (n + BN - 1) / BN;
   const index_t row0 = (static_cast<index_t>(blockIdx.x) / n_tiles) * BM;
   const index_t col0 = (static_cast<index_t>(blockIdx.x) % n_tiles) * BN;
@@ -282,10 +289,10 @@ KILN_UNROLL
 
   typename A::template Fetch<BM, BK, Cfg::kThreads> fa;
   typename B::template Fetch<BN, BK, Cfg::kThreads> fb;
-  const index_t tiles = (k + BK - 1) / BK;
+  const index_t tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
   if (tiles > 0) {
-    a.fetch(fa, z, row0, 0, tid);
-    b.fetch(fb, z, col0, 0, tid);
+    a.fetch(fa, z, row0, k_begin, tid);
+    b.fetch(fb, z, col0, k_begin, tid);
     a.put(smem, Cfg::kLdA, fa, tid);
     b.put(smem + BK * Cfg::kLdA, Cfg::kLdB, fb, tid);
   }
@@ -296,8 +303,8 @@ KILN_UNROLL
     const float* bs = stage + BK * Cfg::kLdA;
     const bool more = t + 1 < tiles;
     if (more) {  // the next tile's loads are in flight during this tile's FMAs
-      a.fetch(fa, z, row0, (t + 1) * BK, tid);
-      b.fetch(fb, z, col0, (t + 1) * BK, tid);
+      a.fetch(fa, z, row0, k_begin + (t + 1) * BK, tid);
+      b.fetch(fb, z, col0, k_begin + (t + 1) * BK, tid);
     }
 KILN_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
@@ -332,7 +339,7 @@ KILN_UNROLL
       const index_t col = col0 + s * (BN / 2) + tn * 4;
       if (col >= n) continue;
       const int count = n - col >= 4 ? 4 : static_cast<int>(n - col);
-      epilogue.store(z, row, col,
+      epilogue.store(zz, row, col,
                      make_float4(acc[i][4 * s], acc[i][4 * s + 1], acc[i][4 * s + 2], acc[i][4 * s + 3]),
                      count);
     }
@@ -350,29 +357,112 @@ inline int multiprocessor_count() {
   return count > 0 ? count : 1;
 }
 
-// Runs the product on `stream` with the SIMT engine, choosing the tile from the shape;
-// returns the first launch error. m, n >= 1 and batch >= 1.
+// Split-k: the partial sums of slice zz land in workspace[(zz * m + row) * n + col]; a
+// second kernel adds the splits of each element in split order (deterministic) and
+// applies the real epilogue.
+struct PartialEpilogue {
+  float* workspace;
+  index_t m, n;
+  __device__ __forceinline__ void store(index_t zz, index_t row, index_t col, float4 v, int count) const {
+    float* p = workspace + (zz * m + row) * n + col;
+    p[0] = v.x;
+    if (count > 1) p[1] = v.y;
+    if (count > 2) p[2] = v.z;
+    if (count > 3) p[3] = v.w;
+  }
+};
+
+template <class Epilogue>
+__global__ void __launch_bounds__(256)
+    split_reduce_kernel(index_t m, index_t n, index_t batch, int splits, const float* workspace,
+                        Epilogue epilogue) {
+  const index_t groups = (n + 3) / 4, total = batch * m * groups;
+  const index_t stride = static_cast<index_t>(blockDim.x) * gridDim.x;
+  for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const index_t col = (e % groups) * 4, row = (e / groups) % m, z = e / (groups * m);
+    const int count = n - col >= 4 ? 4 : static_cast<int>(n - col);
+    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < splits; ++s) {
+      const float* p = workspace + ((z * splits + s) * m + row) * n + col;
+      for (int j = 0; j < count; ++j) v[j] += p[j];
+    }
+    epilogue.store(z, row, col, make_float4(v[0], v[1], v[2], v[3]), count);
+  }
+}
+
+// How a product runs: the tile, and into how many k splits (1: none).
+struct GemmPlan {
+  bool large = false;
+  int splits = 1;
+  index_t k_chunk = 0;
+};
+
+// Large tiles once they give every multiprocessor two blocks; small ones before. A product
+// that small tiles still leave below two blocks per multiprocessor but that is deep (at
+// least kMinSplitDepth per split) splits k, up to kMaxSplits ways.
+constexpr index_t kMinSplitDepth = 256;
+constexpr int kMaxSplits = 16;
+
+inline GemmPlan gemm_plan(index_t m, index_t n, index_t k, index_t batch) {
+  GemmPlan plan;
+  const index_t want = 2 * static_cast<index_t>(multiprocessor_count());
+  const index_t large_blocks = ((m + 127) / 128) * ((n + 127) / 128) * batch;
+  plan.large = large_blocks >= want;
+  const index_t small_blocks = ((m + 63) / 64) * ((n + 63) / 64) * batch;
+  if (plan.large || small_blocks >= want) return plan;
+  index_t splits = (want + small_blocks - 1) / small_blocks;
+  if (splits > k / kMinSplitDepth) splits = k / kMinSplitDepth;
+  if (splits > kMaxSplits) splits = kMaxSplits;
+  if (splits < 2) return plan;
+  plan.splits = static_cast<int>(splits);
+  plan.k_chunk = ((k + splits - 1) / splits + SmallTile::BK - 1) / SmallTile::BK * SmallTile::BK;
+  plan.splits = static_cast<int>((k + plan.k_chunk - 1) / plan.k_chunk);
+  return plan;
+}
+
+// Floats of workspace a product would use to split k (0: it would not split).
+inline index_t gemm_workspace(index_t m, index_t n, index_t k, index_t batch) {
+  if (m <= 0 || n <= 0 || batch <= 0) return 0;
+  const GemmPlan plan = gemm_plan(m, n, k, batch);
+  return plan.splits > 1 ? plan.splits * batch * m * n : 0;
+}
+
+// Runs the product on `stream` with the SIMT engine, choosing the tile (and a k split when
+// `workspace` holds gemm_workspace(m, n, k, batch) floats) from the shape; returns the first
+// launch error. Nothing runs when m, n or batch is 0.
 template <class A, class B, class Epilogue>
 cudaError_t gemm_simt(index_t m, index_t n, index_t k, index_t batch, const A& a, const B& b,
-                      const Epilogue& epilogue, cudaStream_t stream) {
+                      const Epilogue& epilogue, cudaStream_t stream, float* workspace = nullptr,
+                      index_t workspace_floats = 0) {
   if (m <= 0 || n <= 0 || batch <= 0) return cudaSuccess;
-  auto run = [&](auto cfg) -> cudaError_t {
+  GemmPlan plan = gemm_plan(m, n, k, batch);
+  if (plan.splits > 1 && (!workspace || workspace_floats < plan.splits * batch * m * n)) plan = GemmPlan{};
+  auto run = [&](auto cfg, const auto& ep) -> cudaError_t {
     using Cfg = decltype(cfg);
+    using Ep = std::decay_t<decltype(ep)>;
     const index_t tiles = ((m + Cfg::BM - 1) / Cfg::BM) * ((n + Cfg::BN - 1) / Cfg::BN);
-    for (index_t z0 = 0; z0 < batch; z0 += kMaxGridZ) {
-      const index_t chunk = batch - z0 < kMaxGridZ ? batch - z0 : kMaxGridZ;
-      const cudaError_t e = launch(gemm_simt_kernel<Cfg, A, B, Epilogue>,
+    const index_t slices = batch * plan.splits;
+    const index_t k_chunk = plan.splits > 1 ? plan.k_chunk : k;
+    for (index_t z0 = 0; z0 < slices; z0 += kMaxGridZ) {
+      const index_t chunk = slices - z0 < kMaxGridZ ? slices - z0 : kMaxGridZ;
+      const cudaError_t e = launch(gemm_simt_kernel<Cfg, A, B, Ep>,
                                    dim3(static_cast<unsigned>(tiles), 1, static_cast<unsigned>(chunk)),
                                    dim3(Cfg::kThreads), 2 * Cfg::kStageFloats * sizeof(float),
-                                   stream, m, n, k, z0, a, b, epilogue);
+                                   stream, m, n, k, z0, plan.splits, k_chunk, a, b, ep);
       if (e != cudaSuccess) return e;
     }
     return cudaSuccess;
   };
-  // Large tiles once they give every multiprocessor two blocks; small ones before.
-  const index_t large_blocks = ((m + 127) / 128) * ((n + 127) / 128) * batch;
-  if (large_blocks >= 2 * static_cast<index_t>(multiprocessor_count())) return run(LargeTile{});
-  return run(SmallTile{});
+  if (plan.large) return run(LargeTile{}, epilogue);
+  if (plan.splits == 1) return run(SmallTile{}, epilogue);
+  const cudaError_t e = run(SmallTile{}, PartialEpilogue{workspace, m, n});
+  if (e != cudaSuccess) return e;
+  const index_t work = batch * m * ((n + 3) / 4);
+  index_t blocks = (work + 255) / 256;
+  const index_t max_blocks = 8 * static_cast<index_t>(multiprocessor_count());
+  if (blocks > max_blocks) blocks = max_blocks;
+  return launch(split_reduce_kernel<Epilogue>, dim3(static_cast<unsigned>(blocks)), dim3(256), 0,
+                stream, m, n, batch, plan.splits, static_cast<const float*>(workspace), epilogue);
 }
 
 }  // namespace kiln::cuda::detail

@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads)
 
 void linear_backward(const LinearBackwardParams& p, const float* x, const float* w, const float* y,
                      const float* dy, float* scratch, float* dx, float* dw, float* db,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, float* workspace) {
   constexpr const char* kFn = "linear_backward";
   kiln::detail::linear_backward_check(p);
   const index_t m = p.m, in = p.in_features, out = p.out_features;
@@ -94,10 +94,17 @@ void linear_backward(const LinearBackwardParams& p, const float* x, const float*
     ep.c = dw;
     ep.ldc = out_by_in ? in : out;
     ep.vector_ok = aligned16(dw) && ep.ldc % 4 == 0;
-    const cudaError_t e = out_by_in ? gemm_simt(out, in, m, 1, dz_t, x_t, ep, stream)
-                                    : gemm_simt(in, out, m, 1, x_t, dz_t, ep, stream);
+    const index_t floats = workspace ? linear_backward_workspace(p) : 0;
+    const cudaError_t e = out_by_in ? gemm_simt(out, in, m, 1, dz_t, x_t, ep, stream, workspace, floats)
+                                    : gemm_simt(in, out, m, 1, x_t, dz_t, ep, stream, workspace, floats);
     throw_if_failed(e, "linear_backward (dw)", sizes);
   }
+}
+
+index_t linear_backward_workspace(const LinearBackwardParams& p) {
+  return p.m < 0 || p.in_features < 0 || p.out_features < 0
+             ? 0
+             : detail::gemm_workspace(p.out_features, p.in_features, p.m, 1);
 }
 
 }  // namespace kiln::cuda

@@ -63,11 +63,12 @@ MatrixOperand cols_of(const float* m, index_t rows, index_t cols) {
   return detail::matrix_operand(m, cols, rows, cols > 0 ? cols : 1, false);
 }
 
-// c (m, n) = a @ b^T-as-operands + beta c + bias + bias2 (per column).
+// c (m, n) = a @ b (operands as gemm_tile.cuh defines them) + beta c + bias + bias2 (per
+// column); split over k into `split` (split_floats of it) where that pays.
 template <class A, class B>
 void gemm(index_t m, index_t n, index_t k, const A& a, const B& b, float beta, float* c,
           const float* bias, const float* bias2, cudaStream_t stream, const char* what,
-          const Sizes& s) {
+          const Sizes& s, float* split = nullptr, index_t split_floats = 0) {
   detail::LinearEpilogue ep;
   ep.c = c;
   ep.ldc = n;
@@ -76,7 +77,8 @@ void gemm(index_t m, index_t n, index_t k, const A& a, const B& b, float beta, f
   ep.bias2 = bias2;
   ep.bias_axis = detail::BiasAxis::per_column;
   ep.vector_ok = detail::aligned16(c) && n % 4 == 0;
-  throw_if_failed(detail::gemm_simt(m, n, k, 1, a, b, ep, stream), what, sizes_text(s));
+  throw_if_failed(detail::gemm_simt(m, n, k, 1, a, b, ep, stream, split, split_floats), what,
+                  sizes_text(s));
 }
 
 unsigned blocks_for(index_t work) {
@@ -156,13 +158,21 @@ void copy_or_zero(float* dst, const float* src, index_t n, cudaStream_t stream, 
   throw_if_failed(e, "lstm state copy", sizes_text(s));
 }
 
+// Floats the weight-gradient GEMMs over `rows` rows may use to split their reduction.
+index_t split_floats_for(const Sizes& s, index_t rows) {
+  const index_t a = detail::gemm_workspace(s.G, s.I, rows, 1), b = detail::gemm_workspace(s.G, s.H, rows, 1);
+  const index_t c = detail::gemm_workspace(s.G, s.H, s.B, 1);
+  return a > b ? (a > c ? a : c) : (b > c ? b : c);
+}
+
 // The gradients that need whole-sequence GEMMs over d_pre (rows, 4H): dx, dW_ih, db.
 void input_side_gradients(const Sizes& s, index_t rows, const float* d_pre, const float* x,
-                          const float* w_ih, float* dx, float* dw_ih, float* db, cudaStream_t stream) {
+                          const float* w_ih, float* dx, float* dw_ih, float* db, float* split,
+                          index_t split_floats, cudaStream_t stream) {
   if (dx) gemm(rows, s.I, s.G, rows_of(d_pre, rows, s.G), cols_of(w_ih, s.G, s.I), 0.0f, dx,
                nullptr, nullptr, stream, "lstm dx", s);
   if (dw_ih) gemm(s.G, s.I, rows, cols_of(d_pre, rows, s.G), cols_of(x, rows, s.I), 0.0f, dw_ih,
-                  nullptr, nullptr, stream, "lstm dw_ih", s);
+                  nullptr, nullptr, stream, "lstm dw_ih", s, split, split_floats);
   if (db) throw_if_failed(detail::column_sums(rows, s.G, d_pre, s.G, db, stream), "lstm db", sizes_text(s));
 }
 
@@ -187,7 +197,10 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
   gates_forward(s, gates, c, c_new, h_new, stream);
 }
 
-index_t lstm_cell_backward_workspace(const LstmParams& p) { return p.batch * 4 * p.hidden_size; }
+index_t lstm_cell_backward_workspace(const LstmParams& p) {
+  const Sizes s = check_sizes("lstm_cell_backward", p, false);
+  return s.B * s.G + split_floats_for(s, s.B);
+}
 
 void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, const float* c,
                         const float* w_ih, const float* w_hh, const float* gates,
@@ -206,12 +219,14 @@ void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, con
   require(kFn, "dh_new", dh_new, s.B * s.H);
   require(kFn, "workspace", workspace, lstm_cell_backward_workspace(p));
   float* d_pre = workspace;
+  float* split = workspace + s.B * s.G;
+  const index_t split_floats = split_floats_for(s, s.B);
   gates_backward(s, gates, c, c_new, dh_new, nullptr, dc_new, d_pre, dc, stream);
   if (dh) gemm(s.B, s.H, s.G, rows_of(d_pre, s.B, s.G), cols_of(w_hh, s.G, s.H), 0.0f, dh, nullptr,
                nullptr, stream, "lstm dh", s);
-  input_side_gradients(s, s.B, d_pre, x, w_ih, dx, dw_ih, db, stream);
+  input_side_gradients(s, s.B, d_pre, x, w_ih, dx, dw_ih, db, split, split_floats, stream);
   if (dw_hh) gemm(s.G, s.H, s.B, cols_of(d_pre, s.B, s.G), cols_of(h, s.B, s.H), 0.0f, dw_hh,
-                  nullptr, nullptr, stream, "lstm dw_hh", s);
+                  nullptr, nullptr, stream, "lstm dw_hh", s, split, split_floats);
 }
 
 void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0, const float* c0,
@@ -247,7 +262,8 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
 }
 
 index_t lstm_sequence_backward_workspace(const LstmParams& p) {
-  return p.seq_len * p.batch * 4 * p.hidden_size + 2 * p.batch * p.hidden_size;
+  const Sizes s = check_sizes("lstm_sequence_backward", p, true);
+  return s.T * s.B * s.G + 2 * s.B * s.H + split_floats_for(s, s.T * s.B);
 }
 
 void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0, const float* c0,
@@ -270,6 +286,8 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   float* d_pre = workspace;
   float* dh_next = d_pre + s.T * step_gates;  // the gradients reaching h_t, c_t from later steps
   float* dc_next = dh_next + state;
+  float* split = dc_next + state;  // the weight gradients' split-k partial sums
+  const index_t split_floats = split_floats_for(s, s.T * s.B);
   copy_or_zero(dh_next, dh_n, state, stream, s);
   copy_or_zero(dc_next, dc_n, state, stream, s);
   for (index_t t = s.T - 1; t >= 0; --t) {
@@ -286,15 +304,16 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   if (dc0) copy_or_zero(dc0, dc_next, state, stream, s);
 
   const index_t rows = s.T * s.B;
-  input_side_gradients(s, rows, d_pre, x, w_ih, dx, dw_ih, db, stream);
+  input_side_gradients(s, rows, d_pre, x, w_ih, dx, dw_ih, db, split, split_floats, stream);
   if (dw_hh) {
     // Step t > 0 pairs with y[t-1]: one GEMM over steps 1..T-1; step 0 with h0 (if any).
     const index_t shifted = s.T > 0 ? (s.T - 1) * s.B : 0;
     gemm(s.G, s.H, shifted, cols_of(d_pre + (s.T > 0 ? step_gates : 0), shifted, s.G),
-         cols_of(y, shifted, s.H), 0.0f, dw_hh, nullptr, nullptr, stream, "lstm dw_hh", s);
+         cols_of(y, shifted, s.H), 0.0f, dw_hh, nullptr, nullptr, stream, "lstm dw_hh", s, split,
+         split_floats);
     if (h0 && s.T > 0)
       gemm(s.G, s.H, s.B, cols_of(d_pre, s.B, s.G), cols_of(h0, s.B, s.H), 1.0f, dw_hh, nullptr,
-           nullptr, stream, "lstm dw_hh (h0)", s);
+           nullptr, stream, "lstm dw_hh (h0)", s, split, split_floats);
   }
 }
 

@@ -26,6 +26,12 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                     float* y, cudaStream_t stream = 0);
 
 void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db, cudaStream_t stream = 0);
+                     float* dx, float* dw, float* db, cudaStream_t stream = 0,
+                     float* workspace = nullptr);
+
+// Floats of the optional `workspace` that lets dw split its reduction over N*OH*OW across
+// the device when the filters are too few to fill it (0: no use for one), on the current
+// device. Throws std::invalid_argument for bad params.
+index_t conv2d_backward_workspace(const Conv2dParams& p);
 
 }  // namespace kiln::cuda

@@ -19,6 +19,10 @@ namespace kiln::cuda {
 
 void linear_backward(const LinearBackwardParams& p, const float* x, const float* w, const float* y,
                      const float* dy, float* scratch, float* dx, float* dw, float* db,
-                     cudaStream_t stream = 0);
+                     cudaStream_t stream = 0, float* workspace = nullptr);
+
+// Floats of the optional `workspace` that lets dw split its reduction over m across the
+// device when out x in is too small to fill it (0: no use for one), on the current device.
+index_t linear_backward_workspace(const LinearBackwardParams& p);
 
 }  // namespace kiln::cuda

@@ -30,7 +30,8 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
                        const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
                        float* h_new, float* c_new, float* gates, cudaStream_t stream = 0);
 
-index_t lstm_cell_backward_workspace(const LstmParams& p);  // B * 4H
+// B * 4H, plus what the weight gradients need to split their reduction over the batch.
+index_t lstm_cell_backward_workspace(const LstmParams& p);
 
 void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, const float* c,
                         const float* w_ih, const float* w_hh, const float* gates,
@@ -45,7 +46,9 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
                            const float* b_hh, float* y, float* h_n, float* c_n, float* gates,
                            float* cells, cudaStream_t stream = 0);
 
-index_t lstm_sequence_backward_workspace(const LstmParams& p);  // T * B * 4H + 2 * B * H
+// T * B * 4H + 2 * B * H, plus what the weight gradients need to split their reduction
+// over T * B rows (on the current device).
+index_t lstm_sequence_backward_workspace(const LstmParams& p);
 
 void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0, const float* c0,
                             const float* w_ih, const float* w_hh, const float* y,
