@@ -26,6 +26,7 @@ from .factories import (arange, as_tensor, from_numpy, full, is_tensor, ones, on
 from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
+from .tensor_ops.conversions import from_dlpack
 from .tensor_ops import (abs, argmax, argmin, cat, clamp, exp, flatten, log, matmul, max, mean, min, permute,
                          reshape, sqrt, squeeze, stack, sum, transpose, unsqueeze, where)
 
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 concatenate = cat
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
-_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench")
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda")
 _FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
 
 
@@ -54,7 +55,7 @@ __all__ = [
     "ops", "reference", "backends", "nn", "optim", "utils", "keras", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load", "device",
-    "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "arange", "randn", "rand", "randint", "randperm", "manual_seed",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
