@@ -22,7 +22,7 @@ from .backends import (available_backends, cpu_isa, current_backend, default_bac
                        set_num_threads, use_backend)
 from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
 from .factories import (arange, as_tensor, from_numpy, full, is_tensor, ones, ones_like, rand, randint, randn,
-                        randperm, tensor, zeros, zeros_like)
+                        randperm, tensor, zeros, zeros_like, set_default_device, get_default_device)
 from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
@@ -56,7 +56,7 @@ __all__ = [
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load", "device",
     "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-    "arange", "randn", "rand", "randint", "randperm", "manual_seed",
+    "arange", "randn", "rand", "randint", "randperm", "manual_seed", "set_default_device", "get_default_device",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
     "log", "sqrt", "abs", "clamp", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",

@@ -32,6 +32,7 @@ class CudaBackend(*_families, DeviceArrays):
 
     name = "cuda"
     description = "kiln's CUDA kernels (emulated device)" if _cuda.emulated else "kiln's CUDA kernels"
+    float32_only = True  # the kernels compute in float32 (the primitives take every dtype)
     native_nodes: dict = {}
     native_ops: dict = {}
 
