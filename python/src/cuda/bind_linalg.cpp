@@ -14,14 +14,14 @@
 
 namespace py = pybind11;
 
-namespace kiln::bind {
+namespace kiln::python::cuda {
 namespace {
 
 using ptr_t = std::uintptr_t;
 
-const float* in(ptr_t p) { return reinterpret_cast<const float*>(p); }
-float* out(ptr_t p) { return reinterpret_cast<float*>(p); }
-cudaStream_t stream_of(ptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+const float* in(ptr_t p) { return as_pointer<const float>(p); }
+float* out(ptr_t p) { return as_pointer<float>(p); }
+cudaStream_t stream_of(ptr_t s) { return as_stream(s); }
 
 Conv2dParams conv_params(index_t n, index_t c, index_t h, index_t w, index_t k, index_t r,
                          index_t s, index_t stride_h, index_t stride_w, index_t pad_h,
@@ -60,7 +60,7 @@ void bind_linalg(py::module_& m) {
         p.alpha = alpha, p.beta = beta;
         p.activation = static_cast<Activation>(activation);
         py::gil_scoped_release release;
-        cuda::matmul(p, in(a), in(b), in(bias), out(c), stream_of(stream), allow_tf32);
+        ::kiln::cuda::matmul(p, in(a), in(b), in(bias), out(c), stream_of(stream), allow_tf32);
       },
       py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("c"), py::arg("batch"), py::arg("m"),
       py::arg("n"), py::arg("k"), py::arg("transpose_a"), py::arg("transpose_b"), py::arg("lda"),
@@ -78,7 +78,7 @@ void bind_linalg(py::module_& m) {
         const LinearBackwardParams p = linear_params(m_, in_features, out_features,
                                                      weight_is_out_by_in, activation);
         py::gil_scoped_release release;
-        cuda::linear_backward(p, in(x), in(w), in(y), in(dy), out(scratch), out(dx), out(dw),
+        ::kiln::cuda::linear_backward(p, in(x), in(w), in(y), in(dy), out(scratch), out(dx), out(dw),
                               out(db), stream_of(stream), out(workspace));
       },
       py::arg("x"), py::arg("w"), py::arg("y"), py::arg("dy"), py::arg("scratch"), py::arg("dx"),
@@ -89,7 +89,7 @@ void bind_linalg(py::module_& m) {
   m.def(
       "linear_backward_workspace",
       [](index_t m_, index_t in_features, index_t out_features) {
-        return cuda::linear_backward_workspace(linear_params(m_, in_features, out_features, true, 0));
+        return ::kiln::cuda::linear_backward_workspace(linear_params(m_, in_features, out_features, true, 0));
       },
       py::arg("m"), py::arg("in_features"), py::arg("out_features"));
 
@@ -101,7 +101,7 @@ void bind_linalg(py::module_& m) {
         const Conv2dParams p = conv_params(n, c, h, w_, k, r, s, stride_h, stride_w, pad_h, pad_w,
                                            dilation_h, dilation_w, groups);
         py::gil_scoped_release release;
-        cuda::conv2d_forward(p, in(x), in(w), in(bias), out(y), stream_of(stream));
+        ::kiln::cuda::conv2d_forward(p, in(x), in(w), in(bias), out(y), stream_of(stream));
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("y"), py::arg("n"), py::arg("c"),
       py::arg("h"), py::arg("width"), py::arg("k"), py::arg("r"), py::arg("s"),
@@ -118,7 +118,7 @@ void bind_linalg(py::module_& m) {
         const Conv2dParams p = conv_params(n, c, h, w_, k, r, s, stride_h, stride_w, pad_h, pad_w,
                                            dilation_h, dilation_w, groups);
         py::gil_scoped_release release;
-        cuda::conv2d_backward(p, in(x), in(w), in(dy), out(dx), out(dw), out(db), stream_of(stream),
+        ::kiln::cuda::conv2d_backward(p, in(x), in(w), in(dy), out(dx), out(dw), out(db), stream_of(stream),
                               out(workspace));
       },
       py::arg("x"), py::arg("w"), py::arg("dy"), py::arg("dx"), py::arg("dw"), py::arg("db"),
@@ -131,7 +131,7 @@ void bind_linalg(py::module_& m) {
       [](index_t n, index_t c, index_t h, index_t w_, index_t k, index_t r, index_t s,
          index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h,
          index_t dilation_w, index_t groups) {
-        return cuda::conv2d_backward_workspace(conv_params(n, c, h, w_, k, r, s, stride_h, stride_w,
+        return ::kiln::cuda::conv2d_backward_workspace(conv_params(n, c, h, w_, k, r, s, stride_h, stride_w,
                                                            pad_h, pad_w, dilation_h, dilation_w, groups));
       },
       py::arg("n"), py::arg("c"), py::arg("h"), py::arg("width"), py::arg("k"), py::arg("r"),
@@ -145,7 +145,7 @@ void bind_linalg(py::module_& m) {
          ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, 1};
         py::gil_scoped_release release;
-        cuda::lstm_cell_forward(p, in(x), in(h), in(c), in(w_ih), in(w_hh), in(b_ih), in(b_hh),
+        ::kiln::cuda::lstm_cell_forward(p, in(x), in(h), in(c), in(w_ih), in(w_hh), in(b_ih), in(b_hh),
                                 out(h_new), out(c_new), out(gates), stream_of(stream));
       },
       py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
@@ -161,7 +161,7 @@ void bind_linalg(py::module_& m) {
          ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, 1};
         py::gil_scoped_release release;
-        cuda::lstm_cell_backward(p, in(x), in(h), in(c), in(w_ih), in(w_hh), in(gates), in(c_new),
+        ::kiln::cuda::lstm_cell_backward(p, in(x), in(h), in(c), in(w_ih), in(w_hh), in(gates), in(c_new),
                                  in(dh_new), in(dc_new), out(dx), out(dh), out(dc), out(dw_ih),
                                  out(dw_hh), out(db), out(workspace), stream_of(stream));
       },
@@ -178,7 +178,7 @@ void bind_linalg(py::module_& m) {
          index_t input_size, index_t hidden_size, ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, seq_len};
         py::gil_scoped_release release;
-        cuda::lstm_sequence_forward(p, in(x), in(h0), in(c0), in(w_ih), in(w_hh), in(b_ih),
+        ::kiln::cuda::lstm_sequence_forward(p, in(x), in(h0), in(c0), in(w_ih), in(w_hh), in(b_ih),
                                     in(b_hh), out(y), out(h_n), out(c_n), out(gates), out(cells),
                                     stream_of(stream));
       },
@@ -195,7 +195,7 @@ void bind_linalg(py::module_& m) {
          index_t input_size, index_t hidden_size, ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, seq_len};
         py::gil_scoped_release release;
-        cuda::lstm_sequence_backward(p, in(x), in(h0), in(c0), in(w_ih), in(w_hh), in(y), in(gates),
+        ::kiln::cuda::lstm_sequence_backward(p, in(x), in(h0), in(c0), in(w_ih), in(w_hh), in(y), in(gates),
                                      in(cells), in(dy), in(dh_n), in(dc_n), out(dx), out(dh0),
                                      out(dc0), out(dw_ih), out(dw_hh), out(db), out(workspace),
                                      stream_of(stream));
@@ -210,16 +210,16 @@ void bind_linalg(py::module_& m) {
   m.def(
       "lstm_cell_backward_workspace",
       [](index_t batch, index_t input_size, index_t hidden_size) {
-        return cuda::lstm_cell_backward_workspace(LstmParams{batch, input_size, hidden_size, 1});
+        return ::kiln::cuda::lstm_cell_backward_workspace(LstmParams{batch, input_size, hidden_size, 1});
       },
       py::arg("batch"), py::arg("input_size"), py::arg("hidden_size"));
   m.def(
       "lstm_sequence_backward_workspace",
       [](index_t seq_len, index_t batch, index_t input_size, index_t hidden_size) {
-        return cuda::lstm_sequence_backward_workspace(
+        return ::kiln::cuda::lstm_sequence_backward_workspace(
             LstmParams{batch, input_size, hidden_size, seq_len});
       },
       py::arg("seq_len"), py::arg("batch"), py::arg("input_size"), py::arg("hidden_size"));
 }
 
-}  // namespace kiln::bind
+}  // namespace kiln::python::cuda

@@ -62,12 +62,13 @@ class LinearAlgebra:
         """a as a float32, C-contiguous device array (the same object when it already is)."""
         if a is None:
             return None
-        if a.dtype != _F32:
-            a = self.astype(a, _F32)
+        a = self._f32_any_layout(a)
         return self.contiguous(a)
 
     def _f32_any_layout(self, a):
-        """a as float32, keeping its strides (GEMM operands read strided views in place)."""
+        """a as a float32 device array, keeping its strides (GEMM operands read strided views in
+        place); a host array is copied over."""
+        a = self._device(a)
         return a if a.dtype == _F32 else self.astype(a, _F32)
 
     # ---- matmul ---------------------------------------------------------------------
@@ -114,7 +115,7 @@ class LinearAlgebra:
 
     def _assign(self, dst, src):
         """dst[...] = src on the device (dst of any layout or dtype)."""
-        self.copy_(dst, src)
+        self.copy_into(dst, src)
 
     # ---- linear_backward ------------------------------------------------------------------
     def linear_backward(self, x, w, y, grad_y, weight_is_out_by_in, activation, input_grad, weight_grad,
