@@ -55,6 +55,22 @@ def _matrix_layout(a, transposed):
     return None
 
 
+def _span(a):
+    """[first, last) byte addresses a's elements occupy."""
+    if a.size == 0:
+        return a.ptr, a.ptr
+    low = sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(a.shape, a.strides) if s > 0)
+    return a.ptr + low, a.ptr + high + a.itemsize
+
+
+def _overlaps(a, b):
+    if a is None or b is None:
+        return False
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return a0 < b1 and b0 < a1
+
+
 class LinearAlgebra:
     """matmul, linear_backward, conv2d(_backward), lstm_cell(_backward), lstm_sequence(_backward)."""
 
@@ -95,9 +111,11 @@ class LinearAlgebra:
         target = out
         if out is None:
             target = self.empty(shape, _F32)
-        elif out.dtype != _F32 or _matrix_layout(out, False) is None or _matrix_layout(out, False)[2]:
-            # Not writable in place as a row-major C: computed apart, then copied in.
-            target = self._f32(out) if beta else self.empty(shape, _F32)
+        elif (out.dtype != _F32 or _matrix_layout(out, False) is None or _matrix_layout(out, False)[2]
+              or any(_overlaps(out, x) for x in (a, b, bias))):
+            # Not writable in place as a row-major C, or sharing memory with an operand (the
+            # reference reads every input before it writes): computed apart, then copied in.
+            target = self.contiguous(self.astype(out, _F32)) if beta else self.empty(shape, _F32)
         ldc, batch_stride_c, _ = _matrix_layout(target, False)
         if target.ndim == 3 and target.shape[0] == 1:
             batch_stride_c = m * ldc
