@@ -156,9 +156,9 @@ KILN_UNROLL
   }
 };
 
-// Host side: a MatrixOperand for a row-major stored matrix read as op(): `stored_rows` x
-// `stored_cols` with leading dimension ld; transposed = the operand's rows are the
-// stored columns.
+// Host side: an operand of `rows` x `depth` over a row-major stored matrix with leading
+// dimension ld: its stored rows are the operand's rows (rows_are_stored_rows: A, or B^T,
+// as stored) or its depth (A^T, or B, as stored).
 inline MatrixOperand matrix_operand(const float* data, index_t rows, index_t depth, index_t ld,
                                     bool rows_are_stored_rows, index_t batch_stride = 0) {
   MatrixOperand o;
