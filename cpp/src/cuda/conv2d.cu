@@ -46,21 +46,44 @@ struct Geometry {
 struct ImageColumns {
   const float* x;
   Geometry g;
-  __device__ __forceinline__ float operator()(index_t z, index_t row, index_t kk) const {
-    const int pixel = static_cast<int>(row), q = static_cast<int>(kk);
+  struct Row {
+    const float* image;  // x[n, z*cg]
+    int ih0, iw0;        // the window's top-left corner
+  };
+  __device__ __forceinline__ Row row(index_t z, index_t r) const {
+    const int pixel = static_cast<int>(r);
     const int ow = pixel % g.ow, t = pixel / g.ow, oh = t % g.oh, n = t / g.oh;
+    return {x + static_cast<index_t>(n * g.c + static_cast<int>(z) * g.cg) * g.h * g.w,
+            oh * g.stride_h - g.pad_h, ow * g.stride_w - g.pad_w};
+  }
+  __device__ __forceinline__ float at(index_t, const Row& p, index_t kk) const {
+    const int q = static_cast<int>(kk);
     const int s = q % g.s, u = q / g.s, r = u % g.r, c = u / g.r;
-    const int ih = oh * g.stride_h - g.pad_h + r * g.dil_h, iw = ow * g.stride_w - g.pad_w + s * g.dil_w;
+    const int ih = p.ih0 + r * g.dil_h, iw = p.iw0 + s * g.dil_w;
     if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return 0.0f;
-    return __ldg(x + ((n * g.c + static_cast<int>(z) * g.cg + c) * g.h + ih) * g.w + iw);
+    return __ldg(p.image + (c * g.h + ih) * g.w + iw);
   }
 };
 
-// The same, transposed for dw: row = (c, r, s), kk = output pixel.
+// The same, transposed for dw: row = (c, r, s), kk = output pixel (n, oh, ow).
 struct ImageColumnsT {
-  ImageColumns columns;
-  __device__ __forceinline__ float operator()(index_t z, index_t row, index_t kk) const {
-    return columns(z, kk, row);
+  const float* x;
+  Geometry g;
+  struct Row {
+    int channel;  // z*cg + c
+    int dr, ds;   // the tap's offset from a window's corner
+  };
+  __device__ __forceinline__ Row row(index_t z, index_t r) const {
+    const int q = static_cast<int>(r);
+    const int s = q % g.s, u = q / g.s, rr = u % g.r, c = u / g.r;
+    return {static_cast<int>(z) * g.cg + c, rr * g.dil_h - g.pad_h, s * g.dil_w - g.pad_w};
+  }
+  __device__ __forceinline__ float at(index_t, const Row& p, index_t kk) const {
+    const int pixel = static_cast<int>(kk);
+    const int ow = pixel % g.ow, t = pixel / g.ow, oh = t % g.oh, n = t / g.oh;
+    const int ih = oh * g.stride_h + p.dr, iw = ow * g.stride_w + p.ds;
+    if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return 0.0f;
+    return __ldg(x + ((n * g.c + p.channel) * g.h + ih) * g.w + iw);
   }
 };
 
@@ -68,10 +91,15 @@ struct ImageColumnsT {
 struct OutputRows {
   const float* dy;
   Geometry g;
-  __device__ __forceinline__ float operator()(index_t z, index_t row, index_t kk) const {
+  struct Row {
+    const float* plane;  // dy[0, z*kg + k]
+  };
+  __device__ __forceinline__ Row row(index_t z, index_t r) const {
+    return {dy + static_cast<index_t>(static_cast<int>(z) * g.kg + static_cast<int>(r)) * g.oh * g.ow};
+  }
+  __device__ __forceinline__ float at(index_t, const Row& p, index_t kk) const {
     const int plane = g.oh * g.ow, q = static_cast<int>(kk);
-    const int n = q / plane, pixel = q % plane;
-    return __ldg(dy + (n * g.k + static_cast<int>(z) * g.kg + static_cast<int>(row)) * plane + pixel);
+    return __ldg(p.plane + (q / plane) * g.k * plane + q % plane);
   }
 };
 
@@ -79,10 +107,15 @@ struct OutputRows {
 struct WeightsT {
   const float* w;
   Geometry g;
-  __device__ __forceinline__ float operator()(index_t z, index_t row, index_t kk) const {
+  struct Row {
+    const float* filter;  // w[z*kg, c]
+  };
+  __device__ __forceinline__ Row row(index_t z, index_t r) const {
+    return {w + static_cast<index_t>(static_cast<int>(z) * g.kg * g.cg + static_cast<int>(r)) * g.r * g.s};
+  }
+  __device__ __forceinline__ float at(index_t, const Row& p, index_t kk) const {
     const int rs = g.r * g.s, q = static_cast<int>(kk);
-    const int k = q / rs, f = q % rs;
-    return __ldg(w + ((static_cast<int>(z) * g.kg + k) * g.cg + static_cast<int>(row)) * rs + f);
+    return __ldg(p.filter + (q / rs) * g.cg * rs + q % rs);
   }
 };
 
@@ -91,15 +124,24 @@ struct WeightsT {
 struct OutputTaps {
   const float* dy;
   Geometry g;
-  __device__ __forceinline__ float operator()(index_t z, index_t row, index_t kk) const {
-    const int pixel = static_cast<int>(row), q = static_cast<int>(kk);
+  struct Row {
+    const float* image;  // dy[n, z*kg]
+    int y0, x0;          // (ih, iw) in padded coordinates
+  };
+  __device__ __forceinline__ Row row(index_t z, index_t r) const {
+    const int pixel = static_cast<int>(r);
     const int iw = pixel % g.w, t = pixel / g.w, ih = t % g.h, n = t / g.h;
+    return {dy + static_cast<index_t>(n * g.k + static_cast<int>(z) * g.kg) * g.oh * g.ow, ih + g.pad_h,
+            iw + g.pad_w};
+  }
+  __device__ __forceinline__ float at(index_t, const Row& p, index_t kk) const {
+    const int q = static_cast<int>(kk);
     const int s = q % g.s, u = q / g.s, r = u % g.r, k = u / g.r;
-    const int y = ih + g.pad_h - r * g.dil_h, x = iw + g.pad_w - s * g.dil_w;
+    const int y = p.y0 - r * g.dil_h, x = p.x0 - s * g.dil_w;
     if (y < 0 || x < 0 || y % g.stride_h != 0 || x % g.stride_w != 0) return 0.0f;
     const int oh = y / g.stride_h, ow = x / g.stride_w;
     if (oh >= g.oh || ow >= g.ow) return 0.0f;
-    return __ldg(dy + ((n * g.k + static_cast<int>(z) * g.kg + k) * g.oh + oh) * g.ow + ow);
+    return __ldg(p.image + (k * g.oh + oh) * g.ow + ow);
   }
 };
 
@@ -175,7 +217,7 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
   }
   if (dw && g.k * depth > 0) {
     GatherOperand<OutputRows> a{OutputRows{dy, g}, g.kg, dy_empty ? 0 : out_pixels};
-    GatherOperand<ImageColumnsT> b{ImageColumnsT{ImageColumns{x, g}}, depth, a.depth};
+    GatherOperand<ImageColumnsT> b{ImageColumnsT{x, g}, depth, a.depth};
     LinearEpilogue ep;
     ep.c = dw;
     ep.ldc = depth;

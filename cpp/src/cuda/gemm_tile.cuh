@@ -223,10 +223,15 @@ inline SplitDepthOperand split_depth_operand(const MatrixOperand& first, MatrixO
   return o;
 }
 
-// An operand whose elements are computed from their position by `Gather` (an object with
-// `__device__ float operator()(index_t z, index_t row, index_t kk) const`, called only
-// inside the operand): the implicit-GEMM operands of conv2d. One element per step;
-// neighbouring threads take neighbouring rows.
+// An operand whose elements are computed from their position by `Gather`: the
+// implicit-GEMM operands of conv2d. A thread always fetches the same row of the tile
+// (kThreads is a multiple of the tile's rows), so what depends on the row alone (an image's
+// base address, a window's corner) is computed once per block, in
+//   __device__ Gather::Row row(index_t z, index_t r) const;
+// and each element of a tile from it and the depth kk, in
+//   __device__ float at(index_t z, const Gather::Row& row, index_t kk) const;
+// (called only inside the operand: r < rows, kk < depth). Neighbouring threads take
+// neighbouring rows (neighbouring addresses of x or dy at stride 1).
 template <class Gather>
 struct GatherOperand {
   Gather gather;
@@ -234,18 +239,27 @@ struct GatherOperand {
 
   template <int kRows, int kBK, int kThreads>
   struct Fetch {
+    static_assert(kThreads % kRows == 0, "a thread keeps one row of the tile");
     static constexpr int kCount = kRows * kBK / kThreads;
     float v[kCount];
+    typename Gather::Row row;
+    bool has_row = false;  // row computed (and inside the operand)
+    bool ready = false;
   };
 
   template <int kRows, int kBK, int kThreads>
   __device__ __forceinline__ void fetch(Fetch<kRows, kBK, kThreads>& f, index_t z, index_t row0,
                                         index_t k0, int tid) const {
+    const index_t r = row0 + tid % kRows;
+    if (!f.ready) {  // the first tile of the block
+      f.ready = true;
+      f.has_row = r < rows;
+      if (f.has_row) f.row = gather.row(z, r);
+    }
 KILN_UNROLL
     for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kCount; ++j) {
-      const int e = tid + j * kThreads;
-      const index_t r = row0 + e % kRows, kk = k0 + e / kRows;
-      f.v[j] = (r < rows && kk < depth) ? gather(z, r, kk) : 0.0f;
+      const index_t kk = k0 + tid / kRows + j * (kThreads / kRows);
+      f.v[j] = (f.has_row && kk < depth) ? gather.at(z, f.row, kk) : 0.0f;
     }
   }
 
@@ -254,8 +268,8 @@ KILN_UNROLL
                                       int tid) const {
 KILN_UNROLL
     for (int j = 0; j < Fetch<kRows, kBK, kThreads>::kCount; ++j) {
-      const int e = tid + j * kThreads;
-      tile[(e / kRows) * ld_tile + e % kRows] = f.v[j];
+      const int kk = tid / kRows + j * (kThreads / kRows);
+      tile[kk * ld_tile + tid % kRows] = f.v[j];
     }
   }
 };
