@@ -222,7 +222,7 @@ void conv2d_backward(const Conv2dParams& p, const float* x, const float* w, cons
     ep.c = dw;
     ep.ldc = depth;
     ep.batch_stride_c = g.kg * depth;
-    ep.vector_ok = aligned16(dw) && depth % 4 == 0;
+    ep.vector_ok = vector_aligned(dw) && depth % 4 == 0;
     throw_if_failed(gemm_simt(g.kg, depth, a.depth, p.groups, a, b, ep, stream, workspace,
                               workspace ? conv2d_backward_workspace(p) : 0),
                     "conv2d_backward (dw)", sizes);

@@ -15,6 +15,9 @@
 
 namespace kiln::cuda::detail {
 
+// A namespace of their own: other kernel families have activation helpers of these names.
+namespace epilogue_math {
+
 __device__ __forceinline__ float sigmoid(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
   const float e = expf(x);
@@ -46,6 +49,8 @@ __device__ __forceinline__ float derivative_from_output(Activation act, float y)
     default: return 1.0f;
   }
 }
+
+}  // namespace epilogue_math
 
 enum class BiasAxis : int { none, per_column, per_row };
 
@@ -86,7 +91,7 @@ KILN_UNROLL
         if (bias) t = t + bias[row];
         if (bias2) t = t + bias2[row];
       }
-      v[j] = activate(activation, t);
+      v[j] = epilogue_math::activate(activation, t);
     }
     if (vector) {
       *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
@@ -95,7 +100,5 @@ KILN_UNROLL
     }
   }
 };
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace kiln::cuda::detail

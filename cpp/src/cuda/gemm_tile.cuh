@@ -156,6 +156,9 @@ KILN_UNROLL
   }
 };
 
+// Host side: whether p may be read or written as float4s.
+inline bool vector_aligned(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
+
 // Host side: an operand of `rows` x `depth` over a row-major stored matrix with leading
 // dimension ld: its stored rows are the operand's rows (rows_are_stored_rows: A, or B^T,
 // as stored) or its depth (A^T, or B, as stored).
@@ -168,7 +171,7 @@ inline MatrixOperand matrix_operand(const float* data, index_t rows, index_t dep
   o.ld = ld;
   o.k_contiguous = rows_are_stored_rows;
   o.batch_stride = batch_stride;
-  o.vector_ok = (reinterpret_cast<std::uintptr_t>(data) & 15u) == 0 && ld % 4 == 0 &&
+  o.vector_ok = vector_aligned(data) && ld % 4 == 0 &&
                 batch_stride % 4 == 0;
   return o;
 }

@@ -22,7 +22,7 @@ constexpr int kThreads = 256;
 // relu passes dy where y > 0 and 0 elsewhere (a NaN dy included), as the CPU kernel.
 __device__ __forceinline__ float dz_of(Activation act, float y, float dy) {
   if (act == Activation::relu) return y > 0.0f ? dy : 0.0f;
-  return dy * detail::derivative_from_output(act, y);
+  return dy * detail::epilogue_math::derivative_from_output(act, y);
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -63,7 +63,7 @@ void linear_backward(const LinearBackwardParams& p, const float* x, const float*
   if (p.activation != Activation::none && elements > 0) {
     KILN_CHECK(scratch && y && dy, kFn << ": y, dy and scratch are needed for activation "
                                        << activation_name(p.activation));
-    const bool vector = aligned16(y) && aligned16(dy) && aligned16(scratch);
+    const bool vector = vector_aligned(y) && vector_aligned(dy) && vector_aligned(scratch);
     const index_t work = vector ? elements / 4 + 3 : elements;
     const index_t max_blocks = 8 * static_cast<index_t>(multiprocessor_count());
     index_t blocks = (work + kThreads - 1) / kThreads;
@@ -82,7 +82,7 @@ void linear_backward(const LinearBackwardParams& p, const float* x, const float*
                                                   : matrix_operand(w, in, out, out, true);
     ep.c = dx;
     ep.ldc = in;
-    ep.vector_ok = aligned16(dx) && in % 4 == 0;
+    ep.vector_ok = vector_aligned(dx) && in % 4 == 0;
     throw_if_failed(gemm_simt(m, in, out, 1, a, b, ep, stream), "linear_backward (dx)", sizes);
   }
   if (dw && in > 0 && out > 0) {
@@ -93,7 +93,7 @@ void linear_backward(const LinearBackwardParams& p, const float* x, const float*
     const bool out_by_in = p.weight_is_out_by_in;
     ep.c = dw;
     ep.ldc = out_by_in ? in : out;
-    ep.vector_ok = aligned16(dw) && ep.ldc % 4 == 0;
+    ep.vector_ok = vector_aligned(dw) && ep.ldc % 4 == 0;
     const index_t floats = workspace ? linear_backward_workspace(p) : 0;
     const cudaError_t e = out_by_in ? gemm_simt(out, in, m, 1, dz_t, x_t, ep, stream, workspace, floats)
                                     : gemm_simt(in, out, m, 1, x_t, dz_t, ep, stream, workspace, floats);

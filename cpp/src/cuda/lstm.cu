@@ -76,7 +76,7 @@ void gemm(index_t m, index_t n, index_t k, const A& a, const B& b, float beta, f
   ep.bias = bias;
   ep.bias2 = bias2;
   ep.bias_axis = detail::BiasAxis::per_column;
-  ep.vector_ok = detail::aligned16(c) && n % 4 == 0;
+  ep.vector_ok = detail::vector_aligned(c) && n % 4 == 0;
   throw_if_failed(detail::gemm_simt(m, n, k, 1, a, b, ep, stream, split, split_floats), what,
                   sizes_text(s));
 }
@@ -97,8 +97,8 @@ __global__ void __launch_bounds__(kThreads)
   for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < B * H; e += stride) {
     const index_t b = e / H, j = e % H;
     float* g4 = gates + b * 4 * H + j;
-    const float i = detail::sigmoid(g4[0]), f = detail::sigmoid(g4[H]);
-    const float g = tanhf(g4[2 * H]), o = detail::sigmoid(g4[3 * H]);
+    const float i = detail::epilogue_math::sigmoid(g4[0]), f = detail::epilogue_math::sigmoid(g4[H]);
+    const float g = tanhf(g4[2 * H]), o = detail::epilogue_math::sigmoid(g4[3 * H]);
     const float c = fmaf(f, c_prev ? c_prev[e] : 0.0f, i * g);
     g4[0] = i;
     g4[H] = f;

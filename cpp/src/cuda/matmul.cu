@@ -33,7 +33,7 @@ void matmul(const MatmulParams& p, const float* a, const float* b, const float* 
   ep.bias = bias;
   ep.bias_axis = bias ? BiasAxis::per_column : BiasAxis::none;
   ep.activation = p.activation;
-  ep.vector_ok = aligned16(c) && p.ldc % 4 == 0 && p.batch_stride_c % 4 == 0;
+  ep.vector_ok = vector_aligned(c) && p.ldc % 4 == 0 && p.batch_stride_c % 4 == 0;
   const cudaError_t error = allow_tf32 && p.k > 0
                                 ? gemm_tf32(p.m, p.n, p.k, p.batch, oa, ob, ep, stream)
                                 : gemm_simt(p.m, p.n, p.k, p.batch, oa, ob, ep, stream);
