@@ -21,7 +21,7 @@ class DeviceImage {
       : n_(values.size()), offset_(offset), total_(kGuards + offset + values.size() + kGuards) {
     CUDA_OK(cudaMalloc(&base_, total_ * sizeof(float)));
     std::vector<float> image(total_, kGuardValue);
-    std::memcpy(image.data() + kGuards + offset, values.data(), n_ * sizeof(float));
+    if (n_ > 0) std::memcpy(image.data() + kGuards + offset, values.data(), n_ * sizeof(float));
     CUDA_OK(cudaMemcpy(base_, image.data(), total_ * sizeof(float), cudaMemcpyHostToDevice));
   }
   explicit DeviceImage(std::size_t n, int offset = 0) : DeviceImage(std::vector<float>(n, 0.0f), offset) {}
