@@ -150,8 +150,7 @@ def test_matmul_out_aliasing_an_operand(be):
 
 
 def test_matmul_tf32_is_opt_in(be):
-    import kiln.backends.cuda.matmul as flags
-
+    flags = cuda.matmul
     rng = np.random.default_rng(13)
     a, b = rand(rng, 130, 140), rand(rng, 140, 37)
     exact = a.astype(np.float64) @ b.astype(np.float64)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..._args import pair
-from . import matmul as _matmul_flags
 from .native import _cuda
 
 _F32 = np.dtype(np.float32)
@@ -28,6 +27,14 @@ def _activation(fn, name):
         return _ACTIVATION[name]
     except (KeyError, TypeError):
         raise ValueError(f"{fn}: unknown activation {name!r}; expected one of {tuple(_ACTIVATION)}") from None
+
+
+def _allow_tf32() -> bool:
+    """kiln.backends.cuda.matmul.allow_tf32, read at each call (the package defines it after
+    importing this module)."""
+    from . import matmul as settings
+
+    return bool(settings.allow_tf32)
 
 
 def _ptr(a):
@@ -124,7 +131,7 @@ class LinearAlgebra:
         stride_b = lb[1] if b.ndim == 3 and b.shape[0] == batch else 0
         _cuda.matmul(_ptr(a), _ptr(b), _ptr(bias), _ptr(target), batch, m, n, k, la[2], lb[2], la[0], lb[0],
                      ldc, stride_a, stride_b, batch_stride_c, float(alpha), float(beta), act,
-                     bool(_matmul_flags.allow_tf32), self.stream)
+                     _allow_tf32(), self.stream)
         if out is None:
             return target
         if target is not out:
