@@ -59,7 +59,8 @@ def tf32(x):
 
 
 # ---- matmul ------------------------------------------------------------------------------
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 33, 1), (33, 7, 130), (130, 65, 33), (5, 9, 0)])
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 33, 1), (33, 7, 130), (130, 65, 33), (5, 9, 0),
+                                   (7, 33, 1300)])  # the last splits k over a workspace
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
 def test_matmul_sizes_and_transposes(be, ref, m, n, k, ta, tb):
     rng = np.random.default_rng(m * 1000 + n * 10 + k)
@@ -250,7 +251,8 @@ def test_lstm_cell(be, ref, batch, inputs, hidden):
 
 
 @pytest.mark.parametrize("steps,batch,inputs,hidden,initial", [(5, 3, 7, 9, True), (4, 7, 33, 5, False),
-                                                              (0, 3, 4, 5, True), (1, 1, 1, 1, False)])
+                                                              (0, 3, 4, 5, True), (1, 1, 1, 1, False),
+                                                              (2, 3, 600, 20, True)])
 def test_lstm_sequence(be, ref, steps, batch, inputs, hidden, initial):
     rng = np.random.default_rng(steps * 10 + hidden)
     x = rand(rng, steps, batch, inputs)

@@ -67,9 +67,10 @@ int run_cell(const Case& t) {
   DeviceImage d_hnew(B * H, o), d_cnew(B * H, o), d_gates(B * G, o), d_dx(B * I, o), d_dh(B * H, o),
       d_dc(B * H, o), d_dwih(G * I, o), d_dwhh(G * H, o), d_db(G, o),
       d_work(kiln::cuda::lstm_cell_backward_workspace(p), o);
+  DeviceImage d_fwork(kiln::cuda::lstm_cell_forward_workspace(p), o);  // used when it is not empty
   kiln::cuda::lstm_cell_forward(p, d_x.get(), d_h.get(), d_c.get(), d_wih.get(), d_whh.get(),
                                 maybe(d_bih, t.bias), maybe(d_bhh, t.bias), d_hnew.get(),
-                                d_cnew.get(), d_gates.get());
+                                d_cnew.get(), d_gates.get(), 0, d_fwork.get());
   // The backward from the CPU's gates and c_new, so each direction is checked on its own.
   DeviceImage d_gates_cpu(gates, o), d_cnew_cpu(c_new, o);
   kiln::cuda::lstm_cell_backward(p, d_x.get(), d_h.get(), d_c.get(), d_wih.get(), d_whh.get(),
@@ -115,11 +116,11 @@ int run_sequence(const Case& t) {
   DeviceImage d_x(x, o), d_h0(h0, o), d_c0(c0, o), d_wih(w_ih, o), d_whh(w_hh, o), d_bih(b_ih, o),
       d_bhh(b_hh, o), d_dy(dy, o), d_dhn(dh_n, o), d_dcn(dc_n, o);
   DeviceImage d_y(T * B * H, o), d_hn(B * H, o), d_cn(B * H, o), d_gates(T * B * G, o),
-      d_cells(T * B * H, o);
+      d_cells(T * B * H, o), d_fwork(kiln::cuda::lstm_sequence_forward_workspace(p), o);
   kiln::cuda::lstm_sequence_forward(p, d_x.get(), maybe(d_h0, t.h0), maybe(d_c0, t.c0), d_wih.get(),
                                     d_whh.get(), maybe(d_bih, t.bias), maybe(d_bhh, t.bias), d_y.get(),
                                     d_hn.get(), d_cn.get(), d_gates.get(),
-                                    t.cells ? d_cells.get() : nullptr);
+                                    t.cells ? d_cells.get() : nullptr, 0, d_fwork.get());
   DeviceImage d_ycpu(y, o), d_gcpu(gates, o), d_ccpu(cells, o);
   DeviceImage d_dx(T * B * I, o), d_dh0(B * H, o), d_dc0(B * H, o), d_dwih(G * I, o), d_dwhh(G * H, o),
       d_db(G, o), d_work(kiln::cuda::lstm_sequence_backward_workspace(p), o);
@@ -162,6 +163,7 @@ int main() {
       {1, 1, 1, 1, true, 1, 1, 1, 1, 1, 1, 0},    {1, 7, 33, 5, true, 1, 1, 1, 0, 1, 1, 0},
       {1, 33, 7, 33, false, 1, 1, 1, 1, 1, 1, 1}, {1, 3, 130, 17, true, 1, 1, 1, 1, 1, 1, 0},
       {1, 2, 0, 9, true, 1, 1, 1, 1, 1, 1, 0},    {1, 9, 16, 20, true, 1, 1, 1, 1, 1, 1, 0},
+      {1, 3, 600, 20, true, 1, 1, 1, 1, 1, 1, 0},  // a deep [x h]: the step's GEMM splits k
   };
   const Case sequences[] = {
       {5, 3, 7, 9, true, true, true, true, true, true, true, 0},
@@ -172,6 +174,7 @@ int main() {
       {0, 3, 4, 5, true, false, false, false, false, true, true, 0},
       {6, 9, 16, 20, true, true, true, false, true, true, true, 1},
       {20, 30, 6, 5, true, true, true, true, true, true, true, 0},  // 600 rows: split dW
+      {2, 3, 600, 20, true, true, true, true, true, true, true, 0},  // deep input projection: split
   };
   int n = 0, bad_cases = 0;
   for (const Case& t : cells) ++n, bad_cases += run_cell(t) != 0;

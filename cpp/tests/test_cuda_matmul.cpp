@@ -44,6 +44,7 @@ struct Case {
   int pad;           // extra elements per stored row (leading dimension > row length)
   int offset;        // floats each operand sits off its 16-byte alignment
   bool tf32;
+  bool workspace = true;  // pass one when matmul_workspace asks for it (deep, small products)
 };
 
 int run(const Case& t) {
@@ -108,7 +109,10 @@ int run(const Case& t) {
       }
   // Elements between rows (the padding) are not C's: they keep their values.
   DeviceImage da(a, t.offset), db(b, t.offset), dc(c, t.offset), dbias(bias, t.offset);
-  kiln::cuda::matmul(p, da.get(), db.get(), t.bias ? dbias.get() : nullptr, dc.get(), 0, t.tf32);
+  const index_t floats = t.workspace ? kiln::cuda::matmul_workspace(p) : 0;
+  DeviceImage dwork(floats, 0);
+  kiln::cuda::matmul(p, da.get(), db.get(), t.bias ? dbias.get() : nullptr, dc.get(), 0, t.tf32,
+                     floats ? dwork.get() : nullptr);
   CUDA_OK(cudaDeviceSynchronize());
   bool intact = false;
   const std::vector<float> got = dc.download(&intact);
@@ -162,6 +166,11 @@ int main() {
   check({4, 20, 12, 8, false, true, Activation::none, 1.0f, 0.0f, false, false, 3, 0, false});
   check({2, 40, 36, 24, false, false, Activation::gelu, 1.0f, 1.0f, true, false, 4, 1, false});
   check({3, 17, 33, 9, true, true, Activation::sigmoid, 2.0f, 0.0f, true, true, 1, 1, false});
+  // Deep products too small to fill the device: k split over the workspace (the epilogue,
+  // beta * C included, applied once after the splits are added), and the same without one.
+  check({1, 7, 33, 1300, false, true, Activation::gelu, 1.0f, 0.5f, true, false, 0, 0, false});
+  check({2, 9, 9, 600, true, false, Activation::relu, -1.0f, 1.0f, true, true, 1, 1, false});
+  check({1, 7, 33, 1300, false, false, Activation::none, 1.0f, 0.0f, false, false, 0, 0, false, false});
   // The TF32 tensor-core path: edges, transposes, batches, epilogues.
   check({1, 130, 140, 37, false, false, Activation::none, 1.0f, 0.0f, false, false, 0, 0, true});
   check({1, 7, 33, 130, true, false, Activation::relu, 1.0f, 0.5f, true, false, 0, 0, true});

@@ -184,7 +184,8 @@ void input_side_gradients(const Sizes& s, index_t rows, const float* d_pre, cons
 
 void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, const float* c,
                        const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                       float* h_new, float* c_new, float* gates, cudaStream_t stream) {
+                       float* h_new, float* c_new, float* gates, cudaStream_t stream,
+                       float* workspace) {
   constexpr const char* kFn = "lstm_cell_forward";
   const Sizes s = check_sizes(kFn, p, false);
   require(kFn, "x", x, s.B * s.I);
@@ -197,8 +198,14 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
   require(kFn, "gates (required on the device)", gates, s.B * s.G);
   const auto a = detail::split_depth_operand(rows_of(x, s.B, s.I), rows_of(h, s.B, s.H));
   const auto b = detail::split_depth_operand(rows_of(w_ih, s.G, s.I), rows_of(w_hh, s.G, s.H));
-  gemm(s.B, s.G, s.I + s.H, a, b, 0.0f, gates, b_ih, b_hh, stream, "lstm_cell_forward (gemm)", s);
+  gemm(s.B, s.G, s.I + s.H, a, b, 0.0f, gates, b_ih, b_hh, stream, "lstm_cell_forward (gemm)", s,
+       workspace, workspace ? lstm_cell_forward_workspace(p) : 0);
   gates_forward(s, gates, c, c_new, h_new, stream);
+}
+
+index_t lstm_cell_forward_workspace(const LstmParams& p) {
+  const Sizes s = check_sizes("lstm_cell_forward", p, false);
+  return detail::gemm_workspace(s.B, s.G, s.I + s.H, 1);
 }
 
 index_t lstm_cell_backward_workspace(const LstmParams& p) {
@@ -236,7 +243,7 @@ void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, con
 void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0, const float* c0,
                            const float* w_ih, const float* w_hh, const float* b_ih,
                            const float* b_hh, float* y, float* h_n, float* c_n, float* gates,
-                           float* cells, cudaStream_t stream) {
+                           float* cells, cudaStream_t stream, float* workspace) {
   constexpr const char* kFn = "lstm_sequence_forward";
   const Sizes s = check_sizes(kFn, p, true);
   const index_t state = s.B * s.H, step_gates = s.B * s.G;
@@ -249,20 +256,28 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
   require(kFn, "gates (required on the device)", gates, s.T * step_gates);
 
   // The input projection of every step, both biases fused.
+  const index_t split_floats = workspace ? lstm_sequence_forward_workspace(p) : 0;
   gemm(s.T * s.B, s.G, s.I, rows_of(x, s.T * s.B, s.I), rows_of(w_ih, s.G, s.I), 0.0f, gates, b_ih,
-       b_hh, stream, "lstm_sequence_forward (input projection)", s);
+       b_hh, stream, "lstm_sequence_forward (input projection)", s, workspace, split_floats);
   for (index_t t = 0; t < s.T; ++t) {
     float* pre = gates + t * step_gates;
     const float* h_prev = t == 0 ? h0 : y + (t - 1) * state;
     if (h_prev)  // a null h0 adds zero
       gemm(s.B, s.G, s.H, rows_of(h_prev, s.B, s.H), rows_of(w_hh, s.G, s.H), 1.0f, pre, nullptr,
-           nullptr, stream, "lstm_sequence_forward (recurrent)", s);
+           nullptr, stream, "lstm_sequence_forward (recurrent)", s, workspace, split_floats);
     const float* c_prev = t == 0 ? c0 : (cells ? cells + (t - 1) * state : c_n);
     float* c_out = cells ? cells + t * state : c_n;
     gates_forward(s, pre, c_prev, c_out, y + t * state, stream);
   }
   copy_or_zero(h_n, s.T > 0 ? y + (s.T - 1) * state : h0, state, stream, s);
   copy_or_zero(c_n, s.T > 0 ? (cells ? cells + (s.T - 1) * state : c_n) : c0, state, stream, s);
+}
+
+index_t lstm_sequence_forward_workspace(const LstmParams& p) {
+  const Sizes s = check_sizes("lstm_sequence_forward", p, true);
+  const index_t projection = detail::gemm_workspace(s.T * s.B, s.G, s.I, 1);
+  const index_t recurrent = detail::gemm_workspace(s.B, s.G, s.H, 1);
+  return projection > recurrent ? projection : recurrent;
 }
 
 index_t lstm_sequence_backward_workspace(const LstmParams& p) {

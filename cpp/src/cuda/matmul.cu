@@ -17,7 +17,7 @@
 namespace kiln::cuda {
 
 void matmul(const MatmulParams& p, const float* a, const float* b, const float* bias, float* c,
-            cudaStream_t stream, bool allow_tf32) {
+            cudaStream_t stream, bool allow_tf32, float* workspace) {
   if (!kiln::detail::matmul_check(p, a, b, c)) return;
   using namespace detail;
   // A (rows m, depth k): stored (m, k), or (k, m) when transposed. B (rows n, depth k):
@@ -36,10 +36,15 @@ void matmul(const MatmulParams& p, const float* a, const float* b, const float* 
   ep.vector_ok = vector_aligned(c) && p.ldc % 4 == 0 && p.batch_stride_c % 4 == 0;
   const cudaError_t error = allow_tf32 && p.k > 0
                                 ? gemm_tf32(p.m, p.n, p.k, p.batch, oa, ob, ep, stream)
-                                : gemm_simt(p.m, p.n, p.k, p.batch, oa, ob, ep, stream);
+                                : gemm_simt(p.m, p.n, p.k, p.batch, oa, ob, ep, stream, workspace,
+                                            workspace ? matmul_workspace(p) : 0);
   throw_if_failed(error, allow_tf32 ? "matmul (tf32)" : "matmul",
                   "batch=" + std::to_string(p.batch) + " m=" + std::to_string(p.m) +
                       " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k));
+}
+
+index_t matmul_workspace(const MatmulParams& p) {
+  return detail::gemm_workspace(p.m, p.n, p.k, p.batch);
 }
 
 }  // namespace kiln::cuda

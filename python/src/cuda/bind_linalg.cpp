@@ -50,7 +50,7 @@ void bind_linalg(py::module_& m) {
       [](ptr_t a, ptr_t b, ptr_t bias, ptr_t c, index_t batch, index_t m_, index_t n, index_t k,
          bool transpose_a, bool transpose_b, index_t lda, index_t ldb, index_t ldc,
          index_t batch_stride_a, index_t batch_stride_b, index_t batch_stride_c, float alpha,
-         float beta, int activation, bool allow_tf32, ptr_t stream) {
+         float beta, int activation, bool allow_tf32, ptr_t workspace, ptr_t stream) {
         MatmulParams p;
         p.batch = batch, p.m = m_, p.n = n, p.k = k;
         p.transpose_a = transpose_a, p.transpose_b = transpose_b;
@@ -60,15 +60,25 @@ void bind_linalg(py::module_& m) {
         p.alpha = alpha, p.beta = beta;
         p.activation = static_cast<Activation>(activation);
         py::gil_scoped_release release;
-        ::kiln::cuda::matmul(p, in(a), in(b), in(bias), out(c), stream_of(stream), allow_tf32);
+        ::kiln::cuda::matmul(p, in(a), in(b), in(bias), out(c), stream_of(stream), allow_tf32,
+                             out(workspace));
       },
       py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("c"), py::arg("batch"), py::arg("m"),
       py::arg("n"), py::arg("k"), py::arg("transpose_a"), py::arg("transpose_b"), py::arg("lda"),
       py::arg("ldb"), py::arg("ldc"), py::arg("batch_stride_a"), py::arg("batch_stride_b"),
       py::arg("batch_stride_c"), py::arg("alpha"), py::arg("beta"), py::arg("activation"),
-      py::arg("allow_tf32"), py::arg("stream"),
+      py::arg("allow_tf32"), py::arg("workspace"), py::arg("stream"),
       "C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias) on device pointers "
-      "(kiln::cuda::matmul); activation is kiln::Activation's value.");
+      "(kiln::cuda::matmul); activation is kiln::Activation's value; workspace 0 or "
+      "matmul_workspace floats.");
+  m.def(
+      "matmul_workspace",
+      [](index_t batch, index_t m_, index_t n, index_t k) {
+        MatmulParams p;
+        p.batch = batch, p.m = m_, p.n = n, p.k = k;
+        return ::kiln::cuda::matmul_workspace(p);
+      },
+      py::arg("batch"), py::arg("m"), py::arg("n"), py::arg("k"));
 
   m.def(
       "linear_backward",
@@ -141,15 +151,16 @@ void bind_linalg(py::module_& m) {
   m.def(
       "lstm_cell_forward",
       [](ptr_t x, ptr_t h, ptr_t c, ptr_t w_ih, ptr_t w_hh, ptr_t b_ih, ptr_t b_hh, ptr_t h_new,
-         ptr_t c_new, ptr_t gates, index_t batch, index_t input_size, index_t hidden_size,
-         ptr_t stream) {
+         ptr_t c_new, ptr_t gates, ptr_t workspace, index_t batch, index_t input_size,
+         index_t hidden_size, ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, 1};
         py::gil_scoped_release release;
         ::kiln::cuda::lstm_cell_forward(p, in(x), in(h), in(c), in(w_ih), in(w_hh), in(b_ih), in(b_hh),
-                                out(h_new), out(c_new), out(gates), stream_of(stream));
+                                out(h_new), out(c_new), out(gates), stream_of(stream), out(workspace));
       },
       py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
-      py::arg("b_hh"), py::arg("h_new"), py::arg("c_new"), py::arg("gates"), py::arg("batch"),
+      py::arg("b_hh"), py::arg("h_new"), py::arg("c_new"), py::arg("gates"), py::arg("workspace"),
+      py::arg("batch"),
       py::arg("input_size"), py::arg("hidden_size"), py::arg("stream"),
       "kiln::cuda::lstm_cell_forward.");
 
@@ -174,17 +185,17 @@ void bind_linalg(py::module_& m) {
   m.def(
       "lstm_sequence_forward",
       [](ptr_t x, ptr_t h0, ptr_t c0, ptr_t w_ih, ptr_t w_hh, ptr_t b_ih, ptr_t b_hh, ptr_t y,
-         ptr_t h_n, ptr_t c_n, ptr_t gates, ptr_t cells, index_t seq_len, index_t batch,
-         index_t input_size, index_t hidden_size, ptr_t stream) {
+         ptr_t h_n, ptr_t c_n, ptr_t gates, ptr_t cells, ptr_t workspace, index_t seq_len,
+         index_t batch, index_t input_size, index_t hidden_size, ptr_t stream) {
         const LstmParams p{batch, input_size, hidden_size, seq_len};
         py::gil_scoped_release release;
         ::kiln::cuda::lstm_sequence_forward(p, in(x), in(h0), in(c0), in(w_ih), in(w_hh), in(b_ih),
                                     in(b_hh), out(y), out(h_n), out(c_n), out(gates), out(cells),
-                                    stream_of(stream));
+                                    stream_of(stream), out(workspace));
       },
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
       py::arg("b_hh"), py::arg("y"), py::arg("h_n"), py::arg("c_n"), py::arg("gates"),
-      py::arg("cells"), py::arg("seq_len"), py::arg("batch"), py::arg("input_size"),
+      py::arg("cells"), py::arg("workspace"), py::arg("seq_len"), py::arg("batch"), py::arg("input_size"),
       py::arg("hidden_size"), py::arg("stream"), "kiln::cuda::lstm_sequence_forward.");
 
   m.def(
@@ -207,6 +218,19 @@ void bind_linalg(py::module_& m) {
       py::arg("input_size"), py::arg("hidden_size"), py::arg("stream"),
       "kiln::cuda::lstm_sequence_backward; workspace: lstm_sequence_backward_workspace floats.");
 
+  m.def(
+      "lstm_cell_forward_workspace",
+      [](index_t batch, index_t input_size, index_t hidden_size) {
+        return ::kiln::cuda::lstm_cell_forward_workspace(LstmParams{batch, input_size, hidden_size, 1});
+      },
+      py::arg("batch"), py::arg("input_size"), py::arg("hidden_size"));
+  m.def(
+      "lstm_sequence_forward_workspace",
+      [](index_t seq_len, index_t batch, index_t input_size, index_t hidden_size) {
+        return ::kiln::cuda::lstm_sequence_forward_workspace(
+            LstmParams{batch, input_size, hidden_size, seq_len});
+      },
+      py::arg("seq_len"), py::arg("batch"), py::arg("input_size"), py::arg("hidden_size"));
   m.def(
       "lstm_cell_backward_workspace",
       [](index_t batch, index_t input_size, index_t hidden_size) {

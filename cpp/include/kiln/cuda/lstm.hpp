@@ -7,7 +7,11 @@
 //   - `gates` is required (the forward's GEMM writes the preactivations there and the
 //     gate kernel activates them in place);
 //   - the backward kernels take a device `workspace` of at least
-//     lstm_cell_backward_workspace(p) / lstm_sequence_backward_workspace(p) floats.
+//     lstm_cell_backward_workspace(p) / lstm_sequence_backward_workspace(p) floats;
+//   - the forward kernels take an optional one (*_forward_workspace(p) floats, 0 when
+//     it would go unused) that lets a product too small to fill the device split its
+//     reduction (a small batch against a deep [x h]).
+// Workspace sizes depend on the current device's multiprocessor count.
 // Structure: a cell step is one GEMM ([x h] @ [W_ih W_hh]^T + b_ih + b_hh, the two
 // products as one reduction) and one fused gate kernel (nonlinearities, cell update,
 // h = o tanh(c)). A sequence projects the inputs of all T steps in one GEMM up front, then
@@ -28,7 +32,10 @@ namespace kiln::cuda {
 // x (B, I), h (B, H), c (B, H) -> h_new, c_new (B, H), gates (B, 4H).
 void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, const float* c,
                        const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
-                       float* h_new, float* c_new, float* gates, cudaStream_t stream = 0);
+                       float* h_new, float* c_new, float* gates, cudaStream_t stream = 0,
+                       float* workspace = nullptr);
+
+index_t lstm_cell_forward_workspace(const LstmParams& p);
 
 // B * 4H, plus what the weight gradients need to split their reduction over the batch.
 index_t lstm_cell_backward_workspace(const LstmParams& p);
@@ -44,7 +51,9 @@ void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, con
 void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0, const float* c0,
                            const float* w_ih, const float* w_hh, const float* b_ih,
                            const float* b_hh, float* y, float* h_n, float* c_n, float* gates,
-                           float* cells, cudaStream_t stream = 0);
+                           float* cells, cudaStream_t stream = 0, float* workspace = nullptr);
+
+index_t lstm_sequence_forward_workspace(const LstmParams& p);
 
 // T * B * 4H + 2 * B * H, plus what the weight gradients need to split their reduction
 // over T * B rows (on the current device).

@@ -21,6 +21,11 @@
 namespace kiln::cuda {
 
 void matmul(const MatmulParams& p, const float* a, const float* b, const float* bias, float* c,
-            cudaStream_t stream = 0, bool allow_tf32 = false);
+            cudaStream_t stream = 0, bool allow_tf32 = false, float* workspace = nullptr);
+
+// Floats of the optional `workspace` with which a product too small to fill the device but
+// deep splits its reduction over k (float32 only); 0 when it would go unused. Depends on the
+// current device's multiprocessor count.
+index_t matmul_workspace(const MatmulParams& p);
 
 }  // namespace kiln::cuda

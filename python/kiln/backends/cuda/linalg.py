@@ -88,6 +88,10 @@ class LinearAlgebra:
         a = self._f32_any_layout(a)
         return self.contiguous(a)
 
+    def _workspace(self, floats):
+        """Scratch of `floats` float32s for a kernel that asked for it (None for none)."""
+        return self.empty((floats,), _F32) if floats else None
+
     def _f32_any_layout(self, a):
         """a as a float32 device array, keeping its strides (GEMM operands read strided views in
         place); a host array is copied over."""
@@ -129,9 +133,11 @@ class LinearAlgebra:
         # A 2-D operand, or a batch of one, is broadcast over the batch.
         stride_a = la[1] if a.ndim == 3 and a.shape[0] == batch else 0
         stride_b = lb[1] if b.ndim == 3 and b.shape[0] == batch else 0
+        tf32 = _allow_tf32()
+        workspace = None if tf32 else self._workspace(_cuda.matmul_workspace(batch, m, n, k))
         _cuda.matmul(_ptr(a), _ptr(b), _ptr(bias), _ptr(target), batch, m, n, k, la[2], lb[2], la[0], lb[0],
-                     ldc, stride_a, stride_b, batch_stride_c, float(alpha), float(beta), act,
-                     _allow_tf32(), self.stream)
+                     ldc, stride_a, stride_b, batch_stride_c, float(alpha), float(beta), act, tf32,
+                     _ptr(workspace), self.stream)
         if out is None:
             return target
         if target is not out:
@@ -156,8 +162,8 @@ class LinearAlgebra:
         dw = self.empty(w.shape, _F32) if weight_grad else None
         db = self.empty((out_features,), _F32) if bias_grad else None
         scratch = self.empty(y.shape, _F32) if act else None
-        floats = _cuda.linear_backward_workspace(m, in_features, out_features) if weight_grad else 0
-        workspace = self.empty((floats,), _F32) if floats else None
+        workspace = self._workspace(_cuda.linear_backward_workspace(m, in_features, out_features)
+                                    if weight_grad else 0)
         _cuda.linear_backward(_ptr(x), _ptr(w), _ptr(y), _ptr(grad_y), _ptr(scratch), _ptr(dx), _ptr(dw),
                               _ptr(db), _ptr(workspace), m, in_features, out_features, bool(weight_is_out_by_in),
                               act, self.stream)
@@ -185,8 +191,7 @@ class LinearAlgebra:
         grad_weight = self.empty(weight.shape, _F32) if weight_grad else None
         grad_bias = self.empty((weight.shape[0],), _F32) if bias_grad else None
         geometry = self._conv_geometry(x, weight, stride, padding, dilation, groups)
-        floats = _cuda.conv2d_backward_workspace(*geometry) if weight_grad else 0
-        workspace = self.empty((floats,), _F32) if floats else None
+        workspace = self._workspace(_cuda.conv2d_backward_workspace(*geometry) if weight_grad else 0)
         _cuda.conv2d_backward(_ptr(x), _ptr(weight), _ptr(grad_y), _ptr(grad_x), _ptr(grad_weight),
                               _ptr(grad_bias), *geometry, _ptr(workspace), self.stream)
         return grad_x, grad_weight, grad_bias
@@ -197,8 +202,10 @@ class LinearAlgebra:
         (batch, inputs), hidden = x.shape, h.shape[1]
         h_new, c_new = self.empty((batch, hidden), _F32), self.empty((batch, hidden), _F32)
         gates = self.empty((batch, 4 * hidden), _F32)
+        workspace = self._workspace(_cuda.lstm_cell_forward_workspace(batch, inputs, hidden))
         _cuda.lstm_cell_forward(_ptr(x), _ptr(h), _ptr(c), _ptr(w_ih), _ptr(w_hh), _ptr(b_ih), _ptr(b_hh),
-                                _ptr(h_new), _ptr(c_new), _ptr(gates), batch, inputs, hidden, self.stream)
+                                _ptr(h_new), _ptr(c_new), _ptr(gates), _ptr(workspace), batch, inputs, hidden,
+                                self.stream)
         return h_new, c_new, gates
 
     def lstm_cell_backward(self, grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new):
@@ -208,7 +215,7 @@ class LinearAlgebra:
         grads = (self.empty((batch, inputs), _F32), self.empty((batch, hidden), _F32),
                  self.empty((batch, hidden), _F32), self.empty((4 * hidden, inputs), _F32),
                  self.empty((4 * hidden, hidden), _F32), self.empty((4 * hidden,), _F32))
-        workspace = self.empty((max(_cuda.lstm_cell_backward_workspace(batch, inputs, hidden), 1),), _F32)
+        workspace = self._workspace(_cuda.lstm_cell_backward_workspace(batch, inputs, hidden))
         _cuda.lstm_cell_backward(_ptr(x), _ptr(h), _ptr(c), _ptr(w_ih), _ptr(w_hh), _ptr(gates), _ptr(c_new),
                                  _ptr(grad_h), _ptr(grad_c), *map(_ptr, grads), _ptr(workspace), batch, inputs,
                                  hidden, self.stream)
@@ -220,8 +227,10 @@ class LinearAlgebra:
         outputs = (self.empty((steps, batch, hidden), _F32), self.empty((batch, hidden), _F32),
                    self.empty((batch, hidden), _F32), self.empty((steps, batch, 4 * hidden), _F32),
                    self.empty((steps, batch, hidden), _F32))
+        workspace = self._workspace(_cuda.lstm_sequence_forward_workspace(steps, batch, inputs, hidden))
         _cuda.lstm_sequence_forward(_ptr(x), _ptr(h0), _ptr(c0), _ptr(w_ih), _ptr(w_hh), _ptr(b_ih), _ptr(b_hh),
-                                    *map(_ptr, outputs), steps, batch, inputs, hidden, self.stream)
+                                    *map(_ptr, outputs), _ptr(workspace), steps, batch, inputs, hidden,
+                                    self.stream)
         return outputs
 
     def lstm_sequence_backward(self, grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, y, gates, cells):
@@ -231,8 +240,7 @@ class LinearAlgebra:
         grads = (self.empty((steps, batch, inputs), _F32), self.empty((batch, hidden), _F32),
                  self.empty((batch, hidden), _F32), self.empty((4 * hidden, inputs), _F32),
                  self.empty((4 * hidden, hidden), _F32), self.empty((4 * hidden,), _F32))
-        floats = _cuda.lstm_sequence_backward_workspace(steps, batch, inputs, hidden)
-        workspace = self.empty((max(floats, 1),), _F32)
+        workspace = self._workspace(_cuda.lstm_sequence_backward_workspace(steps, batch, inputs, hidden))
         _cuda.lstm_sequence_backward(_ptr(x), _ptr(h0), _ptr(c0), _ptr(w_ih), _ptr(w_hh), _ptr(y), _ptr(gates),
                                      _ptr(cells), _ptr(grad_y), _ptr(grad_h_n), _ptr(grad_c_n), *map(_ptr, grads),
                                      _ptr(workspace), steps, batch, inputs, hidden, self.stream)
