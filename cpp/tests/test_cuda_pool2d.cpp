@@ -99,7 +99,7 @@ int main() {
       params(1, 2, 10, 10, 4, 3, 2, 1, true), params(1, 1, 8, 8, 3, 1, 1, 1, false)};
   for (const auto& p : avg_cases)
     for (bool include : {false, true})
-      for (index_t divisor : {0, 5}) {
+      for (index_t divisor : {0, 5, -3}) {
         check_avg(p, include, divisor);
         ++cases;
       }

@@ -100,8 +100,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // The divisor of the average over the window starting at (h0, w0), as the CPU's.
-__device__ __forceinline__ int avg_divisor(const Geometry& g, int h0, int w0, bool count_include_pad,
-                                           int divisor_override) {
+__device__ __forceinline__ index_t avg_divisor(const Geometry& g, int h0, int w0, bool count_include_pad,
+                                               index_t divisor_override) {
   if (divisor_override != 0) return divisor_override;
   const int h1 = min(h0 + g.kernel_h, g.h + g.pad_h), w1 = min(w0 + g.kernel_w, g.w + g.pad_w);
   if (count_include_pad) return (h1 - h0) * (w1 - w0);
@@ -110,7 +110,7 @@ __device__ __forceinline__ int avg_divisor(const Geometry& g, int h0, int w0, bo
 
 __global__ void __launch_bounds__(kThreads)
     avg_pool_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
-                            bool count_include_pad, int divisor_override) {
+                            bool count_include_pad, index_t divisor_override) {
   const index_t stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t o = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < g.outputs;
        o += stride) {
@@ -136,7 +136,7 @@ __global__ void __launch_bounds__(kThreads)
 // tap by tap, and a later tap reaches this input from an earlier output column).
 __global__ void __launch_bounds__(kThreads)
     avg_pool_backward_kernel(Geometry g, const float* __restrict__ dy, float* __restrict__ dx,
-                             bool count_include_pad, int divisor_override) {
+                             bool count_include_pad, index_t divisor_override) {
   const index_t stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < g.inputs;
        e += stride) {
@@ -224,14 +224,12 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, bool co
                         index_t divisor_override, cudaStream_t stream) {
   constexpr const char* kFn = "avg_pool2d_forward";
   kiln::avg_pool2d_check(p);
-  KILN_CHECK(divisor_override >= 0 && divisor_override <= kMaxElements,
-             kFn << ": divisor_override must be 0 (none) or positive, got " << divisor_override);
   const Geometry g = geometry(p);
   if (g.outputs == 0) return;
   KILN_CHECK(x != nullptr && y != nullptr, kFn << ": x or y is null");
   detail::throw_if_failed(launch(avg_pool_forward_kernel, dim3(detail::grid_for(g.outputs, kThreads)),
                                  dim3(kThreads), 0, stream, g, x, y, count_include_pad,
-                                 static_cast<int>(divisor_override)),
+                                 divisor_override),
                           kFn, sizes(p));
 }
 
@@ -239,14 +237,12 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, bool
                          index_t divisor_override, cudaStream_t stream) {
   constexpr const char* kFn = "avg_pool2d_backward";
   kiln::avg_pool2d_check(p);
-  KILN_CHECK(divisor_override >= 0 && divisor_override <= kMaxElements,
-             kFn << ": divisor_override must be 0 (none) or positive, got " << divisor_override);
   const Geometry g = geometry(p);
   if (g.inputs == 0) return;
   KILN_CHECK(dy != nullptr && dx != nullptr, kFn << ": dy or dx is null");
   detail::throw_if_failed(launch(avg_pool_backward_kernel, dim3(detail::grid_for(g.inputs, kThreads)),
                                  dim3(kThreads), 0, stream, g, dy, dx, count_include_pad,
-                                 static_cast<int>(divisor_override)),
+                                 divisor_override),
                           kFn, sizes(p));
 }
 
