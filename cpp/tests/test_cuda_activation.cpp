@@ -206,11 +206,13 @@ int main() {
   for (bool log : {false, true}) {
     check_softmax(37, 10, 1, log);    // a warp per row
     check_softmax(3, 33, 1, log);     // more columns than lanes
-    check_softmax(2, 1500, 1, log);   // a block per row
+    check_softmax(2, 1500, 1, log);   // a block per row, float4s
+    check_softmax(2, 1030, 1, log);   // a block per row, floats
+    check_softmax(5, 64, 1, log);     // a warp per row, float4s
     check_softmax(3, 5, 7, log);      // a middle axis
     check_softmax(1, 9, 40, log);     // the first axis of (9, 40)
     check_softmax(1, 1, 1, log);
-    cases += 6;
+    cases += 8;
   }
   // Checks before anything runs.
   CHECK(!invalid_argument_of([] { kiln::cuda::activation_backward(Activation::sigmoid, 4, nullptr, nullptr, nullptr, nullptr); })

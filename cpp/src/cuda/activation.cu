@@ -5,13 +5,15 @@
 // kernel instance per activation, so nothing branches per element.
 // Softmax reduces along a strided row view (outer, cols, inner):
 // - inner == 1 (the last axis): one warp per row, or one block per row past kWarpCols
-//   columns; max and sums are shuffle reductions, the row is read three times (the
-//   re-reads hit the cache) so nothing is held in registers and any length works;
+//   columns, float4 loads and stores when cols % 4 == 0 and the buffers are aligned; max
+//   and sums are shuffle reductions, the row is read three times (the re-reads hit the
+//   cache) so nothing is held in registers and any length works;
 // - inner > 1: one thread per row, consecutive threads on consecutive i, so each of the
 //   row's cols loads is coalesced across the warp: no transposed copy.
 #include "kiln/cuda/activation.hpp"
 
 #include <string>
+#include <type_traits>
 
 #include "../cpu/check.hpp"
 #include "activation_math.cuh"
@@ -109,7 +111,39 @@ struct RowGroup {
   __device__ static float max(float v, float* shared) { return kBlock ? detail::block_max(v, shared) : detail::warp_max(v); }
 };
 
-template <bool kBlock>
+// Row passes over float4s (kVec: cols % 4 == 0 and every row 16-byte aligned) or floats.
+// f(a, b) for each element of the group's share of the row, a and b read from two rows.
+template <bool kVec, class G, class F>
+__device__ __forceinline__ void row_read(const float* a, const float* b, index_t cols, F&& f) {
+  if constexpr (kVec) {
+    const float4* a4 = reinterpret_cast<const float4*>(a);
+    const float4* b4 = reinterpret_cast<const float4*>(b);
+    for (index_t k = G::rank(); k < cols / 4; k += G::size()) {
+      const float4 u = a4[k], v = b ? b4[k] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w);
+    }
+  } else {
+    for (index_t k = G::rank(); k < cols; k += G::size()) f(a[k], b ? b[k] : 0.0f);
+  }
+}
+
+// out[k] = f(a[k], b[k]) over the group's share of the row.
+template <bool kVec, class G, class F>
+__device__ __forceinline__ void row_write(const float* a, const float* b, float* out, index_t cols, F&& f) {
+  if constexpr (kVec) {
+    const float4* a4 = reinterpret_cast<const float4*>(a);
+    const float4* b4 = reinterpret_cast<const float4*>(b);
+    float4* o4 = reinterpret_cast<float4*>(out);
+    for (index_t k = G::rank(); k < cols / 4; k += G::size()) {
+      const float4 u = a4[k], v = b ? b4[k] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      o4[k] = make_float4(f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w));
+    }
+  } else {
+    for (index_t k = G::rank(); k < cols; k += G::size()) out[k] = f(a[k], b ? b[k] : 0.0f);
+  }
+}
+
+template <bool kBlock, bool kVec>
 __global__ void __launch_bounds__(kThreads)
     softmax_rows_kernel(index_t rows, index_t cols, const float* x, float* y, bool log) {
   using G = RowGroup<kBlock>;
@@ -118,22 +152,22 @@ __global__ void __launch_bounds__(kThreads)
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     float m = -INFINITY;
-    for (index_t k = G::rank(); k < cols; k += G::size()) m = fmaxf(m, xr[k]);
+    row_read<kVec, G>(xr, nullptr, cols, [&](float v, float) { m = fmaxf(m, v); });
     m = G::max(m, shared);
     float s = 0.0f;
-    for (index_t k = G::rank(); k < cols; k += G::size()) s = __fadd_rn(s, expf(__fsub_rn(xr[k], m)));
+    row_read<kVec, G>(xr, nullptr, cols, [&](float v, float) { s = __fadd_rn(s, expf(__fsub_rn(v, m))); });
     s = G::sum(s, shared);
     if (log) {
       const float log_s = logf(s);
-      for (index_t k = G::rank(); k < cols; k += G::size()) yr[k] = __fsub_rn(__fsub_rn(xr[k], m), log_s);
+      row_write<kVec, G>(xr, nullptr, yr, cols, [&](float v, float) { return __fsub_rn(__fsub_rn(v, m), log_s); });
     } else {
       const float inv = __fdiv_rn(1.0f, s);
-      for (index_t k = G::rank(); k < cols; k += G::size()) yr[k] = __fmul_rn(expf(__fsub_rn(xr[k], m)), inv);
+      row_write<kVec, G>(xr, nullptr, yr, cols, [&](float v, float) { return __fmul_rn(expf(__fsub_rn(v, m)), inv); });
     }
   }
 }
 
-template <bool kBlock>
+template <bool kBlock, bool kVec>
 __global__ void __launch_bounds__(kThreads)
     softmax_backward_rows_kernel(index_t rows, index_t cols, const float* y, const float* dy, float* dx,
                                  bool log) {
@@ -144,11 +178,11 @@ __global__ void __launch_bounds__(kThreads)
     const float* dyr = dy + r * cols;
     float* dxr = dx + r * cols;
     float s = 0.0f;
-    for (index_t k = G::rank(); k < cols; k += G::size())
-      s = __fadd_rn(s, log ? dyr[k] : __fmul_rn(dyr[k], yr[k]));
+    row_read<kVec, G>(dyr, yr, cols, [&](float d, float v) { s = __fadd_rn(s, log ? d : __fmul_rn(d, v)); });
     s = G::sum(s, shared);
-    for (index_t k = G::rank(); k < cols; k += G::size())
-      dxr[k] = log ? __fsub_rn(dyr[k], __fmul_rn(expf(yr[k]), s)) : __fmul_rn(yr[k], __fsub_rn(dyr[k], s));
+    row_write<kVec, G>(dyr, yr, dxr, cols, [&](float d, float v) {
+      return log ? __fsub_rn(d, __fmul_rn(expf(v), s)) : __fmul_rn(v, __fsub_rn(d, s));
+    });
   }
 }
 
@@ -190,6 +224,22 @@ __global__ void __launch_bounds__(kThreads)
       dx[e] = log ? __fsub_rn(dy[e], __fmul_rn(expf(y[e]), s)) : __fmul_rn(y[e], __fsub_rn(dy[e], s));
     }
   }
+}
+
+// A warp per row up to kWarpCols columns, a block per row past that; float4s or floats.
+template <class F>
+void with_row_kernel(index_t cols, bool vec, F&& f) {
+  using T = std::true_type;
+  using N = std::false_type;
+  if (cols > kWarpCols) {
+    if (vec) f(T{}, T{}); else f(T{}, N{});
+  } else {
+    if (vec) f(N{}, T{}); else f(N{}, N{});
+  }
+}
+
+dim3 row_grid(index_t rows, index_t cols) {
+  return dim3(cols > kWarpCols ? detail::grid_for(rows, 1, 32) : detail::grid_for(rows, kWarps));
 }
 
 void check_view(const char* fn, index_t outer, index_t cols, index_t inner) {
@@ -252,12 +302,12 @@ void softmax_forward(index_t outer, index_t cols, index_t inner, const float* x,
   if (inner > 1) {
     error = launch(softmax_strided_kernel, dim3(detail::grid_for(outer * inner, kThreads)), dim3(kThreads), 0,
                    stream, outer, cols, inner, x, y, log);
-  } else if (cols > kWarpCols) {
-    error = launch(softmax_rows_kernel<true>, dim3(detail::grid_for(outer, 1, 32)), dim3(kThreads), 0, stream,
-                   outer, cols, x, y, log);
   } else {
-    error = launch(softmax_rows_kernel<false>, dim3(detail::grid_for(outer, kWarps)), dim3(kThreads), 0,
-                   stream, outer, cols, x, y, log);
+    const bool vec = cols % 4 == 0 && detail::aligned16(x) && detail::aligned16(y);
+    with_row_kernel(cols, vec, [&](auto block, auto v) {
+      error = launch(softmax_rows_kernel<decltype(block)::value, decltype(v)::value>, row_grid(outer, cols),
+                     dim3(kThreads), 0, stream, outer, cols, x, y, log);
+    });
   }
   detail::throw_if_failed(error, kFn, view_sizes(outer, cols, inner));
 }
@@ -272,12 +322,12 @@ void softmax_backward(index_t outer, index_t cols, index_t inner, const float* y
   if (inner > 1) {
     error = launch(softmax_backward_strided_kernel, dim3(detail::grid_for(outer * inner, kThreads)),
                    dim3(kThreads), 0, stream, outer, cols, inner, y, dy, dx, log);
-  } else if (cols > kWarpCols) {
-    error = launch(softmax_backward_rows_kernel<true>, dim3(detail::grid_for(outer, 1, 32)), dim3(kThreads),
-                   0, stream, outer, cols, y, dy, dx, log);
   } else {
-    error = launch(softmax_backward_rows_kernel<false>, dim3(detail::grid_for(outer, kWarps)), dim3(kThreads),
-                   0, stream, outer, cols, y, dy, dx, log);
+    const bool vec = cols % 4 == 0 && detail::aligned16(y) && detail::aligned16(dy) && detail::aligned16(dx);
+    with_row_kernel(cols, vec, [&](auto block, auto v) {
+      error = launch(softmax_backward_rows_kernel<decltype(block)::value, decltype(v)::value>,
+                     row_grid(outer, cols), dim3(kThreads), 0, stream, outer, cols, y, dy, dx, log);
+    });
   }
   detail::throw_if_failed(error, kFn, view_sizes(outer, cols, inner));
 }
