@@ -22,10 +22,11 @@ from .backends import (available_backends, cpu_isa, current_backend, default_bac
                        set_num_threads, use_backend)
 from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
 from .factories import (arange, as_tensor, from_numpy, full, is_tensor, ones, ones_like, rand, randint, randn,
-                        randperm, tensor, zeros, zeros_like)
+                        randperm, tensor, zeros, zeros_like, set_default_device, get_default_device)
 from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
+from .tensor_ops.conversions import from_dlpack
 from .tensor_ops import (abs, argmax, argmin, cat, clamp, exp, flatten, log, matmul, max, mean, min, permute,
                          reshape, sqrt, squeeze, stack, sum, transpose, unsqueeze, where)
 
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 concatenate = cat
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
-_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench")
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda")
 _FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
 
 
@@ -54,8 +55,8 @@ __all__ = [
     "ops", "reference", "backends", "nn", "optim", "utils", "keras", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load", "device",
-    "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-    "arange", "randn", "rand", "randint", "randperm", "manual_seed",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "arange", "randn", "rand", "randint", "randperm", "manual_seed", "set_default_device", "get_default_device",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
     "log", "sqrt", "abs", "clamp", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",

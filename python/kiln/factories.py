@@ -1,11 +1,14 @@
 """Making Tensors, as the torch namespace does: ``kiln.tensor``, ``zeros``, ``randn`` ...
 
-Every factory takes ``device=`` (default "cpu"). Random tensors are drawn from kiln's one
+Every factory takes ``device=`` (default: ``get_default_device()``, "cpu" unless
+``set_default_device`` said otherwise, as torch's). Random tensors are drawn from kiln's one
 generator (``kiln.manual_seed``) in host memory and then moved, so a seed gives the same
 numbers on every device.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -14,8 +17,42 @@ from .random import generator
 from .tensor import Tensor, device as _device
 
 
+_default_device = "cpu"
+
+
+def set_default_device(device) -> None:
+    """Where factories, new parameters (nn layers, Keras weights) and Keras inputs go from now on
+    (as ``torch.set_default_device``): "cpu" or "cuda". Data passed in explicitly stays where it is."""
+    global _default_device
+    target = _device(device).type
+    if target != "cpu":
+        backends.for_device(target)  # RuntimeError now, rather than at the first tensor, if there is none
+    _default_device = target
+
+
+@contextlib.contextmanager
+def default_device_scope(device: "str | None"):
+    """The default device set to ``device`` inside the block (None: left as it is)."""
+    global _default_device
+    previous = _default_device
+    if device is not None:
+        _default_device = device
+    try:
+        yield
+    finally:
+        _default_device = previous
+
+
+def get_default_device() -> _device:
+    return _device(_default_device)
+
+
+def default_device_type() -> str:
+    return _default_device
+
+
 def _on(array: np.ndarray, device, requires_grad: bool = False) -> Tensor:
-    target = "cpu" if device is None else _device(device).type
+    target = _default_device if device is None else _device(device).type
     t = Tensor._wrap(backends.for_device(target).from_numpy(array))
     return t.requires_grad_(True) if requires_grad else t
 

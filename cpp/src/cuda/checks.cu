@@ -31,8 +31,10 @@ void* stream_scratch(cudaStream_t stream, std::size_t bytes, const char* fn) {
     void* ptr = nullptr;
     std::size_t bytes = 0;
   };
-  static std::mutex mutex;
-  static std::map<std::pair<int, cudaStream_t>, Buffer> buffers;  // kept for the process
+  // Kept for the process and never destroyed: no cudaFree after the runtime's own teardown
+  // at exit, and the buffers stay reachable (not leaks) for LeakSanitizer.
+  static std::mutex& mutex = *new std::mutex;
+  static auto& buffers = *new std::map<std::pair<int, cudaStream_t>, Buffer>;
   int device = 0;
   throw_if_failed(cudaGetDevice(&device), fn, "scratch");
   std::lock_guard<std::mutex> lock(mutex);

@@ -201,6 +201,12 @@ except ImportError as error:  # a source checkout without a build: the NumPy pat
 else:
     _cpu_import_error = None
     register(cpu.CpuBackend())
+try:
+    from . import cuda
+except ImportError:  # kiln built without CUDA (KILN_CUDA=OFF): no cuda device
+    cuda = None
+if cuda is not None and cuda.available() and not cuda.missing():
+    register(cuda.get_backend(), default=True)
 _chosen = os.environ.get("KILN_BACKEND")
 if _chosen:
     _default_for_device["cpu"] = get(_chosen)

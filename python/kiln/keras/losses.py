@@ -16,7 +16,17 @@ EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [eps, 1 
 
 
 def _array(y) -> np.ndarray:
-    return y._array if isinstance(y, Tensor) else np.asarray(y)
+    """y_true on the host, where labels are checked and prepared (a device tensor is copied)."""
+    if isinstance(y, Tensor):
+        return y._array if type(y._array) is np.ndarray else y.numpy(force=True)
+    return np.asarray(y)
+
+
+def _beside(target: np.ndarray, y_pred):
+    """The prepared target where y_pred is: the array itself on the cpu, else a Tensor on y_pred's device."""
+    if type(y_pred._array) is np.ndarray:
+        return target
+    return Tensor._wrap(target).to(y_pred.device)
 
 
 def _numeric(fn: str, what: str, y: np.ndarray, loss: str) -> None:
@@ -101,6 +111,7 @@ class SparseCategoricalCrossentropy(Loss):
     def __call__(self, y_true, y_pred):
         labels = _labels(self.name, "y_true", _array(y_true), self.name)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        labels = _beside(labels, y_pred)
         if logits is not None:
             return F.cross_entropy(logits, labels)
         p = y_pred.clamp(EPSILON, 1 - EPSILON)
@@ -131,6 +142,7 @@ class CategoricalCrossentropy(Loss):
                              "one-hot (or soft) labels (integer labels take sparse_categorical_crossentropy)")
         if self.label_smoothing:
             target = target * (1 - self.label_smoothing) + self.label_smoothing / target.shape[-1]
+        target = _beside(target, y_pred)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
         if logits is not None:
             return F.cross_entropy(logits, target)
@@ -151,6 +163,7 @@ class BinaryCrossentropy(Loss):
     def __call__(self, y_true, y_pred):
         target = _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)
         _unit_interval(self.name, "y_true", target, self.name)
+        target = _beside(target, y_pred)
         logits = y_pred if self.from_logits else _logits(y_pred, "sigmoid")
         if logits is not None:
             return F.binary_cross_entropy_with_logits(logits, target)
@@ -162,14 +175,14 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def __call__(self, y_true, y_pred):
-        return F.mse_loss(y_pred, _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape))
+        return F.mse_loss(y_pred, _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred))
 
 
 class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
 
     def __call__(self, y_true, y_pred):
-        return (y_pred - _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)).abs().mean()
+        return (y_pred - _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred)).abs().mean()
 
 
 _BY_NAME = {
@@ -201,7 +214,8 @@ class _FunctionLoss(Loss):
         self.name = getattr(fn, "__name__", "loss")
 
     def __call__(self, y_true, y_pred):
-        out = self.fn(y_true if isinstance(y_true, Tensor) else Tensor._wrap(_array(y_true)), y_pred)
+        target = y_true if isinstance(y_true, Tensor) else Tensor._wrap(_array(y_true))
+        out = self.fn(target if target.device == y_pred.device else target.to(y_pred.device), y_pred)
         return out.mean() if out.ndim else out
 
 

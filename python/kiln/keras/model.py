@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
+from ..factories import default_device_scope
 from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, snake_case, unique_name
 from .saving import load_weights, save_model, save_weights
 from .training import Trainer
@@ -125,9 +126,10 @@ class Model(Trainer):
             if self._graph is None:
                 raise NotImplementedError("calling a subclassed model on Input tensors is not supported")
             return self._graph.call_symbolic(inputs)
-        inputs = _to_tensor(inputs)
-        return self.call(inputs, training=bool(training), **kwargs) if self._call_takes_training() \
-            else self.call(inputs, **kwargs)
+        with default_device_scope(self._device):  # weights built now go to the model's device
+            inputs = _to_tensor(inputs, self._device)
+            return self.call(inputs, training=bool(training), **kwargs) if self._call_takes_training() \
+                else self.call(inputs, **kwargs)
 
     def _call_takes_training(self) -> bool:
         import inspect

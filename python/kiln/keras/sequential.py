@@ -7,6 +7,7 @@ import numpy as np
 
 from ..sparse import is_sparse
 from ..tensor import Tensor
+from ..factories import default_device_scope
 from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, unique_name
 from .layers.core import Input, InputLayer
 from .model import Model
@@ -56,8 +57,9 @@ class Sequential(Model):
     def _build_symbolic(self) -> None:
         """Propagate the known input shape through every layer: builds weights, records shapes."""
         t = self._input
-        for layer in self._layers:
-            t = _first(layer(t))
+        with default_device_scope(self._device):  # weights built now go to the model's device
+            for layer in self._layers:
+                t = _first(layer(t))
         self._output = t
 
     def _build_from_batch(self, x_batch) -> None:
@@ -87,9 +89,10 @@ class Sequential(Model):
             for layer in self._layers:
                 t = layer(t)
             return t
-        if not self.built:
-            self._build_from_batch(inputs)
-        return self.call(_to_tensor(inputs), training=bool(training))
+        with default_device_scope(self._device):  # weights built now go to the model's device
+            if not self.built:
+                self._build_from_batch(inputs)
+            return self.call(_to_tensor(inputs, self._device), training=bool(training))
 
     def get_config(self) -> dict:
         return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}

@@ -13,11 +13,12 @@ import time
 
 import numpy as np
 
-from .. import _args
-from ..autograd import no_grad
+from .. import _args, backends
+from ..autograd import Leaf, no_grad
 from ..random import generator
 from ..sparse import is_sparse as _is_sparse
 from ..tensor import Tensor
+from ..tensor import device as Device
 from . import callbacks as keras_callbacks
 from . import losses as keras_losses
 from . import metrics as keras_metrics
@@ -104,7 +105,15 @@ class Trainer:
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=None, steps_per_execution=None, jit_compile=None, **kwargs):
-        """Choose the optimizer, the loss and the metrics ("accuracy", "mae", ...)."""
+        """Choose the optimizer, the loss and the metrics ("accuracy", "mae", ...), and with
+        ``device=`` ("cpu", "cuda") where the model trains: its weights move there now or when
+        built, and each batch goes there. Without it, the model runs on kiln's default device
+        (``kiln.set_default_device``) as it is when weights and batches are made."""
+        device = kwargs.pop("device", None)  # the rest (auto_scale_loss, ...) changes nothing here
+        if device is not None:
+            self._device = Device(device).type
+            backends.for_device(self._device)
+            self._place_weights()
         if loss is None:
             raise ValueError("compile: a loss is required (e.g. loss='sparse_categorical_crossentropy')")
         self.optimizer = keras_optimizers.get(optimizer)
@@ -112,6 +121,18 @@ class Trainer:
         self._metric_specs = list(metrics or [])
         self.compiled = True
         self._optimizer_built = False
+
+    _device: "str | None" = None  # compile(device=...): where weights and batches go
+
+    def _place_weights(self) -> None:
+        """Move the weights built so far to the model's device, in place (fresh gradient slots)."""
+        target = backends.for_device(self._device)
+        for p in self.weights:
+            if backends.device_of(p._array) != self._device:
+                source = backends.select(None, p._array)
+                p._array = target.from_numpy(np.ascontiguousarray(source.to_numpy(p._array)))
+                if p.requires_grad:
+                    p._node = Leaf()
 
     def _require_compiled(self, what: str) -> None:
         if not getattr(self, "compiled", False):

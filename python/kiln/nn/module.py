@@ -13,7 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import backends
 from ..autograd import Leaf, no_grad
+from ..factories import default_device_type
 from ..tensor import Tensor, device
 
 
@@ -22,7 +24,14 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad: bool = True):
         array = data._array if isinstance(data, Tensor) else np.asarray(data, dtype=np.float32)
-        super().__init__(array, dtype=array.dtype, requires_grad=requires_grad)
+        on_host = type(array) is np.ndarray
+        super().__init__(array if on_host else None, dtype=array.dtype)  # a copy, as before
+        if not on_host:
+            self._array = backends.select(None, array).copy(array)
+        elif default_device_type() != "cpu":  # set_default_device("cuda")
+            self._array = backends.for_device(default_device_type()).from_numpy(self._array)
+        if requires_grad:
+            self.requires_grad_(True)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

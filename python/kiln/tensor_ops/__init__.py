@@ -38,7 +38,10 @@ _METHODS = {
     "expand": shapes.expand, "repeat": shapes.repeat, "__getitem__": shapes.getitem,
     "__setitem__": shapes.setitem, "__iter__": shapes.iterate,
     # devices, dtypes, copies, the matrix product
-    "to": conversions.to, "cpu": conversions.cpu, "type": conversions.type, "float": conversions.float,
+    "to": conversions.to, "cpu": conversions.cpu, "cuda": conversions.cuda,
+    "__dlpack__": conversions.dlpack, "__dlpack_device__": conversions.dlpack_device,
+    "__cuda_array_interface__": property(conversions.cuda_array_interface),
+    "type": conversions.type, "float": conversions.float,
     "double": conversions.double, "long": conversions.long, "int": conversions.int, "bool": conversions.bool,
     "clone": conversions.clone, "__matmul__": conversions.matmul, "__rmatmul__": conversions.rmatmul,
     # in place, outside the graph

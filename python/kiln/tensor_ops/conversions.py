@@ -49,6 +49,60 @@ def cpu(x) -> Tensor:
     return to(x, "cpu")
 
 
+def cuda(x, device=None) -> Tensor:
+    """x on the cuda device (``device``: None, 0, "cuda" or "cuda:0"; kiln drives one device)."""
+    if device not in (None, 0, "cuda", "cuda:0") and not (hasattr(device, "type") and device.type == "cuda"):
+        raise ValueError(f"cuda(): kiln drives one cuda device (cuda:0), not {device!r}")
+    return to(x, "cuda")
+
+
+# ---- interchange: DLPack and __cuda_array_interface__ ------------------------------------------
+
+
+def dlpack(x, *, stream=None, max_version=None, dl_device=None, copy=None):
+    """``Tensor.__dlpack__``: the array's DLPack capsule (NumPy's for host tensors)."""
+    a = x._array
+    if isinstance(a, np.ndarray):
+        kwargs = {"stream": stream} if max_version is None else {"stream": stream, "max_version": max_version,
+                                                                 "dl_device": dl_device, "copy": copy}
+        return a.__dlpack__(**kwargs)
+    return a.__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+
+def dlpack_device(x):
+    return x._array.__dlpack_device__()
+
+
+def cuda_array_interface(x):
+    a = x._array
+    if isinstance(a, np.ndarray):
+        raise AttributeError("a cpu tensor has no __cuda_array_interface__ (it has __array_interface__)")
+    return a.__cuda_array_interface__
+
+
+def from_dlpack(obj) -> Tensor:
+    """A Tensor sharing the memory of any DLPack producer (a torch/CuPy/NumPy array, a capsule).
+
+    Host data becomes a cpu tensor (through NumPy), cuda data a cuda tensor.
+    """
+    if isinstance(obj, Tensor):
+        return obj
+    device_type = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else None
+    if device_type in (None, 1, 3) and hasattr(obj, "__dlpack__"):
+        return Tensor._wrap(np.from_dlpack(obj))
+    from ..backends import cuda as cuda_backend
+    if cuda_backend is None:
+        raise RuntimeError("from_dlpack: the tensor is on a cuda device and kiln was built without CUDA")
+    if hasattr(obj, "__dlpack__"):
+        try:
+            capsule = obj.__dlpack__(stream=1, max_version=(1, 0))
+        except TypeError:  # a producer of the 0.x protocol
+            capsule = obj.__dlpack__(stream=1)
+    else:
+        capsule = obj
+    return Tensor._wrap(cuda_backend.from_dlpack_capsule(capsule))
+
+
 def clone(x) -> Tensor:
     be = backends.select(None, x._array)
     return _record(be.copy(x._array), (x,), lambda g: (g,))

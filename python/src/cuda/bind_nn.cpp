@@ -56,7 +56,7 @@ kiln::Activation activation(int code) {
 
 }  // namespace
 
-namespace kiln::bind {
+namespace kiln::python::cuda {
 
 void bind_nn(py::module_& m) {
   const auto release = py::call_guard<py::gil_scoped_release>();
@@ -225,4 +225,4 @@ void bind_nn(py::module_& m) {
         "mask = uniform >= p ? 1 / (1 - p) : 0 (mask 0: not written); y = x * mask unless x, y are 0.");
 }
 
-}  // namespace kiln::bind
+}  // namespace kiln::python::cuda

@@ -18,6 +18,7 @@ from collections import defaultdict
 import numpy as np
 
 from ...autograd import no_grad
+from ...factories import default_device_type
 from ...nn.module import Parameter
 from ...sparse import is_sparse
 from ...tensor import Tensor
@@ -110,15 +111,20 @@ def _flatten(x) -> list:
     return [x]
 
 
-def _to_tensor(x):
-    if isinstance(x, Tensor) or is_sparse(x):  # a sparse batch goes to the first Dense as it is
+def _to_tensor(x, device: str | None = None):
+    """A batch as Tensors on ``device`` (the model's; None: kiln's default device)."""
+    target = device or default_device_type()
+    if isinstance(x, Tensor):
+        return x if target == "cpu" or x.device.type == target else x.to(target)
+    if is_sparse(x):  # a sparse batch goes to the first Dense as it is (its kernel moves it)
         return x
     if isinstance(x, (list, tuple)):
-        return type(x)(_to_tensor(v) for v in x)
+        return type(x)(_to_tensor(v, device) for v in x)
     arr = np.asarray(x)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
-    return Tensor._wrap(arr)
+    t = Tensor._wrap(arr)
+    return t if target == "cpu" else t.to(target)
 
 
 class Layer:
