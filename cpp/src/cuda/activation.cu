@@ -191,7 +191,7 @@ __global__ void __launch_bounds__(kThreads)
     softmax_strided_kernel(index_t outer, index_t cols, index_t inner, const float* x, float* y, bool log) {
   const index_t rows = outer * inner, stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t r = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride) {
-    const index_t o = r / inner, i = r - o * inner;
+    const index_t o = static_cast<unsigned>(r) / static_cast<unsigned>(inner), i = r - o * inner;  // r < 2^31
     const float* xr = x + o * cols * inner + i;
     float* yr = y + o * cols * inner + i;
     float m = -INFINITY;
@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(kThreads)
                                     const float* dy, float* dx, bool log) {
   const index_t rows = outer * inner, stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t r = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride) {
-    const index_t o = r / inner, i = r - o * inner, base = o * cols * inner + i;
+    const index_t o = static_cast<unsigned>(r) / static_cast<unsigned>(inner), i = r - o * inner, base = o * cols * inner + i;
     float s = 0.0f;
     for (index_t k = 0; k < cols; ++k) {
       const index_t e = base + k * inner;

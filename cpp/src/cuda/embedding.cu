@@ -28,7 +28,9 @@ __global__ void __launch_bounds__(kThreads)
   const index_t stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += stride) {
-    const index_t row = e / dim, col = e - row * dim;
+    // 32-bit division: e < 2^31 (out has at most kMaxElements elements).
+    const unsigned row = static_cast<unsigned>(e) / static_cast<unsigned>(dim);
+    const index_t col = e - static_cast<index_t>(row) * dim;
     out[e] = __ldg(weight + __ldg(indices + row) * dim + col);
   }
 }
@@ -40,7 +42,8 @@ __global__ void __launch_bounds__(kThreads)
   const index_t stride = static_cast<index_t>(blockDim.x) * gridDim.x;
   for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += stride) {
-    const index_t row = e / dim, col = e - row * dim;
+    const unsigned row = static_cast<unsigned>(e) / static_cast<unsigned>(dim);
+    const index_t col = e - static_cast<index_t>(row) * dim;
     const std::int64_t v = __ldg(indices + row);
     if (v != padding_idx) atomicAdd(grad_weight + v * dim + col, __ldg(grad_out + e));
   }

@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(kThreads) bce_kernel(BceArgs a, double* partia
   double total = 0.0;
   for (index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < a.n; i += stride) {
     const float x = __ldg(a.logits + i), y = __ldg(a.target + i);
-    const float pw = a.pos_weight ? __ldg(a.pos_weight + i % a.cols) : 1.0f;
+    const float pw = a.pos_weight ? __ldg(a.pos_weight + static_cast<unsigned>(i) % static_cast<unsigned>(a.cols)) : 1.0f;
     const float log_weight = __fadd_rn(1.0f, __fmul_rn(__fsub_rn(pw, 1.0f), y));
     const float log_sigmoid = __fsub_rn(fminf(x, 0.0f), log1pf(expf(-fabsf(x))));
     if (a.grad)
