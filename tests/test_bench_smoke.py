@@ -60,3 +60,20 @@ def test_main_prints_tables_and_writes_json(tmp_path, capsys):
     for target in matmul["targets"]:  # judged wherever the other backend ran; torch may be absent
         ran = target["against"] in matmul["ratios"]
         assert (target["pass"] in (True, False)) if ran else target["pass"] is None, target
+
+
+@pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device")
+def test_device_cases_agree_and_print_side_by_side(tmp_path, capsys):
+    from kiln.bench.devices import device_cases
+
+    for case in device_cases(tiny=True):
+        if case.comparable:
+            inputs = case.make_inputs(np.random.default_rng(0))
+            expected = case.runners["cpu"](inputs)()
+            err = relative_error(case.runners["cuda"](inputs)(), expected)
+            assert err <= case.tolerance, f"{case.name}: cuda vs cpu relative error {err:.2e}"
+    main(["--device", "cuda", "--tiny", "--only", "gpu sgemm", "--json", str(tmp_path / "r.json"), "--png", ""])
+    out = capsys.readouterr().out
+    assert "== CPU vs GPU" in out and "gpu sgemm" in out
+    if kiln.cuda.is_emulated():
+        assert "EMULATED" in out

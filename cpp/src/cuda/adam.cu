@@ -20,6 +20,7 @@
 #include "../cpu/adam_kernel.hpp"
 #include "../cpu/check.hpp"
 #include "check.hpp"
+#include "grid.hpp"
 #include "launch.hpp"
 
 namespace kiln::cuda {
@@ -105,14 +106,6 @@ unsigned misalignment(const void* p) {
   return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p) & 15u);
 }
 
-int multiprocessors() {
-  int device = 0, count = 1;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    count = 1;  // the launch reports the device's error
-  return count > 0 ? count : 1;
-}
-
 }  // namespace
 
 void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, float* exp_avg,
@@ -135,9 +128,7 @@ void adam_step(const AdamParams& p, index_t n, float* param, const float* grad, 
   }
   const index_t scalars = n - 4 * b.vectors;  // head and tail
   const index_t work = b.vectors > scalars ? b.vectors : scalars;
-  const index_t wanted_blocks = (work + kThreads - 1) / kThreads;
-  const index_t max_blocks = static_cast<index_t>(multiprocessors()) * kBlocksPerMultiprocessor;
-  const unsigned blocks = static_cast<unsigned>(wanted_blocks < max_blocks ? wanted_blocks : max_blocks);
+  const unsigned blocks = detail::grid_stride_blocks(work, kThreads, kBlocksPerMultiprocessor);
 
   cudaError_t error = cudaSuccess;
   kiln::detail::with_adam_flags(s, [&](auto decay, auto amsgrad) {

@@ -77,7 +77,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--json", default=os.path.join("bench", "results", "latest.json"))
     parser.add_argument("--png", default=os.path.join("bench", "results", "latest.png"),
                         help="chart path; empty for none")
+    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="cpu",
+                        help="cpu: the CPU tables (default); cuda: the CPU-vs-GPU cases; all: both")
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        from .. import cuda
+        if not cuda.is_available():
+            parser.error("--device cuda: kiln has no cuda device (build with KILN_CUDA=ON, or EMULATE)")
+        if cuda.is_emulated():
+            print("NOTE: the cuda device is kiln's EMULATED device: its cases run on tiny shapes and their "
+                  "times measure the emulator on this CPU, never a GPU\n")
     budget = args.budget if args.budget is not None else (0.05 if args.tiny else 1.0 if args.quick else 5.0)
     min_reps = 1 if args.tiny else 2 if args.quick else 3
 
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print("times are medians of interleaved repetitions (backends take turns, first call untimed); "
           "ratios are other's time / kiln's (above 1: kiln is faster)\n", flush=True)
 
-    cases, notes = all_cases(tiny=args.tiny)
+    cases, notes = all_cases(tiny=args.tiny) if args.device != "cuda" else ([], [])
     if args.only:
         cases = select(cases, args.only)
     records = []
@@ -112,6 +121,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print("\n".join(report.kernel_table(kernel_records)) + "\n", flush=True)
     for note in notes:
         print(f"note: {note}")
+    device_records = []
+    if args.device != "cpu":
+        from .. import cuda
+        from .devices import device_cases
+        gpu_cases = device_cases(tiny=args.tiny or cuda.is_emulated())
+        if args.only:
+            gpu_cases = select(gpu_cases, args.only) or select(gpu_cases, [f"gpu {p}" for p in args.only])
+        print(f"cuda device: {cuda.get_device_name()}" + (" (emulated)" if cuda.is_emulated() else ""))
+        device_records = [measure(case, peaks, budget_s=budget, min_reps=min_reps) for case in gpu_cases]
+        print("\n".join(report.device_table(device_records)) + "\n", flush=True)
+        records += device_records
 
     print("Issue-4 targets (kiln's row of each case):\n")
     print("\n".join(report.summary_table(records)))
@@ -126,7 +146,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"results saved to {args.json}")
     if args.png:
         os.makedirs(os.path.dirname(os.path.abspath(args.png)), exist_ok=True)
-        print(report.plot(records, args.png))
+        if len(records) > len(device_records):
+            print(report.plot([r for r in records if r["base"] == "cpu"], args.png))
+        if device_records:
+            from .. import cuda
+            root, ext = os.path.splitext(args.png)
+            print(report.device_chart(device_records, f"{root}-devices{ext or '.png'}", cuda.is_emulated()))
     return records
 
 

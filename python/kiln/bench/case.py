@@ -26,13 +26,13 @@ class Target:
     (the fraction of a step's wall time spent outside kiln's kernels). The value must be
     at least ``at_least`` or at most ``at_most``.
     """
-    against: str
+    against: str  # a backend's name, "peak" or "outside"
     at_least: float | None = None
     at_most: float | None = None
 
     @property
     def label(self) -> str:
-        if self.against in ("numpy", "torch"):
+        if self.against not in ("peak", "outside"):
             return f">= {self.at_least:g}x {self.against}"
         bound = f">= {self.at_least:.0%}" if self.at_least is not None else f"< {self.at_most:.0%}"
         return f"{bound} {'of peak' if self.against == 'peak' else 'outside kernels'}"
@@ -59,6 +59,7 @@ class Case:
     comparable: bool = True         # whether the backends' results agree numerically
     tolerance: float = 1e-4         # relative Frobenius error allowed between backends (float32 both)
     extra: Callable[[dict], dict] | None = None  # kiln-only measurements after timing (profiler)
+    base: str = KILN                # the backend the ratios and targets are about ("cuda" for GPU cases)
 
     @property
     def name(self) -> str:
@@ -69,6 +70,9 @@ def as_numpy(value) -> np.ndarray:
     """A result part as a float64 NumPy array (torch tensors detached)."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
+    elif hasattr(value, "__cuda_array_interface__"):  # a kiln device array
+        from ..backends import device_of, for_device
+        value = for_device(device_of(value)).to_numpy(value)
     return np.asarray(value, dtype=np.float64)
 
 

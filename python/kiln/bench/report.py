@@ -64,7 +64,7 @@ def summary_table(records: list[dict]) -> list[str]:
     for record in records:
         if not record["targets"]:
             continue
-        kiln = record["results"].get(KILN)
+        kiln = record["results"].get(record.get("base", KILN))
         cells = {"numpy": "", "torch": "", "other": []}
         for target in record["targets"]:
             text = _target_text(target)
@@ -113,3 +113,67 @@ def plot(records: list[dict], path: str) -> str:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return f"chart saved to {path}"
+
+
+# ---- CPU versus GPU (python -m kiln.bench --device cuda|all) -----------------------------------
+
+DEVICE_ORDER = [KILN, "torch", "cuda", "torch-cuda"]
+
+
+def device_table(records: list[dict]) -> list[str]:
+    """One table of the GPU cases: every backend's time and rate, and the ratios to kiln-cuda."""
+    lines = ["== CPU vs GPU (ratios: other's time / kiln cuda's; above 1: kiln cuda is faster) ==",
+             f"{'case':<44} {'backend':<10} {'median ms':>10} {'rate':>16} {'vs kiln cuda':>12}  targets"]
+    for record in records:
+        backends = [b for b in DEVICE_ORDER if b in record["results"]]
+        for i, backend in enumerate(backends):
+            row = record["results"][backend]
+            name = f"{record['kernel']} {record['shape']}" if i == 0 else ""
+            ratio = record["ratios"].get(backend)
+            line = (f"{name:<44} {backend:<10} {1e3 * row['median_s']:10.3f} {_rate(record, row)} "
+                    + (f"{ratio:11.2f}x" if ratio is not None else f"{'(base)':>12}"))
+            if backend == record["base"]:
+                line += "  " + "; ".join(_target_text(t) for t in record["targets"])
+            lines.append(line.rstrip())
+        if record["backends_agree"] is False:
+            lines.append(f"{'':<44} WARNING: backends disagree beyond {record['tolerance']:.1e}")
+        for note in record["notes"]:
+            lines.append(f"{'':<44} note: {note}")
+    return lines
+
+
+def device_chart(records: list[dict], path: str, emulated: bool) -> str:
+    """Grouped bars: each case's rate (GFLOP/s or GB/s) per backend, CPU and GPU side by side."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not importable: no chart (pip install 'kiln[bench]')"
+    if not records:
+        return "no GPU cases to chart"
+    colors = {KILN: "tab:blue", "torch": "tab:orange", "cuda": "tab:green", "torch-cuda": "tab:red"}
+    labels = {KILN: "kiln cpu", "torch": "PyTorch cpu", "cuda": "kiln cuda", "torch-cuda": "PyTorch cuda"}
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(records)), 5.5))
+    width = 0.2
+    for j, backend in enumerate(DEVICE_ORDER):
+        xs, ys = [], []
+        for i, record in enumerate(records):
+            row = record["results"].get(backend)
+            if row is not None:
+                xs.append(i + (j - 1.5) * width)
+                ys.append(row.get("gflops", row.get("gbytes_per_s", 0.0)))
+        if xs:
+            ax.bar(xs, ys, width, color=colors[backend], label=labels[backend])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(records)))
+    ax.set_xticklabels([f"{r['kernel']}\n{r['shape']}\n({'GB/s' if r['bound'] == 'bandwidth' else 'GFLOP/s'})"
+                        for r in records], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("rate, log scale (higher is faster)")
+    title = "kiln CPU vs GPU, and PyTorch on each"
+    ax.set_title(title + (" - EMULATED device: its times mean nothing" if emulated else ""))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"CPU-vs-GPU chart saved to {path}"

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .case import KILN, Case, relative_error
+from .case import Case, relative_error
 from .timing import interleaved, median
 
 
@@ -26,7 +26,7 @@ def measure(case: Case, peaks: dict, *, budget_s: float, min_reps: int = 3, max_
         errors = {b: relative_error(r, first["numpy"]) for b, r in first.items() if b != "numpy"}
     del first
     times = interleaved(fns, budget_s=budget_s, warmup=0, min_reps=min_reps, max_reps=max_reps)
-    extra = case.extra(inputs) if case.extra is not None and KILN in fns else {}
+    extra = case.extra(inputs) if case.extra is not None and case.base in fns else {}
     del fns, inputs
     gc.collect()
 
@@ -46,11 +46,11 @@ def measure(case: Case, peaks: dict, *, budget_s: float, min_reps: int = 3, max_
             row["rel_error_vs_numpy"] = errors[backend]
         results[backend] = row
 
-    kiln = results.get(KILN)
+    kiln = results.get(case.base)
     values = {}
     if kiln is not None:
-        for other in ("numpy", "torch"):
-            if other in results:
+        for other in results:
+            if other != case.base:
                 values[other] = results[other]["median_s"] / kiln["median_s"]
         if "peak_fraction" in kiln:
             values["peak"] = kiln["peak_fraction"]
@@ -62,7 +62,7 @@ def measure(case: Case, peaks: dict, *, budget_s: float, min_reps: int = 3, max_
     return {"kernel": case.kernel, "shape": case.shape, "flops": case.flops, "bytes": case.bytes,
             "bound": case.bound, "notes": case.notes, "results": results, "ratios": values, "extra": extra,
             "targets": targets, "backends_agree": agree if errors else None, "tolerance": case.tolerance,
-            "kiln_built": KILN in case.runners, "seconds": time.perf_counter() - started}
+            "base": case.base, "kiln_built": case.base in case.runners, "seconds": time.perf_counter() - started}
 
 
 def verdict(target: dict) -> str:

@@ -27,6 +27,17 @@ except ImportError:
     pass
 
 
+class MatmulSettings:
+    """As ``torch.backends.cuda.matmul``: ``allow_tf32`` lets float32 GEMMs (matmul, linear,
+    conv2d, LSTM) use the tensor cores' TF32 inputs (10-bit mantissas, ~1e-3 relative error);
+    off by default, as in PyTorch."""
+
+    allow_tf32: bool = False
+
+
+matmul = MatmulSettings()
+
+
 class CudaBackend(*_families, DeviceArrays):
     """Every primitive and kernel on the cuda device."""
 
@@ -57,4 +68,4 @@ def get_backend() -> CudaBackend:
     return _backend
 
 
-__all__ = ["CudaArray", "CudaBackend", "available", "from_dlpack_capsule", "get_backend", "missing"]
+__all__ = ["matmul", "CudaArray", "CudaBackend", "available", "from_dlpack_capsule", "get_backend", "missing"]
