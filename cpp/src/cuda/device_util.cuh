@@ -22,7 +22,9 @@ unsigned grid_for(index_t work, int threads, int per_multiprocessor = 8);
 
 // A device buffer of at least `bytes` for work ordered on `stream`: one per (device,
 // stream), kept and grown as needed. Kernels on one stream run in order, so each call's
-// use of it ends before the next call's begins. Throws std::runtime_error (naming `fn`)
+// use of it ends before the next call's begins, provided one host thread at a time
+// enqueues on that stream (two threads interleaving calls on one stream could interleave
+// their uses: give each thread its own stream). Throws std::runtime_error (naming `fn`)
 // when it cannot be allocated.
 void* stream_scratch(cudaStream_t stream, std::size_t bytes, const char* fn);
 
