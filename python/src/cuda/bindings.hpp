@@ -19,6 +19,7 @@ T* as_pointer(std::uintptr_t address) {
 }
 
 void bind_runtime(pybind11::module_& m);
+void bind_nn(pybind11::module_& m);  // pooling, embedding, CSR, losses, activations, softmax, Philox
 void bind_memory(pybind11::module_& m);
 void bind_tensor(pybind11::module_& m);
 void bind_adam(pybind11::module_& m);

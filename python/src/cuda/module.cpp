@@ -5,6 +5,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.doc() = "kiln's CUDA kernels and device memory (used by kiln.backends.cuda)";
   using namespace kiln::python::cuda;
   bind_runtime(m);
+  bind_nn(m);
   bind_memory(m);
   bind_tensor(m);
   bind_adam(m);
