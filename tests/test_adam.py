@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import ELEMENTWISE_TOL, TAIL_SIZES, assert_close, f32
+from conftest import ELEMENTWISE_TOL, HOST_BACKENDS, TAIL_SIZES, assert_close, f32
 
 import kiln
 from kiln import ops, reference
@@ -154,7 +154,7 @@ def test_nan_and_inf_propagate_like_reference(backend):
 # The NumPy path refuses the same arguments, except for layouts and dtypes it can update in place.
 
 
-@pytest.fixture(params=[b for b in kiln.available_backends() if kiln.backends.get(b).device == "cpu"])
+@pytest.fixture(params=HOST_BACKENDS)
 def any_backend(request):
     return request.param
 

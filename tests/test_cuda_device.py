@@ -144,3 +144,16 @@ def test_mixed_dtype_arithmetic_follows_numpy(rng):
         got_host = be.to_numpy(got)
         assert got_host.dtype == np.asarray(want).dtype, (got_host.dtype, np.asarray(want).dtype)
         np.testing.assert_allclose(got_host, want, rtol=1e-6)
+
+
+def test_dropout_draws_on_the_device_reproducibly():
+    x = kiln.ones(4000, device="cuda")
+    kiln.manual_seed(3)
+    a = kiln.nn.functional.dropout(x, 0.25).cpu().numpy()
+    b = kiln.nn.functional.dropout(x, 0.25).cpu().numpy()
+    kiln.manual_seed(3)
+    again = kiln.nn.functional.dropout(x, 0.25).cpu().numpy()
+    np.testing.assert_array_equal(a, again)  # the same seed, the same masks
+    assert not np.array_equal(a, b)  # the counter moved on
+    assert set(np.unique(a)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((a == 0).mean() - 0.25) < 0.03

@@ -205,7 +205,7 @@ try:
     from . import cuda
 except ImportError:  # kiln built without CUDA (KILN_CUDA=OFF): no cuda device
     cuda = None
-if cuda is not None and cuda.available() and not cuda.missing():
+if cuda is not None and cuda.available():
     register(cuda.get_backend(), default=True)
 _chosen = os.environ.get("KILN_BACKEND")
 if _chosen:

@@ -22,6 +22,10 @@ docs/DESIGN.md holds the primitive table (names, shapes, semantics).
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..random import generator
+
 # The primitives: what Tensor arithmetic, reductions, shapes, indexing and factories are
 # built from. Arrays in, arrays out, NumPy's semantics (broadcasting included).
 PRIMITIVES = (
@@ -64,6 +68,13 @@ class Backend:
     checks_arguments = False
     native_nodes: dict = {}
     native_ops: dict = {}
+
+    def dropout_mask(self, shape: tuple, p: float, dtype):
+        """Dropout's scaled keep mask: 1/(1-p) with probability 1-p, else 0 (0 < p < 1).
+        By default drawn from kiln's host generator and copied to the backend; a device
+        backend draws on the device instead (kiln.random.device_draw)."""
+        keep = (generator().random(shape, dtype=np.float32) >= p).astype(dtype) * (1.0 / (1.0 - p))
+        return self.from_numpy(np.asarray(keep, dtype=dtype))
 
     def __repr__(self) -> str:
         return f"<kiln backend {self.name!r} on {self.device!r}>"

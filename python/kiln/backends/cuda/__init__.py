@@ -1,44 +1,27 @@
 """The cuda backend: kiln's CUDA kernels over device memory (kiln._cuda).
 
 One folder, composed of one class per concern: ``DeviceArrays`` (primitives.py: the array
-primitives with NumPy's semantics), and the kernel families, each a mixin over CudaArrays
-with reference.py's signatures. It runs on an NVIDIA GPU (KILN_CUDA=ON) or on kiln's
-emulated device (KILN_CUDA=EMULATE), where every kernel runs on the CPU, thread by thread.
+primitives with NumPy's semantics) and the kernel families, each a mixin over CudaArrays
+with reference.py's signatures: ``LinearAlgebra`` (linalg.py: matmul, linear, conv2d, the
+LSTM: the GEMM engine's users), ``NeuralKernels`` (nn_kernels.py: pooling, embedding, CSR
+products, losses, activations, softmax, random fills), ``OptimizerKernels`` (Adam).
+Switches in flags.py (``kiln.backends.cuda.matmul.allow_tf32``). It runs on an NVIDIA GPU
+(KILN_CUDA=ON) or on kiln's emulated device (KILN_CUDA=EMULATE), where every kernel runs on
+the CPU, thread by thread.
 """
 
 from __future__ import annotations
 
-from ..base import KERNELS, PRIMITIVES
 from .arrays import CudaArray, from_dlpack_capsule
+from .flags import matmul
+from .linalg import LinearAlgebra
 from .native import _cuda
+from .nn_kernels import NeuralKernels
 from .optimizer_kernels import OptimizerKernels
 from .primitives import DeviceArrays
 
-_families = [OptimizerKernels]
-try:  # the kernel families still being written elsewhere join when they exist
-    from .linalg import LinearAlgebra
-    _families.insert(0, LinearAlgebra)
-except ImportError:
-    pass
-try:
-    from .nn_kernels import NeuralKernels
-    _families.insert(0, NeuralKernels)
-except ImportError:
-    pass
 
-
-class MatmulSettings:
-    """As ``torch.backends.cuda.matmul``: ``allow_tf32`` lets matmul (nn.Linear's forward
-    too) use the tensor cores' TF32 inputs (10-bit mantissas, ~1e-3 relative error); off by
-    default, as in PyTorch. linear_backward, conv2d and the LSTM stay float32."""
-
-    allow_tf32: bool = False
-
-
-matmul = MatmulSettings()
-
-
-class CudaBackend(*_families, DeviceArrays):
+class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"
@@ -53,11 +36,6 @@ def available() -> bool:
     return _cuda.device_count() > 0
 
 
-def missing() -> list:
-    """The primitives and kernels CudaBackend does not implement yet."""
-    return [n for n in PRIMITIVES + KERNELS if not callable(getattr(CudaBackend, n, None))]
-
-
 _backend = None
 
 
@@ -68,4 +46,4 @@ def get_backend() -> CudaBackend:
     return _backend
 
 
-__all__ = ["matmul", "CudaArray", "CudaBackend", "available", "from_dlpack_capsule", "get_backend", "missing"]
+__all__ = ["matmul", "CudaArray", "CudaBackend", "available", "from_dlpack_capsule", "get_backend"]

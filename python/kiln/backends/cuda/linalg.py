@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._args import pair
+from .flags import matmul as matmul_flags
 from .native import _cuda
 
 _F32 = np.dtype(np.float32)
@@ -27,14 +28,6 @@ def _activation(fn, name):
         return _ACTIVATION[name]
     except (KeyError, TypeError):
         raise ValueError(f"{fn}: unknown activation {name!r}; expected one of {tuple(_ACTIVATION)}") from None
-
-
-def _allow_tf32() -> bool:
-    """kiln.backends.cuda.matmul.allow_tf32, read at each call (the package defines it after
-    importing this module)."""
-    from . import matmul as settings
-
-    return bool(settings.allow_tf32)
 
 
 def _ptr(a):
@@ -133,7 +126,7 @@ class LinearAlgebra:
         # A 2-D operand, or a batch of one, is broadcast over the batch.
         stride_a = la[1] if a.ndim == 3 and a.shape[0] == batch else 0
         stride_b = lb[1] if b.ndim == 3 and b.shape[0] == batch else 0
-        tf32 = _allow_tf32()
+        tf32 = bool(matmul_flags.allow_tf32)  # read at each call
         workspace = None if tf32 else self._workspace(_cuda.matmul_workspace(batch, m, n, k))
         _cuda.matmul(_ptr(a), _ptr(b), _ptr(bias), _ptr(target), batch, m, n, k, la[2], lb[2], la[0], lb[0],
                      ldc, stride_a, stride_b, batch_stride_c, float(alpha), float(beta), act, tf32,

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ... import random as random_state
 from .native import _cuda
 
 _F32 = np.dtype(np.float32)
@@ -269,3 +270,15 @@ class NeuralKernels:
         dx = self._output_for(out, y.shape)
         _cuda.softmax_backward(outer, cols, inner, y.ptr, grad_y.ptr, dx.ptr, bool(log), self.stream)
         return self._deliver(dx, out)
+
+    # ---- random draws on the device --------------------------------------------------------
+
+    def dropout_mask(self, shape, p, dtype):
+        """Dropout's keep mask (1/(1-p) or 0) drawn on the device by Philox, keyed by
+        kiln.manual_seed (kiln.random.device_draw): no host draw, no copy."""
+        mask = self.empty(tuple(shape), np.float32)
+        if mask.size:
+            seed, offset = random_state.device_draw(mask.size)
+            _cuda.random_dropout(mask.ptr, 0, 0, mask.size, float(p), seed, offset, self.stream)
+        return mask if np.dtype(dtype) == np.float32 else self.astype(mask, dtype)
+

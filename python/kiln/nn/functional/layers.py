@@ -12,7 +12,6 @@ import numpy as np
 
 from ... import _args, backends, ops, sparse
 from ...autograd import edges, kernel_node
-from ...random import generator
 from ...tensor import Tensor
 from ...ops import _arrays
 from ...ops.linear import FUSED_ACTIVATIONS
@@ -180,11 +179,9 @@ def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> 
     x = as_tensor(x)
     if not training or p == 0.0:
         return x
-    if p == 1.0:
-        keep = np.zeros(x.shape, x.dtype)
-    else:
-        keep = (generator().random(x.shape, dtype=np.float32) >= p).astype(x.dtype) * (1.0 / (1.0 - p))
-    return mul(x, Tensor._wrap(backends.select(None, x._array).from_numpy(keep)))
+    be = backends.select(None, x._array)
+    keep = be.full(x.shape, 0, x.dtype) if p == 1.0 else be.dropout_mask(x.shape, p, x.dtype)
+    return mul(x, Tensor._wrap(keep))
 
 
 def embedding(input, weight: Tensor, padding_idx=None) -> Tensor:
