@@ -136,3 +136,82 @@ def test_bad_arguments():
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD(model.parameters(), lr=0.1, nesterov=True)
+
+
+DEVICES = ["cpu"] + (["cuda"] if kiln.cuda.is_available() else [])
+
+
+def _step_both(kiln_opt, torch_opt, params, tparams, grads, torch):
+    """One step of each optimizer with the same gradients (None: that parameter has none)."""
+    kiln_opt.zero_grad()
+    torch_opt.zero_grad()
+    loss = None
+    for p, g in zip(params, grads):
+        if g is not None:
+            term = (p * kiln.tensor(g, device=p.device)).sum()
+            loss = term if loss is None else loss + term
+    loss.backward()
+    for tp, g in zip(tparams, grads):
+        tp.grad = None if g is None else torch.tensor(g)
+    kiln_opt.step()
+    torch_opt.step()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,kwargs", [
+    ("Adagrad", {}),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.2, eps=1e-6)),
+    ("Adagrad", dict(lr=0.05, maximize=True)),
+    ("Adadelta", {}),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.02)),
+    ("Adadelta", dict(maximize=True)),
+])
+def test_adagrad_adadelta_match_torch(device, name, kwargs, rng):
+    """torch's update rules and defaults, step by step on the same parameters and gradients,
+    including steps where one parameter has no gradient (its count stays behind)."""
+    torch = pytest.importorskip("torch")
+    shapes = [(3, 4), (5,), (2, 3, 2)]
+    start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    params = [kiln.tensor(a, device=device, requires_grad=True) for a in start]
+    tparams = [torch.tensor(a, requires_grad=True) for a in start]
+    opt = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:], "lr": 0.3}], **kwargs)
+    topt = getattr(torch.optim, name)([{"params": tparams[:2]}, {"params": tparams[2:], "lr": 0.3}], **kwargs)
+    assert opt.defaults == {k: v for k, v in topt.defaults.items() if k in opt.defaults}
+    for step in range(6):
+        grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        if step in (1, 2):
+            grads[1] = None
+        _step_both(opt, topt, params, tparams, grads, torch)
+        for p, tp in zip(params, tparams):
+            np.testing.assert_allclose(p.numpy(force=True), tp.detach().numpy(), rtol=2e-5, atol=2e-6)
+
+
+def test_adagrad_adadelta_defaults_and_checks():
+    model, x, y = model_and_data()
+    assert optim.Adagrad(model.parameters()).defaults["lr"] == 1e-2
+    assert optim.Adadelta(model.parameters()).defaults["lr"] == 1.0
+    with pytest.raises(ValueError, match="Adagrad: lr_decay must be a finite number >= 0, got -0.1"):
+        optim.Adagrad(model.parameters(), lr_decay=-0.1)
+    with pytest.raises(ValueError, match=r"Adadelta: rho must be a finite number in \[0, 1\], got 1.5"):
+        optim.Adadelta(model.parameters(), rho=1.5)
+    for cls in (optim.Adagrad, optim.Adadelta):  # they train, and their state round-trips
+        model, x, y = model_and_data()
+        opt = cls(model.parameters())
+        before = train(model, opt, x, y, steps=1)
+        assert train(model, opt, x, y, steps=20) < before
+        saved = opt.state_dict()
+        model2, _, _ = model_and_data(seed=1)
+        model2.load_state_dict(model.state_dict())
+        opt2 = cls(model2.parameters())
+        opt2.load_state_dict(saved)
+        train(model, opt, x, y, steps=2)
+        train(model2, opt2, x, y, steps=2)
+        for p, q in zip(model.parameters(), model2.parameters()):
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_optim_is_a_package():
+    from kiln.optim import Adam, SGD  # noqa: F401
+    from kiln.optim.lr_scheduler import StepLR  # noqa: F401
+    import kiln as torch_like
+    assert torch_like.optim.lr_scheduler.StepLR is StepLR

@@ -1,4 +1,4 @@
-"""Optimizers over flat parameter buffers: SGD, Adam, AdamW, RMSprop.
+"""The optimizers' base: parameter groups packed into flat buffers, ``zero_grad``, ``step``, state.
 
 When an optimizer is built, the parameters of each group move into one contiguous
 float32 buffer (each parameter becomes a view into it), and their gradients are
@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
-from . import _args, backends, ops
-from .autograd import GradBuffer
-from .tensor import Tensor
+from .. import _args, backends
+from ..autograd import GradBuffer
+from ..tensor import Tensor
 
 
 class _FlatGroup:
@@ -180,150 +180,3 @@ class Optimizer:
                         target[flat.segment(i)] = np.asarray(value).reshape(-1)
                     elif isinstance(target, np.ndarray):  # a count; a file may hold it as shape (1,)
                         target[i] = np.asarray(value).reshape(())
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (as torch)."""
-
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
-
-    def _check_group(self, group):
-        super()._check_group(group)
-        for name in ("momentum", "weight_decay"):
-            group[name] = _hyperparameter("SGD", name, group[name])
-        group["dampening"] = _hyperparameter("SGD", "dampening", group["dampening"], maximum=1.0)
-
-    def _init_state(self, flat, group):
-        return {"momentum_buffer": flat.zeros(), "steps": np.zeros(len(flat.params), np.int64)}
-
-    def _update(self, group, state, segment, flat, which):
-        be = flat.backend
-        param, grad = be.getitem(flat.data, segment), be.getitem(flat.grad, segment)
-        d = be.negative(grad) if group["maximize"] else grad
-        if group["weight_decay"]:
-            d = be.add(d, be.multiply(param, group["weight_decay"]))
-        if group["momentum"]:
-            buf = be.getitem(state["momentum_buffer"], segment)
-            if (state["steps"][which] == 0).all():
-                be.copy_into(buf, d)
-            else:
-                be.copy_into(buf, be.add(be.multiply(buf, group["momentum"]), be.multiply(d, 1 - group["dampening"])))
-            d = be.add(d, be.multiply(buf, group["momentum"])) if group["nesterov"] else buf
-        be.copy_into(param, be.subtract(param, be.multiply(d, group["lr"])))
-        state["steps"][which] += 1
-
-
-class Adam(Optimizer):
-    """Adam (and, with ``decoupled_weight_decay``, AdamW): one ``adam_step`` kernel per group."""
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
-
-    def _check_group(self, group):
-        super()._check_group(group)
-        fn = type(self).__name__
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{fn}: betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = tuple(_hyperparameter(fn, f"betas[{i}]", b, below=1.0) for i, b in enumerate(betas))
-        for name in ("eps", "weight_decay"):
-            group[name] = _hyperparameter(fn, name, group[name])
-
-    def _init_state(self, flat, group):
-        state = {"exp_avg": flat.zeros(), "exp_avg_sq": flat.zeros(),
-                 "step": np.zeros(len(flat.params), np.int64)}
-        if group["amsgrad"]:
-            state["max_exp_avg_sq"] = flat.zeros()
-        return state
-
-    def _update(self, group, state, segment, flat, which):
-        counts = state["step"]
-        if which is _ALL and flat.lockstep:
-            # Python ints and fill(): a ufunc on a 6-element array cost ~8 us in a training step
-            # (its code and tables fall out of cache between steps)
-            flat.steps += 1
-            step = flat.steps
-            counts.fill(step)
-        else:
-            steps = counts[which] + 1
-            if (steps != steps[0]).any():  # parameters skipped on earlier steps: update each on its own count
-                for i in range(len(flat.params))[which] if which is _ALL else which:
-                    self._update(group, state, flat.segment(int(i)), flat, np.array([i]))
-                return
-            counts[which] = steps
-            step = int(steps[0])
-            if which is _ALL:
-                flat.lockstep, flat.steps = True, step
-        b1, b2 = group["betas"]
-        amsgrad = group["amsgrad"]
-        arrays = (flat.data, flat.grad, state["exp_avg"], state["exp_avg_sq"],
-                  state["max_exp_avg_sq"] if amsgrad else None)
-        if segment is not _ALL:
-            arrays = tuple(None if a is None else flat.backend.getitem(a, segment) for a in arrays)
-        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = arrays
-        ops.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=group["lr"], beta1=b1, beta2=b2,
-                      eps=group["eps"], weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
-                      amsgrad=amsgrad, max_exp_avg_sq=max_exp_avg_sq, maximize=group["maximize"],
-                      backend=flat.backend)
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (default 0.01), as torch.optim.AdamW."""
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay=True)
-
-
-class RMSprop(Optimizer):
-    """RMSprop as torch.optim.RMSprop: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps)."""
-
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered))
-
-    def _check_group(self, group):
-        super()._check_group(group)
-        group["alpha"] = _hyperparameter("RMSprop", "alpha", group["alpha"], maximum=1.0)
-        for name in ("eps", "weight_decay", "momentum"):
-            group[name] = _hyperparameter("RMSprop", name, group[name])
-
-    def _init_state(self, flat, group):
-        state = {"square_avg": flat.zeros(), "step": np.zeros(len(flat.params), np.int64)}
-        if group["momentum"]:
-            state["momentum_buffer"] = flat.zeros()
-        if group["centered"]:
-            state["grad_avg"] = flat.zeros()
-        return state
-
-    def _update(self, group, state, segment, flat, which):
-        be = flat.backend
-        param, grad = be.getitem(flat.data, segment), be.getitem(flat.grad, segment)
-        if group["weight_decay"]:
-            grad = be.add(grad, be.multiply(param, group["weight_decay"]))
-        alpha = group["alpha"]
-        square_avg = be.getitem(state["square_avg"], segment)
-        be.copy_into(square_avg, be.add(be.multiply(square_avg, alpha), be.multiply(be.multiply(grad, 1 - alpha), grad)))
-        if group["centered"]:
-            grad_avg = be.getitem(state["grad_avg"], segment)
-            be.copy_into(grad_avg, be.add(be.multiply(grad_avg, alpha), be.multiply(grad, 1 - alpha)))
-            denom = be.add(be.sqrt(be.subtract(square_avg, be.multiply(grad_avg, grad_avg))), group["eps"])
-        else:
-            denom = be.add(be.sqrt(square_avg), group["eps"])
-        if group["momentum"]:
-            buf = be.getitem(state["momentum_buffer"], segment)
-            be.copy_into(buf, be.add(be.multiply(buf, group["momentum"]), be.divide(grad, denom)))
-            be.copy_into(param, be.subtract(param, be.multiply(buf, group["lr"])))
-        else:
-            be.copy_into(param, be.subtract(param, be.divide(be.multiply(grad, group["lr"]), denom)))
-        state["step"][which] += 1
