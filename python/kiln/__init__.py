@@ -21,21 +21,23 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import (available_backends, cpu_isa, current_backend, default_backend, get_num_threads,
                        set_num_threads, use_backend)
 from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
-from .factories import (arange, as_tensor, from_numpy, full, is_tensor, ones, ones_like, rand, randint, randn,
-                        randperm, tensor, zeros, zeros_like, set_default_device, get_default_device)
+from .factories import (arange, as_tensor, from_numpy, full, full_like, is_tensor, linspace, ones, ones_like, rand,
+                        rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like, set_default_device,
+                        get_default_device)
 from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
 from .tensor_ops.conversions import from_dlpack
-from .tensor_ops import (abs, argmax, argmin, cat, clamp, exp, flatten, log, matmul, max, mean, min, permute,
-                         reshape, sqrt, squeeze, stack, sum, transpose, unsqueeze, where)
+from .tensor_ops import (abs, add, argmax, argmin, bmm, cat, clamp, cos, div, exp, flatten, gather, index_select, log,
+                         masked_fill, matmul, max, mean, min, mm, mul, permute, reshape, sin, sqrt, squeeze, stack,
+                         sub, sum, transpose, unsqueeze, where)
 
 __version__ = "0.1.0"
 
 concatenate = cat
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
-_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda")
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator")
 _FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
 
 
@@ -55,11 +57,12 @@ __all__ = [
     "ops", "reference", "backends", "nn", "optim", "utils", "keras", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load", "device",
-    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-    "arange", "randn", "rand", "randint", "randperm", "manual_seed", "set_default_device", "get_default_device",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "accelerator", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "arange", "linspace", "full_like", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "manual_seed", "set_default_device", "get_default_device",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
-    "log", "sqrt", "abs", "clamp", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+    "log", "sqrt", "abs", "clamp", "sin", "cos", "add", "sub", "mul", "div", "mm", "bmm", "gather", "index_select",
+    "masked_fill", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]

@@ -102,12 +102,46 @@ def arange(*args, dtype=None, device=None) -> Tensor:
     return _on(arr.astype(dtype or (np.int64 if arr.dtype.kind in "iu" else np.float32)), device)
 
 
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _on(np.full(t.shape, fill_value, dtype=dtype or t.dtype), device or t.device, requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (1-D, float32 unless
+    ``dtype``), as torch.linspace: the first half counted up from start, the second down from
+    end, in the result's float dtype (integer dtypes: computed in float64, then truncated)."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative integer, got {steps!r}")
+    dtype = np.dtype(dtype or np.float32)
+    work = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    start, end = (float(v.item()) if isinstance(v, Tensor) else v for v in (start, end))
+    first, last = work.type(start), work.type(end)
+    step = (last - first) / work.type(max(steps - 1, 1))
+    index = np.arange(steps)
+    halfway = steps // 2
+    values = np.where(index < halfway, first + step * index.astype(work),
+                      last - step * (steps - index - 1).astype(work)).astype(work)
+    if steps == 1:
+        values = np.array([first], dtype=work)
+    return _on(values.astype(dtype), device, requires_grad)
+
+
 def randn(*shape, dtype=np.float32, requires_grad: bool = False, device=None) -> Tensor:
     return _on(generator().standard_normal(_shape_of(shape)).astype(dtype), device, requires_grad)
 
 
 def rand(*shape, dtype=np.float32, requires_grad: bool = False, device=None) -> Tensor:
     return _on(generator().random(_shape_of(shape)).astype(dtype), device, requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal values of t's shape (t's dtype and device unless given)."""
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) values of t's shape (t's dtype and device unless given)."""
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=np.int64, device=None) -> Tensor:
@@ -124,5 +158,5 @@ def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "arange",
-           "randn", "rand", "randint", "randperm", "is_tensor"]
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like",
+           "arange", "linspace", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "is_tensor"]

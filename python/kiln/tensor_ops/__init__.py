@@ -11,10 +11,20 @@ attached below, the Tensor's methods and operators.
 from ..tensor import Tensor
 from . import conversions, math, shapes
 from ._common import as_tensor
-from .conversions import clone, matmul, to
-from .math import (abs, add, argmax, argmin, clamp, div, exp, log, max, mean, min, mul, neg, pow, reciprocal,
-                   sqrt, sub, sum, where)
-from .shapes import cat, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze
+from .conversions import bmm, clone, matmul, mm, to
+from .math import (abs, add, argmax, argmin, clamp, cos, div, exp, log, max, mean, min, mul, neg, pow, reciprocal,
+                   sin, sqrt, sub, sum, where)
+from .shapes import cat, flatten, gather, index_select, masked_fill, permute, reshape, squeeze, stack, transpose, \
+    unsqueeze
+
+
+def _functional(name: str):
+    """A Tensor method that calls ``kiln.nn.functional.<name>`` (loaded on first use)."""
+    def method(x, *args, **kwargs):
+        from ..nn import functional
+        return getattr(functional, name)(x, *args, **kwargs)
+    method.__name__ = name
+    return method
 
 _METHODS = {
     # arithmetic and math
@@ -23,7 +33,9 @@ _METHODS = {
     "__pow__": math.pow, "__rpow__": math.rpow, "__neg__": math.neg,
     "add": math.add, "sub": math.sub, "mul": math.mul, "div": math.div, "pow": math.pow,
     "reciprocal": math.reciprocal, "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": math.abs,
-    "clamp": math.clamp, "clip": math.clamp,
+    "clamp": math.clamp, "clip": math.clamp, "sin": math.sin, "cos": math.cos, "__floordiv__": math.floordiv,
+    "tanh": _functional("tanh"), "sigmoid": _functional("sigmoid"), "relu": _functional("relu"),
+    "softmax": _functional("softmax"), "log_softmax": _functional("log_softmax"),
     # comparisons and logic (no gradient)
     "__eq__": math.equal, "__ne__": math.not_equal, "__lt__": math.less, "__le__": math.less_equal,
     "__gt__": math.greater, "__ge__": math.greater_equal, "eq": math.equal,
@@ -36,7 +48,8 @@ _METHODS = {
     "unsqueeze": shapes.unsqueeze, "squeeze": shapes.squeeze, "permute": shapes.permute,
     "transpose": shapes.transpose, "t": shapes.t, "T": property(shapes.T), "contiguous": shapes.contiguous,
     "expand": shapes.expand, "repeat": shapes.repeat, "__getitem__": shapes.getitem,
-    "__setitem__": shapes.setitem, "__iter__": shapes.iterate,
+    "__setitem__": shapes.setitem, "__iter__": shapes.iterate, "masked_fill": shapes.masked_fill,
+    "gather": shapes.gather, "index_select": shapes.index_select,
     # devices, dtypes, copies, the matrix product
     "to": conversions.to, "cpu": conversions.cpu, "cuda": conversions.cuda,
     "__dlpack__": conversions.dlpack, "__dlpack_device__": conversions.dlpack_device,
@@ -44,6 +57,7 @@ _METHODS = {
     "type": conversions.type, "float": conversions.float,
     "double": conversions.double, "long": conversions.long, "int": conversions.int, "bool": conversions.bool,
     "clone": conversions.clone, "__matmul__": conversions.matmul, "__rmatmul__": conversions.rmatmul,
+    "matmul": conversions.matmul, "mm": conversions.mm, "bmm": conversions.bmm,
     # in place, outside the graph
     "zero_": conversions.zero_, "fill_": conversions.fill_, "copy_": conversions.copy_,
     "normal_": conversions.normal_, "uniform_": conversions.uniform_, "__iadd__": conversions.iadd,
@@ -54,6 +68,7 @@ for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
-__all__ = ["as_tensor", "abs", "add", "argmax", "argmin", "cat", "clamp", "clone", "div", "exp", "flatten",
-           "log", "matmul", "max", "mean", "min", "mul", "neg", "permute", "pow", "reciprocal", "reshape",
-           "sqrt", "squeeze", "stack", "sub", "sum", "to", "transpose", "unsqueeze", "where"]
+__all__ = ["as_tensor", "abs", "add", "argmax", "argmin", "bmm", "cat", "clamp", "clone", "cos", "div", "exp",
+           "flatten", "gather", "index_select", "log", "masked_fill", "matmul", "max", "mean", "min", "mm", "mul",
+           "neg", "permute", "pow", "reciprocal", "reshape", "sin", "sqrt", "squeeze", "stack", "sub", "sum", "to",
+           "transpose", "unsqueeze", "where"]

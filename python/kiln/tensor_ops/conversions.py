@@ -222,5 +222,21 @@ def matmul(a, b) -> Tensor:
     return _record(out, (a, b), backward)
 
 
+def mm(a, b) -> Tensor:
+    """The matrix product of a (n, m) and b (m, p) -> (n, p); no broadcasting (use matmul for that)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"mm: expected matrices (n, m) and (m, p), got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a, b) -> Tensor:
+    """Batched matrix product of a (B, n, m) and b (B, m, p) -> (B, n, p); no broadcasting."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: expected batches (B, n, m) and (B, m, p), got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
 def rmatmul(b, a):
     return matmul(a, b)

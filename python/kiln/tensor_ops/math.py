@@ -11,6 +11,7 @@ from .. import backends
 from ..autograd import PythonNode, edges
 from ..tensor import Tensor
 from ._common import _operand, _record, as_tensor
+from ._trig import sin_cos
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -18,10 +19,27 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 # ---- elementwise ---------------------------------------------------------------------------
 
 
+def _promote(op: str, a, b, other, be):
+    """The operands cast so that the result has torch's dtype where NumPy's differs: an integer
+    or bool operand takes the float operand's dtype (a Python float counts as float32, torch's
+    default dtype), and integer true division computes in float32."""
+    a_float, b_float = a.dtype.kind == "f", b.dtype.kind == "f"
+    if a_float == b_float:
+        if not a_float and op == "divide":
+            return be.astype(a, np.float32, copy=False), be.astype(b, np.float32, copy=False)
+        return a, b
+    if a_float:
+        return a, be.astype(b, a.dtype, copy=False)
+    dtype = b.dtype if isinstance(other, Tensor) or backends.is_array(other) else np.dtype(np.float32)
+    return be.astype(a, dtype, copy=False), be.astype(b, dtype, copy=False)
+
+
 def _binary(x, other, op: str, grad_x, grad_other) -> Tensor:
     a = x._array
     be = backends.select(None, a, getattr(other, "_array", None))
     b = _operand(other, a, be)
+    if a.dtype != b.dtype or (op == "divide" and a.dtype.kind != "f"):
+        a, b = _promote(op, a, b, other, be)
     out = getattr(be, op)(a, b)
     other_t = other if isinstance(other, Tensor) else None
     e = edges((x, other_t))
@@ -34,11 +52,24 @@ def _binary(x, other, op: str, grad_x, grad_other) -> Tensor:
     return Tensor._recorded(out, PythonNode(backward, e))
 
 
-def add(x, other):
+def _scaled(other, alpha):
+    """alpha * other, recorded when other is a Tensor (torch's ``alpha=`` of add and sub)."""
+    if alpha == 1:
+        return other
+    if isinstance(other, Tensor) or backends.is_array(other):
+        return mul(as_tensor(other), alpha)
+    return other * alpha
+
+
+def add(x, other, alpha=1):
+    """x + alpha * other (broadcasting)."""
+    other = _scaled(other, alpha)
     return _binary(x, other, "add", lambda be, g, a, b, o: g, lambda be, g, a, b, o: g)
 
 
-def sub(x, other):
+def sub(x, other, alpha=1):
+    """x - alpha * other (broadcasting)."""
+    other = _scaled(other, alpha)
     return _binary(x, other, "subtract", lambda be, g, a, b, o: g, lambda be, g, a, b, o: be.negative(g))
 
 
@@ -51,9 +82,44 @@ def mul(x, other):
                    lambda be, g, a, b, o: be.multiply(g, a))
 
 
-def div(x, other):
+def div(x, other, rounding_mode=None):
+    """x / other: true division (integers give float32, as torch); ``rounding_mode`` "floor" or
+    "trunc" rounds the quotient (integers stay integers; no gradient, as its derivative is 0
+    almost everywhere)."""
+    if rounding_mode is not None:
+        return _rounded_division(x, other, rounding_mode)
     return _binary(x, other, "divide", lambda be, g, a, b, o: be.divide(g, b),
                    lambda be, g, a, b, o: be.divide(be.multiply(be.negative(g), a), be.multiply(b, b)))
+
+
+def _floor(be, y):
+    """floor(y) from round: round, then step down where it went above y."""
+    r = be.round(y)
+    return be.subtract(r, be.astype(be.greater(r, y), r.dtype))
+
+
+def _rounded_division(x, other, mode: str) -> Tensor:
+    if mode not in ("floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {mode!r}")
+    a = x._array
+    be = backends.select(None, a, getattr(other, "_array", None))
+    b = _operand(other, a, be)
+    integers = a.dtype.kind in "biu" and b.dtype.kind in "biu"
+    result = np.result_type(a.dtype, b.dtype) if integers else None
+    if integers:  # exact in float64 for |values| < 2^53
+        a, b = be.astype(a, np.float64, copy=False), be.astype(b, np.float64, copy=False)
+    elif a.dtype != b.dtype:
+        a, b = _promote("divide", a, b, other, be)
+    q = be.divide(a, b)
+    if mode == "floor":
+        out = _floor(be, q)
+    else:
+        out = be.where(be.less(q, 0), be.negative(_floor(be, be.negative(q))), _floor(be, q))
+    return Tensor._wrap(be.astype(out, result, copy=False) if integers else out)
+
+
+def floordiv(x, other):
+    return div(x, other, "floor")
 
 
 def rdiv(x, other):
@@ -70,10 +136,13 @@ def rpow(x, base):
     return exp(mul(x, float(np.log(base))))
 
 
-def _unary(x, op: str, grad) -> Tensor:
+def _unary(x, op: str, grad, floating: bool = False) -> Tensor:
+    """op(x); ``floating`` ops (exp, log, sqrt) take integer and bool tensors as float32, as torch."""
     x = as_tensor(x)
     a = x._array
     be = backends.select(None, a)
+    if floating and a.dtype.kind != "f":
+        a = be.astype(a, np.float32)
     out = getattr(be, op)(a)
     return _record(out, (x,), lambda g: (grad(be, g, a, out),))
 
@@ -83,15 +152,15 @@ def neg(x):
 
 
 def exp(x):
-    return _unary(x, "exp", lambda be, g, a, o: be.multiply(g, o))
+    return _unary(x, "exp", lambda be, g, a, o: be.multiply(g, o), floating=True)
 
 
 def log(x):
-    return _unary(x, "log", lambda be, g, a, o: be.divide(g, a))
+    return _unary(x, "log", lambda be, g, a, o: be.divide(g, a), floating=True)
 
 
 def sqrt(x):
-    return _unary(x, "sqrt", lambda be, g, a, o: be.divide(be.multiply(g, 0.5), o))
+    return _unary(x, "sqrt", lambda be, g, a, o: be.divide(be.multiply(g, 0.5), o), floating=True)
 
 
 def abs(x):  # noqa: A001
@@ -102,8 +171,32 @@ def reciprocal(x):
     x = as_tensor(x)
     a = x._array
     be = backends.select(None, a)
+    if a.dtype.kind != "f":
+        a = be.astype(a, np.float32)
     out = be.divide(1, a)
     return _record(out, (x,), lambda g: (be.multiply(be.multiply(be.negative(g), out), out),))
+
+
+def _trigonometric(x, which: str) -> Tensor:
+    x = as_tensor(x)
+    a = x._array
+    be = backends.select(None, a)
+    if a.dtype.kind != "f":
+        a = be.astype(a, np.float32)
+    sine, cosine = sin_cos(be, a)
+    if which == "sin":
+        return _record(sine, (x,), lambda g: (be.multiply(g, cosine),))
+    return _record(cosine, (x,), lambda g: (be.negative(be.multiply(g, sine)),))
+
+
+def sin(x) -> Tensor:
+    """Elementwise sine (any shape; integers as float32). Composed from primitives: see _trig."""
+    return _trigonometric(x, "sin")
+
+
+def cos(x) -> Tensor:
+    """Elementwise cosine (any shape; integers as float32)."""
+    return _trigonometric(x, "cos")
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
@@ -155,9 +248,7 @@ def sum(x, dim=None, keepdim: bool = False, axis=None):  # noqa: A001
     dim = axis if dim is None else dim
     a = x._array
     be = backends.select(None, a)
-    out = be.sum(a, dim, keepdim)
-    if a.dtype.kind == "b":  # counts come back as float, as the mean of a mask does
-        out = be.astype(out, np.float32)
+    out = be.sum(a, dim, keepdim)  # integers and bools sum to int64, as torch
 
     def backward(g):
         if dim is not None and not keepdim:

@@ -12,6 +12,7 @@ from .. import backends
 from ..autograd import PermuteBackward, ReshapeBackward, edges
 from ..tensor import Tensor
 from ._common import _operand, _record, _shape_arg, as_tensor
+from .math import where
 
 
 def reshape(x, *shape):
@@ -122,6 +123,85 @@ def getitem(x, index):
     return _record(be.getitem(a, index), (x,), backward)
 
 
+def _index_array(fn: str, index, be, size: int, what: str):
+    """An integer index Tensor/array on ``be``'s device, every entry in [0, size) (torch refuses
+    negative indices here)."""
+    array = index._array if isinstance(index, Tensor) else index if backends.is_array(index) else \
+        be.from_numpy(np.asarray(index))
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: index must be an integer tensor, got {array.dtype}")
+    if array.size:
+        lo, hi = int(be.to_numpy(be.min(array))), int(be.to_numpy(be.max(array)))
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"{fn}: index {bad} is out of bounds for {what} with size {size}")
+    return array
+
+
+def index_select(x, dim: int, index) -> Tensor:
+    """The slices of x at ``index`` (1-D integers) along ``dim``: shape x.shape with dim -> len(index)."""
+    x = as_tensor(x)
+    be = backends.select(None, x._array)
+    dim = dim % max(x.ndim, 1)
+    array = _index_array("index_select", index, be, x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    if array.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {tuple(array.shape)}")
+    return getitem(x, (slice(None),) * dim + (be.reshape(array, (-1,)),))
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and likewise for any dim), as torch.gather.
+
+    index has x's number of dimensions and, off ``dim``, sizes no larger than x's; out has
+    index's shape. The gradient adds into x's positions (repeated indices add up).
+    """
+    x = as_tensor(x)
+    a = x._array
+    be = backends.select(None, a, getattr(index, "_array", None))
+    if x.ndim == 0:
+        raise ValueError("gather: the input needs at least one dimension")
+    dim = dim % x.ndim
+    idx = _index_array("gather", index, be, x.shape[dim], f"dimension {dim}")
+    if idx.ndim != x.ndim or any(i > n for d, (i, n) in enumerate(zip(idx.shape, x.shape)) if d != dim):
+        raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of shape {x.shape} "
+                         f"(same number of dimensions, sizes no larger off dim {dim})")
+    window = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
+    out = be.take_along_axis(be.getitem(a, window), idx, dim)
+
+    def backward(g):
+        grid = [be.reshape(be.arange(0, n, 1, np.int64), (1,) * d + (n,) + (1,) * (idx.ndim - d - 1))
+                for d, n in enumerate(idx.shape)]
+        grid[dim] = idx
+        grad = be.full(a.shape, 0, a.dtype)
+        be.index_add(grad, tuple(grid), g)
+        return (grad,)
+    return _record(out, (x,), backward)
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    """x with ``value`` (a number, or a 0-d tensor) where the bool ``mask`` (broadcast to x's
+    shape) is True; the gradient flows to x where it is False (and to a 0-d tensor value where True)."""
+    x = as_tensor(x)
+    be = backends.select(None, x._array, getattr(mask, "_array", None))
+    mask_array = _operand(mask, x._array, be)
+    if mask_array.dtype.kind != "b":
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {mask_array.dtype}")
+    try:
+        fits = np.broadcast_shapes(tuple(mask_array.shape), x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"masked_fill: mask of shape {tuple(mask_array.shape)} does not broadcast to {x.shape}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        if value.dtype != x.dtype:
+            value = value.type(x.dtype)
+    else:
+        value = Tensor._wrap(be.from_numpy(np.asarray(value, dtype=x.dtype)))
+    return where(Tensor._wrap(mask_array), value, x)
+
+
 def setitem(x, index, value):
     x._check_inplace()
     be = backends.select(None, x._array)
@@ -162,5 +242,5 @@ def pad(x, widths, value: float = 0.0) -> Tensor:
     return _record(be.pad(a, widths, value), (x,), lambda g: (be.contiguous(be.getitem(g, inner)),))
 
 
-__all__ = ["reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
+__all__ = ["index_select", "gather", "masked_fill", "reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
            "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]

@@ -1,0 +1,285 @@
+"""The torch namespace's breadth: accelerator and mps queries, linspace and the *_like
+factories, sin/cos, add/sub alpha, div rounding, masked_fill, gather, index_select, mm, bmm,
+integer reductions and torch's dtype rules; on "cpu" and "cuda", against torch where it is
+installed, gradients against finite differences in float64 on the NumPy path."""
+
+import numpy as np
+import pytest
+
+import kiln
+from conftest import finite_difference_grad
+
+DEVICES = ["cpu"] + (["cuda"] if kiln.cuda.is_available() else [])
+
+try:
+    import torch
+except ImportError:  # the torch comparisons skip; the rest runs
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+
+def _kiln_run(fn, arrays, device, grad_flags):
+    """fn over kiln tensors on ``device``: the output and the gradients of sum(out * w)."""
+    ts = [kiln.tensor(a, device=device, requires_grad=g) if g else kiln.tensor(a, device=device)
+          for a, g in zip(arrays, grad_flags)]
+    out = fn(*ts)
+    w = np.random.default_rng(7).standard_normal(out.shape).astype(out.dtype) if out.dtype.kind == "f" else None
+    grads = []
+    if any(grad_flags):
+        (out * kiln.tensor(w, device=device)).sum().backward()
+        grads = [t.grad.numpy(force=True) for t, g in zip(ts, grad_flags) if g]
+    return out.numpy(force=True), grads, w
+
+
+def _torch_run(fn, arrays, grad_flags, w):
+    ts = [torch.tensor(a, requires_grad=g) for a, g in zip(arrays, grad_flags)]
+    out = fn(*ts)
+    grads = []
+    if any(grad_flags):
+        (out * torch.tensor(w)).sum().backward()
+        grads = [t.grad.numpy() for t, g in zip(ts, grad_flags) if g]
+    return out.detach().numpy(), grads
+
+
+def check_against_torch(kiln_fn, torch_fn, arrays, device, grad_flags=None, rtol=1e-6, atol=1e-6):
+    grad_flags = grad_flags or [a.dtype.kind == "f" for a in arrays]
+    out, grads, w = _kiln_run(kiln_fn, arrays, device, grad_flags)
+    if torch is None:
+        return out
+    tout, tgrads = _torch_run(torch_fn, arrays, grad_flags, w)
+    assert out.dtype == tout.dtype, f"dtype {out.dtype} vs torch's {tout.dtype}"
+    np.testing.assert_allclose(out, tout, rtol=rtol, atol=atol)
+    for g, tg in zip(grads, tgrads):
+        np.testing.assert_allclose(g, tg, rtol=rtol, atol=atol)
+    return out
+
+
+def check_gradient(fn, arrays, grad_flags=None, tol=1e-6):
+    """Analytic gradients of sum(fn(*xs) * w) vs central differences, float64, NumPy path."""
+    arrays = [np.array(a, dtype=np.float64) if a.dtype.kind == "f" else a for a in arrays]
+    grad_flags = grad_flags or [a.dtype.kind == "f" for a in arrays]
+    with kiln.use_backend("numpy"):
+        ts = [kiln.from_numpy(a).requires_grad_(True) if g else kiln.from_numpy(a) for a, g in zip(arrays, grad_flags)]
+        out = fn(*ts)
+        w = np.random.default_rng(3).standard_normal(out.shape)
+        (out * kiln.from_numpy(w)).sum().backward()
+        for t, a, g in zip(ts, arrays, grad_flags):
+            if not g:
+                continue
+            with kiln.no_grad():
+                numeric = finite_difference_grad(lambda: float(np.sum(fn(*[kiln.from_numpy(b) for b in arrays]).numpy() * w)), a)
+            np.testing.assert_allclose(t.grad.numpy(), numeric, rtol=tol, atol=tol)
+
+
+# ---- devices -----------------------------------------------------------------------------------
+
+
+def test_accelerator_and_mps():
+    acc = kiln.accelerator.current_accelerator()
+    assert kiln.accelerator.is_available() == kiln.cuda.is_available()
+    if kiln.cuda.is_available():
+        assert acc == kiln.device("cuda") and acc.type == "cuda" and acc.index is None
+        assert kiln.accelerator.device_count() == 1
+        assert kiln.accelerator.current_accelerator(check_available=True) == acc
+        assert kiln.ones(2).to(acc).device.type == "cuda"
+    else:
+        assert kiln.accelerator.device_count() == 0
+        assert kiln.accelerator.current_accelerator(check_available=True) is None
+    assert kiln.accelerator.current_device_index() == 0
+    assert kiln.backends.mps.is_available() is False and kiln.backends.mps.is_built() is False
+    assert "mps" not in kiln.backends.names() and "mps" not in kiln.backends.devices()
+    assert kiln.device("cuda:0").index == 0 and str(kiln.device("cpu")) == "cpu"
+
+
+# ---- factories ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_linspace(device):
+    for steps in (0, 1, 2, 7, 100, 1001):
+        for start, end in ((0, 1), (-3.3, 7.1), (5, -2)):
+            t = kiln.linspace(start, end, steps, device=device)
+            assert t.shape == (steps,) and t.dtype == np.float32 and t.device.type == device
+            expected = np.linspace(start, end, steps)
+            np.testing.assert_allclose(t.numpy(force=True), expected, rtol=1e-6, atol=1e-6)
+            if torch is not None:  # within an ulp of torch's (its vectorised kernel rounds its own way)
+                np.testing.assert_allclose(t.numpy(force=True), torch.linspace(start, end, steps).numpy(),
+                                           rtol=2e-7, atol=5e-7)
+    assert kiln.linspace(0, 10, 7, dtype=kiln.int64).tolist() == [0, 1, 3, 5, 6, 8, 10]
+    assert kiln.linspace(0, 1, 5, dtype=kiln.float64).dtype == np.float64
+    assert kiln.linspace(0, 1, 3, requires_grad=True).requires_grad
+    with pytest.raises(ValueError, match="steps must be a non-negative integer"):
+        kiln.linspace(0, 1, -1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_like_factories(device):
+    base = kiln.zeros(3, 4, dtype=kiln.float64, device=device)
+    for make in (kiln.randn_like, kiln.rand_like):
+        t = make(base)
+        assert t.shape == (3, 4) and t.dtype == np.float64 and t.device.type == device
+        assert make(base, dtype=kiln.float32).dtype == np.float32
+        assert make(base, requires_grad=True).requires_grad
+    kiln.manual_seed(5)
+    a = kiln.randn_like(base).numpy(force=True)
+    kiln.manual_seed(5)
+    b = kiln.randn(3, 4, dtype=kiln.float64).numpy()
+    np.testing.assert_array_equal(a, b)  # one generator: the same numbers on every device
+    u = kiln.rand_like(kiln.zeros(1000)).numpy()
+    assert 0 <= u.min() and u.max() < 1
+    f = kiln.full_like(base, 2.5)
+    assert f.dtype == np.float64 and f.device.type == device and (f.numpy(force=True) == 2.5).all()
+
+
+# ---- elementwise -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sin_cos_match_torch(device, dtype, rng):
+    x = np.concatenate([rng.uniform(-40, 40, 500), [0.0, -0.0, np.pi, -np.pi / 2, 1e-30, 1e4 + 0.1, 3e5]]).astype(dtype)
+    tol = 2e-7 if dtype == np.float32 else 1e-13
+    out = check_against_torch(kiln.sin, torch.sin if torch else None, [x], device, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out, np.sin(x), rtol=tol, atol=tol)
+    out = check_against_torch(lambda t: t.cos(), lambda t: t.cos(), [x], device, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out, np.cos(x), rtol=tol, atol=tol)
+    special = kiln.tensor(np.array([np.nan, np.inf, -np.inf], dtype), device=device)
+    assert np.isnan(kiln.sin(special).numpy(force=True)).all() and np.isnan(kiln.cos(special).numpy(force=True)).all()
+    assert kiln.sin(kiln.tensor([0, 1, 2], device=device)).dtype == np.float32  # integers, as torch
+
+
+def test_sin_cos_gradients(rng):
+    x = rng.uniform(-7, 7, (3, 5))
+    check_gradient(kiln.sin, [x])
+    check_gradient(lambda t: kiln.cos(t * 2.0) * t.sin(), [x])
+
+
+@needs_torch
+@pytest.mark.parametrize("device", DEVICES)
+def test_add_sub_alpha_and_div_rounding(device, rng):
+    a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4,)).astype(np.float32)
+    check_against_torch(lambda x, y: x.add(y, alpha=2.5), lambda x, y: x.add(y, alpha=2.5), [a, b], device)
+    check_against_torch(lambda x, y: kiln.sub(x, y, alpha=-0.5), lambda x, y: torch.sub(x, y, alpha=-0.5),
+                        [a, b], device)
+    check_against_torch(lambda x, y: x.mul(y).div(y + 3), lambda x, y: x.mul(y).div(y + 3), [a, b], device)
+    check_against_torch(lambda x: kiln.add(x, 2, alpha=3), lambda x: torch.add(x, 2, alpha=3), [a], device)
+    num, den = rng.uniform(-20, 20, 50).astype(np.float32), rng.uniform(-5, 5, 50).astype(np.float32)
+    inum, iden = rng.integers(-50, 50, 40), rng.choice([-7, -3, -1, 2, 5], 40)
+    for mode in ("floor", "trunc"):
+        check_against_torch(lambda x, y: x.div(y, rounding_mode=mode), lambda x, y: x.div(y, rounding_mode=mode),
+                            [num, den], device, grad_flags=[False, False])
+        check_against_torch(lambda x, y: kiln.div(x, y, rounding_mode=mode),
+                            lambda x, y: torch.div(x, y, rounding_mode=mode), [inum, iden], device)
+    check_against_torch(lambda x, y: x // y, lambda x, y: x // y, [inum, iden], device)
+    with pytest.raises(ValueError, match="rounding_mode"):
+        kiln.tensor([1.0]).div(2, rounding_mode="round")
+
+
+@needs_torch
+@pytest.mark.parametrize("device", DEVICES)
+def test_dtype_rules_follow_torch(device):
+    """Where NumPy would give float64, torch gives its default float32."""
+    ints, mask = np.array([1, 2, 3]), np.array([True, False, True])
+    floats = np.array([0.5, 1.5, 2.5], np.float32)
+    cases = [lambda x, y, z: x / 2, lambda x, y, z: x * 0.5, lambda x, y, z: 1.5 + x, lambda x, y, z: x / x,
+             lambda x, y, z: x * z, lambda x, y, z: z - x, lambda x, y, z: y.sum() / 3, lambda x, y, z: 3 / x,
+             lambda x, y, z: y * z, lambda x, y, z: x.sqrt(), lambda x, y, z: x.exp(), lambda x, y, z: x.log(),
+             lambda x, y, z: x + 1, lambda x, y, z: x * 2]
+    for case in cases:
+        check_against_torch(case, case, [ints, mask, floats], device, grad_flags=[False, False, False])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_integer_reductions_stay_integer(device):
+    pred = kiln.tensor(np.arange(450) % 7, device=device)
+    target = kiln.tensor(np.where(np.arange(450) < 446, np.arange(450) % 7, 9), device=device)
+    correct = (pred == target).sum()
+    assert correct.dtype == np.int64 and correct.item() == 446 and isinstance(correct.item(), int)
+    assert f"{correct.item()}/450" == "446/450"
+    assert isinstance(pred.eq(target).sum().item(), int)
+    assert kiln.tensor(np.array([1, 2], np.int32), device=device).sum().dtype == np.int64
+    assert (pred == target).sum(0).dtype == np.int64
+    assert (pred == target).float().mean().dtype == np.float32
+    assert abs((pred == target).sum().item() / 450 - 446 / 450) < 1e-12
+
+
+# ---- indexing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_masked_fill(device, rng):
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    mask = rng.random((4, 1)) > 0.5
+    tmask = torch.tensor(mask) if torch else None
+    check_against_torch(lambda t: t.masked_fill(kiln.tensor(mask, device=device), -1e9),
+                        lambda t: t.masked_fill(tmask, -1e9), [x], device)
+    check_against_torch(lambda t: kiln.masked_fill(t, kiln.tensor(mask, device=device), 0.25),
+                        lambda t: torch.masked_fill(t, tmask, 0.25), [x], device)
+    check_gradient(lambda t: t.masked_fill(kiln.from_numpy(mask), 3.0), [x])
+    with pytest.raises(TypeError, match="mask must be a bool tensor"):
+        kiln.tensor(x, device=device).masked_fill(kiln.tensor(mask.astype(np.int64), device=device), 0.0)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        kiln.tensor(x, device=device).masked_fill(kiln.tensor(np.ones((3, 4, 5, 2), bool), device=device), 0.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gather(device, rng):
+    x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    for dim, shape in ((0, (6, 5, 3)), (1, (4, 7, 2)), (2, (3, 2, 3)), (-1, (4, 5, 1))):
+        index = rng.integers(0, x.shape[dim], shape)  # repeated indices: gradients add up
+        check_against_torch(lambda t: t.gather(dim, kiln.tensor(index, device=device)),
+                            lambda t: t.gather(dim, torch.tensor(index)) if torch else None, [x], device)
+        check_gradient(lambda t: kiln.gather(t, dim, kiln.from_numpy(index)), [x])
+    xt = kiln.tensor(x, device=device)
+    with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 1 with size 5"):
+        xt.gather(1, kiln.tensor(np.full((4, 2, 3), 5), device=device))
+    with pytest.raises(IndexError, match="index -1"):
+        xt.gather(0, kiln.tensor(np.full((1, 1, 1), -1), device=device))
+    with pytest.raises(ValueError, match="does not fit"):
+        xt.gather(0, kiln.tensor(np.zeros((2, 6, 3), np.int64), device=device))
+    with pytest.raises(TypeError, match="integer"):
+        xt.gather(0, kiln.tensor(np.zeros((1, 1, 1), np.float32), device=device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_select(device, rng):
+    x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+    for dim in (0, 1, 2, -2):
+        index = rng.integers(0, x.shape[dim], 6)
+        check_against_torch(lambda t: t.index_select(dim, kiln.tensor(index, device=device)),
+                            lambda t: t.index_select(dim, torch.tensor(index)) if torch else None, [x], device)
+        check_gradient(lambda t: kiln.index_select(t, dim, kiln.from_numpy(index)), [x])
+    with pytest.raises(IndexError, match="out of bounds"):
+        kiln.tensor(x, device=device).index_select(0, kiln.tensor([0, 4], device=device))
+    with pytest.raises(ValueError, match="1-D"):
+        kiln.tensor(x, device=device).index_select(0, kiln.tensor([[0]], device=device))
+
+
+# ---- products and methods ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mm_bmm(device, rng):
+    a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4, 5)).astype(np.float32)
+    check_against_torch(kiln.mm, torch.mm if torch else None, [a, b], device, rtol=1e-5, atol=1e-5)
+    check_against_torch(lambda x, y: x.mm(y), lambda x, y: x.mm(y), [a, b], device, rtol=1e-5, atol=1e-5)
+    p, q = rng.standard_normal((2, 3, 4)).astype(np.float32), rng.standard_normal((2, 4, 6)).astype(np.float32)
+    check_against_torch(kiln.bmm, torch.bmm if torch else None, [p, q], device, rtol=1e-5, atol=1e-5)
+    check_gradient(kiln.bmm, [p, q])
+    with pytest.raises(ValueError, match="mm: expected matrices"):
+        kiln.mm(kiln.tensor(p, device=device), kiln.tensor(q, device=device))
+    with pytest.raises(ValueError, match="bmm: expected batches"):
+        kiln.bmm(kiln.tensor(p, device=device), kiln.tensor(p, device=device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_activation_methods(device, rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    for name in ("tanh", "sigmoid", "relu"):
+        check_against_torch(lambda t: getattr(t, name)(), lambda t: getattr(t, name)(), [x], device,
+                            rtol=1e-5, atol=1e-6)
+    check_against_torch(lambda t: t.softmax(-1), lambda t: t.softmax(-1), [x], device, rtol=1e-5, atol=1e-6)
+    check_against_torch(lambda t: t.log_softmax(dim=0), lambda t: t.log_softmax(dim=0), [x], device,
+                        rtol=1e-5, atol=1e-6)
+    assert kiln.tanh(kiln.tensor(x, device=device)).shape == (3, 4)
