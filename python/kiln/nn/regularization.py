@@ -1,4 +1,4 @@
-"""nn.Dropout and nn.Flatten."""
+"""nn.Dropout, nn.Dropout2d and nn.Flatten."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ class Dropout(Module):
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels of (N, C, H, W) with probability p while training (the rest scaled by
+    1/(1-p)); the identity in eval()."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout2d: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

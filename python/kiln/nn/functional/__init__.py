@@ -3,9 +3,12 @@
 Imported as ``F`` in the PyTorch idiom; the Keras layers call the same functions. Each is
 one ``kiln.ops`` kernel forward and its backward kernel (or the backend's native node)
 backward: ``activations`` (relu, sigmoid, tanh, gelu, softmax), ``layers`` (linear,
-conv2d, pooling, dropout, embedding, pad), ``recurrent`` (the LSTM) and ``losses``.
+conv2d, pooling, dropout, embedding, pad), ``recurrent`` (the LSTM) and ``losses``;
+``composed`` holds those built from Tensor ops alone (one_hot, l1/smooth-l1/huber losses,
+dropout2d, interpolate, adaptive_avg_pool2d).
 """
 
+from .composed import adaptive_avg_pool2d, dropout2d, huber_loss, interpolate, l1_loss, one_hot, smooth_l1_loss
 from .activations import ACTIVATIONS, gelu, log_softmax, relu, sigmoid, softmax, tanh
 from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embedding, flatten, linear, max_pool2d,
                      pad, torch_same_padding)
@@ -17,4 +20,5 @@ __all__ = [
     "linear", "dense", "conv2d", "max_pool2d", "avg_pool2d", "dropout", "embedding", "flatten", "pad",
     "torch_same_padding", "lstm_layer", "lstm_cell",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d",
 ]
