@@ -21,6 +21,11 @@ CASES = {
     "CosineAnnealingLR": (dict(T_max=15, eta_min=1e-4), "SGD"),  # past T_max: torch's rise back
     "LambdaLR": (dict(lr_lambda=lambda epoch: 0.97 ** epoch / (1 + epoch % 3)), "Adam"),
     "OneCycleLR": (dict(max_lr=[0.5, 0.2], total_steps=STEPS + 1), "SGD"),
+    "MultiplicativeLR": (dict(lr_lambda=lambda epoch: 0.9 if epoch % 2 else 1.02), "SGD"),
+    "ConstantLR": (dict(factor=0.25, total_iters=6), "Adam"),
+    "LinearLR": (dict(start_factor=0.1, end_factor=0.8, total_iters=12), "SGD"),
+    "PolynomialLR": (dict(total_iters=25, power=2.0), "SGD"),
+    "CosineAnnealingWarmRestarts": (dict(T_0=4, T_mult=2, eta_min=1e-3), "SGD"),
 }
 
 
@@ -128,7 +133,8 @@ def test_lambda_state_dict_keeps_callable_objects_state():
     assert fn.length == 5
 
 
-@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR"])
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
+                                  "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingWarmRestarts"])
 def test_last_epoch_resume_matches_torch(name):
     """A schedule made with last_epoch=k (groups carrying initial_lr, as after loading an
     optimizer's state) continues as torch's does."""
@@ -144,6 +150,55 @@ def test_last_epoch_resume_matches_torch(name):
         _advance((opt, sched), 1)
         _advance((topt, tsched), 1)
         assert sched.get_last_lr() == tsched.get_last_lr()
+
+
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ConstantLR",
+                                  "LinearLR", "PolynomialLR"])
+def test_step_with_epoch_takes_the_closed_form(name):
+    (opt, sched), (topt, tsched) = _pair(name)
+    for epoch in (3, 11, 7, 30):
+        with pytest.warns(UserWarning):  # torch deprecates step(epoch); kiln follows it silently
+            tsched.step(epoch)
+        sched.step(epoch)
+        assert sched.get_last_lr() == tsched.get_last_lr()
+
+
+def test_warm_restarts_fractional_epochs():
+    (opt, sched), (topt, tsched) = _pair("CosineAnnealingWarmRestarts")
+    for epoch in np.arange(0, 30, 0.37):
+        sched.step(float(epoch))
+        tsched.step(float(epoch))
+        assert sched.get_last_lr() == tsched.get_last_lr()
+        assert (sched.T_cur, sched.T_i, sched.last_epoch) == (tsched.T_cur, tsched.T_i, tsched.last_epoch)
+
+
+def _warmup_then_cosine(lib):
+    opt = _optimizer(lib, "SGD")
+    s = lib.optim.lr_scheduler
+    return opt, s.SequentialLR(opt, [s.LinearLR(opt, start_factor=0.05, total_iters=5),
+                                     s.CosineAnnealingLR(opt, T_max=20), s.ExponentialLR(opt, gamma=0.9)],
+                               milestones=[5, 25])
+
+
+def test_sequential_warmup_then_cosine_matches_torch():
+    (opt, sched), (topt, tsched) = _warmup_then_cosine(kiln), _warmup_then_cosine(torch)
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    for step in range(STEPS):
+        _advance((opt, sched), 1)
+        _advance((topt, tsched), 1)
+        assert sched.get_last_lr() == tsched.get_last_lr(), f"step {step}"
+        if step == 12:
+            saved = sched.state_dict()
+    opt2, sched2 = _warmup_then_cosine(kiln)
+    sched2.load_state_dict(saved)
+    opt2.load_state_dict(opt.state_dict())
+    assert sched2.last_epoch == 13 and [s.last_epoch for s in sched2._schedulers] == \
+        [s["last_epoch"] for s in saved["_schedulers"]]
+    with pytest.raises(ValueError, match="one milestone fewer"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.StepLR(opt, 2)], milestones=[3])
+    with pytest.raises(ValueError, match="same optimizer"):
+        other = _optimizer(kiln, "SGD")
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.StepLR(other, 2)], milestones=[])
 
 
 def test_last_epoch_without_initial_lr_is_refused():

@@ -27,6 +27,9 @@ def test_accelerator_and_mps():
     assert kiln.accelerator.current_device_index() == 0
     assert kiln.backends.mps.is_available() is False and kiln.backends.mps.is_built() is False
     assert "mps" not in kiln.backends.names() and "mps" not in kiln.backends.devices()
+    assert kiln.backends.cudnn.is_available() is False
+    kiln.backends.cudnn.benchmark = True  # what PyTorch programs set: accepted, changes nothing
+    kiln.backends.cudnn.benchmark = False
     assert kiln.device("cuda:0").index == 0 and str(kiln.device("cpu")) == "cpu"
 
 

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from . import mps, reference  # mps: is_available() is False, as torch.backends.mps on a non-Apple machine
+from . import cudnn, mps, reference  # cudnn, mps: torch.backends' flags and queries; nothing registered
 from .base import KERNELS, PRIMITIVES, Backend
 
 _by_name: dict[str, Backend] = {}
