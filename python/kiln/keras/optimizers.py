@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import optim
-from ..optim.optimizer import _hyperparameter
+from ..optim import _hyperparameter
 
 # Keras arguments accepted at their defaults only (a saved Keras config carries them all).
 _UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "use_ema": False,

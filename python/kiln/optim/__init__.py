@@ -16,7 +16,7 @@ from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _hyperparameter  # noqa: F401 (the Keras optimizers check with it)
 from .rmsprop import RMSprop
 from .sgd import SGD
 
