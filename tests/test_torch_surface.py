@@ -224,3 +224,92 @@ def test_activation_methods(device, rng):
     check_against_torch(lambda t: t.log_softmax(dim=0), lambda t: t.log_softmax(dim=0), [x], device,
                         rtol=1e-5, atol=1e-6)
     assert kiln.tanh(kiln.tensor(x, device=device)).shape == (3, 4)
+
+
+# ---- more math, composed -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_maximum_minimum_with_ties(device, rng):
+    a = rng.integers(-3, 3, (4, 5)).astype(np.float32)  # many ties
+    b = rng.integers(-3, 3, (5,)).astype(np.float32)
+    for name in ("maximum", "minimum"):
+        check_against_torch(getattr(kiln, name), getattr(torch, name) if torch else None, [a, b], device)
+        check_against_torch(lambda x, y: getattr(x, name)(y), lambda x, y: getattr(x, name)(y), [a, b], device)
+    check_gradient(kiln.maximum, [rng.standard_normal((3, 4)), rng.standard_normal((4,))])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_elementwise_extras(device, rng):
+    x = np.concatenate([rng.uniform(-5, 5, 40), [-2.5, -0.5, 0.5, 1.5, 2.0, -3.0]]).astype(np.float32)
+    for name in ("floor", "ceil", "sign"):
+        check_against_torch(getattr(kiln, name), getattr(torch, name) if torch else None, [x], device,
+                            grad_flags=[False])
+    pos = rng.uniform(0.1, 4, 20).astype(np.float32)
+    check_against_torch(kiln.rsqrt, torch.rsqrt if torch else None, [pos], device, rtol=1e-5)
+    check_against_torch(lambda t: t.square(), lambda t: t.square(), [x], device)
+    check_gradient(lambda t: kiln.rsqrt(t) + t.square(), [pos])
+    special = np.array([1.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
+    for name in ("isnan", "isinf", "isfinite"):
+        check_against_torch(getattr(kiln, name), getattr(torch, name) if torch else None, [special], device,
+                            grad_flags=[False])
+    assert kiln.isinf(kiln.tensor([1, 2], device=device)).tolist() == [False, False]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_any_all(device, rng):
+    m = rng.random((3, 4)) > 0.6
+    for name in ("any", "all"):
+        for kwargs in ({}, dict(dim=1), dict(dim=0, keepdim=True)):
+            check_against_torch(lambda t: getattr(t, name)(**kwargs), lambda t: getattr(t, name)(**kwargs),
+                                [m], device, grad_flags=[False])
+    assert kiln.tensor([1.0, 0.0], device=device).any().item() is True
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_var_std(device, rng):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    for kwargs in ({}, dict(dim=1), dict(dim=0, keepdim=True), dict(dim=(0, 1)), dict(dim=1, unbiased=False),
+                   dict(dim=1, correction=0)):
+        check_against_torch(lambda t: t.var(**kwargs), lambda t: t.var(**kwargs), [x], device, rtol=1e-5, atol=1e-6)
+        check_against_torch(lambda t: kiln.std(t, **kwargs), lambda t: torch.std(t, **kwargs) if torch else None,
+                            [x], device, rtol=1e-5, atol=1e-6)
+    check_gradient(lambda t: t.std(1), [x])
+    with pytest.raises(TypeError, match="floating point"):
+        kiln.tensor([1, 2]).var()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_tril_triu(device, rng):
+    x = rng.standard_normal((2, 4, 5)).astype(np.float32)
+    for diagonal in (0, 1, -2):
+        check_against_torch(lambda t: t.tril(diagonal), lambda t: t.tril(diagonal), [x], device)
+        check_against_torch(lambda t: kiln.triu(t, diagonal), lambda t: torch.triu(t, diagonal) if torch else None,
+                            [x], device)
+    causal = kiln.tril(kiln.ones(4, 4, device=device))  # the causal mask of attention
+    assert causal.numpy(force=True).tolist() == np.tril(np.ones((4, 4))).tolist()
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        kiln.tril(kiln.ones(3))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_split_chunk_flip(device, rng):
+    x = rng.standard_normal((7, 6)).astype(np.float32)
+
+    def joined(pieces):  # several outputs, each weighted: one tensor the helpers compare
+        lib = kiln if isinstance(pieces[0], kiln.Tensor) else torch
+        return lib.cat([(p * (i + 1)).reshape(-1) for i, p in enumerate(pieces)], 0)
+    for args in ((3, 0), ((2, 5), 0), (4, 1), ((1, 1, 4), 1)):
+        check_against_torch(lambda t: joined(t.split(*args)).reshape(-1), lambda t: joined(t.split(*args)).reshape(-1),
+                            [x], device)
+    for chunks, dim in ((3, 0), (4, 1), (7, 0)):
+        check_against_torch(lambda t: joined(kiln.chunk(t, chunks, dim)).reshape(-1),
+                            lambda t: joined(torch.chunk(t, chunks, dim)).reshape(-1), [x], device)
+        if torch is not None:
+            assert len(kiln.tensor(x).chunk(chunks, dim)) == len(torch.tensor(x).chunk(chunks, dim))
+    for dims in (0, (1,), (0, 1)):
+        check_against_torch(lambda t: t.flip(dims), lambda t: t.flip(dims), [x], device)
+    q, k, v = kiln.tensor(rng.standard_normal((2, 3, 12)), device=device).split(4, dim=2)  # as attention does
+    assert q.shape == k.shape == v.shape == (2, 3, 4)
+    with pytest.raises(ValueError, match="do not add up"):
+        kiln.tensor(x).split([2, 2], 0)

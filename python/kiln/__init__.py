@@ -28,9 +28,10 @@ from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
 from .tensor_ops.conversions import from_dlpack
-from .tensor_ops import (abs, add, argmax, argmin, bmm, cat, clamp, cos, div, exp, flatten, gather, index_select, log,
-                         masked_fill, matmul, max, mean, min, mm, mul, permute, reshape, sin, sqrt, squeeze, stack,
-                         sub, sum, transpose, unsqueeze, where)
+from .tensor_ops import (abs, add, all, any, argmax, argmin, bmm, cat, ceil, chunk, clamp, cos, div, exp, flatten, flip,
+                         floor, gather, index_select, isfinite, isinf, isnan, log, masked_fill, matmul, max, maximum,
+                         mean, min, minimum, mm, mul, permute, reshape, rsqrt, sign, sin, split, sqrt, square, squeeze,
+                         stack, std, sub, sum, transpose, tril, triu, unsqueeze, var, where)
 
 __version__ = "0.1.0"
 
@@ -62,7 +63,8 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
     "log", "sqrt", "abs", "clamp", "sin", "cos", "add", "sub", "mul", "div", "mm", "bmm", "gather", "index_select",
-    "masked_fill", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+    "masked_fill", "maximum", "minimum", "square", "rsqrt", "floor", "ceil", "sign", "isnan", "isinf", "isfinite",
+    "any", "all", "var", "std", "tril", "triu", "split", "chunk", "flip", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]

@@ -12,10 +12,11 @@ from ..tensor import Tensor
 from . import conversions, math, shapes
 from ._common import as_tensor
 from .conversions import bmm, clone, matmul, mm, to
-from .math import (abs, add, argmax, argmin, clamp, cos, div, exp, log, max, mean, min, mul, neg, pow, reciprocal,
-                   sin, sqrt, sub, sum, where)
-from .shapes import cat, flatten, gather, index_select, masked_fill, permute, reshape, squeeze, stack, transpose, \
-    unsqueeze
+from .math import (abs, add, all, any, argmax, argmin, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan,
+                   log, max, maximum, mean, min, minimum, mul, neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square,
+                   std, sub, sum, var, where)
+from .shapes import (cat, chunk, flatten, flip, gather, index_select, masked_fill, permute, reshape, split, squeeze,
+                     stack, transpose, tril, triu, unsqueeze)
 
 
 def _functional(name: str):
@@ -40,6 +41,11 @@ _METHODS = {
     "__eq__": math.equal, "__ne__": math.not_equal, "__lt__": math.less, "__le__": math.less_equal,
     "__gt__": math.greater, "__ge__": math.greater_equal, "eq": math.equal,
     "__invert__": math.logical_not, "__and__": math.logical_and, "__or__": math.logical_or, "round": math.round,
+    "ne": math.not_equal, "lt": math.less, "le": math.less_equal, "gt": math.greater, "ge": math.greater_equal,
+    "logical_not": math.logical_not, "isnan": math.isnan, "isinf": math.isinf, "isfinite": math.isfinite,
+    "maximum": math.maximum, "minimum": math.minimum, "square": math.square, "rsqrt": math.rsqrt,
+    "floor": math.floor, "ceil": math.ceil, "sign": math.sign, "any": math.any, "all": math.all,
+    "var": math.var, "std": math.std,
     # reductions
     "sum": math.sum, "mean": math.mean, "max": math.max, "min": math.min, "argmax": math.argmax,
     "argmin": math.argmin,
@@ -49,7 +55,8 @@ _METHODS = {
     "transpose": shapes.transpose, "t": shapes.t, "T": property(shapes.T), "contiguous": shapes.contiguous,
     "expand": shapes.expand, "repeat": shapes.repeat, "__getitem__": shapes.getitem,
     "__setitem__": shapes.setitem, "__iter__": shapes.iterate, "masked_fill": shapes.masked_fill,
-    "gather": shapes.gather, "index_select": shapes.index_select,
+    "gather": shapes.gather, "index_select": shapes.index_select, "tril": shapes.tril, "triu": shapes.triu,
+    "split": shapes.split, "chunk": shapes.chunk, "flip": shapes.flip,
     # devices, dtypes, copies, the matrix product
     "to": conversions.to, "cpu": conversions.cpu, "cuda": conversions.cuda,
     "__dlpack__": conversions.dlpack, "__dlpack_device__": conversions.dlpack_device,
@@ -68,7 +75,8 @@ for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
-__all__ = ["as_tensor", "abs", "add", "argmax", "argmin", "bmm", "cat", "clamp", "clone", "cos", "div", "exp",
-           "flatten", "gather", "index_select", "log", "masked_fill", "matmul", "max", "mean", "min", "mm", "mul",
-           "neg", "permute", "pow", "reciprocal", "reshape", "sin", "sqrt", "squeeze", "stack", "sub", "sum", "to",
-           "transpose", "unsqueeze", "where"]
+__all__ = ["as_tensor", "abs", "add", "all", "any", "argmax", "argmin", "bmm", "cat", "ceil", "chunk", "clamp",
+           "clone", "cos", "div", "exp", "flatten", "flip", "floor", "gather", "index_select", "isfinite", "isinf",
+           "isnan", "log", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "neg",
+           "permute", "pow", "reciprocal", "reshape", "rsqrt", "sign", "sin", "split", "sqrt", "square", "squeeze",
+           "stack", "std", "sub", "sum", "to", "transpose", "tril", "triu", "unsqueeze", "var", "where"]

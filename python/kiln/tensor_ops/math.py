@@ -321,3 +321,96 @@ equal, not_equal, less, less_equal, greater, greater_equal, logical_and, logical
     _compare(op) for op in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
                             "logical_and", "logical_or"))
 logical_not, round = (_elementwise(op) for op in ("logical_not", "round"))  # noqa: A001
+
+
+# ---- more of torch's math, composed ------------------------------------------------------------
+
+
+def maximum(x, other) -> Tensor:
+    """Elementwise larger of x and other (broadcasting); a tie sends half the gradient each way, as torch."""
+    return _extreme_of_two(as_tensor(x), other, "maximum", "greater")
+
+
+def minimum(x, other) -> Tensor:
+    """Elementwise smaller of x and other (broadcasting); ties split the gradient, as torch."""
+    return _extreme_of_two(as_tensor(x), other, "minimum", "less")
+
+
+def _extreme_of_two(x, other, op: str, wins: str) -> Tensor:
+    def share(be, g, a, b, o, first=True):
+        won = be.astype(getattr(be, wins)(a, b) if first else getattr(be, wins)(b, a), g.dtype)
+        tie = be.multiply(be.astype(be.equal(a, b), g.dtype), 0.5)
+        return be.multiply(g, be.add(won, tie))
+    return _binary(x, other, op, lambda be, g, a, b, o: share(be, g, a, b, o),
+                   lambda be, g, a, b, o: share(be, g, a, b, o, first=False))
+
+
+def square(x) -> Tensor:
+    return mul(x, x)
+
+
+def rsqrt(x) -> Tensor:
+    """1 / sqrt(x)."""
+    return reciprocal(sqrt(x))
+
+
+def _stepwise(x, fn) -> Tensor:
+    """A piecewise-constant function of x: no gradient is recorded (torch's is zero)."""
+    x = as_tensor(x)
+    be = backends.select(None, x._array)
+    return Tensor._wrap(fn(be, x._array))
+
+
+def floor(x) -> Tensor:
+    return _stepwise(x, lambda be, a: _floor(be, a) if a.dtype.kind == "f" else be.copy(a))
+
+
+def ceil(x) -> Tensor:
+    return _stepwise(x, lambda be, a: be.negative(_floor(be, be.negative(a))) if a.dtype.kind == "f" else be.copy(a))
+
+
+def sign(x) -> Tensor:
+    return _stepwise(x, lambda be, a: be.sign(a))
+
+
+def isnan(x) -> Tensor:
+    return _stepwise(x, lambda be, a: be.not_equal(a, a))
+
+
+def isinf(x) -> Tensor:
+    return _stepwise(x, lambda be, a: be.equal(be.abs(a), np.inf) if a.dtype.kind == "f"
+                     else be.full(a.shape, False, np.bool_))
+
+
+def isfinite(x) -> Tensor:
+    return _stepwise(x, lambda be, a: be.logical_and(be.equal(a, a), be.not_equal(be.abs(a), np.inf))
+                     if a.dtype.kind == "f" else be.full(a.shape, True, np.bool_))
+
+
+def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where some element (along ``dim``, or of all) is nonzero; a bool tensor."""
+    return _stepwise(x, lambda be, a: be.greater(be.sum(be.astype(be.not_equal(a, 0), np.int64), dim, keepdim), 0))
+
+
+def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where every element (along ``dim``, or of all) is nonzero; a bool tensor."""
+    return _stepwise(x, lambda be, a: be.equal(be.sum(be.astype(be.equal(a, 0), np.int64), dim, keepdim), 0))
+
+
+def var(x, dim=None, keepdim: bool = False, *, unbiased=None, correction=None) -> Tensor:
+    """Variance over ``dim`` (all elements if None) with Bessel's ``correction`` (default 1;
+    ``unbiased=False`` is 0), as torch.var."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"var: expected a floating point tensor, got {x.dtype}")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    count = x.numel() if dim is None else int(np.prod([x.shape[d] for d in np.atleast_1d(dim)]))
+    centred = sub(x, mean(x, dim, keepdim=True))
+    return mul(sum(mul(centred, centred), dim, keepdim), 1.0 / builtins.max(count - correction, 0)
+               if count - correction > 0 else float("nan"))
+
+
+def std(x, dim=None, keepdim: bool = False, *, unbiased=None, correction=None) -> Tensor:
+    """Standard deviation: sqrt of ``var`` with the same arguments."""
+    return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction))

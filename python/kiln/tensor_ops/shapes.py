@@ -6,6 +6,8 @@ transpose of the gradient, on any backend); the rest record closures over primit
 
 from __future__ import annotations
 
+from builtins import max as builtins_max, sum as builtins_sum
+
 import numpy as np
 
 from .. import backends
@@ -242,5 +244,70 @@ def pad(x, widths, value: float = 0.0) -> Tensor:
     return _record(be.pad(a, widths, value), (x,), lambda g: (be.contiguous(be.getitem(g, inner)),))
 
 
-__all__ = ["index_select", "gather", "masked_fill", "reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
+__all__ = ["tril", "triu", "split", "chunk", "flip", "index_select", "gather", "masked_fill", "reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
            "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]
+
+
+def _triangle(x, diagonal: int, lower: bool) -> Tensor:
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"{'tril' if lower else 'triu'}: expected at least 2 dimensions, got shape {x.shape}")
+    be = backends.select(None, x._array)
+    rows, cols = x.shape[-2:]
+    offset = be.subtract(be.reshape(be.arange(0, cols, 1, np.int64), (1, cols)),
+                         be.reshape(be.arange(0, rows, 1, np.int64), (rows, 1)))  # column - row
+    keep = be.less_equal(offset, diagonal) if lower else be.greater_equal(offset, diagonal)
+    zero = Tensor._wrap(be.full((), 0, x.dtype))
+    return where(Tensor._wrap(keep), x, zero)
+
+
+def tril(x, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two axes (column - row <= diagonal), the rest 0."""
+    return _triangle(x, diagonal, lower=True)
+
+
+def triu(x, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two axes (column - row >= diagonal), the rest 0."""
+    return _triangle(x, diagonal, lower=False)
+
+
+def split(x, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces of x along ``dim``: of ``split_size`` each (the last smaller), or of the sizes listed."""
+    x = as_tensor(x)
+    dim = dim % x.ndim
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins_sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} do not add up to dimension {dim}'s size {n}")
+    else:
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(getitem(x, (slice(None),) * dim + (slice(start, start + s),)))
+        start += s
+    return tuple(pieces)
+
+
+def chunk(x, chunks: int, dim: int = 0) -> tuple:
+    """x split into ``chunks`` pieces along ``dim`` (each ceil(n / chunks), the last smaller), as torch."""
+    x = as_tensor(x)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[dim % x.ndim]
+    return split(x, builtins_max(-(-n // chunks), 1), dim)
+
+
+def flip(x, dims) -> Tensor:
+    """x with the order of the given axes reversed."""
+    x = as_tensor(x)
+    dims = {d % x.ndim for d in ((dims,) if isinstance(dims, int) else dims)}
+    be = backends.select(None, x._array)
+    index = tuple(be.arange(n - 1, -1, -1, np.int64) if d in dims else slice(None) for d, n in enumerate(x.shape))
+    out = x
+    for d in sorted(dims):
+        out = getitem(out, (slice(None),) * d + (index[d],))
+    return out
