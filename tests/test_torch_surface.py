@@ -313,3 +313,42 @@ def test_split_chunk_flip(device, rng):
     assert q.shape == k.shape == v.shape == (2, 3, 4)
     with pytest.raises(ValueError, match="do not add up"):
         kiln.tensor(x).split([2, 2], 0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_topk(device, rng):
+    x = rng.permutation(60).reshape(3, 4, 5).astype(np.float32) / 7  # distinct values: one right answer
+    for k, dim, largest in ((3, -1, True), (2, 1, False), (3, 0, True), (0, 2, True), (5, 2, False)):
+        check_against_torch(lambda t: t.topk(k, dim, largest).values, lambda t: t.topk(k, dim, largest).values,
+                            [x], device)
+        check_against_torch(lambda t: kiln.topk(t, k, dim, largest).indices,
+                            lambda t: torch.topk(t, k, dim, largest).indices if torch else None, [x], device,
+                            grad_flags=[False])
+    check_gradient(lambda t: t.topk(2, 1).values, [x.astype(np.float64)])
+    with_inf = kiln.tensor([-np.inf, 1.0, -np.inf, 2.0], device=device)
+    assert sorted(with_inf.topk(4).indices.tolist()[2:]) == [0, 2]  # every position once
+    with pytest.raises(ValueError, match="k"):
+        kiln.topk(kiln.ones(3, device=device), 4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_multinomial(device):
+    kiln.manual_seed(0)
+    probs = kiln.tensor([0.1, 0.0, 0.6, 0.3], device=device)
+    draws = kiln.multinomial(probs, 4000, replacement=True)
+    assert draws.dtype == np.int64 and draws.shape == (4000,) and draws.device.type == device
+    counts = np.bincount(draws.numpy(force=True), minlength=4) / 4000
+    np.testing.assert_allclose(counts, [0.1, 0.0, 0.6, 0.3], atol=0.03)
+    rows = kiln.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 5.0, 1.0, 1.0]], device=device).multinomial(3)
+    assert rows.shape == (2, 3)
+    for row, banned in zip(rows.tolist(), (3, 0)):
+        assert len(set(row)) == 3 and banned not in row  # without replacement: distinct, weight-0 never
+    with pytest.raises(ValueError, match="without replacement"):
+        kiln.multinomial(probs, 4)
+    with pytest.raises(ValueError, match="non-negative"):
+        kiln.multinomial(kiln.tensor([0.5, -0.1]), 1)
+
+
+def test_log_of_zero_is_minus_infinity_without_a_warning():
+    mask = kiln.log(kiln.tril(kiln.ones(3, 3)))  # filterwarnings = error: a RuntimeWarning would fail
+    assert mask.numpy()[0].tolist() == [0.0, -np.inf, -np.inf]

@@ -22,8 +22,8 @@ from .backends import (available_backends, cpu_isa, current_backend, default_bac
                        set_num_threads, use_backend)
 from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
 from .factories import (arange, as_tensor, from_numpy, full, full_like, is_tensor, linspace, ones, ones_like, rand,
-                        rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like, set_default_device,
-                        get_default_device)
+                        multinomial, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
+                        set_default_device, get_default_device)
 from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
@@ -31,7 +31,7 @@ from .tensor_ops.conversions import from_dlpack
 from .tensor_ops import (abs, add, all, any, argmax, argmin, bmm, cat, ceil, chunk, clamp, cos, div, exp, flatten, flip,
                          floor, gather, index_select, isfinite, isinf, isnan, log, masked_fill, matmul, max, maximum,
                          mean, min, minimum, mm, mul, permute, reshape, rsqrt, sign, sin, split, sqrt, square, squeeze,
-                         stack, std, sub, sum, transpose, tril, triu, unsqueeze, var, where)
+                         stack, std, sub, sum, topk, transpose, tril, triu, unsqueeze, var, where)
 
 __version__ = "0.1.0"
 
@@ -64,7 +64,7 @@ __all__ = [
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
     "log", "sqrt", "abs", "clamp", "sin", "cos", "add", "sub", "mul", "div", "mm", "bmm", "gather", "index_select",
     "masked_fill", "maximum", "minimum", "square", "rsqrt", "floor", "ceil", "sign", "isnan", "isinf", "isfinite",
-    "any", "all", "var", "std", "tril", "triu", "split", "chunk", "flip", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+    "any", "all", "var", "std", "tril", "triu", "split", "chunk", "flip", "topk", "multinomial", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]

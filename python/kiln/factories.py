@@ -154,9 +154,32 @@ def randperm(n: int, device=None) -> Tensor:
     return _on(generator().permutation(n).astype(np.int64), device)
 
 
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False) -> Tensor:
+    """Indices drawn from each row of ``input`` (1-D (C,) or 2-D (N, C) non-negative weights, not
+    necessarily summing to 1) -> int64 (num_samples,) or (N, num_samples), on input's device, as
+    torch.multinomial; drawn from kiln's generator on the host."""
+    weights = np.asarray(input.numpy(force=True), dtype=np.float64)
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"multinomial: expected a 1-D or 2-D tensor of weights, got shape {weights.shape}")
+    rows = weights.reshape(-1, weights.shape[-1])
+    if not np.isfinite(rows).all() or (rows < 0).any():
+        raise ValueError("multinomial: weights must be finite and non-negative")
+    totals = rows.sum(axis=1)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: every row of weights must have a positive sum")
+    if not replacement and num_samples > int((rows > 0).sum(axis=1).min()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from a row with "
+                         f"fewer nonzero weights")
+    rng = generator()
+    drawn = np.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / total)
+                      for row, total in zip(rows, totals)]).astype(np.int64)
+    return _on(drawn.reshape(weights.shape[:-1] + (num_samples,)), input.device)
+
+
 def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like",
-           "arange", "linspace", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "is_tensor"]
+           "arange", "linspace", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "multinomial",
+           "is_tensor"]

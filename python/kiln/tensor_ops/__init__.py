@@ -14,9 +14,18 @@ from ._common import as_tensor
 from .conversions import bmm, clone, matmul, mm, to
 from .math import (abs, add, all, any, argmax, argmin, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan,
                    log, max, maximum, mean, min, minimum, mul, neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square,
-                   std, sub, sum, var, where)
+                   std, sub, sum, topk, var, where)
 from .shapes import (cat, chunk, flatten, flip, gather, index_select, masked_fill, permute, reshape, split, squeeze,
                      stack, transpose, tril, triu, unsqueeze)
+
+
+def _factory(name: str):
+    """A Tensor method that calls ``kiln.factories.<name>`` (which imports tensor_ops itself)."""
+    def method(x, *args, **kwargs):
+        from .. import factories
+        return getattr(factories, name)(x, *args, **kwargs)
+    method.__name__ = name
+    return method
 
 
 def _functional(name: str):
@@ -45,7 +54,7 @@ _METHODS = {
     "logical_not": math.logical_not, "isnan": math.isnan, "isinf": math.isinf, "isfinite": math.isfinite,
     "maximum": math.maximum, "minimum": math.minimum, "square": math.square, "rsqrt": math.rsqrt,
     "floor": math.floor, "ceil": math.ceil, "sign": math.sign, "any": math.any, "all": math.all,
-    "var": math.var, "std": math.std,
+    "var": math.var, "std": math.std, "topk": math.topk, "multinomial": _factory("multinomial"),
     # reductions
     "sum": math.sum, "mean": math.mean, "max": math.max, "min": math.min, "argmax": math.argmax,
     "argmin": math.argmin,
@@ -79,4 +88,4 @@ __all__ = ["as_tensor", "abs", "add", "all", "any", "argmax", "argmin", "bmm", "
            "clone", "cos", "div", "exp", "flatten", "flip", "floor", "gather", "index_select", "isfinite", "isinf",
            "isnan", "log", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "neg",
            "permute", "pow", "reciprocal", "reshape", "rsqrt", "sign", "sin", "split", "sqrt", "square", "squeeze",
-           "stack", "std", "sub", "sum", "to", "transpose", "tril", "triu", "unsqueeze", "var", "where"]
+           "stack", "std", "sub", "sum", "to", "topk", "transpose", "tril", "triu", "unsqueeze", "var", "where"]

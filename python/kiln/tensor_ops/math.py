@@ -156,7 +156,10 @@ def exp(x):
 
 
 def log(x):
-    return _unary(x, "log", lambda be, g, a, o: be.divide(g, a), floating=True)
+    """Natural log; log(0) is -inf and a negative input NaN, without NumPy's warnings (as torch:
+    ``torch.log(torch.tril(ones))`` is the additive causal mask)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _unary(x, "log", lambda be, g, a, o: be.divide(g, a), floating=True)
 
 
 def sqrt(x):
@@ -414,3 +417,34 @@ def var(x, dim=None, keepdim: bool = False, *, unbiased=None, correction=None) -
 def std(x, dim=None, keepdim: bool = False, *, unbiased=None, correction=None) -> Tensor:
     """Standard deviation: sqrt of ``var`` with the same arguments."""
     return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction))
+
+
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002 (torch's name)
+    """The k largest (or smallest) entries along ``dim``, in order: (values, indices), as torch.topk.
+
+    Composed from k argmax passes over a working copy (there is no sort primitive): fine for the
+    small k of sampling and accuracy@k; the gradient goes back to the chosen positions.
+    """
+    x = as_tensor(x)
+    a = x._array
+    be = backends.select(None, a)
+    dim = dim % builtins.max(x.ndim, 1)
+    if not 0 <= k <= (x.shape[dim] if x.ndim else 1):
+        raise ValueError(f"topk: k ({k}) must be in [0, {x.shape[dim] if x.ndim else 1}] for dimension {dim}")
+    work = be.astype(a, np.float64) if largest else be.negative(be.astype(a, np.float64))
+    lowest = -np.finfo(np.float64).max  # -inf entries of x stay below every finite one, above the taken
+    work = be.where(be.equal(work, -np.inf), lowest, work)
+    picks = []
+    for _ in range(k):
+        index = be.argmax(work, dim, True)
+        picks.append(index)
+        be.put_along_axis(work, index, -np.inf, dim)
+    shape = tuple(a.shape[:dim]) + (k,) + tuple(a.shape[dim + 1:])
+    indices = be.concatenate(picks, dim) if picks else be.full(shape, 0, np.int64)
+    values = be.take_along_axis(a, indices, dim)
+
+    def backward(g):
+        grad = be.full(a.shape, 0, a.dtype)
+        be.put_along_axis(grad, indices, g, dim)  # distinct positions: a put is an add
+        return (grad,)
+    return MaxResult(_record(values, (x,), backward), Tensor._wrap(indices))
