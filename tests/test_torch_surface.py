@@ -352,3 +352,22 @@ def test_multinomial(device):
 def test_log_of_zero_is_minus_infinity_without_a_warning():
     mask = kiln.log(kiln.tril(kiln.ones(3, 3)))  # filterwarnings = error: a RuntimeWarning would fail
     assert mask.numpy()[0].tolist() == [0.0, -np.inf, -np.inf]
+
+
+def test_gradients_of_the_shape_ops(rng):
+    x = rng.standard_normal((4, 5))
+    check_gradient(lambda t: kiln.tril(t, -1) + t.triu(2) * 3.0, [x])
+    check_gradient(lambda t: kiln.cat([p * (i + 2.0) for i, p in enumerate(t.split([1, 3], 0))], 0), [x])
+    check_gradient(lambda t: t.flip((0, 1)) * kiln.from_numpy(np.arange(20.0).reshape(4, 5)), [x])
+    check_gradient(lambda t: kiln.minimum(t, t.flip(1)), [x])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_in_place_masked_fill_and_div(device):
+    x = kiln.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
+    assert x.masked_fill_(x > 2, 0.0) is x
+    assert x.tolist() == [[1.0, 2.0], [0.0, 0.0]]
+    x.div_(2)
+    assert x.tolist() == [[0.5, 1.0], [0.0, 0.0]]
+    with pytest.raises(TypeError, match="bool"):
+        x.masked_fill_(kiln.tensor([[1, 0], [0, 1]], device=device), 1.0)

@@ -79,6 +79,7 @@ _METHODS = {
     "normal_": conversions.normal_, "uniform_": conversions.uniform_, "__iadd__": conversions.iadd,
     "__isub__": conversions.isub, "__imul__": conversions.imul, "__itruediv__": conversions.itruediv,
     "add_": conversions.add_, "sub_": conversions.sub_, "mul_": conversions.mul_, "clamp_": conversions.clamp_,
+    "div_": conversions.div_, "masked_fill_": conversions.masked_fill_,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -181,6 +181,20 @@ def mul_(x, other):
     return imul(x, other)
 
 
+def div_(x, other):
+    return itruediv(x, other)
+
+
+def masked_fill_(x, mask, value):
+    """x[mask] = value in place (mask a bool tensor broadcast to x's shape), outside the graph."""
+    def filled(be, a):
+        m = _operand(mask, a, be)
+        if m.dtype.kind != "b":
+            raise TypeError(f"masked_fill_: mask must be a bool tensor, got {m.dtype}")
+        return be.where(m, be.from_numpy(np.asarray(value, dtype=a.dtype)), a)
+    return _inplace(x, filled)
+
+
 def clamp_(x, min=None, max=None):  # noqa: A002
     return _inplace(x, lambda be, a: be.clip(a, min, max))
 
