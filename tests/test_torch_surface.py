@@ -371,3 +371,12 @@ def test_in_place_masked_fill_and_div(device):
     assert x.tolist() == [[0.5, 1.0], [0.0, 0.0]]
     with pytest.raises(TypeError, match="bool"):
         x.masked_fill_(kiln.tensor([[1, 0], [0, 1]], device=device), 1.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_format_of_a_0d_tensor(device):
+    loss = kiln.tensor(0.123456, device=device)
+    assert f"{loss:.3f}" == "0.123" and "{:+.2f}".format(kiln.tensor([2.5])[0]) == "+2.50"
+    assert f"{kiln.tensor(7)}" == "7"
+    with pytest.raises(TypeError):
+        f"{kiln.ones(2):.2f}"

@@ -164,6 +164,12 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as torch's; others as repr."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __int__(self):
         return int(self.item())
 
