@@ -52,7 +52,8 @@ def _pair(name, **overrides):
     kwargs, opt_name = CASES[name]
     kwargs = {**kwargs, **overrides}
     opt, topt = _optimizer(kiln, opt_name), _optimizer(torch, opt_name)
-    return (opt, getattr(lr_scheduler, name)(opt, **kwargs)), (topt, getattr(torch.optim.lr_scheduler, name)(topt, **kwargs))
+    ours = (opt, getattr(lr_scheduler, name)(opt, **kwargs))
+    return ours, (topt, getattr(torch.optim.lr_scheduler, name)(topt, **kwargs))
 
 
 def _advance(pair, steps):

@@ -380,3 +380,14 @@ def test_format_of_a_0d_tensor(device):
     assert f"{kiln.tensor(7)}" == "7"
     with pytest.raises(TypeError):
         f"{kiln.ones(2):.2f}"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_norm(device, rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    for kwargs in ({}, dict(p=1), dict(p=float("inf")), dict(p=-float("inf"), dim=1), dict(p=3, dim=0, keepdim=True),
+                   dict(dim=1, keepdim=True), dict(p=float("inf"), dim=(0, 1)), dict(p="fro", dim=(0, 1))):
+        check_against_torch(lambda t: t.norm(**kwargs), lambda t: t.norm(**kwargs), [x], device, rtol=1e-5, atol=1e-6)
+    check_gradient(lambda t: kiln.norm(t, dim=1) + t.norm(p=3), [x])
+    with pytest.raises(ValueError, match="p must be"):
+        kiln.norm(kiln.ones(2), p=-1)

@@ -66,5 +66,6 @@ def check_gradient(fn, arrays, grad_flags=None, tol=1e-6):
             if not g:
                 continue
             with kiln.no_grad():
-                numeric = finite_difference_grad(lambda: float(np.sum(fn(*[kiln.from_numpy(b) for b in arrays]).numpy() * w)), a)
+                numeric = finite_difference_grad(
+                    lambda: float(np.sum(fn(*[kiln.from_numpy(b) for b in arrays]).numpy() * w)), a)
             np.testing.assert_allclose(t.grad.numpy(), numeric, rtol=tol, atol=tol)

@@ -31,7 +31,7 @@ from .tensor_ops.conversions import from_dlpack
 from .tensor_ops import (abs, add, all, any, argmax, argmin, bmm, cat, ceil, chunk, clamp, cos, div, exp, flatten, flip,
                          floor, gather, index_select, isfinite, isinf, isnan, log, masked_fill, matmul, max, maximum,
                          mean, min, minimum, mm, mul, permute, reshape, rsqrt, sign, sin, split, sqrt, square, squeeze,
-                         stack, std, sub, sum, topk, transpose, tril, triu, unsqueeze, var, where)
+                         stack, std, sub, sum, topk, transpose, norm, tril, triu, unsqueeze, var, where)
 
 __version__ = "0.1.0"
 
@@ -58,13 +58,15 @@ __all__ = [
     "ops", "reference", "backends", "nn", "optim", "utils", "keras", "profiler",
     "available_backends", "default_backend", "current_backend", "use_backend", "cpu_isa",
     "get_num_threads", "set_num_threads", "save", "load", "device",
-    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "accelerator", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-    "arange", "linspace", "full_like", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "manual_seed", "set_default_device", "get_default_device",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "cuda", "accelerator", "as_tensor", "zeros", "ones", "full",
+    "zeros_like", "ones_like", "arange", "linspace", "full_like", "randn", "rand", "randn_like", "rand_like",
+    "randint", "randperm", "multinomial", "manual_seed", "set_default_device", "get_default_device",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "matmul", "cat", "concatenate", "stack", "argmax", "argmin", "where", "sum", "mean", "max", "min", "exp",
     "log", "sqrt", "abs", "clamp", "sin", "cos", "add", "sub", "mul", "div", "mm", "bmm", "gather", "index_select",
     "masked_fill", "maximum", "minimum", "square", "rsqrt", "floor", "ceil", "sign", "isnan", "isinf", "isfinite",
-    "any", "all", "var", "std", "tril", "triu", "split", "chunk", "flip", "topk", "multinomial", "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
+    "any", "all", "var", "std", "norm", "tril", "triu", "split", "chunk", "flip", "topk",
+    "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]

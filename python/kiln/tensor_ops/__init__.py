@@ -14,7 +14,7 @@ from ._common import as_tensor
 from .conversions import bmm, clone, matmul, mm, to
 from .math import (abs, add, all, any, argmax, argmin, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan,
                    log, max, maximum, mean, min, minimum, mul, neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square,
-                   std, sub, sum, topk, var, where)
+                   norm, std, sub, sum, topk, var, where)
 from .shapes import (cat, chunk, flatten, flip, gather, index_select, masked_fill, permute, reshape, split, squeeze,
                      stack, transpose, tril, triu, unsqueeze)
 
@@ -54,7 +54,7 @@ _METHODS = {
     "logical_not": math.logical_not, "isnan": math.isnan, "isinf": math.isinf, "isfinite": math.isfinite,
     "maximum": math.maximum, "minimum": math.minimum, "square": math.square, "rsqrt": math.rsqrt,
     "floor": math.floor, "ceil": math.ceil, "sign": math.sign, "any": math.any, "all": math.all,
-    "var": math.var, "std": math.std, "topk": math.topk, "multinomial": _factory("multinomial"),
+    "var": math.var, "std": math.std, "norm": math.norm, "topk": math.topk, "multinomial": _factory("multinomial"),
     # reductions
     "sum": math.sum, "mean": math.mean, "max": math.max, "min": math.min, "argmax": math.argmax,
     "argmin": math.argmin,
@@ -88,5 +88,6 @@ Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the h
 __all__ = ["as_tensor", "abs", "add", "all", "any", "argmax", "argmin", "bmm", "cat", "ceil", "chunk", "clamp",
            "clone", "cos", "div", "exp", "flatten", "flip", "floor", "gather", "index_select", "isfinite", "isinf",
            "isnan", "log", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "neg",
-           "permute", "pow", "reciprocal", "reshape", "rsqrt", "sign", "sin", "split", "sqrt", "square", "squeeze",
-           "stack", "std", "sub", "sum", "to", "topk", "transpose", "tril", "triu", "unsqueeze", "var", "where"]
+           "norm", "permute", "pow", "reciprocal", "reshape", "rsqrt", "sign", "sin", "split", "sqrt", "square",
+           "squeeze", "stack", "std", "sub", "sum", "to", "topk", "transpose", "tril", "triu", "unsqueeze", "var",
+           "where"]

@@ -448,3 +448,32 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  
         be.put_along_axis(grad, indices, g, dim)  # distinct positions: a put is an add
         return (grad,)
     return MaxResult(_record(values, (x,), backward), Tensor._wrap(indices))
+
+
+def norm(x, p="fro", dim=None, keepdim: bool = False) -> Tensor:
+    """The p-norm over ``dim`` (all elements if None): p 2 or "fro" (sqrt of the sum of squares),
+    1, inf, -inf, or any positive number, as torch.norm."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating point tensor, got {x.dtype}")
+    if p in ("fro", 2, 2.0):
+        return sqrt(sum(mul(x, x), dim, keepdim))
+    if p in (1, 1.0):
+        return sum(abs(x), dim, keepdim)
+    if p in (np.inf, -np.inf):
+        size = abs(x)
+        if dim is None and not keepdim:
+            size = size.reshape(-1)
+            dim = 0
+        if dim is None:
+            dims = tuple(range(x.ndim))
+        else:
+            dims = tuple(d % x.ndim for d in np.atleast_1d(dim))
+        for d in sorted(dims, reverse=True):
+            size = (max if p > 0 else min)(size, d, keepdim=True).values
+        if not keepdim:
+            size = size.reshape(*[n for i, n in enumerate(size.shape) if i not in dims])
+        return size
+    if isinstance(p, (int, float)) and p > 0:
+        return pow(sum(pow(abs(x), float(p)), dim, keepdim), 1.0 / p)
+    raise ValueError(f"norm: p must be 'fro', a positive number or +-inf, got {p!r}")

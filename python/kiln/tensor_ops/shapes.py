@@ -244,10 +244,6 @@ def pad(x, widths, value: float = 0.0) -> Tensor:
     return _record(be.pad(a, widths, value), (x,), lambda g: (be.contiguous(be.getitem(g, inner)),))
 
 
-__all__ = ["tril", "triu", "split", "chunk", "flip", "index_select", "gather", "masked_fill", "reshape", "view_as", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
-           "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]
-
-
 def _triangle(x, diagonal: int, lower: bool) -> Tensor:
     x = as_tensor(x)
     if x.ndim < 2:
@@ -311,3 +307,8 @@ def flip(x, dims) -> Tensor:
     for d in sorted(dims):
         out = getitem(out, (slice(None),) * d + (index[d],))
     return out
+
+
+__all__ = ["tril", "triu", "split", "chunk", "flip", "index_select", "gather", "masked_fill", "reshape", "view_as",
+           "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
+           "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]
