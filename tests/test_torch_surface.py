@@ -391,3 +391,16 @@ def test_norm(device, rng):
     check_gradient(lambda t: kiln.norm(t, dim=1) + t.norm(p=3), [x])
     with pytest.raises(ValueError, match="p must be"):
         kiln.norm(kiln.ones(2), p=-1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_where_with_a_number(device, rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    mask = x > 0
+    tmask = torch.tensor(mask) if torch else None
+    check_against_torch(lambda t: kiln.where(kiln.tensor(mask, device=device), t, 0.0),
+                        lambda t: torch.where(tmask, t, 0.0), [x], device)
+    check_against_torch(lambda t: kiln.where(kiln.tensor(mask, device=device), -1.5, t),
+                        lambda t: torch.where(tmask, -1.5, t), [x], device)
+    out = kiln.where(kiln.tensor(mask, device=device), 1, 0)
+    assert out.dtype == np.int64 and out.device.type == device

@@ -234,6 +234,14 @@ def _elementwise(op: str):
 
 
 def where(condition, x, y) -> Tensor:
+    """x where condition, else y (broadcasting). A Python number takes the other operand's device
+    and (float) dtype, as torch: ``where(mask, x, 0.0)`` stays float32 on x's device."""
+    tensors = [v for v in (x, y, condition) if isinstance(v, Tensor)]
+    like = tensors[0]._array if tensors else None
+    if like is not None:
+        be = backends.select(None, *[t._array for t in tensors])
+        x, y = (v if isinstance(v, Tensor) else Tensor._wrap(_operand(v, _float_like(x, y, like), be))
+                for v in (x, y))
     x, y = as_tensor(x), as_tensor(y)
     be = backends.select(None, x._array, y._array)
     cond = be.astype(_operand(condition, x._array, be), np.bool_)
@@ -241,6 +249,13 @@ def where(condition, x, y) -> Tensor:
     shapes = tuple(x.shape), tuple(y.shape)
     return _record(out, (x, y), lambda g: (be.unbroadcast(be.where(cond, g, 0), shapes[0]),
                                            be.unbroadcast(be.where(cond, 0, g), shapes[1])))
+
+
+def _float_like(x, y, fallback):
+    """The array a number beside x or y should match: the Tensor operand's (a float one's first)."""
+    arrays = [v._array for v in (x, y) if isinstance(v, Tensor)]
+    floats = [a for a in arrays if a.dtype.kind == "f"]
+    return (floats or arrays or [fallback])[0]
 
 
 # ---- reductions ------------------------------------------------------------------------------
