@@ -2,19 +2,19 @@
 
 Each op computes with the primitives of the backend that holds its inputs (``kiln.backends``)
 and records how to compute its gradient: a closure over the same primitives, or the tape's
-native reshape/permute nodes. ``math`` holds arithmetic, comparisons and reductions;
-``shapes`` reshapes, indexing and joins; ``conversions`` devices, dtypes, in-place updates
-and the matrix product. The functions are kiln's free functions (``kiln.sum(x)``) and,
+native reshape/permute nodes. ``math`` holds arithmetic and comparisons; ``reductions``
+sums, extrema, statistics and topk; ``shapes`` reshapes, indexing and joins; ``conversions``
+devices, dtypes, in-place updates and the matrix product. The functions are kiln's free functions (``kiln.sum(x)``) and,
 attached below, the Tensor's methods and operators.
 """
 
 from ..tensor import Tensor
-from . import conversions, math, shapes
+from . import conversions, math, reductions, shapes
 from ._common import as_tensor
 from .conversions import bmm, clone, matmul, mm, to
-from .math import (abs, add, all, any, argmax, argmin, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan,
-                   log, max, maximum, mean, min, minimum, mul, neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square,
-                   norm, std, sub, sum, topk, var, where)
+from .math import (abs, add, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan, log, maximum, minimum, mul,
+                   neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square, sub, where)
+from .reductions import all, any, argmax, argmin, max, mean, min, norm, std, sum, topk, var
 from .shapes import (cat, chunk, flatten, flip, gather, index_select, masked_fill, permute, reshape, split, squeeze,
                      stack, transpose, tril, triu, unsqueeze)
 
@@ -53,11 +53,11 @@ _METHODS = {
     "ne": math.not_equal, "lt": math.less, "le": math.less_equal, "gt": math.greater, "ge": math.greater_equal,
     "logical_not": math.logical_not, "isnan": math.isnan, "isinf": math.isinf, "isfinite": math.isfinite,
     "maximum": math.maximum, "minimum": math.minimum, "square": math.square, "rsqrt": math.rsqrt,
-    "floor": math.floor, "ceil": math.ceil, "sign": math.sign, "any": math.any, "all": math.all,
-    "var": math.var, "std": math.std, "norm": math.norm, "topk": math.topk, "multinomial": _factory("multinomial"),
+    "floor": math.floor, "ceil": math.ceil, "sign": math.sign, "any": reductions.any, "all": reductions.all,
+    "var": reductions.var, "std": reductions.std, "norm": reductions.norm, "topk": reductions.topk, "multinomial": _factory("multinomial"),
     # reductions
-    "sum": math.sum, "mean": math.mean, "max": math.max, "min": math.min, "argmax": math.argmax,
-    "argmin": math.argmin,
+    "sum": reductions.sum, "mean": reductions.mean, "max": reductions.max, "min": reductions.min, "argmax": reductions.argmax,
+    "argmin": reductions.argmin,
     # shapes and indexing
     "reshape": shapes.reshape, "view": shapes.reshape, "view_as": shapes.view_as, "flatten": shapes.flatten,
     "unsqueeze": shapes.unsqueeze, "squeeze": shapes.squeeze, "permute": shapes.permute,
