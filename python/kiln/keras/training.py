@@ -119,6 +119,12 @@ class Trainer:
         self.optimizer = keras_optimizers.get(optimizer)
         self.loss = keras_losses.get(loss)
         self._metric_specs = list(metrics or [])
+        self._weighted_metric_specs = list(weighted_metrics or [])
+        # One object per metric for the model's life, as Keras: reset, never remade, so a metric
+        # object given here is the one that holds the state (reset_metrics starts it again).
+        self._compiled_metrics = [keras_metrics.get(m, self.loss) for m in self._metric_specs]
+        self._compiled_weighted_metrics = [keras_metrics.get(m, self.loss) for m in self._weighted_metric_specs]
+        self._loss_tracker = keras_metrics.Mean(name="loss")
         self.compiled = True
         self._optimizer_built = False
 
@@ -138,8 +144,43 @@ class Trainer:
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"{what}: compile the model first (model.compile(optimizer=..., loss=...))")
 
-    def _fresh_metrics(self):
-        return [keras_metrics.get(m, self.loss) for m in self._metric_specs]
+    @property
+    def metrics(self) -> list:
+        """The loss tracker (a Mean named "loss") and the compiled metrics, as Keras lists them."""
+        if not getattr(self, "compiled", False):
+            return []
+        return [self._loss_tracker, *self._compiled_metrics, *self._compiled_weighted_metrics]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return list(self._metric_logs())
+
+    def reset_metrics(self) -> None:
+        """Start every compiled metric (and the loss's running mean) again, as Keras does at the start
+        of each epoch, of each validation pass and of evaluate."""
+        for m in self.metrics:
+            m.reset_state()
+
+    def _update_metrics(self, y_true, y_pred, loss: float, batch: int, sample_weight=None) -> None:
+        """One batch: the loss's mean weighted by the batch size (as Keras's loss tracker), the
+        metrics unweighted, the weighted_metrics with ``sample_weight``."""
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        for m in self._compiled_metrics:
+            m.update_state(y_true, y_pred)
+        for m in self._compiled_weighted_metrics:
+            m.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def _metric_logs(self) -> dict:
+        """{"loss": ..., name: result, ...}; a name met twice gets _1, _2, ... as Keras gives it."""
+        logs = {"loss": self._loss_tracker.result()}
+        seen: dict[str, int] = {}
+        for m in [*self._compiled_metrics, *self._compiled_weighted_metrics]:
+            name = m.name
+            if name in logs:
+                seen[name] = seen.get(name, 0) + 1
+                name = f"{name}_{seen[name]}"
+            logs[name] = m.result()
+        return logs
 
     # ---- what the data must look like -------------------------------------------------------------
 
@@ -338,11 +379,10 @@ class Trainer:
 
     def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts) -> dict:
         order = generator().permutation(n) if shuffle else np.arange(n)
-        metrics = self._fresh_metrics()
+        self.reset_metrics()
         steps = -(-n // batch_size)
         bar = ProgressBar(steps, verbose if verbose == 1 else 0)
         self._epoch_start = time.perf_counter()
-        total_loss, seen = 0.0, 0
         logs: dict = {}
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
@@ -350,11 +390,8 @@ class Trainer:
                 cb.on_train_batch_begin(step)
             y_batch = y[idx]
             loss, y_pred = self.train_step(_take(x, idx, casts), y_batch)
-            total_loss += loss * len(idx)
-            seen += len(idx)
-            for m in metrics:
-                m.update_state(y_batch, y_pred)
-            logs = {"loss": total_loss / seen, **{m.name: m.result() for m in metrics}}
+            self._update_metrics(y_batch, y_pred, loss, len(idx))
+            logs = self._metric_logs()
             for cb in cbs:
                 cb.on_train_batch_end(step, logs)
             bar.update(step + 1, logs, finalize=False)
@@ -374,8 +411,8 @@ class Trainer:
 
     def _evaluate_arrays(self, x, y, batch_size: int, verbose: int = 0) -> dict:
         n = _length(x)
-        metrics = self._fresh_metrics()
-        total, steps = 0.0, -(-n // batch_size)
+        self.reset_metrics()
+        steps = -(-n // batch_size)
         bar = ProgressBar(steps, verbose if verbose == 1 else 0)
         casts = self._casts()
         if not self.built:
@@ -383,11 +420,9 @@ class Trainer:
         for step in range(steps):
             idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
             loss, y_pred = self.test_step(_take(x, idx, casts), y[idx])
-            total += loss * len(idx)
-            for m in metrics:
-                m.update_state(y[idx], y_pred)
-            bar.update(step + 1, {"loss": total / (idx[-1] + 1)})
-        logs = {"loss": total / max(n, 1), **{m.name: m.result() for m in metrics}}
+            self._update_metrics(y[idx], y_pred, loss, len(idx))
+            bar.update(step + 1, {"loss": self._loss_tracker.result()})
+        logs = self._metric_logs()
         if verbose:
             bar.update(steps, logs, finalize=True)
         return logs

@@ -1,0 +1,284 @@
+"""Keras metrics: state reset per epoch, validation pass and evaluate; Keras's names; AUC,
+Precision and Recall against hand-computed cases; sample weights."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import keras
+from kiln.keras import layers, metrics
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    keras.utils.set_random_seed(0)
+
+
+def blobs(n=300, features=10, classes=3, seed=0, spread=1.5):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((classes, features)) * 2
+    y = rng.integers(0, classes, n)
+    x = (centers[y] + spread * rng.standard_normal((n, features))).astype(np.float32)
+    return x, y
+
+
+def classifier(device=None, metric_list=None):
+    model = keras.Sequential([layers.Dense(16, activation="relu", input_shape=(10,)),
+                              layers.Dense(3, activation="softmax")])
+    kwargs = {} if device is None else {"device": device}
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=metric_list if metric_list is not None else [metrics.SparseCategoricalAccuracy()],
+                  **kwargs)
+    return model
+
+
+DEVICES = ["cpu"] + (["cuda"] if kiln.cuda.is_available() else [])
+
+
+# ---- the bug: a metric object piled up its state across epochs, validation and evaluate ----------------
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_evaluate_reports_the_true_accuracy_for_every_batch_size(device):
+    x, y = blobs(400)
+    xt, yt = blobs(257, seed=1)
+    model = classifier(device)
+    model.fit(x, y, epochs=3, batch_size=32, validation_data=(xt[:50], yt[:50]), verbose=0)
+    true = float(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt))
+    assert 0.3 < true < 1.0  # a case where piling up would show
+    for batch_size in (1, 7, 32, 100, 257, 1000):
+        loss, acc = model.evaluate(xt, yt, batch_size=batch_size, verbose=0)
+        assert acc == pytest.approx(true, abs=1e-12), batch_size
+        again = model.evaluate(xt, yt, batch_size=batch_size, verbose=0, return_dict=True)
+        assert again["sparse_categorical_accuracy"] == pytest.approx(true, abs=1e-12)
+        assert again["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_history_keys_follow_keras_names():
+    x, y = blobs()
+    model = classifier(metric_list=[metrics.SparseCategoricalAccuracy(), "accuracy", "acc",
+                                    metrics.SparseCategoricalAccuracy(name="mine"), "sparse_categorical_accuracy"])
+    history = model.fit(x, y, epochs=2, validation_split=0.2, verbose=0)
+    names = ["loss", "sparse_categorical_accuracy", "accuracy", "acc", "mine", "sparse_categorical_accuracy_1"]
+    assert list(history.history) == names + [f"val_{k}" for k in names]
+    assert model.metrics_names == names
+    assert [m.name for m in model.metrics] == names[:-1] + ["sparse_categorical_accuracy"]  # the objects' own
+    assert all(len(v) == 2 for v in history.history.values())
+
+
+def test_default_names_are_keras_and_unique():
+    assert metrics.SparseCategoricalAccuracy().name == "sparse_categorical_accuracy"
+    assert metrics.CategoricalAccuracy().name == "categorical_accuracy"
+    assert metrics.BinaryAccuracy().name == "binary_accuracy"
+    assert metrics.MeanSquaredError().name == "mean_squared_error"
+    assert metrics.MeanAbsoluteError().name == "mean_absolute_error"
+    first, second = metrics.Precision(), metrics.Precision()
+    assert first.name.startswith("precision") and second.name != first.name
+    assert metrics.Recall(name="r").name == "r"
+
+
+def test_epoch_and_validation_metrics_start_afresh():
+    """Each epoch's training accuracy is over that epoch's batches only, and each validation
+    accuracy equals the accuracy of the weights at that epoch's end."""
+    x, y = blobs(240)
+    xv, yv = blobs(90, seed=2)
+    seen = []
+
+    class Check(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pred = np.argmax(self.model.predict(xv, verbose=0), -1)
+            seen.append((logs["val_sparse_categorical_accuracy"], float(np.mean(pred == yv))))
+
+    class AtEpochBegin(keras.callbacks.Callback):
+        """One batch per epoch: its forward runs the weights the epoch starts with."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.expected = float(np.mean(np.argmax(self.model.predict(x, verbose=0), -1) == y))
+
+        def on_epoch_end(self, epoch, logs=None):
+            trained.append((logs["sparse_categorical_accuracy"], self.expected))
+
+    trained = []
+    model = classifier()
+    model.fit(x, y, epochs=4, batch_size=240, validation_data=(xv, yv), verbose=0,
+              callbacks=[Check(), AtEpochBegin()])
+    assert len(seen) == len(trained) == 4
+    for logged, true in seen + trained:
+        assert logged == pytest.approx(true, abs=1e-12)
+
+
+def test_reset_update_result_on_every_metric():
+    y_true = np.array([0, 1, 1, 0])
+    prob = np.array([0.2, 0.8, 0.4, 0.6], np.float32)
+    probs2 = np.stack([1 - prob, prob], -1)
+    cases = [
+        (metrics.SparseCategoricalAccuracy(), y_true, probs2, 0.5),
+        (metrics.CategoricalAccuracy(), np.eye(2)[y_true], probs2, 0.5),
+        (metrics.BinaryAccuracy(), y_true, prob[:, None], 0.5),
+        (metrics.MeanSquaredError(), y_true, prob, np.mean((prob - y_true) ** 2)),
+        (metrics.MeanAbsoluteError(), y_true, prob, np.mean(np.abs(prob - y_true))),
+        (metrics.Precision(), y_true, prob, 0.5),
+        (metrics.Recall(), y_true, prob, 0.5),
+        (metrics.AUC(), y_true, prob, 0.75),
+    ]
+    for m, t, p, want in cases:
+        m.update_state(t, p)
+        m.update_state(t, p)
+        assert m.result() == pytest.approx(want, abs=1e-6), m.name
+        m.reset_state()
+        m.update_state(t, 1 - p)  # other data, then a reset: none of it stays
+        m.reset_state()
+        assert m(t, p) == pytest.approx(want, abs=1e-6), m.name
+
+
+def test_metrics_read_device_tensors():
+    if "cuda" not in DEVICES:
+        pytest.skip("no cuda device")
+    p = kiln.tensor(np.array([[0.1, 0.9], [0.8, 0.2]], np.float32)).to("cuda")
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(np.array([1, 1]), p)
+    assert m.result() == 0.5
+
+
+# ---- Precision, Recall, AUC: hand-computed cases ---------------------------------------------------
+
+
+def test_precision_and_recall_hand_cases():
+    m = metrics.Precision()
+    m.update_state([0, 1, 1, 1], [1, 0, 1, 1])  # Keras's doc example: 2 / (2 + 1)
+    assert m.result() == pytest.approx(2 / 3)
+    m.reset_state()
+    m.update_state([0, 1, 1, 1], [1, 0, 1, 1], sample_weight=[0, 0, 1, 0])
+    assert m.result() == pytest.approx(1.0)
+    r = metrics.Recall()
+    r.update_state([0, 1, 1, 1], [1, 0, 1, 1])  # 2 / (2 + 1)
+    assert r.result() == pytest.approx(2 / 3)
+    r.reset_state()
+    r.update_state([0, 1, 1, 1], [1, 0, 1, 1], sample_weight=[0, 0, 1, 0])
+    assert r.result() == pytest.approx(1.0)
+    # 0.5 itself is not above the threshold
+    p = metrics.Precision()
+    p.update_state([1, 0], [0.5, 0.51])
+    assert p.result() == 0.0
+    # nothing predicted positive, no positive label: 0, not NaN
+    assert metrics.Precision()([0, 0], [0.1, 0.2]) == 0.0
+    assert metrics.Recall()([0, 0], [0.1, 0.2]) == 0.0
+    # several thresholds: one value each
+    many = metrics.Precision(thresholds=[0.3, 0.7])
+    many.update_state([0, 1, 1, 0], [0.4, 0.8, 0.6, 0.9])  # 0.3: tp 2 fp 2; 0.7: tp 1 fp 1
+    assert many.result() == pytest.approx([0.5, 0.5])
+    # top_k and class_id (Keras's doc examples)
+    top = metrics.Precision(top_k=2)
+    top.update_state([0, 0, 1, 1], [1, 1, 1, 1])
+    assert top.result() == pytest.approx(0.0)
+    top = metrics.Precision(top_k=4)
+    top.update_state([0, 0, 1, 1], [1, 1, 1, 1])
+    assert top.result() == pytest.approx(0.5)
+    cls = metrics.Recall(class_id=1)
+    cls.update_state(np.eye(3)[[1, 1, 2]], np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.2, 0.6, 0.2]]))
+    assert cls.result() == pytest.approx(0.5)  # column 1: labels 1,1,0 preds .7,.3,.6 -> tp 1 fn 1
+
+
+def auc_by_hand(y, p, n=200):
+    """The same definition written out: counts at each threshold, then trapezoids."""
+    t = [-1e-7] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1 + 1e-7]
+    tpr, fpr = [], []
+    for th in t:
+        pos = p > th
+        tp, fp = np.sum(pos & (y == 1)), np.sum(pos & (y == 0))
+        fn, tn = np.sum(~pos & (y == 1)), np.sum(~pos & (y == 0))
+        tpr.append(tp / (tp + fn) if tp + fn else 0.0)
+        fpr.append(fp / (fp + tn) if fp + tn else 0.0)
+    return sum((fpr[i] - fpr[i + 1]) * (tpr[i] + tpr[i + 1]) / 2 for i in range(n - 1))
+
+
+def test_auc_hand_cases():
+    # Keras's doc example: thresholds [0-eps, 0.5, 1+eps] -> tp [2,1,0] fp [2,0,0] fn [0,1,2] tn [0,2,2]
+    # tpr [1, .5, 0], fpr [1, 0, 0]: area (1-0)*(1+.5)/2 = 0.75
+    m = metrics.AUC(num_thresholds=3)
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    assert m.result() == pytest.approx(0.75)
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1])
+    assert m.result() == pytest.approx(1.0)
+    # perfectly separated at the default 200 thresholds
+    assert metrics.AUC()([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == pytest.approx(1.0)
+    assert metrics.AUC()([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == pytest.approx(0.0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(0.3 * y + 0.7 * rng.random(500), 0, 1)
+    m = metrics.AUC()
+    for i in range(0, 500, 64):  # batches accumulate
+        m.update_state(y[i:i + 64], p[i:i + 64])
+    assert m.result() == pytest.approx(auc_by_hand(y, p), abs=1e-9)
+    # and close to the exact (rank) AUC
+    exact = np.mean(p[y == 1][:, None] > p[y == 0][None, :])
+    assert m.result() == pytest.approx(exact, abs=0.01)
+    # from_logits applies the sigmoid
+    logits = np.log(p / (1 - p + 1e-12) + 1e-12)
+    assert metrics.AUC(from_logits=True)(y, logits) == pytest.approx(m.result(), abs=1e-6)
+
+
+def test_auc_pr_curve():
+    # Davis & Goadrich interpolation, num_thresholds=3 on Keras's example:
+    # tp [2,1,0], p = tp+fp [4,1,0]; segment 0: dtp 1, dp 3, slope 1/3, intercept 1-1/3=2/3,
+    # ratio 4/1: (1/3)(1 + (2/3) log 4) / (tp+fn at 1 = 2); segment 1: p[2]=0 -> ratio 1: (1/1)(1+0)/2
+    m = metrics.AUC(num_thresholds=3, curve="PR")
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    want = (1 / 3) * (1 + (2 / 3) * np.log(4)) / 2 + 0.5
+    assert m.result() == pytest.approx(want)
+    # minoring: recall x [1, .5, 0], precision y [.5, 1, 0]: (1-.5)*.5 + (.5-0)*0
+    m = metrics.AUC(num_thresholds=3, curve="PR", summation_method="minoring")
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    assert m.result() == pytest.approx(0.25)
+
+
+def test_auc_precision_recall_in_fit():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 10)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)
+    model = keras.Sequential([layers.Dense(8, activation="relu", input_shape=(10,)),
+                              layers.Dense(1, activation="sigmoid")])
+    auc, precision, recall = metrics.AUC(), metrics.Precision(), metrics.Recall()
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[auc, precision, recall, "accuracy"])
+    history = model.fit(x, y, epochs=5, verbose=0, validation_split=0.25)
+    assert list(history.history) == ["loss", auc.name, precision.name, recall.name, "accuracy", "val_loss",
+                                     f"val_{auc.name}", f"val_{precision.name}", f"val_{recall.name}", "val_accuracy"]
+    logs = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    logs = {"precision": logs[precision.name], "recall": logs[recall.name], "auc": logs[auc.name], **logs}
+    p = model.predict(x, verbose=0)[:, 0]
+    pos = p > 0.5
+    assert logs["precision"] == pytest.approx(np.sum(pos & (y == 1)) / max(np.sum(pos), 1), abs=1e-9)
+    assert logs["recall"] == pytest.approx(np.sum(pos & (y == 1)) / np.sum(y == 1), abs=1e-9)
+    assert logs["auc"] == pytest.approx(auc_by_hand(y, p), abs=1e-6)
+    assert logs["accuracy"] == pytest.approx(np.mean(pos == (y == 1)), abs=1e-9)
+
+
+def test_metric_arguments_are_checked():
+    with pytest.raises(ValueError, match="curve"):
+        metrics.AUC(curve="XY")
+    with pytest.raises(ValueError, match="num_thresholds"):
+        metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match="thresholds"):
+        metrics.Precision(thresholds=1.5)
+    with pytest.raises(ValueError, match="top_k"):
+        metrics.Recall(top_k=0)
+    with pytest.raises(ValueError, match="unknown metric"):
+        metrics.get("nope")
+    with pytest.raises(ValueError, match="sample_weight"):
+        metrics.SparseCategoricalAccuracy().update_state([0, 1], [[1, 0], [0, 1]], sample_weight=[1, 2, 3])
+
+
+# ---- sample weights in metrics ------------------------------------------------------------------
+
+
+def test_weighted_means():
+    m = metrics.Mean()
+    m.update_state([1, 2, 3], sample_weight=[1, 0, 1])
+    assert m.result() == pytest.approx(2.0)
+    acc = metrics.SparseCategoricalAccuracy()
+    acc.update_state([0, 1, 1], [[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]], sample_weight=[1, 2, 1])
+    assert acc.result() == pytest.approx(2 / 4)
+    mse = metrics.MeanSquaredError()
+    mse.update_state([[0, 0], [1, 1]], [[1, 1], [1, 1]], sample_weight=[3, 1])  # per sample 1, 0
+    assert mse.result() == pytest.approx(3 / 4)
