@@ -341,10 +341,15 @@ class Trainer:
             self._check_input_shapes(fn, validation_data[0])
         self._check_input_shapes(fn, x)
 
-        history = keras_callbacks.History()
-        cbs = [history] + list(callbacks or [])
+        # As Keras: the callbacks in the order given, History last (it records what the others
+        # added to the logs, ``learning_rate``), and the epoch's progress line after them all.
+        cbs = list(callbacks or [])
         if not any(isinstance(cb, keras_callbacks.TerminateOnNaN) for cb in cbs):
             cbs.append(keras_callbacks.TerminateOnNaN())
+        history = next((cb for cb in cbs if isinstance(cb, keras_callbacks.History)), None)
+        if history is None:
+            history = keras_callbacks.History()
+            cbs.append(history)
         steps = -(-n // batch_size)
         for cb in cbs:
             cb.set_model(self)
@@ -356,24 +361,25 @@ class Trainer:
         if validation_data is not None:
             self._check_targets(fn, validation_data[1], "validation_data's y")
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin({})
+        logs: dict = {}
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts)
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
                 val = self._evaluate_arrays(*validation_data, validation_batch_size)
                 logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                self._print_epoch_end(logs, verbose)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            if verbose:
+                self._print_epoch_end(logs, verbose)
             if self.stop_training:
                 break
         for cb in cbs:
-            cb.on_train_end()
+            cb.on_train_end(logs)
         self.history = history
         return history
 
@@ -387,7 +393,7 @@ class Trainer:
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
             for cb in cbs:
-                cb.on_train_batch_begin(step)
+                cb.on_train_batch_begin(step, {})
             y_batch = y[idx]
             loss, y_pred = self.train_step(_take(x, idx, casts), y_batch)
             self._update_metrics(y_batch, y_pred, loss, len(idx))
