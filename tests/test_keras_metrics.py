@@ -282,3 +282,142 @@ def test_weighted_means():
     mse = metrics.MeanSquaredError()
     mse.update_state([[0, 0], [1, 1]], [[1, 1], [1, 1]], sample_weight=[3, 1])  # per sample 1, 0
     assert mse.result() == pytest.approx(3 / 4)
+
+
+# ---- sample_weight and class_weight in the losses and in fit ------------------------------------------
+
+from kiln.keras import losses  # noqa: E402
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_weighted_losses_match_numpy(device):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, 6)
+    w = np.array([1.0, 0.0, 2.0, 0.5, 1.0, 3.0], np.float32)
+    p = _softmax(z.astype(np.float64))
+    onehot = np.eye(4)[labels]
+    b = rng.random((6, 1)).astype(np.float32)
+    yb = (rng.random((6, 1)) > 0.5).astype(np.float32)
+    sig = 1 / (1 + np.exp(-b.astype(np.float64)))
+    t = lambda a: kiln.tensor(a).to(device)  # noqa: E731
+    per_ce = -np.log(p[np.arange(6), labels])
+    per_bce = -(yb * np.log(sig) + (1 - yb) * np.log(1 - sig))[:, 0]
+    reg = rng.standard_normal((6, 3)).astype(np.float32)
+    target = rng.standard_normal((6, 3)).astype(np.float32)
+    cases = [
+        (losses.SparseCategoricalCrossentropy(from_logits=True), labels, t(z), per_ce),
+        (losses.SparseCategoricalCrossentropy(), labels, t(p.astype(np.float32)), per_ce),
+        (losses.CategoricalCrossentropy(from_logits=True), onehot, t(z), per_ce),
+        (losses.CategoricalCrossentropy(), onehot, t(p.astype(np.float32)), per_ce),
+        (losses.BinaryCrossentropy(from_logits=True), yb, t(b), per_bce),
+        (losses.BinaryCrossentropy(), yb, t(sig.astype(np.float32)), per_bce),
+        (losses.MeanSquaredError(), target, t(reg), np.mean((reg - target) ** 2, -1)),
+        (losses.MeanAbsoluteError(), target, t(reg), np.mean(np.abs(reg - target), -1)),
+    ]
+    for loss, y_true, y_pred, per in cases:
+        weighted = loss(y_true, y_pred, sample_weight=w)
+        assert weighted.device == y_pred.device
+        assert float(weighted.item()) == pytest.approx(np.sum(w * per) / 6, rel=1e-5), loss.name
+        ones = float(loss(y_true, y_pred, sample_weight=np.ones(6)).item())
+        assert ones == pytest.approx(float(loss(y_true, y_pred).item()), rel=1e-5), loss.name
+    with pytest.raises(ValueError, match="sample_weight"):
+        losses.MeanSquaredError()(target, t(reg), sample_weight=np.ones(5))
+
+
+def test_weighted_loss_gradient_equals_the_fused_one_at_unit_weights():
+    z = kiln.tensor(np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32), requires_grad=True)
+    labels = np.array([0, 2, 1, 1, 0])
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss(labels, z).backward()
+    fused = z.grad.numpy().copy()
+    z.grad = None
+    loss(labels, z, sample_weight=np.ones(5) * 3).backward()
+    np.testing.assert_allclose(z.grad.numpy(), 3 * fused, rtol=1e-5, atol=1e-7)
+
+
+def sgd_classifier(lr, device=None, **compile_kwargs):
+    model = keras.Sequential([layers.Dense(8, activation="relu", input_shape=(10,)),
+                              layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="sparse_categorical_crossentropy",
+                  **({} if device is None else {"device": device}), **compile_kwargs)
+    return model
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fit_sample_weight_scales_the_loss(device):
+    x, y = blobs(96)
+    a = sgd_classifier(0.05, device)
+    a.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, sample_weight=np.full(96, 2.0))
+    keras.utils.set_random_seed(0)
+    b = sgd_classifier(0.1, device)
+    b.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
+
+
+def test_class_weight_is_sample_weight_by_label():
+    x, y = blobs(96)
+    a = sgd_classifier(0.1)
+    ha = a.fit(x, y, epochs=2, batch_size=16, verbose=0, class_weight={0: 1.0, 1: 0.5, 2: 0.0})
+    keras.utils.set_random_seed(0)
+    b = sgd_classifier(0.1)
+    hb = b.fit(x, y, epochs=2, batch_size=16, verbose=0, sample_weight=np.choose(y, [1.0, 0.5, 0.0]))
+    assert ha.history == hb.history
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    # one-hot labels: the class is the argmax; a class the dict lacks weighs 1
+    keras.utils.set_random_seed(0)
+    c = keras.Sequential([layers.Dense(8, activation="relu", input_shape=(10,)), layers.Dense(3, activation="softmax")])
+    c.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    hc = c.fit(x, np.eye(3)[y], epochs=2, batch_size=16, verbose=0, class_weight={1: 0.5, 2: 0.0})
+    np.testing.assert_allclose(hc.history["loss"], ha.history["loss"], rtol=1e-5)
+
+
+def test_evaluate_with_sample_weight_and_weighted_metrics():
+    x, y = blobs(101)
+    model = sgd_classifier(0.1, metrics=["accuracy"], weighted_metrics=[metrics.SparseCategoricalAccuracy(name="wacc")])
+    model.fit(x, y, epochs=2, verbose=0)
+    w = np.random.default_rng(3).random(101).astype(np.float32)
+    p = model.predict(x, verbose=0).astype(np.float64)
+    per = -np.log(np.clip(p[np.arange(101), y], 1e-7, 1 - 1e-7))
+    correct = np.argmax(p, -1) == y
+    for batch_size in (7, 32, 101):
+        logs = model.evaluate(x, y, batch_size=batch_size, sample_weight=w, verbose=0, return_dict=True)
+        assert logs["loss"] == pytest.approx(np.sum(w * per) / 101, rel=1e-4)
+        assert logs["accuracy"] == pytest.approx(np.mean(correct), abs=1e-12)  # metrics= stay unweighted
+        assert logs["wacc"] == pytest.approx(np.sum(w * correct) / np.sum(w), abs=1e-9)
+
+
+def test_validation_split_carries_the_sample_weights():
+    x, y = blobs(100)
+    w = np.random.default_rng(4).random(100).astype(np.float32)
+    model = sgd_classifier(0.1)
+    history = model.fit(x, y, epochs=1, verbose=0, validation_split=0.2, sample_weight=w)
+    want = model.evaluate(x[80:], y[80:], sample_weight=w[80:], verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(want, rel=1e-6)
+    history = model.fit(x[:80], y[:80], epochs=1, verbose=0, validation_data=(x[80:], y[80:], w[80:]))
+    want = model.evaluate(x[80:], y[80:], sample_weight=w[80:], verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(want, rel=1e-6)
+
+
+def test_weight_arguments_are_checked():
+    x, y = blobs(20)
+    model = sgd_classifier(0.1)
+    with pytest.raises(ValueError, match="at the same time"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(20), class_weight={0: 1.0})
+    with pytest.raises(ValueError, match="one weight per sample"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(19))
+    with pytest.raises(ValueError, match="finite"):
+        model.fit(x, y, verbose=0, sample_weight=np.full(20, np.nan))
+    with pytest.raises(TypeError, match="class_weight"):
+        model.fit(x, y, verbose=0, class_weight=[1.0, 2.0])
+    with pytest.raises(TypeError, match="integer class indices"):
+        model.fit(x, y, verbose=0, class_weight={"a": 1.0})
+    assert np.isfinite(model.train_on_batch(x, y, sample_weight=np.ones(20)))
+    assert np.isfinite(model.test_on_batch(x, y, sample_weight=np.ones(20)))

@@ -92,6 +92,42 @@ def _check_data(fn: str, x, y, *, what: str = "x") -> int:
     return n
 
 
+def _sample_weights(fn: str, y, n: int, sample_weight, class_weight, what: str = "sample_weight"):
+    """Per-sample weights (n,) or (n, ...) as float32, or None: ``sample_weight`` as given, or
+    ``class_weight[label]`` per sample (labels from y: class indices, or the argmax of one-hot
+    rows; a class the dict lacks weighs 1), as Keras's ``class_weight_to_sample_weights``."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{fn}: you cannot pass class_weight and sample_weight at the same time")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"{fn}: class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if isinstance(y, list):
+            raise ValueError(f"{fn}: class_weight is not supported for a model with several outputs")
+        bad = [k for k in class_weight if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
+        if bad:
+            raise TypeError(f"{fn}: class_weight's keys must be integer class indices, got {bad[0]!r}")
+        labels = np.asarray(y)
+        if labels.ndim > 1:
+            labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        if labels.ndim != 1:
+            raise ValueError(f"{fn}: class_weight needs one class per sample, got targets of shape {np.shape(y)} "
+                             "(pass sample_weight instead)")
+        labels = np.round(labels).astype(np.int64)
+        table = {int(k): float(v) for k, v in class_weight.items()}
+        return np.array([table.get(int(c), 1.0) for c in labels], np.float32)
+    if sample_weight is None:
+        return None
+    w = sample_weight.numpy(force=True) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {what} must hold numbers, got dtype {w.dtype}")
+    if w.ndim == 0 or w.shape[0] != n:
+        raise ValueError(f"{fn}: {what} must hold one weight per sample ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{fn}: {what} must hold finite numbers")
+    return w.astype(np.float32)
+
+
 def _split(x, start: int, stop: int):
     if isinstance(x, list):
         return [_split(v, start, stop) for v in x]
@@ -249,41 +285,43 @@ class Trainer:
             self.optimizer.build(params)
             self._optimizer_built = True
 
-    def train_step(self, x_batch, y_batch) -> tuple[float, np.ndarray]:
+    def train_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with learning_phase(True):
             y_pred = self(x_batch, training=True)
-        loss = self.loss(y_batch, y_pred)
+        loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.apply()
         return float(loss.item()), y_pred.numpy(force=True)
 
-    def test_step(self, x_batch, y_batch) -> tuple[float, np.ndarray]:
+    def test_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with no_grad():
             y_pred = self(x_batch, training=False)
-            loss = self.loss(y_batch, y_pred)
+            loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
         return float(loss.item()), y_pred.numpy(force=True)
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         fn = "train_on_batch"
         self._require_compiled(fn)
         x, y = _as_array(x), _as_array(y)
-        _check_data(fn, x, y)
+        n = _check_data(fn, x, y)
+        weights = _sample_weights(fn, y, n, sample_weight, class_weight)
         self._check_input_shapes(fn, x)
         batch = _take(x, slice(None), self._casts())
         self._prepare(batch)
         self._check_targets(fn, y)
-        loss, _ = self.train_step(batch, y)
+        loss, _ = self.train_step(batch, y, weights)
         return loss
 
-    def test_on_batch(self, x, y):
+    def test_on_batch(self, x, y, sample_weight=None):
         fn = "test_on_batch"
         self._require_compiled(fn)
         x, y = _as_array(x), _as_array(y)
-        _check_data(fn, x, y)
+        n = _check_data(fn, x, y)
+        weights = _sample_weights(fn, y, n, sample_weight, None)
         self._check_input_shapes(fn, x)
         self._check_targets(fn, y)
-        return self.test_step(_take(x, slice(None), self._casts()), y)[0]
+        return self.test_step(_take(x, slice(None), self._casts()), y, weights)[0]
 
     def predict_on_batch(self, x):
         x = _as_array(x)
@@ -303,13 +341,17 @@ class Trainer:
             in [0, classes) for sparse_categorical_crossentropy (Keras has no ignore_index),
             values in [0, 1] for binary_crossentropy. verbose: 0 silent, 1 progress bar ("auto"),
             2 one line per epoch.
+        sample_weight: (batch,) (or (batch, T) for sequence outputs) weights of each sample's loss,
+            reduced as Keras's "sum_over_batch_size": sum(w * loss) / number of losses; they also
+            weigh the ``weighted_metrics`` (``metrics`` stay unweighted, as in Keras). With
+            validation_split they are split with the samples. class_weight: {class: weight},
+            turned into sample weights from the labels (one-hot rows by their argmax); not with
+            sample_weight. validation_data: (x_val, y_val) or (x_val, y_val, val_sample_weight).
         Training stops at the first batch whose loss is NaN or infinite, with a message: fit adds
         a ``callbacks.TerminateOnNaN`` unless ``callbacks`` holds one.
         """
         fn = "fit"
         self._require_compiled(fn)
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if steps_per_epoch is not None:
             raise NotImplementedError("fit: steps_per_epoch is not supported (pass arrays)")
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -322,6 +364,9 @@ class Trainer:
         if y is None:
             raise ValueError("fit: y is required")
         n = _check_data(fn, x, y)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("fit: you cannot pass class_weight and sample_weight at the same time")
+        weights = _sample_weights(fn, y, n, sample_weight, None)
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
@@ -329,15 +374,26 @@ class Trainer:
             if cut == 0 or cut == n:
                 raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
                                  f"{cut} to train on and {n - cut} to validate")
-            validation_data = (_split(x, cut, n), y[cut:])
+            # as Keras: the sample weights are split with the samples (class weights are not: they
+            # weigh the training batches only)
+            validation_data = (_split(x, cut, n), y[cut:], None if weights is None else weights[cut:])
             x, y, n = _split(x, 0, cut), y[:cut], cut
+            weights = None if weights is None else weights[:cut]
+        if class_weight is not None:
+            weights = _sample_weights(fn, y, n, None, class_weight)
+        validation_weights = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a pair (x_val, y_val) or a triple "
+                                 "(x_val, y_val, val_sample_weight)")
+            if len(validation_data) == 3:
+                validation_weights = validation_data[2]
             validation_data = (_as_array(validation_data[0]), _as_array(validation_data[1]))
             if validation_data[1] is None:
                 raise ValueError("fit: validation_data needs targets (x_val, y_val)")
-            _check_data(fn, *validation_data, what="validation_data's x")
+            n_val = _check_data(fn, *validation_data, what="validation_data's x")
+            validation_weights = _sample_weights(fn, validation_data[1], n_val, validation_weights, None,
+                                                 "validation_data's sample weights")
             self._check_input_shapes(fn, validation_data[0])
         self._check_input_shapes(fn, x)
 
@@ -368,9 +424,9 @@ class Trainer:
                 cb.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts)
+            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts, weights)
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_arrays(*validation_data, validation_batch_size)
+                val = self._evaluate_arrays(*validation_data, validation_batch_size, sample_weight=validation_weights)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -383,7 +439,7 @@ class Trainer:
         self.history = history
         return history
 
-    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts) -> dict:
+    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts, weights=None) -> dict:
         order = generator().permutation(n) if shuffle else np.arange(n)
         self.reset_metrics()
         steps = -(-n // batch_size)
@@ -395,8 +451,9 @@ class Trainer:
             for cb in cbs:
                 cb.on_train_batch_begin(step, {})
             y_batch = y[idx]
-            loss, y_pred = self.train_step(_take(x, idx, casts), y_batch)
-            self._update_metrics(y_batch, y_pred, loss, len(idx))
+            w_batch = None if weights is None else weights[idx]
+            loss, y_pred = self.train_step(_take(x, idx, casts), y_batch, w_batch)
+            self._update_metrics(y_batch, y_pred, loss, len(idx), w_batch)
             logs = self._metric_logs()
             for cb in cbs:
                 cb.on_train_batch_end(step, logs)
@@ -415,7 +472,7 @@ class Trainer:
 
     # ---- evaluate and predict -------------------------------------------------------------------
 
-    def _evaluate_arrays(self, x, y, batch_size: int, verbose: int = 0) -> dict:
+    def _evaluate_arrays(self, x, y, batch_size: int, verbose: int = 0, sample_weight=None) -> dict:
         n = _length(x)
         self.reset_metrics()
         steps = -(-n // batch_size)
@@ -425,16 +482,19 @@ class Trainer:
             self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
         for step in range(steps):
             idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-            loss, y_pred = self.test_step(_take(x, idx, casts), y[idx])
-            self._update_metrics(y[idx], y_pred, loss, len(idx))
+            w_batch = None if sample_weight is None else sample_weight[idx]
+            loss, y_pred = self.test_step(_take(x, idx, casts), y[idx], w_batch)
+            self._update_metrics(y[idx], y_pred, loss, len(idx), w_batch)
             bar.update(step + 1, {"loss": self._loss_tracker.result()})
         logs = self._metric_logs()
         if verbose:
             bar.update(steps, logs, finalize=True)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False, **kwargs):
-        """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict: bool = False,
+                 **kwargs):
+        """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict. With
+        ``sample_weight`` (n,), the loss and the weighted_metrics weigh each sample."""
         fn = "evaluate"
         self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -442,12 +502,12 @@ class Trainer:
         x, y = _as_array(x), _as_array(y)
         if y is None:
             raise ValueError("evaluate: y is required")
-        _check_data(fn, x, y)
+        weights = _sample_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
         self._check_input_shapes(fn, x)
         if not self.built:
             self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
         self._check_targets(fn, y)
-        logs = self._evaluate_arrays(x, y, batch_size, verbose)
+        logs = self._evaluate_arrays(x, y, batch_size, verbose, sample_weight=weights)
         if return_dict:
             return logs
         values = list(logs.values())
