@@ -134,6 +134,75 @@ def _split(x, start: int, stop: int):
     return x[start:stop]
 
 
+class _ArrayBatches:
+    """An epoch's batches of arrays: (x rows, y rows, weight rows or None), in a fresh random
+    order per epoch when ``shuffle`` (the order is drawn when the epoch starts)."""
+
+    def __init__(self, x, y, weights, batch_size: int, shuffle: bool, casts):
+        self.x, self.y, self.weights, self.batch_size, self.shuffle, self.casts = x, y, weights, batch_size, shuffle, casts
+        self.n = _length(x)
+        self.steps = -(-self.n // batch_size)
+
+    def epoch(self):
+        order = generator().permutation(self.n) if self.shuffle else np.arange(self.n)
+        return (self._batch(order[step * self.batch_size:(step + 1) * self.batch_size]) for step in range(self.steps))
+
+    def _batch(self, idx):
+        return _take(self.x, idx, self.casts), self.y[idx], None if self.weights is None else self.weights[idx]
+
+    def end_epoch(self) -> None:
+        pass
+
+
+def _is_dataset(x) -> bool:
+    from .utils import PyDataset
+
+    return isinstance(x, PyDataset)
+
+
+class _DatasetBatches:
+    """An epoch's batches from a ``keras.utils.PyDataset``: ``dataset[i]`` is (x, y), (x, y,
+    sample_weight) or x alone (for predict), each converted as fit converts arrays; the batch
+    order is shuffled per epoch when ``shuffle`` (as Keras), and ``on_epoch_end`` is called."""
+
+    def __init__(self, fn: str, dataset, casts, shuffle: bool = False, steps=None, class_weight=None,
+                 targets: bool = True):
+        self.fn, self.dataset, self.casts, self.shuffle = fn, dataset, casts, shuffle
+        self.class_weight, self.targets = class_weight, targets
+        total = dataset.num_batches
+        if total is None:
+            raise ValueError(f"{fn}: the PyDataset has no length (define __len__, or num_batches)")
+        self.steps = total if steps is None else min(_args.integer(fn, "steps", steps, minimum=1), total)
+        if self.steps == 0:
+            raise ValueError(f"{fn}: the PyDataset holds no batches")
+
+    def first(self):
+        return self._batch(0)
+
+    def epoch(self):
+        if hasattr(self.dataset, "on_epoch_begin"):
+            self.dataset.on_epoch_begin()
+        order = generator().permutation(self.steps) if self.shuffle else np.arange(self.steps)
+        return (self._batch(int(i)) for i in order)
+
+    def _batch(self, index: int):
+        item = self.dataset[index]
+        if isinstance(item, tuple) and not 1 <= len(item) <= 3:
+            raise ValueError(f"{self.fn}: batch {index} of the PyDataset is a tuple of {len(item)}; expected (x,), "
+                             "(x, y) or (x, y, sample_weight)")
+        x, y, w = (item + (None, None))[:3] if isinstance(item, tuple) else (item, None, None)
+        x, y = _as_array(x), _as_array(y)
+        if self.targets and y is None:
+            raise ValueError(f"{self.fn}: batch {index} of the PyDataset has no targets (return (x, y))")
+        n = _check_data(self.fn, x, y, what=f"batch {index}'s x")
+        w = _sample_weights(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") \
+            if self.targets else None
+        return _take(x, slice(None), self.casts), y, w
+
+    def end_epoch(self) -> None:
+        self.dataset.on_epoch_end()
+
+
 class Trainer:
     """The Keras training API, mixed into Model."""
 
@@ -352,50 +421,65 @@ class Trainer:
         """
         fn = "fit"
         self._require_compiled(fn)
-        if steps_per_epoch is not None:
-            raise NotImplementedError("fit: steps_per_epoch is not supported (pass arrays)")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
         validation_batch_size = _batch_size(fn, validation_batch_size or batch_size, "validation_batch_size")
         epochs = _args.integer(fn, "epochs", epochs, minimum=0)
         initial_epoch = _args.integer(fn, "initial_epoch", initial_epoch, minimum=0)
         validation_freq = _args.integer(fn, "validation_freq", validation_freq, minimum=1)
-        x, y = _as_array(x), _as_array(y)
-        if y is None:
-            raise ValueError("fit: y is required")
-        n = _check_data(fn, x, y)
         if class_weight is not None and sample_weight is not None:
             raise ValueError("fit: you cannot pass class_weight and sample_weight at the same time")
-        weights = _sample_weights(fn, y, n, sample_weight, None)
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            cut = math.ceil(n * (1.0 - validation_split))  # as Keras: the last samples, before shuffling
-            if cut == 0 or cut == n:
-                raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
-                                 f"{cut} to train on and {n - cut} to validate")
-            # as Keras: the sample weights are split with the samples (class weights are not: they
-            # weigh the training batches only)
-            validation_data = (_split(x, cut, n), y[cut:], None if weights is None else weights[cut:])
-            x, y, n = _split(x, 0, cut), y[:cut], cut
-            weights = None if weights is None else weights[:cut]
-        if class_weight is not None:
-            weights = _sample_weights(fn, y, n, None, class_weight)
-        validation_weights = None
+        casts = self._casts()
+        if _is_dataset(x):
+            for name, value in (("y", y), ("sample_weight", sample_weight)):
+                if value is not None:
+                    raise ValueError(f"fit: {name} must be None when x is a PyDataset (its batches hold them)")
+            if validation_split:
+                raise ValueError("fit: validation_split is not supported with a PyDataset (pass validation_data)")
+            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight)
+            first = source.first()
+            self._check_input_shapes(fn, first[0])
+        else:
+            if steps_per_epoch is not None:
+                raise NotImplementedError("fit: steps_per_epoch is not supported with arrays (pass a PyDataset)")
+            x, y = _as_array(x), _as_array(y)
+            if y is None:
+                raise ValueError("fit: y is required")
+            n = _check_data(fn, x, y)
+            weights = _sample_weights(fn, y, n, sample_weight, None)
+            if validation_data is None and validation_split:
+                if not 0.0 < validation_split < 1.0:
+                    raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+                cut = math.ceil(n * (1.0 - validation_split))  # as Keras: the last samples, before shuffling
+                if cut == 0 or cut == n:
+                    raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
+                                     f"{cut} to train on and {n - cut} to validate")
+                # as Keras: the sample weights are split with the samples (class weights are not: they
+                # weigh the training batches only)
+                validation_data = (_split(x, cut, n), y[cut:], None if weights is None else weights[cut:])
+                x, y, n = _split(x, 0, cut), y[:cut], cut
+                weights = None if weights is None else weights[:cut]
+            if class_weight is not None:
+                weights = _sample_weights(fn, y, n, None, class_weight)
+            self._check_input_shapes(fn, x)
+            source = _ArrayBatches(x, y, weights, batch_size, shuffle, casts)
+            first = (_take(x, np.arange(min(batch_size, n)), casts), y, None)
+        validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a pair (x_val, y_val) or a triple "
-                                 "(x_val, y_val, val_sample_weight)")
-            if len(validation_data) == 3:
-                validation_weights = validation_data[2]
-            validation_data = (_as_array(validation_data[0]), _as_array(validation_data[1]))
-            if validation_data[1] is None:
-                raise ValueError("fit: validation_data needs targets (x_val, y_val)")
-            n_val = _check_data(fn, *validation_data, what="validation_data's x")
-            validation_weights = _sample_weights(fn, validation_data[1], n_val, validation_weights, None,
-                                                 "validation_data's sample weights")
-            self._check_input_shapes(fn, validation_data[0])
-        self._check_input_shapes(fn, x)
+            if _is_dataset(validation_data):
+                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps)
+            else:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("fit: validation_data must be a pair (x_val, y_val), a triple "
+                                     "(x_val, y_val, val_sample_weight) or a PyDataset")
+                val_x, val_y = _as_array(validation_data[0]), _as_array(validation_data[1])
+                if val_y is None:
+                    raise ValueError("fit: validation_data needs targets (x_val, y_val)")
+                n_val = _check_data(fn, val_x, val_y, what="validation_data's x")
+                val_w = _sample_weights(fn, val_y, n_val, validation_data[2] if len(validation_data) == 3 else None,
+                                        None, "validation_data's sample weights")
+                self._check_input_shapes(fn, val_x)
+                validation = _ArrayBatches(val_x, val_y, val_w, validation_batch_size, False, casts)
 
         # As Keras: the callbacks in the order given, History last (it records what the others
         # added to the logs, ``learning_rate``), and the epoch's progress line after them all.
@@ -406,16 +490,14 @@ class Trainer:
         if history is None:
             history = keras_callbacks.History()
             cbs.append(history)
-        steps = -(-n // batch_size)
         for cb in cbs:
             cb.set_model(self)
-            cb.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+            cb.params = {"epochs": epochs, "steps": source.steps, "verbose": verbose}
         self.stop_training = False
-        casts = self._casts()
-        self._prepare(_take(x, np.arange(min(batch_size, n)), casts))
-        self._check_targets(fn, y)
-        if validation_data is not None:
-            self._check_targets(fn, validation_data[1], "validation_data's y")
+        self._prepare(first[0])
+        self._check_targets(fn, first[1])
+        if isinstance(validation, _ArrayBatches):
+            self._check_targets(fn, validation.y, "validation_data's y")
         for cb in cbs:
             cb.on_train_begin({})
         logs: dict = {}
@@ -424,9 +506,9 @@ class Trainer:
                 cb.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts, weights)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_arrays(*validation_data, validation_batch_size, sample_weight=validation_weights)
+            logs = self._train_epoch(source, verbose, cbs)
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val = self._evaluate_batches(validation)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -439,27 +521,25 @@ class Trainer:
         self.history = history
         return history
 
-    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts, weights=None) -> dict:
-        order = generator().permutation(n) if shuffle else np.arange(n)
+    def _train_epoch(self, source, verbose, cbs) -> dict:
+        batches = source.epoch()
         self.reset_metrics()
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
         self._epoch_start = time.perf_counter()
         logs: dict = {}
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
+        for step in range(source.steps):
             for cb in cbs:
                 cb.on_train_batch_begin(step, {})
-            y_batch = y[idx]
-            w_batch = None if weights is None else weights[idx]
-            loss, y_pred = self.train_step(_take(x, idx, casts), y_batch, w_batch)
-            self._update_metrics(y_batch, y_pred, loss, len(idx), w_batch)
+            x_batch, y_batch, w_batch = next(batches)
+            loss, y_pred = self.train_step(x_batch, y_batch, w_batch)
+            self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             logs = self._metric_logs()
             for cb in cbs:
                 cb.on_train_batch_end(step, logs)
             bar.update(step + 1, logs, finalize=False)
             if self.stop_training:  # as Keras: a callback may stop training after any batch
                 break
+        source.end_epoch()
         self._last_bar = bar
         return logs
 
@@ -472,69 +552,85 @@ class Trainer:
 
     # ---- evaluate and predict -------------------------------------------------------------------
 
-    def _evaluate_arrays(self, x, y, batch_size: int, verbose: int = 0, sample_weight=None) -> dict:
-        n = _length(x)
+    def _evaluate_batches(self, source, verbose: int = 0) -> dict:
+        """Loss and metrics over one pass of ``source``, the metrics reset first (as Keras)."""
         self.reset_metrics()
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
-        casts = self._casts()
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
-        for step in range(steps):
-            idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-            w_batch = None if sample_weight is None else sample_weight[idx]
-            loss, y_pred = self.test_step(_take(x, idx, casts), y[idx], w_batch)
-            self._update_metrics(y[idx], y_pred, loss, len(idx), w_batch)
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
+        batches = source.epoch()
+        for step in range(source.steps):
+            x_batch, y_batch, w_batch = next(batches)
+            if not self.built:
+                self._build_from_batch(x_batch)
+            loss, y_pred = self.test_step(x_batch, y_batch, w_batch)
+            self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             bar.update(step + 1, {"loss": self._loss_tracker.result()})
         logs = self._metric_logs()
         if verbose:
-            bar.update(steps, logs, finalize=True)
+            bar.update(source.steps, logs, finalize=True)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict: bool = False,
-                 **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 return_dict: bool = False, **kwargs):
         """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict. With
-        ``sample_weight`` (n,), the loss and the weighted_metrics weigh each sample."""
+        ``sample_weight`` (n,), the loss and the weighted_metrics weigh each sample. x may be a
+        ``keras.utils.PyDataset`` of (x, y) or (x, y, sample_weight) batches (``steps`` of them)."""
         fn = "evaluate"
         self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
-        x, y = _as_array(x), _as_array(y)
-        if y is None:
-            raise ValueError("evaluate: y is required")
-        weights = _sample_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
-        self._check_input_shapes(fn, x)
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
-        self._check_targets(fn, y)
-        logs = self._evaluate_arrays(x, y, batch_size, verbose, sample_weight=weights)
+        if _is_dataset(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: y and sample_weight must be None when x is a PyDataset")
+            source = _DatasetBatches(fn, x, self._casts(), steps=steps)
+            x_first, y_first, _ = source.first()
+            self._check_input_shapes(fn, x_first)
+            if not self.built:
+                self._build_from_batch(x_first)
+            self._check_targets(fn, y_first)
+        else:
+            x, y = _as_array(x), _as_array(y)
+            if y is None:
+                raise ValueError("evaluate: y is required")
+            weights = _sample_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
+            self._check_input_shapes(fn, x)
+            if not self.built:
+                self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
+            self._check_targets(fn, y)
+            source = _ArrayBatches(x, y, weights, batch_size, False, self._casts())
+        logs = self._evaluate_batches(source, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
-        """The model's outputs for x, in batches, as a NumPy array (float32)."""
+        """The model's outputs for x, in batches, as a NumPy array (float32). x may be a
+        ``keras.utils.PyDataset`` whose batches are x or (x, ...) (``steps`` of them)."""
         fn = "predict"
         verbose = 0 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
-        x = _as_array(x)
-        n = _check_data(fn, x, None)
-        self._check_input_shapes(fn, x)
         casts = self._casts()
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
+        if _is_dataset(x):
+            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False)
+            self._check_input_shapes(fn, source.first()[0])
+        else:
+            x = _as_array(x)
+            _check_data(fn, x, None)
+            self._check_input_shapes(fn, x)
+            source = _ArrayBatches(x, np.empty(_length(x)), None, batch_size, False, casts)
         outputs = []
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
+        batches = source.epoch()
         with no_grad():
-            for step in range(steps):
-                idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-                out = self(_take(x, idx, casts), training=False)
+            for step in range(source.steps):
+                x_batch = next(batches)[0]
+                if not self.built:
+                    self._build_from_batch(x_batch)
+                out = self(x_batch, training=False)
                 outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
-            bar.update(steps, {}, finalize=True)
+            bar.update(source.steps, {}, finalize=True)
         if isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
         return np.concatenate(outputs)
