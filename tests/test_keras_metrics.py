@@ -421,3 +421,28 @@ def test_weight_arguments_are_checked():
         model.fit(x, y, verbose=0, class_weight={"a": 1.0})
     assert np.isfinite(model.train_on_batch(x, y, sample_weight=np.ones(20)))
     assert np.isfinite(model.test_on_batch(x, y, sample_weight=np.ones(20)))
+
+
+def test_metric_objects_survive_save_and_load(tmp_path):
+    x, y = blobs()
+    model = classifier(metric_list=[metrics.SparseCategoricalAccuracy(), "accuracy",
+                                    metrics.SparseCategoricalAccuracy(name="top")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=[metrics.SparseCategoricalAccuracy(), "accuracy"],
+                  weighted_metrics=[metrics.SparseCategoricalAccuracy(name="weighted")])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    back = keras.models.load_model(tmp_path / "m.keras")
+    assert back.metrics_names == ["loss", "sparse_categorical_accuracy", "accuracy", "weighted"]
+    assert back.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate(x, y, verbose=0, return_dict=True))
+    binary = keras.Sequential([layers.Dense(1, activation="sigmoid", input_shape=(10,))])
+    binary.compile(optimizer="adam", loss="binary_crossentropy",
+                   metrics=[metrics.AUC(num_thresholds=50, curve="PR", name="pr"), metrics.Precision(thresholds=0.7),
+                            metrics.BinaryAccuracy(threshold=0.3)])
+    binary.fit(x, (y == 1).astype(np.float32), epochs=1, verbose=0)
+    binary.save(tmp_path / "b.keras")
+    again = keras.models.load_model(tmp_path / "b.keras")
+    auc, precision, accuracy = again._compiled_metrics
+    assert (auc.name, auc.num_thresholds, auc.curve) == ("pr", 50, "PR")
+    assert precision.thresholds.tolist() == [0.7] and accuracy.threshold == 0.3

@@ -417,6 +417,31 @@ _FUNCTIONS = {"sparse_categorical_accuracy": sparse_categorical_accuracy, "categ
               "binary_accuracy": binary_accuracy, "mse": mean_squared_error, "mean_squared_error": mean_squared_error,
               "mae": mean_absolute_error, "mean_absolute_error": mean_absolute_error}
 _CLASSES = {"auc": AUC, "precision": Precision, "recall": Recall}
+# the classes a saved model's compile config may name (serialize / deserialize)
+_SERIALIZABLE = {cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, Accuracy,
+                                                MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+
+
+def serialize(metric) -> "str | dict | None":
+    """What a saved model's compile config holds for one ``compile(metrics=...)`` entry: a
+    name as it is, a built-in metric object as {class_name, config}, anything else None."""
+    if isinstance(metric, str):
+        return metric
+    if type(metric) in _SERIALIZABLE.values():
+        config = metric.get_config()
+        config.pop("dtype", None)
+        return {"class_name": type(metric).__name__, "config": config}
+    return None
+
+
+def deserialize(config) -> "str | Metric":
+    """The inverse of serialize (a name stays a name: compile resolves it against the loss)."""
+    if isinstance(config, str):
+        return config
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name not in _SERIALIZABLE:
+        raise ValueError(f"unknown metric class {name!r}; known: {', '.join(sorted(_SERIALIZABLE))}")
+    return _SERIALIZABLE[name](**config.get("config", {}))
 
 
 def get(identifier, loss=None) -> Metric:
