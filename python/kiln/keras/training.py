@@ -405,7 +405,9 @@ class Trainer:
         """Train for ``epochs`` passes over (x, y); returns a History.
 
         x: ndarray (batch, ...), a SciPy sparse matrix, or a list of arrays for several inputs;
-            integer and bool data become float32 as Keras casts them (not for an Embedding).
+            integer and bool data become float32 as Keras casts them (not for an Embedding). Or a
+            ``keras.utils.PyDataset`` whose items are (x, y) or (x, y, sample_weight) batches
+            (y and sample_weight None then; ``steps_per_epoch`` caps the batches per epoch).
         y: labels/targets (batch, ...), checked against the loss before training: class indices
             in [0, classes) for sparse_categorical_crossentropy (Keras has no ignore_index),
             values in [0, 1] for binary_crossentropy. verbose: 0 silent, 1 progress bar ("auto"),
@@ -531,7 +533,9 @@ class Trainer:
             for cb in cbs:
                 cb.on_train_batch_begin(step, {})
             x_batch, y_batch, w_batch = next(batches)
-            loss, y_pred = self.train_step(x_batch, y_batch, w_batch)
+            # an override of train_step(x, y) written before sample weights keeps working unweighted
+            loss, y_pred = self.train_step(x_batch, y_batch) if w_batch is None else \
+                self.train_step(x_batch, y_batch, w_batch)
             self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             logs = self._metric_logs()
             for cb in cbs:
@@ -561,7 +565,8 @@ class Trainer:
             x_batch, y_batch, w_batch = next(batches)
             if not self.built:
                 self._build_from_batch(x_batch)
-            loss, y_pred = self.test_step(x_batch, y_batch, w_batch)
+            loss, y_pred = self.test_step(x_batch, y_batch) if w_batch is None else \
+                self.test_step(x_batch, y_batch, w_batch)
             self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             bar.update(step + 1, {"loss": self._loss_tracker.result()})
         logs = self._metric_logs()
