@@ -446,3 +446,14 @@ def test_metric_objects_survive_save_and_load(tmp_path):
     auc, precision, accuracy = again._compiled_metrics
     assert (auc.name, auc.num_thresholds, auc.curve) == ("pr", 50, "PR")
     assert precision.thresholds.tolist() == [0.7] and accuracy.threshold == 0.3
+
+
+def test_top_k_accuracies():
+    scores = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])
+    labels = np.array([2, 2, 0])  # ranks: 2nd, 3rd, tied 2nd
+    m = metrics.SparseTopKCategoricalAccuracy(k=2)
+    m.update_state(labels, scores)
+    assert m.name == "sparse_top_k_categorical_accuracy" and m.result() == pytest.approx(2 / 3)
+    assert metrics.SparseTopKCategoricalAccuracy(k=1)(labels, scores) == 0.0
+    assert metrics.TopKCategoricalAccuracy(k=2)(np.eye(3)[labels], scores) == pytest.approx(2 / 3)
+    assert metrics.get("top_k_categorical_accuracy").name == "top_k_categorical_accuracy"

@@ -232,6 +232,46 @@ class Accuracy(MeanMetricWrapper):
         super().__init__(lambda t, p: (t.reshape(p.shape) == p).astype(np.float32), name=name, dtype=dtype)
 
 
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
+    """1 where the label's score is among the k largest of its row (fewer than k scores above
+    it), y_true (batch,) class indices, y_pred (batch, classes) -> (batch,)."""
+    y_pred = _host(y_pred)
+    labels = _host(y_true).reshape(y_pred.shape[:-1]).astype(np.int64)
+    target = np.take_along_axis(y_pred, labels[..., None], -1)
+    return (np.sum(y_pred > target, axis=-1) < k).astype(np.float32)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
+    """As sparse_top_k_categorical_accuracy with one-hot y_true (batch, classes)."""
+    return sparse_top_k_categorical_accuracy(np.argmax(_host(y_true), axis=-1), y_pred, k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the label is among the ``k`` highest scores."""
+
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        values = sparse_top_k_categorical_accuracy(y_true, y_pred, self.k)
+        self._accumulate(np.asarray(values, np.float64), sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot label's class is among the ``k`` highest scores."""
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
 class MeanSquaredError(MeanMetricWrapper):
     def __init__(self, name: str = "mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, dtype=dtype)
@@ -415,10 +455,13 @@ class AUC(_ConfusionMetric):
 
 _FUNCTIONS = {"sparse_categorical_accuracy": sparse_categorical_accuracy, "categorical_accuracy": categorical_accuracy,
               "binary_accuracy": binary_accuracy, "mse": mean_squared_error, "mean_squared_error": mean_squared_error,
-              "mae": mean_absolute_error, "mean_absolute_error": mean_absolute_error}
+              "mae": mean_absolute_error, "mean_absolute_error": mean_absolute_error,
+              "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
+              "top_k_categorical_accuracy": top_k_categorical_accuracy}
 _CLASSES = {"auc": AUC, "precision": Precision, "recall": Recall}
 # the classes a saved model's compile config may name (serialize / deserialize)
 _SERIALIZABLE = {cls.__name__: cls for cls in (SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy, Accuracy,
+                                                SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
                                                 MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
 
 
