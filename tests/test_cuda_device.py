@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import kiln
+from kiln import backends
 
-cuda_backend = pytest.importorskip("kiln.backends.cuda", reason="kiln was built without CUDA")
-if not cuda_backend.available():
-    pytest.skip("no cuda device", allow_module_level=True)
+if not kiln.cuda.is_available():
+    pytest.skip("no cuda device (kiln built without CUDA, or no GPU)", allow_module_level=True)
+cuda_backend = backends.cuda
 
 be = cuda_backend.get_backend()
 

@@ -11,13 +11,12 @@ import math
 import numpy as np
 import pytest
 
+import kiln
 from kiln import backends
 
-# The backend object itself (not backends.get): its kernels are tested here even while the
-# backend is not yet registered (it registers once every kernel family is there).
-cuda_backend = pytest.importorskip("kiln.backends.cuda", reason="kiln was built without CUDA")
-if not cuda_backend.available():
-    pytest.skip("no cuda device", allow_module_level=True)
+if not kiln.cuda.is_available():
+    pytest.skip("no cuda device (kiln built without CUDA, or no GPU)", allow_module_level=True)
+cuda_backend = backends.cuda
 
 
 @pytest.fixture
