@@ -139,7 +139,8 @@ class _ArrayBatches:
     order per epoch when ``shuffle`` (the order is drawn when the epoch starts)."""
 
     def __init__(self, x, y, weights, batch_size: int, shuffle: bool, casts):
-        self.x, self.y, self.weights, self.batch_size, self.shuffle, self.casts = x, y, weights, batch_size, shuffle, casts
+        self.x, self.y, self.weights, self.casts = x, y, weights, casts
+        self.batch_size, self.shuffle = batch_size, shuffle
         self.n = _length(x)
         self.steps = -(-self.n // batch_size)
 
