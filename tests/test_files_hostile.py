@@ -182,6 +182,11 @@ def test_pickles_are_refused_and_never_run(tmp_path):
 # A DataLoader's worker processes hand batches to their parent (multiprocessing pickles them
 # anyway): process-to-process within one program, never a file.
 PICKLE_BETWEEN_OWN_PROCESSES = {"utils/_workers.py"}
+# keras.datasets reads the files Keras downloads, and two of them are pickles (CIFAR-10's
+# python batches, IMDB's object arrays): an Unpickler whose find_class admits NumPy's array
+# reconstruction only, so no other callable can be named by the file
+# (tests/test_keras_data.py::test_dataset_pickles_cannot_run_code).
+RESTRICTED_UNPICKLER = {"keras/datasets/_cache.py"}
 
 
 def test_no_pickle_eval_or_exec_in_kiln():
@@ -189,7 +194,7 @@ def test_no_pickle_eval_or_exec_in_kiln():
     unsafe_calls = {"eval", "exec", "__import__"}
     package = Path(kiln.__file__).parent
     for source in package.rglob("*.py"):
-        if source.relative_to(package).as_posix() in PICKLE_BETWEEN_OWN_PROCESSES:
+        if source.relative_to(package).as_posix() in PICKLE_BETWEEN_OWN_PROCESSES | RESTRICTED_UNPICKLER:
             continue
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):

@@ -30,6 +30,7 @@ from .. import io
 from ..io import CorruptFileError
 from . import layers as keras_layers
 from . import losses as keras_losses
+from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
 from .layers.base import check_config, checking_new_weights
 from .model import Model
@@ -158,9 +159,12 @@ def _check_structure(config, path) -> None:
             value = compile_config.get(key)
             need(isinstance(value, dict) and (value.get("class_name") is None or isinstance(value["class_name"], str))
                  and isinstance(value.get("config", {}), dict), f"compile_config.{key} is not {{class_name, config}}")
-        metrics = compile_config.get("metrics", [])
-        need(isinstance(metrics, list) and all(m is None or isinstance(m, str) for m in metrics),
-             "compile_config.metrics is not a list of names")
+        for key in ("metrics", "weighted_metrics"):
+            metrics = compile_config.get(key, [])
+            need(isinstance(metrics, list) and all(
+                m is None or isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("class_name"), str)
+                                                    and isinstance(m.get("config", {}), dict)) for m in metrics),
+                 f"compile_config.{key} is not a list of names and {{class_name, config}} objects")
 
 
 def _shape(value, where, path) -> tuple:
@@ -298,7 +302,9 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
         _build("the compile settings", lambda: model.compile(
             optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
             loss=keras_losses.deserialize(compile_config["loss"]),
-            metrics=[m for m in compile_config.get("metrics", []) if m]), path)
+            metrics=[keras_metrics.deserialize(m) for m in compile_config.get("metrics", []) if m],
+            weighted_metrics=[keras_metrics.deserialize(m) for m in compile_config.get("weighted_metrics", []) if m]),
+            path)
         if optimizer_bytes is not None:
             state, _ = io.decode_arrays(optimizer_bytes, f"{path}: {_OPTIMIZER}")
             model.optimizer.set_state(state)  # checked against the optimizer when fit builds it

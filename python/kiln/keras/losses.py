@@ -71,6 +71,31 @@ def _logits(y_pred: Tensor, kind: str):
     return marked[1] if marked is not None and marked[0] == kind else None
 
 
+def weighted_mean(losses: Tensor, sample_weight, name: str) -> Tensor:
+    """sum(losses * w) / losses.size, w broadcast from its leading axes (batch,) -> losses' shape.
+
+    losses: (batch, ...) Tensor; sample_weight: array-like (batch,), (batch, 1) or (batch, ...)."""
+    w = _array(sample_weight).astype(np.float64)
+    while w.ndim > losses.ndim and w.shape[-1] == 1:
+        w = w[..., 0]
+    w = w.reshape(w.shape + (1,) * (losses.ndim - w.ndim))
+    try:
+        np.broadcast_shapes(w.shape, tuple(losses.shape))
+    except ValueError:
+        raise ValueError(f"{name}: sample_weight of shape {_array(sample_weight).shape} does not match the per-sample "
+                         f"losses of shape {tuple(losses.shape)}") from None
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name}: sample_weight must hold finite numbers")
+    total = (losses * _beside(w.astype(losses.dtype), losses)).sum()
+    return total * (1.0 / max(int(np.prod(losses.shape)), 1))
+
+
+def _one_hot(labels: np.ndarray, shape: tuple, dtype) -> np.ndarray:
+    out = np.zeros((labels.size, shape[-1]), dtype)
+    out[np.arange(labels.size), labels] = 1
+    return out.reshape(shape)
+
+
 class Loss:
     name = "loss"
 
@@ -79,8 +104,27 @@ class Loss:
         if name:
             self.name = name
 
-    def __call__(self, y_true, y_pred) -> Tensor:
-        raise NotImplementedError
+    def __call__(self, y_true, y_pred, sample_weight=None) -> Tensor:
+        """The loss over the batch (a scalar Tensor). With ``sample_weight`` (batch,) (or any shape
+        that broadcasts against the per-sample losses), as Keras's default reduction
+        "sum_over_batch_size": sum(weight * loss per sample) / number of per-sample losses."""
+        if sample_weight is None:
+            out = self.call(y_true, y_pred)
+            return out.mean() if out.ndim else out
+        return weighted_mean(self.per_sample(y_true, y_pred), sample_weight, self.name)
+
+    def call(self, y_true, y_pred) -> Tensor:
+        """The loss: kiln's own losses return the unweighted mean (the fused kernels where there is
+        one); a subclass may return the per-sample losses instead, as a Keras ``Loss.call`` does."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
+
+    def per_sample(self, y_true, y_pred) -> Tensor:
+        """The loss of each sample, shape y_pred.shape[:-1] (Keras's ``Loss.call``), from Tensor ops."""
+        out = self.call(y_true, y_pred)
+        if out.ndim == 0:
+            raise NotImplementedError(f"{self.name}: sample weights need the per-sample losses, and this loss's call "
+                                      "returns their mean")
+        return out
 
     def check_targets(self, fn: str, y_true, output_shape, what: str = "y") -> None:
         """Refuse targets this loss cannot take, naming them as ``fn``'s argument ``what``, before
@@ -108,7 +152,17 @@ class SparseCategoricalCrossentropy(Loss):
             raise ValueError(f"{fn}: {what}[{i}] = {labels[i]} is not a class index in [0, {classes}) "
                              f"(the model has {classes} outputs)")
 
-    def __call__(self, y_true, y_pred):
+    def per_sample(self, y_true, y_pred):
+        labels = _labels(self.name, "y_true", _array(y_true), self.name)
+        if labels.size * y_pred.shape[-1] != int(np.prod(y_pred.shape)):
+            raise ValueError(f"{self.name}: {labels.size} labels for predictions of shape {tuple(y_pred.shape)}")
+        if labels.size and labels.max() >= y_pred.shape[-1]:
+            raise ValueError(f"{self.name}: label {labels.max()} is not a class index in [0, {y_pred.shape[-1]})")
+        logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        log_p = F.log_softmax(logits, -1) if logits is not None else y_pred.clamp(EPSILON, 1 - EPSILON).log()
+        return -(log_p * _beside(_one_hot(labels, tuple(y_pred.shape), y_pred.dtype), y_pred)).sum(-1)
+
+    def call(self, y_true, y_pred):
         labels = _labels(self.name, "y_true", _array(y_true), self.name)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
         labels = _beside(labels, y_pred)
@@ -135,14 +189,26 @@ class CategoricalCrossentropy(Loss):
                              f"model's output shape {output_shape} (integer labels take "
                              "sparse_categorical_crossentropy)")
 
-    def __call__(self, y_true, y_pred):
+    def _target(self, y_true, y_pred) -> np.ndarray:
         target = _array(y_true).astype(y_pred.dtype)
         if target.shape != tuple(y_pred.shape):
             raise ValueError(f"{self.name}: y_true has shape {target.shape}, y_pred {tuple(y_pred.shape)}: it takes "
                              "one-hot (or soft) labels (integer labels take sparse_categorical_crossentropy)")
         if self.label_smoothing:
             target = target * (1 - self.label_smoothing) + self.label_smoothing / target.shape[-1]
-        target = _beside(target, y_pred)
+        return target
+
+    def per_sample(self, y_true, y_pred):
+        target = _beside(self._target(y_true, y_pred), y_pred)
+        logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        if logits is not None:
+            log_p = F.log_softmax(logits, -1)
+        else:
+            log_p = (y_pred / y_pred.sum(-1, keepdim=True)).clamp(EPSILON, 1 - EPSILON).log()
+        return -(log_p * target).sum(-1)
+
+    def call(self, y_true, y_pred):
+        target = _beside(self._target(y_true, y_pred), y_pred)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
         if logits is not None:
             return F.cross_entropy(logits, target)
@@ -160,7 +226,19 @@ class BinaryCrossentropy(Loss):
         _numeric(fn, what, y, self.name)
         _unit_interval(fn, what, y, self.name)
 
-    def __call__(self, y_true, y_pred):
+    def per_sample(self, y_true, y_pred):
+        target = _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)
+        _unit_interval(self.name, "y_true", target, self.name)
+        target = _beside(target, y_pred)
+        logits = y_pred if self.from_logits else _logits(y_pred, "sigmoid")
+        if logits is not None:  # max(x, 0) - x y + log(1 + exp(-|x|)), stable for any x
+            each = logits.clamp(min=0) - logits * target + ((-logits.abs()).exp() + 1).log()
+        else:
+            p = y_pred.clamp(EPSILON, 1 - EPSILON)
+            each = -(p.log() * target + (1 - p).log() * (1 - target))
+        return each.mean(-1) if each.ndim > 1 else each
+
+    def call(self, y_true, y_pred):
         target = _array(y_true).astype(y_pred.dtype).reshape(y_pred.shape)
         _unit_interval(self.name, "y_true", target, self.name)
         target = _beside(target, y_pred)
@@ -174,14 +252,22 @@ class BinaryCrossentropy(Loss):
 class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
-    def __call__(self, y_true, y_pred):
+    def per_sample(self, y_true, y_pred):
+        each = (y_pred - _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred)) ** 2
+        return each.mean(-1) if each.ndim > 1 else each
+
+    def call(self, y_true, y_pred):
         return F.mse_loss(y_pred, _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred))
 
 
 class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
 
-    def __call__(self, y_true, y_pred):
+    def per_sample(self, y_true, y_pred):
+        each = (y_pred - _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred)).abs()
+        return each.mean(-1) if each.ndim > 1 else each
+
+    def call(self, y_true, y_pred):
         return (y_pred - _beside(_array(y_true).astype(y_pred.dtype).reshape(y_pred.shape), y_pred)).abs().mean()
 
 
@@ -213,9 +299,12 @@ class _FunctionLoss(Loss):
         self.fn = fn
         self.name = getattr(fn, "__name__", "loss")
 
-    def __call__(self, y_true, y_pred):
+    def per_sample(self, y_true, y_pred):
         target = y_true if isinstance(y_true, Tensor) else Tensor._wrap(_array(y_true))
-        out = self.fn(target if target.device == y_pred.device else target.to(y_pred.device), y_pred)
+        return self.fn(target if target.device == y_pred.device else target.to(y_pred.device), y_pred)
+
+    def call(self, y_true, y_pred):
+        out = self.per_sample(y_true, y_pred)
         return out.mean() if out.ndim else out
 
 

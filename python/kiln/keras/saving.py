@@ -41,6 +41,7 @@ from .. import io
 from ..autograd import no_grad
 from ..io import CorruptFileError
 from . import losses as keras_losses
+from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
 
 FORMAT_VERSION = 1
@@ -179,7 +180,9 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
     if getattr(model, "compiled", False):
         config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
                                     "loss": keras_losses.serialize(model.loss),
-                                    "metrics": [m if isinstance(m, str) else None for m in model._metric_specs]}
+                                    "metrics": [keras_metrics.serialize(m) for m in model._metric_specs],
+                                    "weighted_metrics": [keras_metrics.serialize(m)
+                                                         for m in getattr(model, "_weighted_metric_specs", [])]}
     weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
     state = model.optimizer.get_state() if getattr(model, "compiled", False) else {}
     optimizer = b"".join(io.encode_arrays(state)) if state else None

@@ -92,10 +92,116 @@ def _check_data(fn: str, x, y, *, what: str = "x") -> int:
     return n
 
 
+def _sample_weights(fn: str, y, n: int, sample_weight, class_weight, what: str = "sample_weight"):
+    """Per-sample weights (n,) or (n, ...) as float32, or None: ``sample_weight`` as given, or
+    ``class_weight[label]`` per sample (labels from y: class indices, or the argmax of one-hot
+    rows; a class the dict lacks weighs 1), as Keras's ``class_weight_to_sample_weights``."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{fn}: you cannot pass class_weight and sample_weight at the same time")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"{fn}: class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if isinstance(y, list):
+            raise ValueError(f"{fn}: class_weight is not supported for a model with several outputs")
+        bad = [k for k in class_weight if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
+        if bad:
+            raise TypeError(f"{fn}: class_weight's keys must be integer class indices, got {bad[0]!r}")
+        labels = np.asarray(y)
+        if labels.ndim > 1:
+            labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        if labels.ndim != 1:
+            raise ValueError(f"{fn}: class_weight needs one class per sample, got targets of shape {np.shape(y)} "
+                             "(pass sample_weight instead)")
+        labels = np.round(labels).astype(np.int64)
+        table = {int(k): float(v) for k, v in class_weight.items()}
+        return np.array([table.get(int(c), 1.0) for c in labels], np.float32)
+    if sample_weight is None:
+        return None
+    w = sample_weight.numpy(force=True) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {what} must hold numbers, got dtype {w.dtype}")
+    if w.ndim == 0 or w.shape[0] != n:
+        raise ValueError(f"{fn}: {what} must hold one weight per sample ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{fn}: {what} must hold finite numbers")
+    return w.astype(np.float32)
+
+
 def _split(x, start: int, stop: int):
     if isinstance(x, list):
         return [_split(v, start, stop) for v in x]
     return x[start:stop]
+
+
+class _ArrayBatches:
+    """An epoch's batches of arrays: (x rows, y rows, weight rows or None), in a fresh random
+    order per epoch when ``shuffle`` (the order is drawn when the epoch starts)."""
+
+    def __init__(self, x, y, weights, batch_size: int, shuffle: bool, casts):
+        self.x, self.y, self.weights, self.casts = x, y, weights, casts
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.n = _length(x)
+        self.steps = -(-self.n // batch_size)
+
+    def epoch(self):
+        order = generator().permutation(self.n) if self.shuffle else np.arange(self.n)
+        return (self._batch(order[step * self.batch_size:(step + 1) * self.batch_size]) for step in range(self.steps))
+
+    def _batch(self, idx):
+        return _take(self.x, idx, self.casts), self.y[idx], None if self.weights is None else self.weights[idx]
+
+    def end_epoch(self) -> None:
+        pass
+
+
+def _is_dataset(x) -> bool:
+    from .utils import PyDataset
+
+    return isinstance(x, PyDataset)
+
+
+class _DatasetBatches:
+    """An epoch's batches from a ``keras.utils.PyDataset``: ``dataset[i]`` is (x, y), (x, y,
+    sample_weight) or x alone (for predict), each converted as fit converts arrays; the batch
+    order is shuffled per epoch when ``shuffle`` (as Keras), and ``on_epoch_end`` is called."""
+
+    def __init__(self, fn: str, dataset, casts, shuffle: bool = False, steps=None, class_weight=None,
+                 targets: bool = True):
+        self.fn, self.dataset, self.casts, self.shuffle = fn, dataset, casts, shuffle
+        self.class_weight, self.targets = class_weight, targets
+        total = dataset.num_batches
+        if total is None:
+            raise ValueError(f"{fn}: the PyDataset has no length (define __len__, or num_batches)")
+        self.steps = total if steps is None else min(_args.integer(fn, "steps", steps, minimum=1), total)
+        if self.steps == 0:
+            raise ValueError(f"{fn}: the PyDataset holds no batches")
+
+    def first(self):
+        return self._batch(0)
+
+    def epoch(self):
+        if hasattr(self.dataset, "on_epoch_begin"):
+            self.dataset.on_epoch_begin()
+        order = generator().permutation(self.steps) if self.shuffle else np.arange(self.steps)
+        return (self._batch(int(i)) for i in order)
+
+    def _batch(self, index: int):
+        item = self.dataset[index]
+        if isinstance(item, tuple) and not 1 <= len(item) <= 3:
+            raise ValueError(f"{self.fn}: batch {index} of the PyDataset is a tuple of {len(item)}; expected (x,), "
+                             "(x, y) or (x, y, sample_weight)")
+        x, y, w = (item + (None, None))[:3] if isinstance(item, tuple) else (item, None, None)
+        x, y = _as_array(x), _as_array(y)
+        if self.targets and y is None:
+            raise ValueError(f"{self.fn}: batch {index} of the PyDataset has no targets (return (x, y))")
+        n = _check_data(self.fn, x, y, what=f"batch {index}'s x")
+        w = _sample_weights(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") \
+            if self.targets else None
+        return _take(x, slice(None), self.casts), y, w
+
+    def end_epoch(self) -> None:
+        self.dataset.on_epoch_end()
 
 
 class Trainer:
@@ -119,6 +225,12 @@ class Trainer:
         self.optimizer = keras_optimizers.get(optimizer)
         self.loss = keras_losses.get(loss)
         self._metric_specs = list(metrics or [])
+        self._weighted_metric_specs = list(weighted_metrics or [])
+        # One object per metric for the model's life, as Keras: reset, never remade, so a metric
+        # object given here is the one that holds the state (reset_metrics starts it again).
+        self._compiled_metrics = [keras_metrics.get(m, self.loss) for m in self._metric_specs]
+        self._compiled_weighted_metrics = [keras_metrics.get(m, self.loss) for m in self._weighted_metric_specs]
+        self._loss_tracker = keras_metrics.Mean(name="loss")
         self.compiled = True
         self._optimizer_built = False
 
@@ -138,8 +250,43 @@ class Trainer:
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"{what}: compile the model first (model.compile(optimizer=..., loss=...))")
 
-    def _fresh_metrics(self):
-        return [keras_metrics.get(m, self.loss) for m in self._metric_specs]
+    @property
+    def metrics(self) -> list:
+        """The loss tracker (a Mean named "loss") and the compiled metrics, as Keras lists them."""
+        if not getattr(self, "compiled", False):
+            return []
+        return [self._loss_tracker, *self._compiled_metrics, *self._compiled_weighted_metrics]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return list(self._metric_logs())
+
+    def reset_metrics(self) -> None:
+        """Start every compiled metric (and the loss's running mean) again, as Keras does at the start
+        of each epoch, of each validation pass and of evaluate."""
+        for m in self.metrics:
+            m.reset_state()
+
+    def _update_metrics(self, y_true, y_pred, loss: float, batch: int, sample_weight=None) -> None:
+        """One batch: the loss's mean weighted by the batch size (as Keras's loss tracker), the
+        metrics unweighted, the weighted_metrics with ``sample_weight``."""
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        for m in self._compiled_metrics:
+            m.update_state(y_true, y_pred)
+        for m in self._compiled_weighted_metrics:
+            m.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def _metric_logs(self) -> dict:
+        """{"loss": ..., name: result, ...}; a name met twice gets _1, _2, ... as Keras gives it."""
+        logs = {"loss": self._loss_tracker.result()}
+        seen: dict[str, int] = {}
+        for m in [*self._compiled_metrics, *self._compiled_weighted_metrics]:
+            name = m.name
+            if name in logs:
+                seen[name] = seen.get(name, 0) + 1
+                name = f"{name}_{seen[name]}"
+            logs[name] = m.result()
+        return logs
 
     # ---- what the data must look like -------------------------------------------------------------
 
@@ -208,41 +355,43 @@ class Trainer:
             self.optimizer.build(params)
             self._optimizer_built = True
 
-    def train_step(self, x_batch, y_batch) -> tuple[float, np.ndarray]:
+    def train_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with learning_phase(True):
             y_pred = self(x_batch, training=True)
-        loss = self.loss(y_batch, y_pred)
+        loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.apply()
         return float(loss.item()), y_pred.numpy(force=True)
 
-    def test_step(self, x_batch, y_batch) -> tuple[float, np.ndarray]:
+    def test_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with no_grad():
             y_pred = self(x_batch, training=False)
-            loss = self.loss(y_batch, y_pred)
+            loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
         return float(loss.item()), y_pred.numpy(force=True)
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         fn = "train_on_batch"
         self._require_compiled(fn)
         x, y = _as_array(x), _as_array(y)
-        _check_data(fn, x, y)
+        n = _check_data(fn, x, y)
+        weights = _sample_weights(fn, y, n, sample_weight, class_weight)
         self._check_input_shapes(fn, x)
         batch = _take(x, slice(None), self._casts())
         self._prepare(batch)
         self._check_targets(fn, y)
-        loss, _ = self.train_step(batch, y)
+        loss, _ = self.train_step(batch, y, weights)
         return loss
 
-    def test_on_batch(self, x, y):
+    def test_on_batch(self, x, y, sample_weight=None):
         fn = "test_on_batch"
         self._require_compiled(fn)
         x, y = _as_array(x), _as_array(y)
-        _check_data(fn, x, y)
+        n = _check_data(fn, x, y)
+        weights = _sample_weights(fn, y, n, sample_weight, None)
         self._check_input_shapes(fn, x)
         self._check_targets(fn, y)
-        return self.test_step(_take(x, slice(None), self._casts()), y)[0]
+        return self.test_step(_take(x, slice(None), self._casts()), y, weights)[0]
 
     def predict_on_batch(self, x):
         x = _as_array(x)
@@ -257,109 +406,145 @@ class Trainer:
         """Train for ``epochs`` passes over (x, y); returns a History.
 
         x: ndarray (batch, ...), a SciPy sparse matrix, or a list of arrays for several inputs;
-            integer and bool data become float32 as Keras casts them (not for an Embedding).
+            integer and bool data become float32 as Keras casts them (not for an Embedding). Or a
+            ``keras.utils.PyDataset`` whose items are (x, y) or (x, y, sample_weight) batches
+            (y and sample_weight None then; ``steps_per_epoch`` caps the batches per epoch).
         y: labels/targets (batch, ...), checked against the loss before training: class indices
             in [0, classes) for sparse_categorical_crossentropy (Keras has no ignore_index),
             values in [0, 1] for binary_crossentropy. verbose: 0 silent, 1 progress bar ("auto"),
             2 one line per epoch.
+        sample_weight: (batch,) (or (batch, T) for sequence outputs) weights of each sample's loss,
+            reduced as Keras's "sum_over_batch_size": sum(w * loss) / number of losses; they also
+            weigh the ``weighted_metrics`` (``metrics`` stay unweighted, as in Keras). With
+            validation_split they are split with the samples. class_weight: {class: weight},
+            turned into sample weights from the labels (one-hot rows by their argmax); not with
+            sample_weight. validation_data: (x_val, y_val) or (x_val, y_val, val_sample_weight).
         Training stops at the first batch whose loss is NaN or infinite, with a message: fit adds
         a ``callbacks.TerminateOnNaN`` unless ``callbacks`` holds one.
         """
         fn = "fit"
         self._require_compiled(fn)
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
-        if steps_per_epoch is not None:
-            raise NotImplementedError("fit: steps_per_epoch is not supported (pass arrays)")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
         validation_batch_size = _batch_size(fn, validation_batch_size or batch_size, "validation_batch_size")
         epochs = _args.integer(fn, "epochs", epochs, minimum=0)
         initial_epoch = _args.integer(fn, "initial_epoch", initial_epoch, minimum=0)
         validation_freq = _args.integer(fn, "validation_freq", validation_freq, minimum=1)
-        x, y = _as_array(x), _as_array(y)
-        if y is None:
-            raise ValueError("fit: y is required")
-        n = _check_data(fn, x, y)
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            cut = math.ceil(n * (1.0 - validation_split))  # as Keras: the last samples, before shuffling
-            if cut == 0 or cut == n:
-                raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
-                                 f"{cut} to train on and {n - cut} to validate")
-            validation_data = (_split(x, cut, n), y[cut:])
-            x, y, n = _split(x, 0, cut), y[:cut], cut
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("fit: you cannot pass class_weight and sample_weight at the same time")
+        casts = self._casts()
+        if _is_dataset(x):
+            for name, value in (("y", y), ("sample_weight", sample_weight)):
+                if value is not None:
+                    raise ValueError(f"fit: {name} must be None when x is a PyDataset (its batches hold them)")
+            if validation_split:
+                raise ValueError("fit: validation_split is not supported with a PyDataset (pass validation_data)")
+            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight)
+            first = source.first()
+            self._check_input_shapes(fn, first[0])
+        else:
+            if steps_per_epoch is not None:
+                raise NotImplementedError("fit: steps_per_epoch is not supported with arrays (pass a PyDataset)")
+            x, y = _as_array(x), _as_array(y)
+            if y is None:
+                raise ValueError("fit: y is required")
+            n = _check_data(fn, x, y)
+            weights = _sample_weights(fn, y, n, sample_weight, None)
+            if validation_data is None and validation_split:
+                if not 0.0 < validation_split < 1.0:
+                    raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+                cut = math.ceil(n * (1.0 - validation_split))  # as Keras: the last samples, before shuffling
+                if cut == 0 or cut == n:
+                    raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
+                                     f"{cut} to train on and {n - cut} to validate")
+                # as Keras: the sample weights are split with the samples (class weights are not: they
+                # weigh the training batches only)
+                validation_data = (_split(x, cut, n), y[cut:], None if weights is None else weights[cut:])
+                x, y, n = _split(x, 0, cut), y[:cut], cut
+                weights = None if weights is None else weights[:cut]
+            if class_weight is not None:
+                weights = _sample_weights(fn, y, n, None, class_weight)
+            self._check_input_shapes(fn, x)
+            source = _ArrayBatches(x, y, weights, batch_size, shuffle, casts)
+            first = (_take(x, np.arange(min(batch_size, n)), casts), y, None)
+        validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
-            validation_data = (_as_array(validation_data[0]), _as_array(validation_data[1]))
-            if validation_data[1] is None:
-                raise ValueError("fit: validation_data needs targets (x_val, y_val)")
-            _check_data(fn, *validation_data, what="validation_data's x")
-            self._check_input_shapes(fn, validation_data[0])
-        self._check_input_shapes(fn, x)
+            if _is_dataset(validation_data):
+                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps)
+            else:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("fit: validation_data must be a pair (x_val, y_val), a triple "
+                                     "(x_val, y_val, val_sample_weight) or a PyDataset")
+                val_x, val_y = _as_array(validation_data[0]), _as_array(validation_data[1])
+                if val_y is None:
+                    raise ValueError("fit: validation_data needs targets (x_val, y_val)")
+                n_val = _check_data(fn, val_x, val_y, what="validation_data's x")
+                val_w = _sample_weights(fn, val_y, n_val, validation_data[2] if len(validation_data) == 3 else None,
+                                        None, "validation_data's sample weights")
+                self._check_input_shapes(fn, val_x)
+                validation = _ArrayBatches(val_x, val_y, val_w, validation_batch_size, False, casts)
 
-        history = keras_callbacks.History()
-        cbs = [history] + list(callbacks or [])
+        # As Keras: the callbacks in the order given, History last (it records what the others
+        # added to the logs, ``learning_rate``), and the epoch's progress line after them all.
+        cbs = list(callbacks or [])
         if not any(isinstance(cb, keras_callbacks.TerminateOnNaN) for cb in cbs):
             cbs.append(keras_callbacks.TerminateOnNaN())
-        steps = -(-n // batch_size)
+        history = next((cb for cb in cbs if isinstance(cb, keras_callbacks.History)), None)
+        if history is None:
+            history = keras_callbacks.History()
+            cbs.append(history)
         for cb in cbs:
             cb.set_model(self)
-            cb.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+            cb.params = {"epochs": epochs, "steps": source.steps, "verbose": verbose}
         self.stop_training = False
-        casts = self._casts()
-        self._prepare(_take(x, np.arange(min(batch_size, n)), casts))
-        self._check_targets(fn, y)
-        if validation_data is not None:
-            self._check_targets(fn, validation_data[1], "validation_data's y")
+        self._prepare(first[0])
+        self._check_targets(fn, first[1])
+        if isinstance(validation, _ArrayBatches):
+            self._check_targets(fn, validation.y, "validation_data's y")
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin({})
+        logs: dict = {}
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            logs = self._train_epoch(x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_arrays(*validation_data, validation_batch_size)
+            logs = self._train_epoch(source, verbose, cbs)
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val = self._evaluate_batches(validation)
                 logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                self._print_epoch_end(logs, verbose)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            if verbose:
+                self._print_epoch_end(logs, verbose)
             if self.stop_training:
                 break
         for cb in cbs:
-            cb.on_train_end()
+            cb.on_train_end(logs)
         self.history = history
         return history
 
-    def _train_epoch(self, x, y, n, batch_size, shuffle, verbose, cbs, epoch, casts) -> dict:
-        order = generator().permutation(n) if shuffle else np.arange(n)
-        metrics = self._fresh_metrics()
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
+    def _train_epoch(self, source, verbose, cbs) -> dict:
+        batches = source.epoch()
+        self.reset_metrics()
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
         self._epoch_start = time.perf_counter()
-        total_loss, seen = 0.0, 0
         logs: dict = {}
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
+        for step in range(source.steps):
             for cb in cbs:
-                cb.on_train_batch_begin(step)
-            y_batch = y[idx]
-            loss, y_pred = self.train_step(_take(x, idx, casts), y_batch)
-            total_loss += loss * len(idx)
-            seen += len(idx)
-            for m in metrics:
-                m.update_state(y_batch, y_pred)
-            logs = {"loss": total_loss / seen, **{m.name: m.result() for m in metrics}}
+                cb.on_train_batch_begin(step, {})
+            x_batch, y_batch, w_batch = next(batches)
+            # an override of train_step(x, y) written before sample weights keeps working unweighted
+            loss, y_pred = self.train_step(x_batch, y_batch) if w_batch is None else \
+                self.train_step(x_batch, y_batch, w_batch)
+            self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
+            logs = self._metric_logs()
             for cb in cbs:
                 cb.on_train_batch_end(step, logs)
             bar.update(step + 1, logs, finalize=False)
             if self.stop_training:  # as Keras: a callback may stop training after any batch
                 break
+        source.end_epoch()
         self._last_bar = bar
         return logs
 
@@ -372,68 +557,86 @@ class Trainer:
 
     # ---- evaluate and predict -------------------------------------------------------------------
 
-    def _evaluate_arrays(self, x, y, batch_size: int, verbose: int = 0) -> dict:
-        n = _length(x)
-        metrics = self._fresh_metrics()
-        total, steps = 0.0, -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
-        casts = self._casts()
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
-        for step in range(steps):
-            idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-            loss, y_pred = self.test_step(_take(x, idx, casts), y[idx])
-            total += loss * len(idx)
-            for m in metrics:
-                m.update_state(y[idx], y_pred)
-            bar.update(step + 1, {"loss": total / (idx[-1] + 1)})
-        logs = {"loss": total / max(n, 1), **{m.name: m.result() for m in metrics}}
+    def _evaluate_batches(self, source, verbose: int = 0) -> dict:
+        """Loss and metrics over one pass of ``source``, the metrics reset first (as Keras)."""
+        self.reset_metrics()
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
+        batches = source.epoch()
+        for step in range(source.steps):
+            x_batch, y_batch, w_batch = next(batches)
+            if not self.built:
+                self._build_from_batch(x_batch)
+            loss, y_pred = self.test_step(x_batch, y_batch) if w_batch is None else \
+                self.test_step(x_batch, y_batch, w_batch)
+            self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
+            bar.update(step + 1, {"loss": self._loss_tracker.result()})
+        logs = self._metric_logs()
         if verbose:
-            bar.update(steps, logs, finalize=True)
+            bar.update(source.steps, logs, finalize=True)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False, **kwargs):
-        """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 return_dict: bool = False, **kwargs):
+        """Loss (and metrics) over (x, y): a float, a list [loss, *metrics], or a dict. With
+        ``sample_weight`` (n,), the loss and the weighted_metrics weigh each sample. x may be a
+        ``keras.utils.PyDataset`` of (x, y) or (x, y, sample_weight) batches (``steps`` of them)."""
         fn = "evaluate"
         self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
-        x, y = _as_array(x), _as_array(y)
-        if y is None:
-            raise ValueError("evaluate: y is required")
-        _check_data(fn, x, y)
-        self._check_input_shapes(fn, x)
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
-        self._check_targets(fn, y)
-        logs = self._evaluate_arrays(x, y, batch_size, verbose)
+        if _is_dataset(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: y and sample_weight must be None when x is a PyDataset")
+            source = _DatasetBatches(fn, x, self._casts(), steps=steps)
+            x_first, y_first, _ = source.first()
+            self._check_input_shapes(fn, x_first)
+            if not self.built:
+                self._build_from_batch(x_first)
+            self._check_targets(fn, y_first)
+        else:
+            x, y = _as_array(x), _as_array(y)
+            if y is None:
+                raise ValueError("evaluate: y is required")
+            weights = _sample_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
+            self._check_input_shapes(fn, x)
+            if not self.built:
+                self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
+            self._check_targets(fn, y)
+            source = _ArrayBatches(x, y, weights, batch_size, False, self._casts())
+        logs = self._evaluate_batches(source, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
-        """The model's outputs for x, in batches, as a NumPy array (float32)."""
+        """The model's outputs for x, in batches, as a NumPy array (float32). x may be a
+        ``keras.utils.PyDataset`` whose batches are x or (x, ...) (``steps`` of them)."""
         fn = "predict"
         verbose = 0 if verbose == "auto" else int(verbose)
         batch_size = _batch_size(fn, batch_size)
-        x = _as_array(x)
-        n = _check_data(fn, x, None)
-        self._check_input_shapes(fn, x)
         casts = self._casts()
-        if not self.built:
-            self._build_from_batch(_take(x, np.arange(min(batch_size, n)), casts))
+        if _is_dataset(x):
+            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False)
+            self._check_input_shapes(fn, source.first()[0])
+        else:
+            x = _as_array(x)
+            _check_data(fn, x, None)
+            self._check_input_shapes(fn, x)
+            source = _ArrayBatches(x, np.empty(_length(x)), None, batch_size, False, casts)
         outputs = []
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose if verbose == 1 else 0)
+        bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
+        batches = source.epoch()
         with no_grad():
-            for step in range(steps):
-                idx = np.arange(step * batch_size, min((step + 1) * batch_size, n))
-                out = self(_take(x, idx, casts), training=False)
+            for step in range(source.steps):
+                x_batch = next(batches)[0]
+                if not self.built:
+                    self._build_from_batch(x_batch)
+                out = self(x_batch, training=False)
                 outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
-            bar.update(steps, {}, finalize=True)
+            bar.update(source.steps, {}, finalize=True)
         if isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
         return np.concatenate(outputs)

@@ -1,4 +1,4 @@
-"""keras.utils: set_random_seed, to_categorical, pad_sequences."""
+"""keras.utils: set_random_seed, to_categorical, pad_sequences, PyDataset."""
 
 from __future__ import annotations
 
@@ -46,3 +46,50 @@ def pad_sequences(sequences, maxlen: int | None = None, dtype="int32", padding: 
         else:
             out[i, -len(seq):] = seq
     return out
+
+
+class PyDataset:
+    """Batches by index, for fit, evaluate and predict (Keras 3's ``keras.utils.PyDataset``):
+    subclass it and define ``__len__`` (the number of batches) and ``__getitem__(index)``
+    returning (x, y), (x, y, sample_weight), or x alone for predict; ``on_epoch_end()`` runs
+    after each epoch (``on_epoch_begin()`` before). Call ``super().__init__(**kwargs)``.
+
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are accepted; kiln reads the
+    batches in the training thread, one at a time, in order (shuffled per epoch by fit's
+    ``shuffle``).
+    """
+
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10):
+        self._workers, self._use_multiprocessing, self._max_queue_size = workers, use_multiprocessing, max_queue_size
+
+    @property
+    def workers(self) -> int:
+        return getattr(self, "_workers", 1)
+
+    @property
+    def use_multiprocessing(self) -> bool:
+        return getattr(self, "_use_multiprocessing", False)
+
+    @property
+    def max_queue_size(self) -> int:
+        return getattr(self, "_max_queue_size", 10)
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index)")
+
+    @property
+    def num_batches(self):
+        """The number of batches: ``len(self)`` (None where __len__ is not defined)."""
+        try:
+            return len(self)
+        except TypeError:
+            return None
+
+    def on_epoch_begin(self) -> None:
+        pass
+
+    def on_epoch_end(self) -> None:
+        pass
+
+
+Sequence = PyDataset  # the Keras 2 name

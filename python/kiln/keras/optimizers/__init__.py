@@ -6,14 +6,19 @@ decays are refused there, not at the first step). ``weight_decay`` is Keras's: d
 ``w -= learning_rate * weight_decay * w`` before each update, so ``Adam(weight_decay=wd)``
 is ``AdamW(weight_decay=wd)``. Keras arguments kiln does not implement (gradient clipping,
 EMA, loss scaling, gradient accumulation) are refused when set, never ignored.
+
+``learning_rate`` may be a ``schedules.LearningRateSchedule`` (called with ``iterations``, the
+updates made so far, before each update) or a callable of no arguments; ``optimizer.learning_rate``
+reads the rate the next update uses, and a number may be assigned to it (ReduceLROnPlateau does).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import optim
-from ..optim import _hyperparameter
+from ... import optim
+from ...optim import _hyperparameter
+from . import schedules
 
 # Keras arguments accepted at their defaults only (a saved Keras config carries them all).
 _UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "use_ema": False,
@@ -33,12 +38,53 @@ class Optimizer:
         for name, default in _UNSUPPORTED.items():
             if kwargs.get(name, default) != default:
                 raise NotImplementedError(f"{fn}: {name}={kwargs[name]!r} is not supported by kiln")
-        self.learning_rate = _hyperparameter(fn, "learning_rate", learning_rate)
+        if isinstance(learning_rate, dict):  # a serialized schedule, from a saved config
+            learning_rate = schedules.deserialize(learning_rate)
+        if isinstance(learning_rate, schedules.LearningRateSchedule) or (
+                callable(learning_rate) and not isinstance(learning_rate, (int, float))):
+            self._schedule, self._learning_rate = learning_rate, None
+            self._check_rate(fn, self._scheduled(0))
+        else:
+            self._schedule, self._learning_rate = None, _hyperparameter(fn, "learning_rate", learning_rate)
+        self.iterations = 0  # updates made so far: what a schedule is called with
         self.weight_decay = None if weight_decay is None else _hyperparameter(fn, "weight_decay", weight_decay)
         if self.weight_decay and not self._decays_weights:
             raise NotImplementedError(f"{fn}: weight_decay is not supported by kiln (Adam and AdamW have it)")
         self._kiln = None
         self._pending_state: dict | None = None
+
+    @staticmethod
+    def _check_rate(fn: str, value) -> float:
+        return _hyperparameter(fn, "learning_rate (from its schedule)", float(value))
+
+    def _scheduled(self, step: int):
+        """A LearningRateSchedule takes the step; any other callable takes nothing (as Keras)."""
+        if isinstance(self._schedule, schedules.LearningRateSchedule):
+            return self._schedule(step)
+        return self._schedule()
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next update uses: a schedule's value at ``iterations``, or the number set."""
+        if self._schedule is not None:
+            return self._check_rate(type(self).__name__, self._scheduled(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        fn = type(self).__name__
+        if self._schedule is not None:
+            raise TypeError(f"{fn}: this optimizer was created with a LearningRateSchedule as its learning_rate, "
+                            "hence its learning rate is not settable")
+        self._learning_rate = _hyperparameter(fn, "learning_rate", value)
+
+    @property
+    def lr(self) -> float:  # the Keras 2 name
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self.learning_rate = value
 
     def build(self, params) -> None:
         """Create the kiln optimizer over ``params`` (the model's trainable weights)."""
@@ -51,15 +97,20 @@ class Optimizer:
         raise NotImplementedError
 
     def apply(self) -> None:
+        rate = self.learning_rate
         for group in self._kiln.param_groups:
-            group["lr"] = self.learning_rate
+            group["lr"] = rate
         self._kiln.step()
+        self.iterations += 1
 
     def zero_grad(self) -> None:
         self._kiln.zero_grad()
 
     def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        rate = self._learning_rate if self._schedule is None else (
+            schedules.serialize(self._schedule) if isinstance(self._schedule, schedules.LearningRateSchedule)
+            else self.learning_rate)  # a plain function is saved as its current value
+        return {"learning_rate": rate, "weight_decay": self.weight_decay}
 
     # ---- state, for checkpoints -----------------------------------------------------------------
 
@@ -68,15 +119,22 @@ class Optimizer:
         checkpoint that resumes training exactly; empty before training has built it."""
         if self._kiln is None:
             return dict(self._pending_state or {})
-        return {f"{index}/{name}": np.array(value) for index, entry in self._kiln.state_dict()["state"].items()
-                for name, value in entry.items()}
+        state = {f"{index}/{name}": np.array(value) for index, entry in self._kiln.state_dict()["state"].items()
+                 for name, value in entry.items()}
+        if self._schedule is not None:  # the step a schedule is at, so a resumed fit continues it
+            state["iterations"] = np.array(self.iterations, np.int64)
+        return state
 
     def set_state(self, arrays: dict) -> None:
         """Restore what ``get_state`` returned (kept until training builds the optimizer)."""
         if self._kiln is None:
             self._pending_state = dict(arrays)
             return
+        arrays = dict(arrays)
+        if "iterations" in arrays:
+            self.iterations = int(np.asarray(arrays.pop("iterations")).reshape(-1)[0])
         want = self.get_state()
+        want.pop("iterations", None)
         problems = [f"{k} is missing" for k in want if k not in arrays]
         problems += [f"{k} is not a variable of this optimizer" for k in arrays if k not in want]
         # a count is a 0-d array, which kiln.io gives back as shape (1,)
@@ -173,7 +231,7 @@ def serialize(opt: Optimizer) -> dict:
     for name, cls in _BY_NAME.items():
         if type(opt) is cls:
             return {"class_name": name, "config": opt.get_config()}
-    return {"class_name": "adam", "config": {"learning_rate": opt.learning_rate}}
+    return {"class_name": "adam", "config": {"learning_rate": opt.get_config()["learning_rate"]}}
 
 
 def deserialize(config: dict) -> Optimizer:
