@@ -30,6 +30,17 @@
     }                                                                                   \
   } while (0)
 
+// ctest's "skipped" (SKIP_RETURN_CODE 77 in cpp/tests/CMakeLists.txt).
+constexpr int kSkipped = 77;
+
+// True when there is a CUDA device (a GPU, or the emulated one); says "skipped" otherwise.
+inline bool cuda_device_present() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0) return true;
+  std::printf("no CUDA device: skipped\n");
+  return false;
+}
+
 // A device array of n T, freed at scope exit.
 template <class T>
 class DeviceBuffer {

@@ -190,11 +190,7 @@ void check_softmax(index_t outer, index_t cols, index_t inner, bool log) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   int cases = 0;
   for (Activation act : {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh,
                          Activation::gelu, Activation::gelu_tanh})

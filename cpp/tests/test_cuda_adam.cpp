@@ -106,11 +106,7 @@ int check_case(index_t n, const kiln::AdamParams& base, const int offsets[kArray
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   std::printf("CPU kernel: %s (%s)\n", kiln::detail::cpu_kernels().isa,
               bit_identical() ? "bit-identical" : "within rounding");
   const int aligned[kArrays] = {0, 0, 0, 0, 0};

@@ -89,11 +89,7 @@ kiln::Conv2dParams conv(index_t n, index_t c, index_t h, index_t w, index_t k, i
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   const kiln::Conv2dParams cases[] = {
       conv(1, 1, 1, 1, 1, 1, 1),                     // the smallest
       conv(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),         // 3x3, same padding

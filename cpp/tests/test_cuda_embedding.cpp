@@ -43,11 +43,7 @@ void check_case(index_t num, index_t vocab, index_t dim, std::int64_t padding_id
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   int cases = 0;
   for (index_t dim : {1, 3, 4, 8, 37})
     for (bool repeats : {false, true})

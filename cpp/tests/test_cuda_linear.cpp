@@ -116,11 +116,7 @@ int run(const Case& t) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   const Activation acts[] = {Activation::none, Activation::relu, Activation::sigmoid, Activation::tanh};
   const index_t sizes[][3] = {{1, 1, 1},    {7, 33, 1},  {33, 7, 130},  {130, 33, 7},
                               {64, 20, 36}, {5, 130, 65}, {600, 7, 9}, {1101, 5, 12}};

@@ -99,11 +99,7 @@ void check_mse(index_t n) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   int cases = 0;
   for (index_t classes : {1, 7, 33, 300})
     for (float smoothing : {0.0f, 0.1f}) {

@@ -154,11 +154,7 @@ int run_sequence(const Case& t) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   const Case cells[] = {
       {1, 1, 1, 1, true, 1, 1, 1, 1, 1, 1, 0},    {1, 7, 33, 5, true, 1, 1, 1, 0, 1, 1, 0},
       {1, 33, 7, 33, false, 1, 1, 1, 1, 1, 1, 1}, {1, 3, 130, 17, true, 1, 1, 1, 1, 1, 1, 0},

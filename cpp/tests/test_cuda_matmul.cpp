@@ -133,11 +133,7 @@ int run(const Case& t) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   const Activation acts[] = {Activation::none, Activation::relu, Activation::sigmoid,
                              Activation::tanh, Activation::gelu, Activation::gelu_tanh};
   int cases = 0, bad_cases = 0;

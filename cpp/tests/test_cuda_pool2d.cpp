@@ -78,11 +78,7 @@ void check_avg(const kiln::Pool2dParams& p, bool count_include_pad, index_t divi
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   int cases = 0;
   const std::vector<kiln::Pool2dParams> max_cases = {
       params(2, 3, 7, 9, 2, 2, 0, 1, false),  params(1, 2, 7, 9, 3, 2, 1, 1, true),

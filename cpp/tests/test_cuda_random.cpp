@@ -43,11 +43,7 @@ void moments(const std::vector<float>& v, double& mean, double& var) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   using kiln::cuda::Philox4;
   // Random123's kat_vectors for philox4x32_10.
   struct Kat {

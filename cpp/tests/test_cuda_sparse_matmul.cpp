@@ -104,11 +104,7 @@ void check_refused(const HostCsr& x) {
 }  // namespace
 
 int main() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
+  if (!cuda_device_present()) return kSkipped;
   int cases = 0;
   for (index_t n : {1, 37, 300})
     for (bool t : {false, true})

@@ -1,3 +1,4 @@
+#include "adam_params.hpp"
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "kiln/adam.hpp"
@@ -41,16 +42,8 @@ void adam_step_binding(py::handle param_obj, py::handle grad_obj, py::handle exp
   require_no_overlap(kFn, "exp_avg_sq", exp_avg_sq, {{"grad", &grad}, {"max_exp_avg_sq", &max_exp_avg_sq}});
   if (max_exp_avg_sq) require_no_overlap(kFn, "max_exp_avg_sq", max_exp_avg_sq, {{"grad", &grad}});
 
-  AdamParams p;
-  p.step = step;
-  p.lr = lr;
-  p.beta1 = beta1;
-  p.beta2 = beta2;
-  p.eps = eps;
-  p.weight_decay = weight_decay;
-  p.decoupled = decoupled;
-  p.amsgrad = amsgrad;
-  p.maximize = maximize;
+  const AdamParams p =
+      python_args::adam_params(step, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize);
   const index_t n = param.size();
   float* param_ptr = f32_mutable_data(param);
   const float* grad_ptr = f32_data(grad);

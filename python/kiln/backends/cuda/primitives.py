@@ -54,12 +54,7 @@ def _result_dtype(op: str, *operands) -> np.dtype:
             kinds.append(x.dtype)
         else:
             kinds.append(type(x))  # weak Python scalar: bool, int, float
-    try:
-        return _result_dtype_cached(op, *kinds)
-    except TypeError:
-        raise
-    except Exception:  # noqa: BLE001 - a probe NumPy cannot build: ask it with the values
-        return getattr(np, op)(*[_numpy_probe(x) for x in operands]).dtype
+    return _result_dtype_cached(op, *kinds)
 
 
 def _scalar_args(value) -> tuple:
@@ -220,8 +215,10 @@ class DeviceArrays(Backend):
                      self.stream)
         return out
 
-    def _unary(self, op: str, a) -> CudaArray:
-        result = _result_dtype(op, a)
+    def _unary(self, op: str, a, numpy_name: str | None = None) -> CudaArray:
+        """The unary kernel ``op``; the result dtype is NumPy's ``numpy_name`` (default: op's) but
+        round's, which keeps the input's (np.round of ints stays int, np.rint's would not)."""
+        result = a.dtype if op == "round" else _result_dtype(numpy_name or op, a)
         a = self.astype(a, result if op != "logical_not" else a.dtype, copy=False)
         out = CudaArray.allocate(a.shape, result)
         _cuda.unary(_UNARY[op], list(a.shape), _operand(out, a.shape), _operand(a, a.shape), self.stream)
@@ -288,20 +285,13 @@ class DeviceArrays(Backend):
         return self._unary("sqrt", a)
 
     def abs(self, a):
-        return self._unary_named("abs", "absolute", a)
+        return self._unary("abs", a, "absolute")
 
     def sign(self, a):
         return self._unary("sign", a)
 
     def round(self, a):
-        return self._unary_named("round", "round", a)
-
-    def _unary_named(self, kernel: str, numpy_name: str, a) -> CudaArray:
-        result = _result_dtype(numpy_name, a) if numpy_name != "round" else a.dtype
-        a = self.astype(a, result, copy=False)
-        out = CudaArray.allocate(a.shape, result)
-        _cuda.unary(_UNARY[kernel], list(a.shape), _operand(out, a.shape), _operand(a, a.shape), self.stream)
-        return out
+        return self._unary("round", a)
 
     def clip(self, a, low, high):
         result = np.clip(np.empty(0, a.dtype), *(x if _is_scalar(x) or x is None else np.empty(0, x.dtype)
