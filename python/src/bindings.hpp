@@ -15,5 +15,8 @@ void bind_activation(pybind11::module_& m);
 void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 void bind_sparse_matmul(pybind11::module_& m);
+// conv/pool breadth
+void bind_conv_transpose2d(pybind11::module_& m);
+void bind_adaptive_pool2d(pybind11::module_& m);
 
 }  // namespace kiln::bind

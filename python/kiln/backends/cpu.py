@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import _C
+from ..reference.conv_transpose2d import output_padding_of
 from .host import HostArrays, check_indices
 
 _F32 = np.dtype(np.float32)
@@ -282,6 +283,44 @@ class CpuBackend(HostArrays):
 
     def softmax_backward(self, grad_y, y, axis, log, out):
         return _along_last_axis(lambda dy, y, dx: _C.softmax_backward(dy, y, dx, log), [grad_y, y], axis, out)
+
+    # ---- conv/pool breadth: transposed convolution, adaptive pooling ----
+    def conv_transpose2d(self, x, weight, bias, stride, padding, output_padding, dilation, groups, out_shape):
+        out = _empty(*out_shape)
+        _C.conv_transpose2d_forward(_f32(x), _f32(weight), _f32(bias), out, stride, padding, output_padding,
+                                    dilation, groups)
+        return out
+
+    def conv_transpose2d_backward(self, x, weight, grad_y, stride, padding, dilation, groups, input_grad,
+                                  weight_grad, bias_grad):
+        grad_x = _empty(*x.shape) if input_grad else None
+        grad_weight = _empty(*weight.shape) if weight_grad else None
+        grad_bias = _empty(grad_y.shape[1]) if bias_grad else None
+        output_padding = output_padding_of(x.shape, weight.shape, grad_y.shape, stride, padding, dilation)
+        _C.conv_transpose2d_backward(_f32(x), _f32(weight), _f32(grad_y), grad_x, grad_weight, grad_bias, stride,
+                                     padding, output_padding, dilation, groups)
+        return grad_x, grad_weight, grad_bias
+
+    def adaptive_avg_pool2d(self, x, output_size):
+        out = _empty(x.shape[0], x.shape[1], *output_size)
+        _C.adaptive_avg_pool2d_forward(_f32(x), out)
+        return out
+
+    def adaptive_avg_pool2d_backward(self, grad_y, input_shape):
+        grad_x = _empty(*input_shape)
+        _C.adaptive_avg_pool2d_backward(_f32(grad_y), grad_x)
+        return grad_x
+
+    def adaptive_max_pool2d(self, x, output_size):
+        out = _empty(x.shape[0], x.shape[1], *output_size)
+        indices = np.empty(out.shape, np.int64)
+        _C.adaptive_max_pool2d_forward(_f32(x), out, indices)
+        return out, indices
+
+    def adaptive_max_pool2d_backward(self, grad_y, indices, input_shape):
+        grad_x = _empty(*input_shape)
+        _C.max_pool2d_backward(_f32(grad_y), indices, grad_x)  # the same scatter; checks the indices
+        return grad_x
 
 
 def _along_last_axis(kernel, arrays: list, axis: int, out):

@@ -150,3 +150,30 @@ class ReferenceBackend(HostArrays):
     def softmax_backward(self, grad_y, y, axis, log, out):
         backward = reference.log_softmax_backward if log else reference.softmax_backward
         return _deliver(backward(grad_y, y, axis=axis), out)
+
+    # ---- conv/pool breadth: transposed convolution, adaptive pooling ----
+    def conv_transpose2d(self, x, weight, bias, stride, padding, output_padding, dilation, groups, out_shape):
+        return reference.conv_transpose2d(x, weight, bias, stride=stride, padding=padding,
+                                          output_padding=output_padding, dilation=dilation, groups=groups)
+
+    def conv_transpose2d_backward(self, x, weight, grad_y, stride, padding, dilation, groups, input_grad,
+                                  weight_grad, bias_grad):
+        return reference.conv_transpose2d_backward(x, weight, grad_y, stride=stride, padding=padding,
+                                                   dilation=dilation, groups=groups, input_grad=input_grad,
+                                                   weight_grad=weight_grad, bias_grad=bias_grad)
+
+    def adaptive_avg_pool2d(self, x, output_size):
+        return reference.adaptive_avg_pool2d(x, output_size)
+
+    def adaptive_avg_pool2d_backward(self, grad_y, input_shape):
+        return reference.adaptive_avg_pool2d_backward(grad_y, input_shape)
+
+    def adaptive_max_pool2d(self, x, output_size):
+        return reference.adaptive_max_pool2d(x, output_size)
+
+    def adaptive_max_pool2d_backward(self, grad_y, indices, input_shape):
+        plane = input_shape[2] * input_shape[3]
+        if indices.size and (indices.min() < 0 or indices.max() >= plane):
+            raise ValueError(f"adaptive_max_pool2d_backward: indices must lie in [0, {plane}) (H * W of "
+                             f"input_shape {input_shape}), got values from {indices.min()} to {indices.max()}")
+        return reference.adaptive_max_pool2d_backward(grad_y, indices, input_shape)

@@ -5,15 +5,18 @@ one ``kiln.ops`` kernel forward and its backward kernel (or the backend's native
 backward: ``activations`` (relu, sigmoid, tanh, gelu, softmax), ``layers`` (linear,
 conv2d, pooling, dropout, embedding, pad), ``recurrent`` (the LSTM) and ``losses``;
 ``composed`` holds those built from Tensor ops alone (one_hot, l1/smooth-l1/huber losses,
-dropout2d, interpolate, adaptive_avg_pool2d).
+dropout2d, interpolate); ``conv_pool`` the transposed and 1-D convolutions, 1-D and adaptive pooling.
 """
 
-from .composed import adaptive_avg_pool2d, dropout2d, huber_loss, interpolate, l1_loss, one_hot, smooth_l1_loss
+from .composed import dropout2d, huber_loss, interpolate, l1_loss, one_hot, smooth_l1_loss
 from .activations import ACTIVATIONS, gelu, log_softmax, relu, sigmoid, softmax, tanh
 from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embedding, flatten, linear, max_pool2d,
                      pad, torch_same_padding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss)
 from .recurrent import lstm_cell, lstm_layer
+# conv/pool breadth: transposed and 1-D convolution, 1-D pooling, adaptive pooling
+from .conv_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
+                        avg_pool1d, conv1d, conv_transpose1d, conv_transpose2d, max_pool1d)
 
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "ACTIVATIONS", "FUSED_ACTIVATIONS",
@@ -21,4 +24,7 @@ __all__ = [
     "torch_same_padding", "lstm_layer", "lstm_cell",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d",
+    # conv/pool breadth
+    "conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "adaptive_max_pool2d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d",
 ]

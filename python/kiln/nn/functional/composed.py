@@ -1,10 +1,9 @@
 """Functions composed from Tensor ops (so from backend primitives, on every device), their
 gradients the tape's: one_hot, l1_loss, smooth_l1_loss, huber_loss, dropout2d, interpolate
-(nearest), adaptive_avg_pool2d. Names, arguments and defaults follow ``torch.nn.functional``.
+(nearest). adaptive_avg_pool2d, once composed here, is a kernel now (conv_pool.py). Names, arguments and defaults follow ``torch.nn.functional``.
 
 None has a kernel of its own: each is a handful of elementwise, reshape and matmul steps,
-cheap beside the layers around it (a fused adaptive pooling kernel would only pay at sizes
-the reshape path below does not cover).
+cheap beside the layers around it.
 """
 
 from __future__ import annotations
@@ -173,37 +172,4 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     return out
 
 
-def adaptive_avg_pool2d(input, output_size) -> Tensor:
-    """input (N, C, H, W) or (C, H, W) -> (..., OH, OW): output cell i averages input rows
-    floor(i H / OH) to ceil((i + 1) H / OH) (and likewise for columns), as torch. A size that
-    divides the input is a reshape and a mean; any other, a product with an averaging matrix."""
-    x = as_tensor(input)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d: expected (N, C, H, W) or (C, H, W), got shape {x.shape}")
-    if x.ndim == 3:
-        return adaptive_avg_pool2d(x.unsqueeze(0), output_size).squeeze(0)
-    n, c, h, w = x.shape
-    oh, ow = _spatial("adaptive_avg_pool2d", output_size, 2, "output_size")
-    oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {(oh, ow)}")
-    if h % oh == 0 and w % ow == 0:
-        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean((3, 5))
-    be = backends.select(None, x._array)
-    rows = Tensor._wrap(be.from_numpy(_averaging_matrix(h, oh, x.dtype).T))   # (H, OH)
-    cols = Tensor._wrap(be.from_numpy(_averaging_matrix(w, ow, x.dtype).T))   # (W, OW)
-    y = tensor_ops.matmul(x.reshape(n * c * h, w), cols).reshape(n, c, h, ow)  # columns pooled
-    y = tensor_ops.matmul(y.transpose(2, 3).reshape(n * c * ow, h), rows)    # then rows: (N*C*OW, OH)
-    return y.reshape(n, c, ow, oh).transpose(2, 3)
-
-
-def _averaging_matrix(size_in: int, size_out: int, dtype) -> np.ndarray:
-    """(size_out, size_in): row i holds 1/len over torch's adaptive window of output i."""
-    matrix = np.zeros((size_out, size_in), dtype=np.float64)
-    for i in range(size_out):
-        start, end = (i * size_in) // size_out, -(-((i + 1) * size_in) // size_out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix.astype(dtype)
-
-
-__all__ = ["one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d"]
+__all__ = ["one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate"]
