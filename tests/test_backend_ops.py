@@ -295,3 +295,83 @@ def test_reference_backward_kernels_match_finite_differences(rng):
     got = ref.avg_pool2d_backward(up, (1, 2, 5, 5), (3, 3), (2, 2), (1, 1), False, False, 0)
     forward = lambda: float((ref.avg_pool2d(pool, (3, 3), (2, 2), (1, 1), False, False, 0, None) * up).sum())  # noqa: E731
     assert rel_error(got, finite_difference_grad(forward, pool)) < 1e-7
+
+
+# ---- conv/pool breadth: transposed convolution, adaptive pooling --------------------------------
+
+# (x shape, weight shape, stride, padding, output_padding, dilation, groups): odd sizes,
+# strides with an output_padding, dilation, groups.
+_TRANSPOSE_GEOMETRIES = {
+    "plain": ((2, 3, 5, 4), (3, 2, 3, 3), (1, 1), (0, 0), (0, 0), (1, 1), 1),
+    "strided": ((2, 4, 3, 5), (4, 3, 3, 2), (2, 3), (1, 0), (1, 2), (1, 1), 1),
+    "dilated-groups": ((1, 4, 4, 3), (4, 1, 2, 3), (2, 1), (0, 1), (1, 0), (2, 1), 2),
+}
+
+
+def _transpose_output(x_shape, w_shape, stride, padding, output_padding, dilation, groups):
+    from kiln.reference import conv_transpose2d_output_size
+    return (x_shape[0], w_shape[1] * groups) + tuple(
+        conv_transpose2d_output_size(x_shape[2 + a], w_shape[2 + a], stride[a], padding[a], output_padding[a],
+                                     dilation[a]) for a in (0, 1))
+
+
+def _conv_pool_cases(rng):
+    cases = {}
+    for name, (xs, ws, st, pd, op, dl, g) in _TRANSPOSE_GEOMETRIES.items():
+        out = _transpose_output(xs, ws, st, pd, op, dl, g)
+        cases[f"conv_transpose2d {name}"] = (
+            lambda be, a, b, c, st=st, pd=pd, op=op, dl=dl, g=g, out=out:
+                be.conv_transpose2d(a, b, c, st, pd, op, dl, g, out), (f32(rng, *xs), f32(rng, *ws), f32(rng, out[1])))
+        cases[f"conv_transpose2d_backward {name}"] = (
+            lambda be, a, b, y, st=st, pd=pd, dl=dl, g=g:
+                be.conv_transpose2d_backward(a, b, y, st, pd, dl, g, True, True, True),
+            (f32(rng, *xs), f32(rng, *ws), f32(rng, *out)))
+    # (input, output size): shrinking unevenly, global, growing (overlapping windows), a warp per window.
+    for name, (shape, size) in {"uneven": ((2, 3, 7, 5), (3, 2)), "global": ((2, 3, 6, 9), (1, 1)),
+                                "growing": ((1, 2, 3, 4), (5, 7)), "wide": ((1, 2, 13, 40), (2, 3))}.items():
+        x = f32(rng, *shape)
+        x[0, 0, 1, 1:3] = 9.0  # a tie: the first maximum wins
+        grad = f32(rng, *shape[:2], *size)
+        _, indices = backends.get("numpy").adaptive_max_pool2d(x, size)
+        cases[f"adaptive_avg_pool2d {name}"] = (lambda be, a, size=size: be.adaptive_avg_pool2d(a, size),
+                                                (x,))
+        cases[f"adaptive_avg_pool2d_backward {name}"] = (
+            lambda be, g, shape=shape: be.adaptive_avg_pool2d_backward(g, shape), (grad,))
+        cases[f"adaptive_max_pool2d {name}"] = (lambda be, a, size=size: be.adaptive_max_pool2d(a, size), (x,))
+        cases[f"adaptive_max_pool2d_backward {name}"] = (
+            lambda be, g, i, shape=shape: be.adaptive_max_pool2d_backward(g, i, shape), (grad, indices))
+    return cases
+
+
+KERNEL_NAMES += list(_conv_pool_cases(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("case", list(_conv_pool_cases(np.random.default_rng(0))))
+def test_conv_pool_kernel(be, case, rng):
+    call, args = _conv_pool_cases(rng)[case]
+    check(case, be, call, args, tol=1e-5 * 8)
+
+
+@pytest.mark.parametrize("geometry", _TRANSPOSE_GEOMETRIES.values(), ids=_TRANSPOSE_GEOMETRIES.keys())
+def test_reference_conv_transpose2d_backward_matches_finite_differences(geometry, rng):
+    ref = backends.get("numpy")
+    xs, ws, st, pd, op, dl, g = geometry
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1] * g)
+    up = rng.standard_normal(_transpose_output(*geometry))
+    gx, gw, gb = ref.conv_transpose2d_backward(x, w, up, st, pd, dl, g, True, True, True)
+    forward = lambda: float((ref.conv_transpose2d(x, w, b, st, pd, op, dl, g, None) * up).sum())  # noqa: E731
+    assert rel_error(gx, finite_difference_grad(forward, x)) < 1e-7
+    assert rel_error(gw, finite_difference_grad(forward, w)) < 1e-7
+    assert rel_error(gb, finite_difference_grad(forward, b)) < 1e-7
+
+
+@pytest.mark.parametrize("shape, size", [((1, 2, 7, 5), (3, 2)), ((1, 2, 3, 4), (5, 7)), ((2, 1, 4, 6), (1, 1))])
+def test_reference_adaptive_pool_backward_matches_finite_differences(shape, size, rng):
+    ref = backends.get("numpy")
+    x = rng.standard_normal(shape)
+    up = rng.standard_normal(shape[:2] + size)
+    forward = lambda: float((ref.adaptive_avg_pool2d(x, size) * up).sum())  # noqa: E731
+    assert rel_error(ref.adaptive_avg_pool2d_backward(up, shape), finite_difference_grad(forward, x)) < 1e-7
+    _, indices = ref.adaptive_max_pool2d(x, size)  # distinct values: the max is differentiable
+    forward = lambda: float((ref.adaptive_max_pool2d(x, size)[0] * up).sum())  # noqa: E731
+    assert rel_error(ref.adaptive_max_pool2d_backward(up, indices, shape), finite_difference_grad(forward, x)) < 1e-7
