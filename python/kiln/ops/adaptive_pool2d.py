@@ -17,9 +17,10 @@ def _output_size(fn, input_shape, output_size) -> tuple[int, int]:
     values = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
     if len(values) != 2:
         raise ValueError(f"{fn}: output_size must be an int or a pair, got {output_size!r}")
-    size = tuple(input_shape[2 + a] if v is None else _args.integer(fn, "output_size", v, minimum=1,
-                                                                      maximum=_args.MAX_ELEMENTS)
+    size = tuple(input_shape[2 + a] if v is None else _args.integer(fn, "output_size", v, maximum=_args.MAX_ELEMENTS)
                  for a, v in enumerate(values))
+    if min(size) < 1:
+        raise ValueError(f"{fn}: output_size must be positive, got {size}")
     if min(input_shape[2:]) < 1:
         raise ValueError(f"{fn}: the input {tuple(input_shape)} has an empty plane")
     _check_elements(fn, "the input", input_shape)

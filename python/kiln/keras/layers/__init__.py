@@ -5,6 +5,14 @@ from .convolutional import AveragePooling2D, AvgPool2D, Conv2D, MaxPool2D, MaxPo
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer
 from .embedding import Embedding
 from .recurrent import LSTM
+# conv/pool breadth
+from .conv_pool import (AveragePooling1D, AvgPool1D, Conv1D, Conv2DTranspose, GlobalAveragePooling1D,
+                        GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+                        GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPooling1D, UpSampling2D)
 
 __all__ = ["Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Flatten", "Dropout",
-           "Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Embedding", "LSTM"]
+           "Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Embedding", "LSTM",
+           # conv/pool breadth
+           "Conv1D", "Conv2DTranspose", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
+           "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+           "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "UpSampling2D"]

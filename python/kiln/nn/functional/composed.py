@@ -134,14 +134,18 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     """Resample the spatial axes of input (N, C, *spatial), 1 to 3 of them: to ``size``, or by
     ``scale_factor`` (output size floor(in * scale)). Modes "nearest" (torch's: the source index is
     floor(out * in/out_size)) and "nearest-exact"; an integer upscale is a broadcast (its gradient a
-    sum), any other a gather along each axis."""
+    sum), any other a gather along each axis. "linear" (3-D input) and "bilinear" (4-D) blend the
+    two nearest inputs along each axis, with torch's align_corners."""
     x = as_tensor(input)
-    if mode not in ("nearest", "nearest-exact"):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported yet (kiln has 'nearest' and "
-                                  "'nearest-exact')")
-    if align_corners is not None:
+    linear = _LINEAR_MODES.get(mode)
+    if mode not in ("nearest", "nearest-exact") and linear is None:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported yet (kiln has 'nearest', "
+                                  "'nearest-exact', 'linear' and 'bilinear')")
+    if align_corners is not None and linear is None:
         raise ValueError("interpolate: align_corners only applies to the linear modes")
     dims = x.ndim - 2
+    if linear is not None and dims != linear:
+        raise ValueError(f"interpolate: mode {mode!r} needs a {linear + 2}-D input, got shape {x.shape}")
     if dims not in (1, 2, 3):
         raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {x.shape}")
     if (size is None) == (scale_factor is None):
@@ -159,6 +163,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     out = x
     for axis, (n, m, scale) in enumerate(zip(spatial, sizes, scales)):
         dim = axis + 2
+        if linear is not None:
+            out = _linear_along(out, dim, n, m, scale, bool(align_corners))
+            continue
         if m == n:
             continue
         index = _nearest_indices(n, m, scale, mode == "nearest-exact")
@@ -170,6 +177,32 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         else:
             out = out.index_select(dim, Tensor._wrap(backends.select(None, x._array).from_numpy(index)))
     return out
+
+
+# conv/pool breadth: linear interpolation ("linear" over L, "bilinear" over H and W), as torch
+_LINEAR_MODES = {"linear": 1, "bilinear": 2}
+
+
+def _linear_along(x: Tensor, dim: int, size_in: int, size_out: int, scale, align_corners: bool) -> Tensor:
+    """x resampled linearly along ``dim``: each output the blend of its two nearest inputs, at
+    torch's source position (align_corners: out * (in-1)/(out-1); else half-pixel centres,
+    (out + 0.5) / scale - 0.5 clamped at 0). Two gathers and a weighted sum."""
+    out = np.arange(size_out, dtype=np.float64)
+    if align_corners:
+        src = out * ((size_in - 1) / (size_out - 1) if size_out > 1 else 0.0)
+    else:
+        step = size_in / size_out if scale is None else 1.0 / scale
+        src = np.maximum((out + 0.5) * step - 0.5, 0.0)
+    low = np.minimum(np.floor(src).astype(np.int64), size_in - 1)
+    high = np.minimum(low + 1, size_in - 1)
+    frac = (src - low).astype(x.dtype)
+    be = backends.select(None, x._array)
+    shape = [1] * x.ndim
+    shape[dim] = size_out
+    w_high = Tensor._wrap(be.from_numpy(frac.reshape(shape)))
+    w_low = Tensor._wrap(be.from_numpy((1 - frac).reshape(shape)))
+    gather = lambda index: x.index_select(dim, Tensor._wrap(be.from_numpy(index)))  # noqa: E731
+    return gather(low) * w_low + gather(high) * w_high
 
 
 __all__ = ["one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate"]
