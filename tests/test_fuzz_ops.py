@@ -467,6 +467,71 @@ KERNELS = {
 }
 
 
+# conv/pool breadth: transposed convolution, adaptive pooling
+def transpose_geometry(c: Case) -> dict:
+    stride = int(c.rng.integers(1, 3))
+    return dict(stride=stride, padding=int(c.rng.integers(0, 2)), output_padding=int(c.rng.integers(0, stride)),
+                dilation=int(c.rng.integers(1, 3)), groups=int(c.rng.choice([1, 1, 2])))
+
+
+def transpose_shapes(c: Case, g: dict):
+    n, cin, coutg = c.size(0, 3), g["groups"] * c.size(1, 3), c.size(1, 3)
+    r, s = int(c.rng.integers(2, 4)), int(c.rng.integers(2, 4))  # 2+: the padding always fits
+    return (n, cin, c.size(1, 7), c.size(1, 7)), (cin, coutg, r, s)
+
+
+def build_conv_transpose2d(c: Case):
+    g = transpose_geometry(c)
+    xs, ws = transpose_shapes(c, g)
+    c.kwargs = dict(x=c.layout(c.normal(*xs)), weight=c.layout(c.normal(*ws)),
+                    bias=c.normal(ws[1] * g["groups"]) if c.rng.random() < 0.6 else None, **g)
+
+
+def build_conv_transpose2d_backward(c: Case):
+    g = transpose_geometry(c)
+    xs, ws = transpose_shapes(c, g)
+    x, w = c.normal(*xs), c.normal(*ws)
+    grad_y = c.normal(*ops.conv_transpose2d(x, w, backend="numpy", **g).shape)
+    c.kwargs = dict(x=c.layout(x), weight=w, grad_y=c.layout(grad_y), **g, input_grad=bool(c.rng.integers(2)),
+                    weight_grad=bool(c.rng.integers(2)), bias_grad=bool(c.rng.integers(2)))
+
+
+def adaptive_case(c: Case):
+    x = c.normal(c.size(0, 3), c.size(1, 3), c.size(1, 9), c.size(1, 9))
+    return x, (int(c.rng.integers(1, 6)), int(c.rng.integers(1, 6)))
+
+
+def build_adaptive_avg_pool2d(c: Case):
+    x, size = adaptive_case(c)
+    c.kwargs = dict(x=c.layout(x), output_size=size)
+
+
+def build_adaptive_avg_pool2d_backward(c: Case):
+    x, size = adaptive_case(c)
+    c.kwargs = dict(grad_y=c.layout(c.normal(*x.shape[:2], *size)), input_shape=x.shape)
+
+
+def build_adaptive_max_pool2d(c: Case):
+    x, size = adaptive_case(c)
+    c.kwargs = dict(x=c.layout(x), output_size=size)
+
+
+def build_adaptive_max_pool2d_backward(c: Case):
+    x, size = adaptive_case(c)
+    _, indices = ops.adaptive_max_pool2d(x, size, backend="numpy")
+    c.kwargs = dict(grad_y=c.layout(c.normal(*indices.shape)), indices=indices, input_shape=x.shape)
+
+
+KERNELS.update({
+    "conv_transpose2d": build_conv_transpose2d,
+    "conv_transpose2d_backward": build_conv_transpose2d_backward,
+    "adaptive_avg_pool2d": build_adaptive_avg_pool2d,
+    "adaptive_avg_pool2d_backward": build_adaptive_avg_pool2d_backward,
+    "adaptive_max_pool2d": build_adaptive_max_pool2d,
+    "adaptive_max_pool2d_backward": build_adaptive_max_pool2d_backward,
+})
+
+
 def test_every_kernel_is_fuzzed():
     assert sorted(KERNELS) == sorted(ops.__all__)
 

@@ -482,4 +482,69 @@ def test_every_kernel_has_a_property():
               "sparse_matmul_backward_weight", "softmax_cross_entropy", "bce_with_logits", "mse", "relu",
               "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "gelu", "gelu_backward",
               "softmax", "softmax_backward", "log_softmax", "log_softmax_backward"}
+    tested |= {"conv_transpose2d", "conv_transpose2d_backward", "adaptive_avg_pool2d",  # conv/pool breadth
+               "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward"}
     assert set(ops.__all__) <= tested, set(ops.__all__) - tested
+
+
+# ---- conv/pool breadth: transposed convolution, adaptive pooling ---------------------------------
+
+transpose_geometry = st.fixed_dictionaries({
+    "n": st.integers(1, 2), "groups": st.integers(1, 2), "c_per_group": st.integers(1, 3),
+    "k_per_group": st.integers(1, 3), "h": st.integers(1, 7), "w": st.integers(1, 7), "r": st.integers(1, 3),
+    "s": st.integers(1, 3), "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    "padding": st.tuples(st.integers(0, 1), st.integers(0, 1)), "extra": st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2))})
+
+
+@examples(150)
+@given(g=transpose_geometry, bias=st.booleans(), wanted=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+       layout=layouts, seed=seeds)
+def test_conv_transpose2d_and_backward(g, bias, wanted, layout, seed):
+    rng = np.random.default_rng(seed)
+    c, k = g["groups"] * g["c_per_group"], g["groups"] * g["k_per_group"]
+    x = values(rng, g["n"], c, g["h"], g["w"])
+    weight = values(rng, c, g["k_per_group"], g["r"], g["s"])
+    b = values(rng, k) if bias else None
+    hyper = {"stride": g["stride"], "padding": g["padding"], "dilation": g["dilation"], "groups": g["groups"],
+             "output_padding": tuple(e % s for e, s in zip(g["extra"], g["stride"]))}
+    taps = g["r"] * g["s"]
+    agree(lambda x, w, b, *, backend: ops.conv_transpose2d(x, w, b, **hyper, backend=backend),
+          (laid_out(x, layout), weight, b), reduction_tol(c * taps + 1))
+    try:
+        y = ops.conv_transpose2d(x, weight, b, **hyper, backend="numpy")
+    except ValueError:
+        return
+    grad_y = values(rng, *y.shape)
+
+    def run(x, w, grad_y, *, backend):
+        return ops.conv_transpose2d_backward(x, w, grad_y, **hyper, input_grad=wanted[0], weight_grad=wanted[1],
+                                             bias_grad=wanted[2], backend=backend)
+    pixels = g["n"] * y.shape[2] * y.shape[3]
+    agree(run, (x, weight, laid_out(grad_y, layout)),
+          [reduction_tol(g["k_per_group"] * taps), reduction_tol(pixels), reduction_tol(pixels)],
+          ["grad_x", "grad_weight", "grad_bias"])
+
+
+adaptive_geometry = st.fixed_dictionaries({
+    "shape": st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 12), st.integers(1, 12)),
+    "size": st.tuples(st.integers(1, 8), st.integers(1, 8))})
+
+
+@examples(150)
+@given(g=adaptive_geometry, layout=layouts, seed=seeds)
+def test_adaptive_pools_and_backward(g, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = laid_out(values(rng, *g["shape"]), layout)
+    h, w = g["shape"][2:]
+    window = (-(-h // g["size"][0]) + 1) * (-(-w // g["size"][1]) + 1)
+    agree(lambda x, *, backend: ops.adaptive_avg_pool2d(x, g["size"], backend=backend), (x,), reduction_tol(window))
+    agree(lambda x, *, backend: ops.adaptive_max_pool2d(x, g["size"], backend=backend), (x,),
+          [ELEMENTWISE_TOL, 0], ["y", "indices"])
+    grad_y = laid_out(values(rng, *g["shape"][:2], *g["size"]), layout)
+    overlap = (g["size"][0] // h + 2) * (g["size"][1] // w + 2)
+    agree(lambda g_, *, backend: ops.adaptive_avg_pool2d_backward(g_, g["shape"], backend=backend), (grad_y,),
+          reduction_tol(overlap))
+    _, indices = ops.adaptive_max_pool2d(x, g["size"], backend="numpy")
+    agree(lambda g_, i, *, backend: ops.adaptive_max_pool2d_backward(g_, i, g["shape"], backend=backend),
+          (grad_y, indices), reduction_tol(overlap))

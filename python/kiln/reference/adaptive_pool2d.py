@@ -49,7 +49,7 @@ def adaptive_max_pool2d(x, output_size):
     indices = np.empty(y.shape, np.int64)
     for i, (h0, h1) in enumerate(rows):
         for j, (w0, w1) in enumerate(cols):
-            window = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+            window = x[:, :, h0:h1, w0:w1].reshape(n, c, (h1 - h0) * (w1 - w0))
             nan = np.isnan(window)
             last_nan = window.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
             first_max = np.argmax(np.where(nan, -np.inf, window) == np.where(nan, -np.inf, window).max(-1, keepdims=True),
