@@ -52,7 +52,8 @@ class AdaptiveAvgPool2d(Module):
 
 
 class Upsample(Module):
-    """Resample (N, C, *spatial) to ``size`` or by ``scale_factor`` (modes "nearest", "nearest-exact")."""
+    """Resample (N, C, *spatial) to ``size`` or by ``scale_factor`` (modes "nearest", "nearest-exact",
+    "linear", "bilinear")."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                  recompute_scale_factor=None):
