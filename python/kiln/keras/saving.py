@@ -177,7 +177,11 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
         "class_name": "Sequential" if type(model).__name__ == "Sequential" else "Functional",
         "name": model.name, "config": model.get_config(),
     }
-    if getattr(model, "compiled", False):
+    outputs = getattr(model, "_compiled_outputs", None)
+    if getattr(model, "compiled", False) and outputs is not None:  # several outputs: see compile_utils
+        config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
+                                    "loss": {"class_name": None}, "outputs": outputs.serialize()}
+    elif getattr(model, "compiled", False):
         config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
                                     "loss": keras_losses.serialize(model.loss),
                                     "metrics": [keras_metrics.serialize(m) for m in model._metric_specs],
