@@ -44,7 +44,8 @@ _LAYERS = {name: getattr(keras_layers, name) for name in keras_layers.__all__
 _MAX_CONFIG = 16 * 1024 * 1024
 _MAX_LAYERS = 100_000  # Python objects take ~35 bytes for each byte of config
 _MAX_INFLATION = 64
-_INPUT_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"})
+_INPUT_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+                           "string"})
 # What a malformed config makes the constructors and the build raise, turned into CorruptFileError.
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
@@ -242,8 +243,16 @@ def _layer_from_config(i: int, entry: dict, custom_objects: dict, path):
     if cls is None:
         raise CorruptFileError(f"{path}: layer {i} has the unknown class {entry['class_name']!r} "
                                "(pass custom_objects={name: class} for your own layers)")
+    config = dict(entry["config"])
+    if cls is _LAYERS.get("Lambda") and isinstance(config.get("function"), str):
+        # a Lambda's function is saved by name; the code comes from the caller, never the file
+        function = (custom_objects or {}).get(config["function"])
+        if not callable(function):
+            raise CorruptFileError(f"{path}: layer {i} is a Lambda of the function {config['function']!r}: pass "
+                                   f"custom_objects={{{config['function']!r}: function}} to load it")
+        config["function"] = function
     try:
-        return cls.from_config(dict(entry["config"]))
+        return cls.from_config(config)
     except CorruptFileError:
         raise
     except _CONFIG_ERRORS as error:

@@ -174,6 +174,15 @@ class Model(Trainer):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def input_fits(t: KerasTensor, shape) -> bool:
+    """Whether data of ``shape`` (batch axis first) fits the Input ``t``; a string Input of shape
+    (1,) also takes a plain vector of strings (batch,), as Keras's text models are fed."""
+    want, got = tuple(t.shape[1:]), tuple(shape[1:])
+    if t.dtype == "string" and want[-1:] == (1,) and len(got) == len(want) - 1:
+        want = want[:-1]
+    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+
 def _values(x):
     """A dict's values in sorted key order (as Keras flattens a dict), anything else as it is."""
     return [x[k] for k in sorted(x)] if isinstance(x, dict) else x
@@ -288,8 +297,7 @@ class _Graph:
             raise ValueError(f"the model takes {len(self.inputs)} inputs, got {len(given)}")
         values = {id(k): v for k, v in zip(self.inputs, given)}
         for k, v in zip(self.inputs, given):
-            expected = k.shape[1:]
-            if len(expected) != v.ndim - 1 or any(e is not None and e != s for e, s in zip(expected, v.shape[1:])):
+            if not input_fits(k, v.shape):
                 raise ValueError(f"input {k.name!r} expects shape {k.shape}, got {tuple(v.shape)}")
         for node in self.nodes:
             args = [values[id(t)] for t in node.inputs]

@@ -446,6 +446,8 @@ class Trainer:
 
     def _check_input_shapes(self, fn: str, x) -> None:
         """Data of another shape than the built model takes: a ValueError naming x, before any kernel."""
+        from .model import input_fits  # model.py imports this module
+
         declared = self._declared_inputs()
         if declared is None or not self.built:
             return
@@ -454,7 +456,7 @@ class Trainer:
             raise ValueError(f"{fn}: the model takes {len(declared)} inputs, x holds {len(given)}")
         for i, (t, v) in enumerate(zip(declared, given)):
             want, got = tuple(t.shape[1:]), tuple(v.shape[1:])
-            if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            if not input_fits(t, v.shape):
                 name = f"x[{i}]" if len(given) > 1 else "x"
                 raise ValueError(f"{fn}: {name} has samples of shape {got}, the model takes inputs of shape "
                                  f"{want} (data of shape {tuple(v.shape)}, model input {tuple(t.shape)})")
