@@ -67,7 +67,7 @@ class Normalization(Layer):
 
     ``mean`` and ``variance`` given: constants (in the config). Else ``adapt(data)`` learns them
     (the population variance over every axis but ``axis``) into non-trainable weights "mean",
-    "variance" and "count", shape the kept axes' sizes, as Keras's. ``invert=True`` maps back:
+    "variance" (shape: the kept axes) and "count" (1,), as Keras's (whose count is 0-d). ``invert=True`` maps back:
     mean + x * max(sqrt(variance), 1e-7).
     """
 
@@ -94,7 +94,7 @@ class Normalization(Layer):
         if self.input_mean is None:
             self.mean = self.add_weight("mean", shape, "zeros", trainable=False)
             self.variance = self.add_weight("variance", shape, "ones", trainable=False)
-            self.count = self.add_weight("count", (), "zeros", trainable=False)
+            self.count = self.add_weight("count", (1,), "zeros", trainable=False)  # (1,): kiln.io stores no 0-d arrays
         self.built = True
 
     def _statistics(self, device: str):
@@ -139,7 +139,7 @@ class Normalization(Layer):
         with no_grad():
             self.mean.copy_(mean.astype(np.float32).reshape(self.mean.shape))
             self.variance.copy_(variance.astype(np.float32).reshape(self.variance.shape))
-            self.count.copy_(np.asarray(count, np.float32))
+            self.count.copy_(np.asarray([count], np.float32))
 
     def call(self, inputs, training=None):
         x = inputs if inputs.dtype == np.float32 else inputs.float()
