@@ -243,3 +243,36 @@ def test_single_output_given_as_a_dict_or_list_of_one():
     model.compile("sgd", loss={"out": "mse"}, metrics={"out": ["mae"]})
     history = model.fit(X1, {"out": YA}, verbose=0)
     assert set(history.history) == {"loss", "mae"}
+
+
+def test_loss_weight_of_one_output_scales_its_loss(tmp_path):
+    inp = keras.Input((4,))
+    model = keras.Model(inp, layers.Dense(2)(inp))
+    model.compile("sgd", loss="mse", loss_weights=[3.0])
+    pred = model.predict(X1, verbose=0)
+    assert model.evaluate(X1, YA, batch_size=32, verbose=0) == pytest.approx(3.0 * _mse(YA, pred), rel=1e-5)
+    model.fit(X1, YA, verbose=0)
+    model.save(tmp_path / "w.keras")
+    back = keras.load_model(tmp_path / "w.keras")
+    assert back.evaluate(X1, YA, verbose=0) == pytest.approx(model.evaluate(X1, YA, verbose=0), rel=1e-6)
+
+
+class _Pairs(keras.utils.PyDataset):
+    """Batches of ({inputs}, {targets}) for the two-output model."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        rows = slice(8 * i, 8 * (i + 1))
+        return {"a": X1[rows], "b": X2[rows]}, {"ya": YA[rows], "yb": YB[rows]}
+
+
+def test_py_dataset_of_dicts_for_several_outputs():
+    model = _two_outputs(dict_io=True)
+    model.compile("sgd", loss={"ya": "mse", "yb": "sparse_categorical_crossentropy"})
+    history = model.fit(_Pairs(), epochs=1, verbose=0, validation_data=_Pairs())
+    assert list(history.history) == _val(["loss", "ya_loss", "yb_loss"])
+    assert model.evaluate(_Pairs(), verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate({"a": X1, "b": X2}, {"ya": YA, "yb": YB}, batch_size=8, verbose=0, return_dict=True))
+    assert model.output_names == ["out_a", "out_b"]  # as Keras: the layers, not the dict keys

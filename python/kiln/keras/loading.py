@@ -201,6 +201,9 @@ def _check_compile(config, need) -> None:
             metrics = compile_config.get(key, [])
             need(isinstance(metrics, list) and all(_is_metric(m) for m in metrics),
                  f"compile_config.{key} is not a list of names and {{class_name, config}} objects")
+        weight = compile_config.get("loss_weights", 1.0)
+        need(isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight),
+             "compile_config.loss_weights is not a finite number")
         outputs = compile_config.get("outputs")
         if outputs is not None:  # a model with several outputs: per-output losses, weights and metrics
             need(isinstance(outputs, dict) and isinstance(outputs.get("names"), list) and outputs["names"]
@@ -387,7 +390,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     elif compile and compile_config and compile_config["loss"].get("class_name"):
         _build("the compile settings", lambda: model.compile(
             optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
-            loss=keras_losses.deserialize(compile_config["loss"]),
+            loss=keras_losses.deserialize(compile_config["loss"]), loss_weights=compile_config.get("loss_weights"),
             metrics=[keras_metrics.deserialize(m) for m in compile_config.get("metrics", []) if m],
             weighted_metrics=[keras_metrics.deserialize(m) for m in compile_config.get("weighted_metrics", []) if m]),
             path)

@@ -55,6 +55,14 @@ class Model(Trainer):
         return [t for t in self._tracked if isinstance(t, Layer)] + \
             [layer for t in self._tracked if isinstance(t, Model) for layer in t.layers]
 
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the layers making a functional model's outputs, as Keras's ``output_names``
+        (the logs name the outputs of a dict by its keys instead)."""
+        if self._graph is None:
+            raise AttributeError(f"{self.name}: only a functional model names its outputs")
+        return [t.node.layer.name if t.node is not None else t.name for t in self._graph.outputs]
+
     # ---- weights ------------------------------------------------------------------------------
 
     @property

@@ -187,6 +187,8 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
                                     "metrics": [keras_metrics.serialize(m) for m in model._metric_specs],
                                     "weighted_metrics": [keras_metrics.serialize(m)
                                                          for m in getattr(model, "_weighted_metric_specs", [])]}
+        if getattr(model, "_loss_weight", 1.0) != 1.0:
+            config["compile_config"]["loss_weights"] = model._loss_weight
     weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
     state = model.optimizer.get_state() if getattr(model, "compiled", False) else {}
     optimizer = b"".join(io.encode_arrays(state)) if state else None

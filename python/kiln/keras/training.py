@@ -201,8 +201,9 @@ class _DatasetBatches:
     order is shuffled per epoch when ``shuffle`` (as Keras), and ``on_epoch_end`` is called."""
 
     def __init__(self, fn: str, dataset, casts, shuffle: bool = False, steps=None, class_weight=None,
-                 targets: bool = True):
+                 targets: bool = True, model=None):
         self.fn, self.dataset, self.casts, self.shuffle = fn, dataset, casts, shuffle
+        self.model = model  # its _flat_x / _flat_y / _output_weights read dict and list batches
         self.class_weight, self.targets = class_weight, targets
         total = dataset.num_batches
         if total is None:
@@ -226,12 +227,17 @@ class _DatasetBatches:
             raise ValueError(f"{self.fn}: batch {index} of the PyDataset is a tuple of {len(item)}; expected (x,), "
                              "(x, y) or (x, y, sample_weight)")
         x, y, w = (item + (None, None))[:3] if isinstance(item, tuple) else (item, None, None)
-        x, y = _as_array(x), _as_array(y)
         if self.targets and y is None:
             raise ValueError(f"{self.fn}: batch {index} of the PyDataset has no targets (return (x, y))")
+        model = self.model
+        if model is not None:
+            x = _as_array(model._flat_x(x))
+            y = None if y is None else model._flat_y(self.fn, y, f"batch {index}'s y")
+        else:
+            x, y = _as_array(x), _as_array(y)
         n = _check_data(self.fn, x, y, what=f"batch {index}'s x")
-        w = _sample_weights(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") \
-            if self.targets else None
+        weigh = model._output_weights if model is not None else _sample_weights
+        w = weigh(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") if self.targets else None
         return _take(x, slice(None), self.casts), y, w
 
     def end_epoch(self) -> None:
@@ -277,6 +283,11 @@ class Trainer:
             metrics = next(iter(metrics.values()))
             metrics = metrics if isinstance(metrics, (list, tuple)) else [metrics]
         self.loss = keras_losses.get(loss)
+        if isinstance(loss_weights, dict) and len(loss_weights) == 1:
+            loss_weights = next(iter(loss_weights.values()))
+        elif isinstance(loss_weights, (list, tuple)) and len(loss_weights) == 1:
+            loss_weights = loss_weights[0]
+        self._loss_weight = 1.0 if loss_weights is None else float(loss_weights)
         self._metric_specs = list(metrics or [])
         self._weighted_metric_specs = list(weighted_metrics or [])
         # One object per metric for the model's life, as Keras: reset, never remade, so a metric
@@ -500,7 +511,8 @@ class Trainer:
             loss = self._compiled_outputs.total(y_batch, flat, sample_weight)
             return loss, [p.numpy(force=True) for p in flat]
         loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
-        return loss, y_pred.numpy(force=True)
+        weight = getattr(self, "_loss_weight", 1.0)
+        return (loss if weight == 1.0 else loss * weight), y_pred.numpy(force=True)
 
     def train_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with learning_phase(True):
@@ -586,7 +598,7 @@ class Trainer:
                     raise ValueError(f"fit: {name} must be None when x is a PyDataset (its batches hold them)")
             if validation_split:
                 raise ValueError("fit: validation_split is not supported with a PyDataset (pass validation_data)")
-            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight)
+            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight, model=self)
             first = source.first()
             self._check_input_shapes(fn, first[0])
         else:
@@ -617,7 +629,7 @@ class Trainer:
         validation = None
         if validation_data is not None:
             if _is_dataset(validation_data):
-                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps)
+                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps, model=self)
             else:
                 if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                     raise ValueError("fit: validation_data must be a pair (x_val, y_val), a triple "
@@ -736,7 +748,7 @@ class Trainer:
         if _is_dataset(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: y and sample_weight must be None when x is a PyDataset")
-            source = _DatasetBatches(fn, x, self._casts(), steps=steps)
+            source = _DatasetBatches(fn, x, self._casts(), steps=steps, model=self)
             x_first, y_first, _ = source.first()
             self._check_input_shapes(fn, x_first)
             if not self.built:
@@ -768,7 +780,7 @@ class Trainer:
         batch_size = _batch_size(fn, batch_size)
         casts = self._casts()
         if _is_dataset(x):
-            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False)
+            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False, model=self)
             self._check_input_shapes(fn, source.first()[0])
         else:
             x = _as_array(self._flat_x(x))

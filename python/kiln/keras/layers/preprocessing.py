@@ -165,6 +165,7 @@ _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _MODES = ("int", "multi_hot", "count", "tf_idf")
 _MAX_VOCABULARY = 2**31 - 1
+_MAX_NGRAM = 64  # n-grams of up to 64 tokens: a config cannot ask for a billion widths
 
 
 class TextVectorization(Layer):
@@ -202,10 +203,13 @@ class TextVectorization(Layer):
             raise ValueError(f"TextVectorization: unknown standardize {standardize!r}")
         if not (split is None or callable(split) or split in ("whitespace", "character")):
             raise ValueError(f"TextVectorization: unknown split {split!r}")
-        if ngrams is not None and not (isinstance(ngrams, int) and not isinstance(ngrams, bool) and ngrams >= 1) and \
-                not (isinstance(ngrams, (tuple, list)) and ngrams and
-                     all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in ngrams)):
-            raise ValueError(f"TextVectorization: ngrams must be None, an int >= 1 or a tuple of them, got {ngrams!r}")
+        def gram(n):
+            return isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= _MAX_NGRAM
+
+        if ngrams is not None and not gram(ngrams) and not (
+                isinstance(ngrams, (tuple, list)) and 0 < len(ngrams) <= _MAX_NGRAM and all(gram(n) for n in ngrams)):
+            raise ValueError(f"TextVectorization: ngrams must be None, an int in [1, {_MAX_NGRAM}] or a tuple of "
+                             f"them, got {ngrams!r}")
         if output_sequence_length is not None:
             if output_mode != "int":
                 raise ValueError("TextVectorization: output_sequence_length is only for output_mode='int'")
