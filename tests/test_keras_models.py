@@ -276,3 +276,49 @@ def test_py_dataset_of_dicts_for_several_outputs():
     assert model.evaluate(_Pairs(), verbose=0, return_dict=True) == pytest.approx(
         model.evaluate({"a": X1, "b": X2}, {"ya": YA, "yb": YB}, batch_size=8, verbose=0, return_dict=True))
     assert model.output_names == ["out_a", "out_b"]  # as Keras: the layers, not the dict keys
+
+
+def _rewrite_config(path, change):
+    """The .keras archive at ``path`` with its config.json passed through ``change``."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    change(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_tampered_nested_config_is_refused(tmp_path):
+    from kiln.io import CorruptFileError
+
+    model, _, _ = _nested()
+    model.save(tmp_path / "m.keras")
+    layers_of = lambda c: c["config"]["layers"]  # noqa: E731
+
+    def unknown_shared(config):
+        second = next(e for e in layers_of(config) if e.get("shared"))
+        second["config"]["name"] = "nowhere"
+
+    def bad_ref(config):
+        layers_of(config)[-1]["inbound"][0] = ["shared", 0, -1]
+
+    def deep(config):
+        entry = next(e for e in layers_of(config) if e["class_name"] == "Functional")
+        body = entry["config"]
+        for _ in range(40):
+            body = {"name": None, "layers": [{"class_name": "Functional", "config": body, "inbound": [["x", 0]]}],
+                    "input_layers": [["x", 0]], "output_layers": [["x", 0]]}
+        entry["config"] = body
+
+    for change, message in ((unknown_shared, "calls again 'nowhere'"), (bad_ref, "inbound"),
+                            (deep, "nested more than 32 deep")):
+        path = tmp_path / f"{change.__name__}.keras"
+        path.write_bytes((tmp_path / "m.keras").read_bytes())
+        _rewrite_config(path, change)
+        with pytest.raises(CorruptFileError, match=message):
+            keras.load_model(path)
