@@ -307,3 +307,21 @@ def test_save_load_round_trip_of_a_model_of_these_layers(tmp_path):
     np.testing.assert_allclose(back.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0), rtol=1e-5,
                                atol=1e-6)
     assert [w.shape for w in back.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+def test_sequential_of_strings_saves_its_string_input(tmp_path):
+    vectorize = _adapted(output_sequence_length=3)
+    seq = keras.Sequential([keras.Input(shape=(1,), dtype="string"), vectorize,
+                            layers.Embedding(vectorize.vocabulary_size(), 2), layers.Flatten(), layers.Dense(1)])
+    texts = np.array(CORPUS)
+    seq.compile("sgd", "mse")
+    seq.fit(texts[:, None], np.ones((4, 1), np.float32), verbose=0)
+    seq.save(tmp_path / "s.keras")
+    back = keras.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(back.predict(texts, verbose=0), seq.predict(texts, verbose=0), rtol=1e-6)
+    built_from_data = keras.Sequential([_adapted(output_mode="count"), layers.Dense(1)])
+    built_from_data.compile("sgd", "mse")
+    built_from_data.fit(texts, np.ones((4, 1), np.float32), verbose=0)
+    built_from_data.save(tmp_path / "d.keras")
+    np.testing.assert_allclose(keras.load_model(tmp_path / "d.keras").predict(texts, verbose=0),
+                               built_from_data.predict(texts, verbose=0), rtol=1e-6)

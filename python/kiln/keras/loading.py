@@ -291,8 +291,14 @@ def _rebuild(config: dict, custom_objects: dict, path):
             if stack:
                 object.__setattr__(stack[0], "input_shape_hint", hint)
         shape = shape if shape is not None else hint
+        dtype = body.get("input_dtype", "float32")
+        if dtype not in _INPUT_DTYPES:
+            raise CorruptFileError(f"{path}: the Sequential's input_dtype is {dtype!r}")
         if shape is not None:
-            _build("the layers", lambda: model.build((None,) + tuple(shape)), path)
+            def build():
+                model._input = keras_layers.Input(shape=tuple(shape), dtype=dtype)
+                model._build_symbolic()
+            _build("the layers", build, path)
         return model
     tensors, built, calls = {}, {}, {}
 

@@ -13,6 +13,10 @@ from .layers.core import Input, InputLayer
 from .model import Model, layer_class_name, layer_config
 
 
+# the input dtypes a config records (what load_model's checks accept; float32 is the default)
+_SAVED_DTYPES = frozenset({"string", "int8", "int16", "int32", "int64", "uint8", "bool", "float16", "float64"})
+
+
 class Sequential(Model):
     """A linear stack of layers: ``Sequential([Dense(64, activation="relu"), Dense(10)])``."""
 
@@ -67,7 +71,8 @@ class Sequential(Model):
             arr = x_batch[0] if isinstance(x_batch, list) else x_batch
             if not is_sparse(arr):
                 arr = arr._array if isinstance(arr, Tensor) else np.asarray(arr)
-            self._input = Input(shape=arr.shape[1:], dtype=str(arr.dtype))
+            self._input = Input(shape=arr.shape[1:], dtype="string" if getattr(arr.dtype, "kind", "f") in "USO"
+                                else str(arr.dtype))
         self._build_symbolic()
 
     def build(self, input_shape=None) -> None:
@@ -112,7 +117,9 @@ class Sequential(Model):
     def get_config(self) -> dict:
         return {"layers": [{"class_name": layer_class_name(layer), "config": layer_config(layer)}
                            for layer in self._layers],
-                "input_shape": None if self._input is None else list(self._input.shape[1:])}
+                "input_shape": None if self._input is None else list(self._input.shape[1:]),
+                **({"input_dtype": str(self._input.dtype)} if self._input is not None
+                   and str(self._input.dtype) in _SAVED_DTYPES else {})}
 
 
 def _first(outputs):
