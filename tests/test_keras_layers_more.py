@@ -325,3 +325,15 @@ def test_sequential_of_strings_saves_its_string_input(tmp_path):
     built_from_data.save(tmp_path / "d.keras")
     np.testing.assert_allclose(keras.load_model(tmp_path / "d.keras").predict(texts, verbose=0),
                                built_from_data.predict(texts, verbose=0), rtol=1e-6)
+
+
+def test_normalization_saves_adapted_statistics(tmp_path):
+    data = rng.normal(loc=-2.0, scale=3.0, size=(40, 3)).astype(np.float32)
+    for axis in (-1, None):
+        norm = layers.Normalization(axis=axis)
+        norm.adapt(data)
+        inp = keras.Input((3,))
+        model = keras.Model(inp, layers.Dense(2)(norm(inp)))
+        model.save(tmp_path / "n.keras")
+        back = keras.load_model(tmp_path / "n.keras")
+        np.testing.assert_allclose(back.predict(data, verbose=0), model.predict(data, verbose=0), rtol=1e-6)

@@ -90,7 +90,7 @@ class Normalization(Layer):
         if any(input_shape[a] is None for a in self._keep):
             raise ValueError(f"{self.name}: the kept axes {self._keep} of the inputs {tuple(input_shape)} must be known")
         self._broadcast = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
-        shape = tuple(input_shape[a] for a in self._keep)
+        shape = tuple(input_shape[a] for a in self._keep) or (1,)  # axis=None: (1,), as kiln.io stores no 0-d array
         if self.input_mean is None:
             self.mean = self.add_weight("mean", shape, "zeros", trainable=False)
             self.variance = self.add_weight("variance", shape, "ones", trainable=False)
@@ -117,13 +117,15 @@ class Normalization(Layer):
         """Learn the mean and variance of ``data`` (an array, or an iterable of array batches)."""
         if self.input_mean is not None:
             raise ValueError(f"{self.name}: cannot adapt a Normalization given its mean and variance")
-        batches = [np.asarray(data, np.float64)] if isinstance(data, (np.ndarray, list, tuple, Tensor)) \
-            and not (isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray)) else \
-            [np.asarray(b.numpy(force=True) if isinstance(b, Tensor) else b, np.float64) for b in data]
-        if steps is not None:
-            batches = batches[:steps]
-        if isinstance(data, Tensor):
-            batches = [data.numpy(force=True).astype(np.float64)]
+
+        def host(batch):
+            return np.asarray(batch.numpy(force=True) if isinstance(batch, Tensor) else batch, np.float64)
+
+        # as Keras: an array, list or tuple is the data itself; any other iterable yields batches
+        if isinstance(data, (np.ndarray, list, tuple, Tensor)):
+            batches = [host(data)]
+        else:
+            batches = [host(b) for i, b in enumerate(data) if steps is None or i < steps]
         if not batches or batches[0].ndim == 0:
             raise ValueError(f"{self.name}: adapt needs data with a batch axis")
         first = batches[0]
@@ -150,7 +152,7 @@ class Normalization(Layer):
         return mean + x * std if self.invert else (x - mean) / std
 
     def get_config(self):
-        config = {**super().get_config(), "axis": list(self.axis) if len(self.axis) != 1 else self.axis[0],
+        config = {**super().get_config(), "axis": None if not self.axis else self.axis[0] if len(self.axis) == 1 else list(self.axis),
                   "invert": self.invert}
         if self.input_mean is not None:
             config["mean"] = self.input_mean.tolist()
