@@ -137,11 +137,9 @@ class Normalization(Layer):
         reduce = tuple(d for d in range(values.ndim) if d not in self._keep)
         mean = values.mean(axis=reduce)
         variance = values.var(axis=reduce)
-        count = values.size // max(int(np.prod([values.shape[a] for a in self._keep])), 1)
-        with no_grad():
+        with no_grad():  # "count" stays 0, as Keras 3 leaves it (a weight kept for old files)
             self.mean.copy_(mean.astype(np.float32).reshape(self.mean.shape))
             self.variance.copy_(variance.astype(np.float32).reshape(self.variance.shape))
-            self.count.copy_(np.asarray([count], np.float32))
 
     def call(self, inputs, training=None):
         x = inputs if inputs.dtype == np.float32 else inputs.float()
@@ -152,7 +150,7 @@ class Normalization(Layer):
         return mean + x * std if self.invert else (x - mean) / std
 
     def get_config(self):
-        config = {**super().get_config(), "axis": None if not self.axis else self.axis[0] if len(self.axis) == 1 else list(self.axis),
+        config = {**super().get_config(), "axis": list(self.axis),  # Keras's tuple: [] for axis=None
                   "invert": self.invert}
         if self.input_mean is not None:
             config["mean"] = self.input_mean.tolist()
