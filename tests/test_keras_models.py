@@ -322,3 +322,16 @@ def test_a_tampered_nested_config_is_refused(tmp_path):
         _rewrite_config(path, change)
         with pytest.raises(CorruptFileError, match=message):
             keras.load_model(path)
+
+
+@pytest.mark.skipif(not __import__("kiln").cuda.is_available(), reason="no cuda device (kiln built without CUDA)")
+def test_nested_multi_output_model_trains_on_the_cuda_device():
+    model, _, _ = _nested()
+    x2 = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.normal(size=(32, 3)).astype(np.float32)
+    model.compile("adam", loss=["mse", "mae"], loss_weights=[1.0, 0.5], metrics=[["mae"], []], device="cuda")
+    history = model.fit([X1, x2], [y, y], epochs=2, batch_size=8, verbose=0)
+    assert all(w._array.__class__ is not np.ndarray for w in model.weights)  # they moved to the device
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    logs = model.evaluate([X1, x2], [y, y], batch_size=32, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(logs["seqn_loss"] + 0.5 * logs["add_loss"], rel=1e-5)

@@ -64,7 +64,8 @@ class CompiledOutputs:
         self.loss_weights = [float(w) for w in weights]
         self.metric_specs = _metric_lists("metrics", metrics, self.names)
         self.weighted_specs = _metric_lists("weighted_metrics", weighted_metrics, self.names)
-        self.metrics = [[keras_metrics.get(m, loss) for m in specs] for specs, loss in zip(self.metric_specs, self.losses)]
+        self.metrics = [[keras_metrics.get(m, loss) for m in specs]
+                        for specs, loss in zip(self.metric_specs, self.losses)]
         self.weighted = [[keras_metrics.get(m, loss) for m in specs]
                          for specs, loss in zip(self.weighted_specs, self.losses)]
         self.total_tracker = keras_metrics.Mean(name="loss")

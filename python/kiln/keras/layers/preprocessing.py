@@ -67,8 +67,8 @@ class Normalization(Layer):
 
     ``mean`` and ``variance`` given: constants (in the config). Else ``adapt(data)`` learns them
     (the population variance over every axis but ``axis``) into non-trainable weights "mean",
-    "variance" (shape: the kept axes) and "count" (1,), as Keras's (whose count is 0-d). ``invert=True`` maps back:
-    mean + x * max(sqrt(variance), 1e-7).
+    "variance" (shape: the kept axes) and "count" (1,), as Keras's (whose count is 0-d, and
+    stays 0). ``invert=True`` maps back: mean + x * max(sqrt(variance), 1e-7).
     """
 
     def __init__(self, axis=-1, mean=None, variance=None, invert: bool = False, **kwargs):
@@ -88,7 +88,8 @@ class Normalization(Layer):
             raise ValueError(f"{self.name}: axis {self.axis} is outside inputs of shape {tuple(input_shape)}")
         self._keep = tuple(sorted(a % ndim for a in self.axis))
         if any(input_shape[a] is None for a in self._keep):
-            raise ValueError(f"{self.name}: the kept axes {self._keep} of the inputs {tuple(input_shape)} must be known")
+            raise ValueError(f"{self.name}: the kept axes {self._keep} of the inputs {tuple(input_shape)} "
+                             "must be known")
         self._broadcast = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
         shape = tuple(input_shape[a] for a in self._keep) or (1,)  # axis=None: (1,), as kiln.io stores no 0-d array
         if self.input_mean is None:
@@ -425,6 +426,7 @@ class TextVectorization(Layer):
     def from_config(cls, config):
         config = check_config(cls.__name__, config)
         vocabulary = config.get("vocabulary")
-        if vocabulary is not None and not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
+        if vocabulary is not None and not (isinstance(vocabulary, list)
+                                           and all(isinstance(t, str) for t in vocabulary)):
             raise TypeError(f"{cls.__name__}.from_config: vocabulary must be a list of strings")
         return cls(**config)
