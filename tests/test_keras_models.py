@@ -335,3 +335,15 @@ def test_nested_multi_output_model_trains_on_the_cuda_device():
     assert history.history["loss"][-1] < history.history["loss"][0]
     logs = model.evaluate([X1, x2], [y, y], batch_size=32, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(logs["seqn_loss"] + 0.5 * logs["add_loss"], rel=1e-5)
+
+
+def test_one_output_in_a_list_or_dict():
+    inp = keras.Input((4,))
+    out = layers.Dense(2, name="only")(inp)
+    for outputs, y in (([out], [YA]), ({"only": out}, {"only": YA})):
+        model = keras.Model(inp, outputs)
+        model.compile("sgd", loss="mse", metrics=["mae"])
+        history = model.fit(X1, y, verbose=0)
+        assert set(history.history) == {"loss", "mae"}
+        pred = model.predict(X1, verbose=0)  # as Keras: an array for [output], a dict for {name: output}
+        assert (pred["only"] if isinstance(outputs, dict) else pred).shape == (32, 2)

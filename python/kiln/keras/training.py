@@ -327,6 +327,8 @@ class Trainer:
                 if len(y) != 1:
                     raise ValueError(f"{fn}: the model has one output, {what} is a dict of {len(y)}")
                 y = next(iter(y.values()))
+            elif isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
+                y = y[0]  # [targets] for Model(inputs, [output])
             return _as_array(y)
         outputs = self._compiled_outputs
         if isinstance(y, dict):
@@ -510,6 +512,10 @@ class Trainer:
             flat = [y_pred[k] for k in sorted(y_pred)] if isinstance(y_pred, dict) else list(y_pred)
             loss = self._compiled_outputs.total(y_batch, flat, sample_weight)
             return loss, [p.numpy(force=True) for p in flat]
+        if isinstance(y_pred, dict) and len(y_pred) == 1:  # Model(inputs, {name: output}) or [output]
+            y_pred = next(iter(y_pred.values()))
+        elif isinstance(y_pred, (list, tuple)) and len(y_pred) == 1:
+            y_pred = y_pred[0]
         loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
         weight = getattr(self, "_loss_weight", 1.0)
         return (loss if weight == 1.0 else loss * weight), y_pred.numpy(force=True)
@@ -805,5 +811,7 @@ class Trainer:
         if isinstance(outputs[0], list):
             parts = [np.concatenate(parts) for parts in zip(*outputs)]
             keys = getattr(getattr(self, "_graph", None), "output_keys", None)
-            return dict(zip(keys, parts)) if keys is not None else parts
+            if keys is not None:
+                return dict(zip(keys, parts))
+            return parts[0] if len(parts) == 1 else parts  # Model(inputs, [output]): one array, as Keras
         return np.concatenate(outputs)
