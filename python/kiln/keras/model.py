@@ -196,10 +196,6 @@ def _values(x):
     return [x[k] for k in sorted(x)] if isinstance(x, dict) else x
 
 
-def is_model(layer) -> bool:
-    return isinstance(layer, Model)
-
-
 def layer_class_name(layer) -> str:
     """The class_name a config gives a layer: "Functional" for a Model(inputs, outputs), as Keras."""
     if isinstance(layer, Model) and type(layer) is Model:
