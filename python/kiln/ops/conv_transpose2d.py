@@ -31,6 +31,8 @@ def _conv_transpose2d_args(fn, x, weight, stride, padding, output_padding, dilat
         raise ValueError(f"{fn}: weight {weight.shape} has {wc} input channels, x {x.shape} has {cin}")
     if cin % groups:
         raise ValueError(f"{fn}: groups={groups} must divide the input channels of x {x.shape}")
+    if h < 1 or w < 1:
+        raise ValueError(f"{fn}: the planes of x {x.shape} must not be empty")
     if r < 1 or s < 1 or coutg < 1:
         raise ValueError(f"{fn}: weight {weight.shape} must have at least one output channel and a 1x1 kernel")
     # torch also takes output_padding < dilation; kiln's kernels need it below the stride
