@@ -231,7 +231,24 @@ def _kernel_cases(rng):
         "softmax": (lambda be, v: be.softmax(v, 0, True, None), (logits,)),
         "softmax_backward": (lambda be, g, v: be.softmax_backward(g, v, 1, False, None),
                              (logits, backends.get("numpy").softmax(logits, 1, False, None))),
+        # attention: odd T, Tq != Tk, D != Dv, causal on and off (kept small for the emulated device)
+        **_attention_cases(rng),
     }
+
+
+def _attention_cases(rng):
+    ref, cases = backends.get("numpy"), {}
+    for label, (b, h, tq, tk, d, dv), causal, scale in (("", (2, 2, 37, 29, 5, 7), False, 0.4),
+                                                          (" causal", (1, 3, 33, 40, 16, 3), True, 0.25),
+                                                          (" causal Tq>Tk", (2, 1, 39, 17, 8, 8), True, 0.35)):
+        q, k, v = f32(rng, b, h, tq, d), f32(rng, b, h, tk, d), f32(rng, b, h, tk, dv)
+        out, lse = ref.scaled_dot_product_attention(q, k, v, causal, scale)
+        cases[f"scaled_dot_product_attention{label}"] = (
+            lambda be, *a, c=causal, s=scale: be.scaled_dot_product_attention(*a, c, s), (q, k, v))
+        cases[f"scaled_dot_product_attention_backward{label}"] = (
+            lambda be, *a, c=causal, s=scale: be.scaled_dot_product_attention_backward(*a, c, s),
+            (f32(rng, b, h, tq, dv), q, k, v, out, lse))
+    return cases
 
 
 KERNEL_NAMES = list(_kernel_cases(np.random.default_rng(0)))
@@ -295,3 +312,17 @@ def test_reference_backward_kernels_match_finite_differences(rng):
     got = ref.avg_pool2d_backward(up, (1, 2, 5, 5), (3, 3), (2, 2), (1, 1), False, False, 0)
     forward = lambda: float((ref.avg_pool2d(pool, (3, 3), (2, 2), (1, 1), False, False, 0, None) * up).sum())  # noqa: E731
     assert rel_error(got, finite_difference_grad(forward, pool)) < 1e-7
+
+
+# attention
+@pytest.mark.parametrize("causal", [False, True])
+def test_reference_attention_backward_matches_finite_differences(rng, causal):
+    ref = backends.get("numpy")
+    q, k, v = rng.standard_normal((1, 2, 5, 3)), rng.standard_normal((1, 2, 4, 3)), rng.standard_normal((1, 2, 4, 2))
+    up = rng.standard_normal((1, 2, 5, 2))
+    out, lse = ref.scaled_dot_product_attention(q, k, v, causal, 0.7)
+    dq, dk, dv = ref.scaled_dot_product_attention_backward(up, q, k, v, out, lse, causal, 0.7)
+    forward = lambda: float((ref.scaled_dot_product_attention(q, k, v, causal, 0.7)[0] * up).sum())  # noqa: E731
+    for got, x in ((dq, q), (dk, k), (dv, v)):
+        assert rel_error(got, finite_difference_grad(forward, x)) < 1e-7
+

@@ -283,6 +283,24 @@ class CpuBackend(HostArrays):
     def softmax_backward(self, grad_y, y, axis, log, out):
         return _along_last_axis(lambda dy, y, dx: _C.softmax_backward(dy, y, dx, log), [grad_y, y], axis, out)
 
+    # attention: (B, H, T, D) folded to (B*H, T, D) for the kernel
+    def scaled_dot_product_attention(self, q, k, v, causal, scale):
+        b, h, tq, d = q.shape
+        tk, dv = k.shape[2], v.shape[3]
+        out, lse = _output((b, h, tq, dv)), _output((b, h, tq))
+        _C.attention_forward(*(_f32(a).reshape(b * h, -1, a.shape[3]) for a in (q, k, v)),
+                             out.reshape(b * h, tq, dv), lse.reshape(b * h, tq), bool(causal), float(scale))
+        return out, lse
+
+    def scaled_dot_product_attention_backward(self, dout, q, k, v, out, logsumexp, causal, scale):
+        b, h, tq, d = q.shape
+        tk, dvn = k.shape[2], v.shape[3]
+        grads = _output((b, h, tq, d)), _output((b, h, tk, d)), _output((b, h, tk, dvn))
+        _C.attention_backward(*(_f32(a).reshape(b * h, -1, a.shape[3]) for a in (dout, q, k, v, out)),
+                              _f32(logsumexp).reshape(b * h, tq), *(g.reshape(b * h, -1, g.shape[3]) for g in grads),
+                              bool(causal), float(scale))
+        return grads
+
 
 def _along_last_axis(kernel, arrays: list, axis: int, out):
     """Run a last-axis kernel(*arrays, out) along ``axis``: in place of out when ``axis`` is the

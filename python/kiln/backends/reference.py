@@ -150,3 +150,10 @@ class ReferenceBackend(HostArrays):
     def softmax_backward(self, grad_y, y, axis, log, out):
         backward = reference.log_softmax_backward if log else reference.softmax_backward
         return _deliver(backward(grad_y, y, axis=axis), out)
+
+    # attention
+    def scaled_dot_product_attention(self, q, k, v, causal, scale):
+        return reference.scaled_dot_product_attention(q, k, v, causal, scale)
+
+    def scaled_dot_product_attention_backward(self, dout, q, k, v, out, logsumexp, causal, scale):
+        return reference.scaled_dot_product_attention_backward(dout, q, k, v, out, logsumexp, causal, scale)
