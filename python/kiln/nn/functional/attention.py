@@ -15,7 +15,8 @@ import numpy as np
 from ... import backends, ops
 from ...autograd import edges, kernel_node
 from ...tensor import Tensor
-from ...tensor_ops import as_tensor, expand, matmul, reshape, where
+from ...tensor_ops import as_tensor, matmul, reshape, where
+from ...tensor_ops.shapes import expand
 from ._cast import cast
 from .activations import softmax
 from .layers import dropout
