@@ -317,7 +317,7 @@ def test_keras_mha_masks(rng):
 
 def test_keras_mha_in_a_functional_model_trains_and_saves(tmp_path, rng):
     q_in, v_in = keras.Input(shape=(6, 8)), keras.Input(shape=(5, 8))
-    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(q_in, v_in)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(q_in, v_in, use_causal_mask=True)
     out = layers.Dense(1)(layers.Flatten()(attended))
     model = keras.Model([q_in, v_in], out)
     assert attended.shape == (None, 6, 8)
@@ -330,6 +330,7 @@ def test_keras_mha_in_a_functional_model_trains_and_saves(tmp_path, rng):
     model.save(path)
     restored = keras.models.load_model(path)
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    assert restored.get_config()["layers"][2]["call_kwargs"] == {"use_causal_mask": True}
     config = next(layer for layer in model.layers if layer.name == "mha").get_config()
     assert config["num_heads"] == 2 and config["key_dim"] == 4 and config["value_dim"] == 4
     clone = layers.MultiHeadAttention.from_config(config)

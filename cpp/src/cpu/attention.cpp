@@ -5,7 +5,8 @@
 // query rows. Each item is computed by one thread from its inputs alone, so results are the
 // same for any thread count. Within a tile every inner loop runs along a contiguous row
 // (keys of a transposed K or V tile, or D / Dv of one row), so the compiler vectorizes it
-// without reordering a sum; the exponentials are the dispatched SIMD exp_shifted_sum.
+// without reordering a sum: those loops are attention_tile.hpp's, compiled per ISA and
+// chosen in dispatch.cpp; the exponentials are the dispatched SIMD exp_shifted_sum.
 // Causal rows see a prefix of each tile (n_visible), so no -inf is ever stored.
 #include "kiln/attention.hpp"
 
@@ -14,11 +15,19 @@
 #include <limits>
 #include <vector>
 
+#include "attention_tile_impl.hpp"
 #include "check.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 
 namespace kiln {
+
+namespace detail {
+AttentionTileKernels attention_tile_kernels_portable() {
+  return {&attention_scores, &attention_combine, &attention_rank1};
+}
+}  // namespace detail
+
 namespace {
 
 constexpr index_t kBq = kAttentionQueryTile, kBk = kAttentionKeyTile;
@@ -33,24 +42,6 @@ inline index_t n_visible(const AttentionParams& p, index_t i, index_t j0, index_
 inline void transpose_tile(const float* src, index_t rows, index_t cols, float* dst) {
   for (index_t jj = 0; jj < rows; ++jj)
     for (index_t c = 0; c < cols; ++c) dst[c * kBk + jj] = src[jj * cols + c];
-}
-
-// s[jj] = scale * (x . tile column jj) for jj < bk, tile_t (cols x kBk) a transposed tile.
-inline void row_times_tile(const float* __restrict__ x, const float* __restrict__ tile_t,
-                           index_t cols, index_t bk, float scale, float* __restrict__ s) {
-  std::fill(s, s + bk, 0.0f);
-  for (index_t c = 0; c < cols; ++c) {
-    const float a = x[c];
-    const float* t = tile_t + c * kBk;
-    for (index_t jj = 0; jj < bk; ++jj) s[jj] += a * t[jj];
-  }
-  if (scale != 1.0f)
-    for (index_t jj = 0; jj < bk; ++jj) s[jj] *= scale;
-}
-
-// y[:n] += a * x[:n]
-inline void axpy(index_t n, float a, const float* __restrict__ x, float* __restrict__ y) {
-  for (index_t c = 0; c < n; ++c) y[c] += a * x[c];
 }
 
 // Items [0, items) over threads, each share with `floats` of its own scratch.
@@ -104,6 +95,7 @@ void attention_forward(const AttentionParams& p, const float* q, const float* k,
                        float* out, float* logsumexp) {
   attention_check(p);
   const auto& pw = detail::cpu_kernels().pointwise;
+  const auto& tk = detail::cpu_kernels().attention;
   const index_t q_tiles = tiles(p.tq, kBq), d = p.d, dv = p.dv;
   for_items(p.batch_heads * q_tiles, pair_flops(p), forward_floats(p), [&](index_t item, float* ws) {
     const index_t b = item / q_tiles, i0 = (item % q_tiles) * kBq, bq = std::min(kBq, p.tq - i0);
@@ -126,7 +118,7 @@ void attention_forward(const AttentionParams& p, const float* q, const float* k,
       for (index_t ii = 0; ii < bq; ++ii) {
         const index_t n = n_visible(p, i0 + ii, j0, bk);
         if (n == 0) continue;
-        row_times_tile(qb + ii * d, kt, d, n, p.scale, s);
+        tk.scores(qb + ii * d, kt, d, n, p.scale, s);
         const float m_new = std::max(m[ii], pw.row_max(s, n));
         const float correction = std::exp(m[ii] - m_new);  // 0 on the first tile
         l[ii] = l[ii] * correction + pw.exp_shifted_sum(s, n, m_new, s);
@@ -134,7 +126,7 @@ void attention_forward(const AttentionParams& p, const float* q, const float* k,
         float* acc_row = acc + ii * dv;
         if (correction != 1.0f)
           for (index_t c = 0; c < dv; ++c) acc_row[c] *= correction;
-        for (index_t jj = 0; jj < n; ++jj) axpy(dv, s[jj], vb + (j0 + jj) * dv, acc_row);
+        tk.combine(n, s, vb + j0 * dv, dv, acc_row);
       }
     }
     for (index_t ii = 0; ii < bq; ++ii) {
@@ -151,6 +143,7 @@ void attention_backward(const AttentionParams& p, const float* dout, const float
                         const float* logsumexp, float* dq, float* dk, float* dv) {
   attention_check(p);
   const auto& pw = detail::cpu_kernels().pointwise;
+  const auto& tk = detail::cpu_kernels().attention;
   const index_t d = p.d, dvn = p.dv, rows = p.batch_heads * p.tq;
   // delta = rowsum(dout * out): O(T) memory, shared by both passes.
   std::vector<float> delta(static_cast<std::size_t>(rows));
@@ -165,9 +158,9 @@ void attention_backward(const AttentionParams& p, const float* dout, const float
   auto tile_row = [&](index_t b, index_t i, index_t n, const float* kt, const float* vt, float* s,
                       float* dp) {
     const index_t r = b * p.tq + i;
-    row_times_tile(q + r * d, kt, d, n, p.scale, s);
+    tk.scores(q + r * d, kt, d, n, p.scale, s);
     pw.exp_shifted_sum(s, n, logsumexp[r], s);
-    row_times_tile(dout + r * dvn, vt, dvn, n, 1.0f, dp);
+    tk.scores(dout + r * dvn, vt, dvn, n, 1.0f, dp);
     const float dl = delta[r];
     for (index_t jj = 0; jj < n; ++jj) dp[jj] = s[jj] * (dp[jj] - dl);
   };
@@ -189,10 +182,8 @@ void attention_backward(const AttentionParams& p, const float* dout, const float
     for (index_t i = p.causal ? j0 : 0; i < p.tq; ++i) {
       const index_t n = n_visible(p, i, j0, bk), r = b * p.tq + i;
       tile_row(b, i, n, kt, vt, s, dp);
-      for (index_t jj = 0; jj < n; ++jj) {
-        axpy(dvn, s[jj], dout + r * dvn, dv_acc + jj * dvn);
-        axpy(d, p.scale * dp[jj], q + r * d, dk_acc + jj * d);
-      }
+      tk.rank1(n, s, 1.0f, dout + r * dvn, dvn, dv_acc);
+      tk.rank1(n, dp, p.scale, q + r * d, d, dk_acc);
     }
     std::copy(dk_acc, dk_acc + bk * d, dk + (b * p.tk + j0) * d);
     std::copy(dv_acc, dv_acc + bk * dvn, dv + (b * p.tk + j0) * dvn);
@@ -218,7 +209,8 @@ void attention_backward(const AttentionParams& p, const float* dout, const float
         const index_t n = n_visible(p, i0 + ii, j0, bk);
         if (n == 0) continue;
         tile_row(b, i0 + ii, n, kt, vt, s, dp);
-        for (index_t jj = 0; jj < n; ++jj) axpy(d, p.scale * dp[jj], kb + jj * d, dq_rows + ii * d);
+        for (index_t jj = 0; jj < n; ++jj) dp[jj] *= p.scale;
+        tk.combine(n, dp, kb, d, dq_rows + ii * d);
       }
     }
   });

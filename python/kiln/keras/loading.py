@@ -146,6 +146,12 @@ def _check_structure(config, path) -> None:
                      f"input {name!r} has dtype {entry['config'].get('dtype')!r}")
             else:
                 need(entry["inbound"], f"layer {i} has no inputs")
+            # attention: a call's plain keyword arguments
+            kwargs = entry.get("call_kwargs", {})
+            need(isinstance(kwargs, dict) and all(isinstance(k, str) and k.isidentifier() and k != "training"
+                                                  and isinstance(v, (bool, int, float, str, type(None)))
+                                                  for k, v in kwargs.items()),
+                 f"layer {i} has call_kwargs that are not plain named values")
     if config["class_name"] == "Functional":
         for key in ("input_layers", "output_layers"):
             refs = body.get(key)
@@ -243,7 +249,8 @@ def _rebuild(config: dict, custom_objects: dict, path):
             continue
         layer = _layer_from_config(i, entry, custom_objects, path)
         args = [tensor(ref, f"layer {i}") for ref in entry["inbound"]]
-        out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args), path)
+        kwargs = entry.get("call_kwargs", {})
+        out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args, **kwargs), path)
         for k, t in enumerate(out if isinstance(out, list) else [out]):
             tensors[(layer.name, k)] = t
     inputs = [tensor(ref, "the model's input_layers") for ref in body["input_layers"]]

@@ -239,7 +239,26 @@ class _Graph:
                   for t in self.inputs]
         for node in self.nodes:
             layers.append({"class_name": type(node.layer).__name__, "config": node.layer.get_config(),
-                           "inbound": [list(names[id(t)]) for t in node.inputs]})
+                           "inbound": [list(names[id(t)]) for t in node.inputs],
+                           # attention: a call's plain arguments (use_causal_mask=True) are part of the graph
+                           **_call_kwargs(node)})
         return {"layers": layers, "input_layers": [list(names[id(t)]) for t in self.inputs],
                 "output_layers": [list(names[id(t)]) for t in self.outputs],
                 "multi_input": self.multi_input, "multi_output": self.multi_output}
+
+
+# attention
+_CALL_ARGUMENT_TYPES = (bool, int, float, str, type(None))
+
+
+def _call_kwargs(node) -> dict:
+    """{"call_kwargs": ...} for a node called with keyword arguments (none: {}); only plain
+    values can be saved, anything else is refused rather than dropped."""
+    if not node.kwargs:
+        return {}
+    for key, value in node.kwargs.items():
+        if not isinstance(value, _CALL_ARGUMENT_TYPES):
+            raise NotImplementedError(f"{node.layer.name}: the call argument {key}= of type {type(value).__name__} "
+                                      f"cannot be saved (only bools, numbers, strings and None)")
+    return {"call_kwargs": dict(node.kwargs)}
+
