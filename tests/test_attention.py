@@ -16,7 +16,7 @@ from kiln.keras import layers
 from kiln.nn import functional as F
 from torch_compare import DEVICES, check_against_torch, check_gradient, torch
 
-TOL = dict(rtol=2e-5, atol=2e-5)
+TOL = {"rtol": 2e-5, "atol": 2e-5}
 
 
 def _qkv(rng, lead_q, lead_k, tq, tk, d, dv):
@@ -163,16 +163,16 @@ def _torch_mha(mha, **kwargs):
 
 
 MHA_CASES = {
-    "weights": dict(),
-    "batch_first": dict(batch_first=True),
-    "no weights": dict(call=dict(need_weights=False)),
-    "per head": dict(call=dict(average_attn_weights=False)),
-    "key padding": dict(padding=True),
-    "bool mask": dict(bool_mask=True),
-    "causal fused": dict(causal=True, call=dict(need_weights=False)),
-    "causal weights": dict(causal=True),
-    "kdim vdim": dict(kdim=5, vdim=3),
-    "no bias": dict(bias=False),
+    "weights": {},
+    "batch_first": {"batch_first": True},
+    "no weights": {"call": {"need_weights": False}},
+    "per head": {"call": {"average_attn_weights": False}},
+    "key padding": {"padding": True},
+    "bool mask": {"bool_mask": True},
+    "causal fused": {"causal": True, "call": {"need_weights": False}},
+    "causal weights": {"causal": True},
+    "kdim vdim": {"kdim": 5, "vdim": 3},
+    "no bias": {"bias": False},
 }
 
 
@@ -183,14 +183,14 @@ def test_multihead_attention_matches_torch(device, case, rng):
     spec = MHA_CASES[case]
     E, H, L, S, N = 8, 2, 5, 7, 3
     kdim, vdim = spec.get("kdim", E), spec.get("vdim", E)
-    extra = {} if kdim == E and vdim == E else dict(kdim=kdim, vdim=vdim)
+    extra = {} if kdim == E and vdim == E else {"kdim": kdim, "vdim": vdim}
     kiln.manual_seed(1)
     mha = nn.MultiheadAttention(E, H, bias=spec.get("bias", True), batch_first=spec.get("batch_first", False),
                                 **extra)
     ref = _torch_mha(mha, **extra)
     mha.to(device)
     bf = mha.batch_first
-    shape = lambda t, d: (N, t, d) if bf else (t, N, d)  # noqa: E731
+    shape = lambda t, d: (N, t, d) if bf else (t, N, d)
     arrays = [rng.standard_normal(shape(L, E)).astype(np.float32), rng.standard_normal(shape(S, kdim)).astype(np.float32),
               rng.standard_normal(shape(S, vdim)).astype(np.float32)]
     call = dict(spec.get("call", {}))

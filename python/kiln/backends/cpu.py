@@ -285,8 +285,8 @@ class CpuBackend(HostArrays):
 
     # attention: (B, H, T, D) folded to (B*H, T, D) for the kernel
     def scaled_dot_product_attention(self, q, k, v, causal, scale):
-        b, h, tq, d = q.shape
-        tk, dv = k.shape[2], v.shape[3]
+        b, h, tq, _ = q.shape
+        dv = v.shape[3]
         out, lse = _output((b, h, tq, dv)), _output((b, h, tq))
         _C.attention_forward(*(_f32(a).reshape(b * h, -1, a.shape[3]) for a in (q, k, v)),
                              out.reshape(b * h, tq, dv), lse.reshape(b * h, tq), bool(causal), float(scale))

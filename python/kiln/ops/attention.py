@@ -31,7 +31,7 @@ def _qkv(fn, q, k, v):
     if tuple(v.shape[:3]) != tuple(k.shape[:3]):
         raise ValueError(f"{fn}: v must be (B, H, Tk, Dv) with k's B, H and Tk {tuple(k.shape[:3])}; "
                          f"got v {tuple(v.shape)}")
-    b, h, tq, d = q.shape
+    b, h, tq, _ = q.shape
     _check_elements(fn, "out", (b, h, tq, v.shape[3]))
     return q, k, v
 
