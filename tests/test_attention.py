@@ -346,3 +346,6 @@ def test_keras_mha_self_attention_in_sequential_style_call(rng):
     np.testing.assert_allclose(out.numpy()[:, :1], first, rtol=1e-5, atol=1e-6)  # causal: row 0 sees key 0 only
     with pytest.raises(ValueError, match="query, value"):
         layer(x)
+    q_in = keras.Input(shape=(4, 6))
+    with pytest.raises(NotImplementedError, match="attention_mask"):
+        layer(q_in, q_in, attention_mask=keras.Input(shape=(4, 4)))

@@ -19,7 +19,7 @@ from ...nn.functional.attention import fused_attention
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor, matmul
 from .. import initializers
-from .base import Layer, check_config
+from .base import KerasTensor, Layer, check_config
 
 _FN = "MultiHeadAttention"
 _LARGE_NEGATIVE = -1e9  # Keras's Softmax adds this where the mask is False (float32)
@@ -111,6 +111,11 @@ class MultiHeadAttention(Layer):
             parts = list(query)
         else:
             parts = [query, value] + ([] if key is None else [key])
+        masks = [k for k in ("query_mask", "value_mask", "key_mask", "attention_mask")
+                 if isinstance(kwargs.get(k), KerasTensor)]
+        if masks:
+            raise NotImplementedError(f"{_FN}: {', '.join(masks)} from a graph input are not supported by kiln; "
+                                      f"pass masks as arrays when calling the layer on data")
         self._return_scores_symbolic = bool(kwargs.get("return_attention_scores", False))
         return super().__call__(parts, training=training, **kwargs)
 
