@@ -437,6 +437,25 @@ def build_mse(c: Case):
                     grad_scale=1.0)
 
 
+# attention
+def attention_arguments(c: Case) -> dict:
+    b, h, tq, tk, d, dv = c.size(1, 2), c.size(1, 3), c.size(1, 70), c.size(1, 70), c.size(1), c.size(1)
+    return dict(q=c.normal(b, h, tq, d), k=c.normal(b, h, tk, d), v=c.normal(b, h, tk, dv),
+                causal=bool(c.rng.integers(2)), scale=None if c.rng.random() < 0.3 else float(c.rng.choice([0.3, 1.5])))
+
+
+def build_attention(c: Case):
+    args = attention_arguments(c)
+    c.kwargs = {**{k: c.layout(args[k]) for k in ("q", "k", "v")}, "causal": args["causal"], "scale": args["scale"]}
+
+
+def build_attention_backward(c: Case):
+    args = attention_arguments(c)
+    out, lse = ops.scaled_dot_product_attention(**args, backend="numpy")  # consistent with q, k, v: P <= 1
+    c.kwargs = {"dout": c.layout(c.normal(*out.shape)), **{k: c.layout(args[k]) for k in ("q", "k", "v")},
+                "out": c.layout(out), "logsumexp": c.layout(lse), "causal": args["causal"], "scale": args["scale"]}
+
+
 KERNELS = {
     "matmul": build_matmul,
     "linear_backward": build_linear_backward,
@@ -464,6 +483,9 @@ KERNELS = {
     "softmax_cross_entropy": build_softmax_cross_entropy,
     "bce_with_logits": build_bce_with_logits,
     "mse": build_mse,
+    # attention
+    "scaled_dot_product_attention": build_attention,
+    "scaled_dot_product_attention_backward": build_attention_backward,
 }
 
 
