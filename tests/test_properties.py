@@ -481,5 +481,39 @@ def test_every_kernel_has_a_property():
               "lstm_sequence_backward", "adam_step", "embedding", "embedding_backward", "sparse_matmul",
               "sparse_matmul_backward_weight", "softmax_cross_entropy", "bce_with_logits", "mse", "relu",
               "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "gelu", "gelu_backward",
-              "softmax", "softmax_backward", "log_softmax", "log_softmax_backward"}
+              "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+              # attention
+              "scaled_dot_product_attention", "scaled_dot_product_attention_backward"}
     assert set(ops.__all__) <= tested, set(ops.__all__) - tested
+
+
+# attention
+@examples(60)
+@given(b=st.integers(1, 2), h=st.integers(1, 3), tq=st.integers(1, 80), tk=st.integers(1, 80),
+       d=st.integers(1, 20), dv=st.integers(1, 20), causal=st.booleans(), scale=st.sampled_from([None, 0.2, 1.0]),
+       layout=layouts, seed=seeds)
+def test_scaled_dot_product_attention_and_backward(b, h, tq, tk, d, dv, causal, scale, layout, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v = (laid_out(values(rng, b, h, t, n), layout) for t, n in ((tq, d), (tk, d), (tk, dv)))
+    tol = reduction_tol(tk * max(d, dv))
+    agree(lambda q, k, v, *, backend: ops.scaled_dot_product_attention(q, k, v, causal, scale, backend=backend),
+          (q, k, v), (tol, tol))
+    out, lse = (np.asarray(a, np.float32) for a in ops.scaled_dot_product_attention(
+        q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), causal, scale, backend="numpy"))
+    dout = laid_out(values(rng, b, h, tq, dv), layout)
+    args = (dout, q, k, v, out, lse)
+    want = ops.scaled_dot_product_attention_backward(*map(reference_operand, args), causal, scale, backend="numpy")
+    # dS = P * (dP - delta) cancels where a row's probabilities concentrate (exactly, with one key),
+    # so dq and dk are judged against the size of the terms they sum: scale * max|dP| * max|k or q|
+    s = 1 / math.sqrt(d) if scale is None else scale
+    dp_max = float(np.abs(np.asarray(dout, np.float64) @ np.swapaxes(np.asarray(v, np.float64), -1, -2)).max())
+    for name in BACKENDS:
+        got = ops.scaled_dot_product_attention_backward(*args, causal, scale, backend=name)
+        for i, (g, w, other) in enumerate(zip(got, want, (k, q, None))):
+            g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+            if other is None:
+                assert_close(g, w, tol, f"dv on {name}")
+                continue
+            size = float(np.abs(w).max()) + s * dp_max * float(np.abs(other).max())
+            assert float(np.abs(g - w).max()) <= tol * size, f"output {i} on {name}"
+
