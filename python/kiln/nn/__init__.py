@@ -18,3 +18,8 @@ __all__ = [
     "ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
 ]
+
+# normalization
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm  # noqa: E402
+
+__all__ += ["LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]

@@ -34,3 +34,8 @@ __all__ = [
     "embedding", "embedding_backward",
     "softmax_cross_entropy", "bce_with_logits", "mse",
 ]
+
+# normalization
+from .norm import batch_norm, batch_norm_backward, layer_norm, layer_norm_backward  # noqa: E402
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]

@@ -34,3 +34,8 @@ __all__ = [
     "conv2d", "conv2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
 ]
+
+# normalization
+from .norm import batch_norm, batch_norm_backward, layer_norm, layer_norm_backward  # noqa: E402
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]

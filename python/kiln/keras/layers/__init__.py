@@ -8,3 +8,8 @@ from .recurrent import LSTM
 
 __all__ = ["Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Flatten", "Dropout",
            "Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Embedding", "LSTM"]
+
+# normalization
+from .normalization import BatchNormalization, LayerNormalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "BatchNormalization"]

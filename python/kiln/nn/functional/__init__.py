@@ -22,3 +22,8 @@ __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d",
 ]
+
+# normalization
+from .normalization import batch_norm, layer_norm  # noqa: E402
+
+__all__ += ["layer_norm", "batch_norm"]
