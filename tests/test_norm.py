@@ -159,7 +159,7 @@ def test_batch_norm_finite_differences_in_training_and_eval(rng):
 
 
 def test_batch_norm_is_bit_identical_across_thread_counts(rng):
-    x = rng.standard_normal((6, 7, 300)).astype(np.float32)
+    x = rng.standard_normal((16, 7, 2000)).astype(np.float32)  # past the ~1 Mflop threading threshold
     results = []
     for n in (1, 2):
         previous = kiln.get_num_threads()
@@ -168,7 +168,7 @@ def test_batch_norm_is_bit_identical_across_thread_counts(rng):
             m = nn.BatchNorm1d(7)
             xt = kiln.tensor(x, requires_grad=True)
             (m(xt) ** 3).sum().backward()
-            ln = nn.LayerNorm(300)
+            ln = nn.LayerNorm(2000)
             lt = kiln.tensor(x, requires_grad=True)
             (ln(lt) ** 3).sum().backward()
             results.append([a.numpy().copy() for a in (xt.grad, m.weight.grad, m.running_var, lt.grad,
