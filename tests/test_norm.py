@@ -211,8 +211,7 @@ def test_keras_layer_normalization(device, default_device, rng):
     layer = keras.layers.LayerNormalization()
     x = (rng.standard_normal((4, 3, 6)) * 2 + 1).astype(np.float32)
     y = layer(kiln.tensor(x))
-    assert [w.name if hasattr(w, "name") else n for n, w in layer._named_weights()] == \
-        [f"{layer.name}/gamma", f"{layer.name}/beta"]
+    assert [n for n, _ in layer._named_weights()] == [f"{layer.name}/gamma", f"{layer.name}/beta"]
     want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3)
     _close(_host(y), want)
     several = keras.layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False)
@@ -242,6 +241,19 @@ def test_keras_batch_normalization_training_and_inference(device, default_device
     before = _host(layer.moving_mean).copy()
     layer(kiln.tensor(x), training=True)
     np.testing.assert_array_equal(_host(layer.moving_mean), before)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_keras_batch_normalization_channels_first(device, default_device, rng):
+    layer = keras.layers.BatchNormalization(axis=1, momentum=0.5, epsilon=1e-5, center=False)
+    x = (rng.standard_normal((4, 3, 5, 2)) * 3 - 1).astype(np.float32)
+    y = layer(kiln.tensor(x), training=True)
+    assert [tuple(w.shape) for w in layer.weights] == [(3,)] * 3  # gamma, moving_mean, moving_variance
+    mean, var = x.mean((0, 2, 3), keepdims=True), x.var((0, 2, 3), keepdims=True)
+    _close(_host(y), (x - mean) / np.sqrt(var + 1e-5))
+    _close(_host(layer.moving_variance), 0.5 + 0.5 * var.reshape(3))
+    with pytest.raises(ValueError, match=r"expected 3 channels on axis 1, got input of shape \(4, 2, 5, 2\)"):
+        layer(kiln.tensor(x[:, :2]))
 
 
 def _bn_model():
