@@ -1,7 +1,7 @@
 // kiln CPU: layer norm and batch norm, forward and backward (kiln/norm.hpp).
 //
 // Layer norm: rows in parallel; a row's statistics are two passes over it while it sits in
-// L1 (the mean, then the squared deviations: no cancellation), each a sum in 8 float lanes
+// L1 (the mean, then the squared deviations: no cancellation), each a sum in 8 double lanes
 // the compiler vectorizes, then the fused normalize + affine pass. The backward's dx is
 // rows in parallel too; dweight/dbias are column blocks in parallel, each column summed
 // over the rows in row order, so no per-thread partials and no thread-count dependence.
@@ -21,15 +21,17 @@ namespace {
 
 constexpr int kLanes = 8;
 
-// sum over k of f(k), k in [0, n), in kLanes interleaved float partials, added in order.
+// sum over k of f(k), k in [0, n), in kLanes interleaved double partials, added in order.
+// Double: a row of equal values has its own value as mean exactly (so a variance of 0, not
+// rounding noise that eps would then amplify), and long rows lose nothing to the sum.
 template <class F>
-float lane_sum(index_t n, F&& f) {
-  float lanes[kLanes] = {};
+double lane_sum(index_t n, F&& f) {
+  double lanes[kLanes] = {};
   index_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
     for (int l = 0; l < kLanes; ++l) lanes[l] += f(k + l);
   for (int l = 0; k < n; ++k, ++l) lanes[l] += f(k);
-  float total = 0.0f;
+  double total = 0.0;
   for (int l = 0; l < kLanes; ++l) total += lanes[l];
   return total;
 }
@@ -61,12 +63,13 @@ void layer_norm_forward(const LayerNormParams& p, const float* x, const float* w
   if (p.rows == 0) return;
   KILN_CHECK(x && y && mean && rstd, kFn << ": x, y, mean and rstd must not be null");
   const index_t n = p.cols;
-  const float inv_n = static_cast<float>(1.0 / static_cast<double>(n));
+  const double inv_n = 1.0 / static_cast<double>(n);
   detail::parallel_for(p.rows, detail::threads_for(8.0 * p.rows * n), [&](index_t r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    const float m = lane_sum(n, [&](index_t k) { return xr[k]; }) * inv_n;
-    const float var = lane_sum(n, [&](index_t k) { const float d = xr[k] - m; return d * d; }) * inv_n;
+    const float m = static_cast<float>(lane_sum(n, [&](index_t k) { return double(xr[k]); }) * inv_n);
+    const float var = static_cast<float>(
+        lane_sum(n, [&](index_t k) { const float d = xr[k] - m; return double(d) * d; }) * inv_n);
     const float s = 1.0f / std::sqrt(var + p.eps);
     mean[r] = m, rstd[r] = s;
     if (weight && bias)
@@ -96,8 +99,9 @@ void layer_norm_backward(const LayerNormParams& p, const float* dy, const float*
       const float *xr = x + r * n, *gr = dy + r * n;
       const float m = mean[r], s = rstd[r];
       auto g = [&](index_t k) { return weight ? gr[k] * weight[k] : gr[k]; };
-      const float g_mean = lane_sum(n, g) * inv_n;
-      const float gx_mean = lane_sum(n, [&](index_t k) { return g(k) * ((xr[k] - m) * s); }) * inv_n;
+      const float g_mean = static_cast<float>(lane_sum(n, g) * inv_n);
+      const float gx_mean =
+          static_cast<float>(lane_sum(n, [&](index_t k) { return g(k) * ((xr[k] - m) * s); }) * inv_n);
       float* dr = dx + r * n;
       for (index_t k = 0; k < n; ++k) dr[k] = s * (g(k) - g_mean - (xr[k] - m) * s * gx_mean);
     });

@@ -2,7 +2,8 @@
 
 Layer norm: x (M, N), each row normalized on its own; mean, rstd (M,); weight, bias (N,).
 Batch norm: x (outer, C, inner) (NCHW is (N, C, H*W), channels-last (N*H*W, C, 1)); every
-per-channel vector (C,). Computed in the inputs' dtype (float64 for gradient checks).
+per-channel vector (C,). Results in the inputs' dtype (float64 for gradient checks), the
+statistics taken in float64.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import numpy as np
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """-> (y (M, N), mean (M,), rstd (M,)); y = (x - mean) * rstd * weight + bias with the
-    biased variance, rstd = 1 / sqrt(var + eps)."""
-    mean = x.mean(axis=1)
+    biased variance, rstd = 1 / sqrt(var + eps). The statistics are taken in float64 (a row
+    of equal values has its value as mean exactly), the results are in x's dtype."""
+    mean = x.mean(axis=1, dtype=np.float64)
     centred = x - mean[:, None]
     rstd = 1.0 / np.sqrt((centred * centred).mean(axis=1) + eps)
     y = centred * rstd[:, None]
@@ -42,8 +44,8 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
     batch_var is that variance (the caller updates its running statistics); inference:
     running_mean and running_var normalize, save_mean = running_mean, batch_var None.
     """
-    if training:
-        mean = x.mean(axis=(0, 2))
+    if training:  # statistics in float64, as layer_norm's
+        mean = x.mean(axis=(0, 2), dtype=np.float64)
         var = ((x - mean[None, :, None]) ** 2).mean(axis=(0, 2))
     else:
         mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
