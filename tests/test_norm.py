@@ -6,10 +6,9 @@ cuda devices."""
 
 from __future__ import annotations
 
+import kiln
 import numpy as np
 import pytest
-
-import kiln
 from gradcheck import finite_difference_check
 from kiln import keras, nn
 from kiln.nn import functional as F
