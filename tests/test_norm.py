@@ -6,13 +6,14 @@ cuda devices."""
 
 from __future__ import annotations
 
-import kiln
 import numpy as np
 import pytest
 from gradcheck import finite_difference_check
+from torch_compare import DEVICES
+
+import kiln
 from kiln import keras, nn
 from kiln.nn import functional as F
-from torch_compare import DEVICES
 
 torch = pytest.importorskip("torch")
 TOL = 2e-5
