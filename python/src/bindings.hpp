@@ -17,5 +17,7 @@ void bind_pool2d(pybind11::module_& m);
 void bind_sparse_matmul(pybind11::module_& m);
 // attention
 void bind_attention(pybind11::module_& m);
+// normalization
+void bind_norm(pybind11::module_& m);
 
 }  // namespace kiln::bind

@@ -37,4 +37,6 @@ PYBIND11_MODULE(_C, m) {
   kiln::nodes::bind_lstm_nodes(m);
   // attention
   kiln::bind::bind_attention(m);
+  // normalization
+  kiln::bind::bind_norm(m);
 }

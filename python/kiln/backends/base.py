@@ -57,6 +57,8 @@ KERNELS = (
     "activation", "activation_backward", "softmax", "softmax_backward",
     # attention
     "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
+    # normalization
+    "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
 )
 
 

@@ -300,6 +300,39 @@ class CpuBackend(HostArrays):
                               _f32(logsumexp).reshape(b * h, tq), *(g.reshape(b * h, -1, g.shape[3]) for g in grads),
                               bool(causal), float(scale))
         return grads
+    # normalization
+    def layer_norm(self, x, weight, bias, eps):
+        x = _f32(x)
+        m, n = x.shape
+        y, mean, rstd = _output((m, n)), _empty(m), _empty(m)
+        _C.layer_norm_forward(x, _f32(weight), _f32(bias), y, mean, rstd, eps)
+        return y, mean, rstd
+
+    def layer_norm_backward(self, grad_y, x, mean, rstd, weight):
+        x = _f32(x)
+        n = x.shape[1]
+        dx = _output(x.shape)
+        dw, db = (_empty(n), _empty(n)) if weight is not None else (None, None)
+        _C.layer_norm_backward(_f32(grad_y), x, _f32(mean), _f32(rstd), _f32(weight), dx, dw, db)
+        return dx, dw, db
+
+    def batch_norm(self, x, weight, bias, running_mean, running_var, training, eps):
+        x = _f32(x)
+        c = x.shape[1]
+        y, mean, invstd = _output(x.shape), _empty(c), _empty(c)
+        var = _empty(c) if training else None
+        _C.batch_norm_forward(x, _f32(weight), _f32(bias), _f32(running_mean), _f32(running_var), training, eps,
+                              y, mean, invstd, var)
+        return y, mean, invstd, var
+
+    def batch_norm_backward(self, grad_y, x, save_mean, save_invstd, weight, training):
+        x = _f32(x)
+        c = x.shape[1]
+        dx = _output(x.shape)
+        dw, db = (_empty(c), _empty(c)) if weight is not None else (None, None)
+        _C.batch_norm_backward(_f32(grad_y), x, _f32(save_mean), _f32(save_invstd), _f32(weight), training, dx,
+                               dw, db)
+        return dx, dw, db
 
 
 def _along_last_axis(kernel, arrays: list, axis: int, out):

@@ -29,3 +29,8 @@ __all__ = [
     # attention
     "MultiheadAttention",
 ]
+
+# normalization
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm  # noqa: E402
+
+__all__ += ["LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]

@@ -38,3 +38,8 @@ __all__ = [
     # attention
     "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
 ]
+
+# normalization
+from .norm import batch_norm, batch_norm_backward, layer_norm, layer_norm_backward  # noqa: E402
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]

@@ -13,4 +13,6 @@ PYBIND11_MODULE(_cuda, m) {
   bind_linalg(m);
   // attention
   bind_attention(m);
+  // normalization
+  bind_norm(m);
 }

@@ -23,8 +23,12 @@ from .primitives import DeviceArrays
 from .attention import AttentionKernels
 
 
+# normalization
+from .norm_kernels import NormKernels
+
+
 class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
-                  AttentionKernels):
+                  AttentionKernels, NormKernels):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"

@@ -22,3 +22,8 @@ __all__ += ["Reshape", "Permute", "RepeatVector", "Rescaling", "Normalization", 
             "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
 # attention
 __all__ += ["MultiHeadAttention"]
+
+# normalization
+from .normalization import BatchNormalization, LayerNormalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "BatchNormalization"]

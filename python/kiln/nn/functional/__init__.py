@@ -33,3 +33,8 @@ __all__ = [
     # attention
     "scaled_dot_product_attention",
 ]
+
+# normalization
+from .normalization import batch_norm, layer_norm  # noqa: E402
+
+__all__ += ["layer_norm", "batch_norm"]
