@@ -38,7 +38,8 @@ __version__ = "0.1.0"
 concatenate = cat
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
-_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator")
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator",
+               "distributed")  # data-parallel training over MPI
 _FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
 
 
@@ -70,3 +71,7 @@ __all__ = [
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
 ]
+
+# Data-parallel (kiln.distributed): under mpiexec/srun with several ranks on this node, each rank's
+# kernels use cores / local ranks threads from the first op (OMP_NUM_THREADS wins); alone, nothing.
+importlib.import_module(".distributed", __name__).default_threads()

@@ -37,20 +37,20 @@ from .tensor import Tensor
 
 # Environment variables that say a launcher started this process as one of several
 # (Hydra/MPICH, Open MPI, PMIx, Slurm's srun): read without importing mpi4py.
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
 _LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
 
 BUCKET_BYTES = 25 * 1024 * 1024  # PyTorch DDP's default bucket_cap_mb
 
 
 class _World:
-    comm = None          # mpi4py's COMM_WORLD after init()
+    initialized = False  # init() has run (alone: a world of one, no MPI)
+    comm = None          # mpi4py's COMM_WORLD after init() with a launcher
     MPI = None           # the mpi4py.MPI module
     rank = 0
     size = 1
     local_size = 1
     cuda_aware = False
-    threads_set = False  # init() chose the thread count (OMP_NUM_THREADS unset)
 
 
 _world = _World()
@@ -69,6 +69,19 @@ def launched_size() -> int:
     """How many ranks the launcher started, from its environment (1 when run alone): what
     kiln.keras's ``fit`` reads to decide whether to ``init()``; imports nothing."""
     return _env_int(_SIZE_VARIABLES) or 1
+
+
+def _threads_per_rank(local_ranks: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, local_ranks))
+
+
+def default_threads() -> None:
+    """At ``import kiln``: under a launcher with several ranks, cores / ranks-on-this-node
+    kernel threads (from the launcher's environment), unless OMP_NUM_THREADS is set; nothing
+    when run alone. init() sets it again from the MPI world's count."""
+    if "OMP_NUM_THREADS" in os.environ or launched_size() == 1:
+        return
+    backends.set_num_threads(_threads_per_rank(_env_int(_LOCAL_SIZE_VARIABLES) or launched_size()))
 
 
 def _mpi():
@@ -103,8 +116,8 @@ def _abort_on_exception(kind, value, tb) -> None:
 
 
 def init(verbose: bool = True) -> None:
-    """Join the MPI world (idempotent; a no-op world of one without a launcher or mpi4py
-    when run alone). With more than one rank:
+    """Join the MPI world (idempotent). Run alone (no launcher, or one rank) it is a world
+    of one and MPI (mpi4py) is not even imported. With more than one rank:
 
     - each rank's CPU kernels use cores / ranks-on-this-node threads, unless OMP_NUM_THREADS
       is set (it wins) or ``kiln.set_num_threads`` is called afterwards;
@@ -113,15 +126,13 @@ def init(verbose: bool = True) -> None:
     - rank 0 prints one line: ranks, threads, and how device buffers travel (passed to MPI
       directly when it is CUDA-aware, staged through host memory otherwise).
     """
-    if _world.comm is not None:
+    if _world.initialized:
         return
-    if launched_size() == 1:
-        try:
-            MPI = _mpi()
-        except ImportError:
-            return  # alone, without mpi4py: world of one, nothing to join
-    else:
-        MPI = _mpi()
+    if launched_size() == 1:  # alone (or mpiexec -n 1): a world of one; MPI is never started
+        _world.initialized = True
+        return
+    MPI = _mpi()
+    _world.initialized = True
     comm = MPI.COMM_WORLD
     _world.MPI, _world.comm = MPI, comm
     _world.rank, _world.size = comm.Get_rank(), comm.Get_size()
@@ -132,8 +143,7 @@ def init(verbose: bool = True) -> None:
     local.Free()
     _world.cuda_aware = _cuda_aware(MPI)
     if "OMP_NUM_THREADS" not in os.environ:
-        backends.set_num_threads(max(1, (os.cpu_count() or 1) // _world.local_size))
-        _world.threads_set = True
+        backends.set_num_threads(_threads_per_rank(_world.local_size))
     sys.excepthook = _abort_on_exception
     if verbose and _world.rank == 0:
         library = MPI.Get_library_version().splitlines()[0].strip()
@@ -145,8 +155,8 @@ def init(verbose: bool = True) -> None:
 
 
 def is_initialized() -> bool:
-    """Whether ``init()`` has joined an MPI world (of any size)."""
-    return _world.comm is not None
+    """Whether ``init()`` has run (alone: a world of one)."""
+    return _world.initialized
 
 
 def rank() -> int:
@@ -166,7 +176,7 @@ def barrier() -> None:
 
 
 def _require_world(fn: str) -> None:
-    if _world.comm is None and launched_size() > 1:
+    if not _world.initialized and launched_size() > 1:
         raise RuntimeError(f"kiln.distributed.{fn}: call kiln.distributed.init() first")
 
 
@@ -466,12 +476,9 @@ class GradientReducer:
         """Start every bucket not started yet (a parameter with no gradient on this rank
         counts as zeros), wait for all, and unpack the staged ones: after it, every rank holds
         the same reduced gradients. The backward's last hook calls it; kiln.keras's fit calls
-        it after each backward too (then it finds nothing left to do)."""
+        it (through contribute_zeros) for a rank without rows in a batch."""
         if not self._in_step:
-            if not self.enabled or _world.size == 1:
-                return
-            self._plan()
-            self._in_step = True
+            return
         for bucket in self.buckets:
             if bucket.request is None:
                 bucket.remaining = 0
@@ -494,6 +501,15 @@ class GradientReducer:
         self.reduced_bytes = sum(b.buffer.nbytes for b in self.buckets)
         self.steps += 1
         self._in_step = False
+
+    def contribute_zeros(self) -> None:
+        """Take part in a step without a backward (this rank has no rows of the batch): every
+        bucket is reduced with zero gradients, so the other ranks' reductions are matched."""
+        if not self.enabled or _world.size == 1:
+            return
+        self._plan()
+        self._in_step = True
+        self.finish()
 
     @property
     def in_progress(self) -> bool:

@@ -149,9 +149,15 @@ class Model(Trainer):
             print_fn(line)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Write the model to ``filepath`` (.keras); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write the weights to ``filepath`` (.weights.h5); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
@@ -243,3 +249,10 @@ class _Graph:
         return {"layers": layers, "input_layers": [list(names[id(t)]) for t in self.inputs],
                 "output_layers": [list(names[id(t)]) for t in self.outputs],
                 "multi_input": self.multi_input, "multi_output": self.multi_output}
+
+
+def _writes_files() -> bool:
+    """False on the ranks other than 0 of an MPI world (they share rank 0's weights and files)."""
+    from .. import distributed
+
+    return distributed.world_size() == 1 or distributed.rank() == 0
