@@ -117,6 +117,16 @@ def test_different_models_are_refused_at_broadcast_parameters():
 
 
 @needs_mpi
+@pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device (real or emulated) in this build")
+def test_device_buffers_are_reduced_through_host_memory():
+    result = _ok(_run(["device_buffers.py"], ranks=2))
+    assert "device buffers staged through host memory (MPI not CUDA-aware)" in result.stderr or \
+        "passed to MPI directly (CUDA-aware MPI)" in result.stderr
+    for r in (0, 1):
+        assert f"rank {r}: mean=[1.5, 1.5, 1.5] same=True" in result.stdout
+
+
+@needs_mpi
 def test_init_sets_threads_per_rank_and_omp_num_threads_wins():
     code = "import kiln; kiln.distributed.init(verbose=False); print(f'threads={kiln.get_num_threads()};')"
     cores = os.cpu_count()

@@ -40,7 +40,7 @@ from .tensor import Tensor
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
 _LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
 
-BUCKET_BYTES = 25 * 1024 * 1024  # PyTorch DDP's default bucket_cap_mb
+BUCKET_BYTES = 25 * 1024 * 1024  # PyTorch DDP's default bucket_cap_mb; what fit's buckets hold
 
 
 class _World:
@@ -189,9 +189,9 @@ def _host_view(array):
         return array, None
     be = backends.select(None, array)
     if _world.cuda_aware and hasattr(array, "__cuda_array_interface__"):
-        synchronize = getattr(be, "synchronize", None)  # the kernels that wrote it may still run
-        if synchronize is not None:
-            synchronize()
+        from . import cuda
+
+        cuda.synchronize()  # the kernels that wrote it may still be running
         return array, None
     host = np.ascontiguousarray(be.to_numpy(array))
     return host, lambda: be.copy_into(array, be.from_numpy(host))
@@ -224,7 +224,7 @@ def all_reduce(tensor: Tensor, op: str = "mean") -> Tensor:
             buf /= _world.size
         else:
             be = backends.select(None, buf)
-            be.copy_into(buf, be.div(buf, be.full((), _world.size, buf.dtype)))
+            be.copy_into(buf, be.divide(buf, be.full((), _world.size, buf.dtype)))
     if write_back is not None:
         write_back()
     return tensor
@@ -338,12 +338,14 @@ class GradientReducer:
     Statistics for the overlap: ``wait_seconds`` (time the backward's end spent waiting for
     reductions still in flight), ``steps``, ``reduced_bytes`` (per step)."""
 
-    def __init__(self, params, bucket_bytes: int = BUCKET_BYTES):
+    def __init__(self, params, bucket_bytes: int | None = None):
         _require_world("DistributedDataParallel")
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("DistributedDataParallel: the model has no parameter that requires grad")
-        self.bucket_bytes = int(bucket_bytes)
+        self.bucket_bytes = int(BUCKET_BYTES if bucket_bytes is None else bucket_bytes)
+        if self.bucket_bytes < 1:
+            raise ValueError(f"DistributedDataParallel: the bucket size must be >= 1 byte, got {bucket_bytes}")
         self.scale = 1.0 / _world.size
         self.enabled = True
         self.buckets: list[_Bucket] = []

@@ -19,6 +19,10 @@ from .. import distributed
 from ..random import generator
 
 
+# The gradient reducer's figures of the last fit under mpiexec (python -m kiln.bench.distributed reads them).
+last_fit_stats: "dict | None" = None
+
+
 def sharding_for(model) -> "Sharding | None":
     """A Sharding when this process is one of several ranks, else None (training as alone)."""
     distributed.init()
@@ -63,8 +67,12 @@ class Sharding:
         self.reducer = distributed.GradientReducer(model.trainable_weights)
 
     def end_training(self) -> None:
+        global last_fit_stats
         if self.reducer is not None:
-            self.reducer.detach()
+            r = self.reducer
+            last_fit_stats = {"wait_seconds": r.wait_seconds, "steps": r.steps, "reduced_bytes": r.reduced_bytes,
+                              "buckets": len(r.buckets)}
+            r.detach()
             self.reducer = None
         distributed.barrier()
 
