@@ -117,6 +117,13 @@ def test_different_models_are_refused_at_broadcast_parameters():
 
 
 @needs_mpi
+def test_a_parameter_without_gradient_is_reported_at_the_next_forward():
+    result = _run(["unused_parameter.py"], ranks=2, timeout=60)
+    assert result.returncode != 0
+    assert "left some parameters without a gradient" in result.stderr
+
+
+@needs_mpi
 @pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device (real or emulated) in this build")
 def test_device_buffers_are_reduced_through_host_memory():
     result = _ok(_run(["device_buffers.py"], ranks=2))
