@@ -19,8 +19,9 @@ Overlap: each 2-rank run also reports, per step, the time the backward's end wai
 reductions still in flight (``GradientReducer.wait_seconds``), and the time a blocking
 ``Allreduce`` of the same gradient bytes takes alone; hidden = 1 - wait / blocking. The CNN's
 gradients (~145 KB) fit one default 25 MB bucket, which can only start when the backward is
-over (nothing to hide); ``--bucket-kb`` (16 by default here) splits them so the buckets of the
-last layers start while the first layers' gradients are computed.
+over (nothing to hide): the timed configurations use it. One more 2-rank configuration splits
+them into ``--bucket-kb`` buckets (16 KB: 5 buckets), so the last layers' buckets start while
+the first layers' gradients are computed, and reports how much of the reduction that hides.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ import time
 
 import numpy as np
 
-CONFIGS = [  # name, ranks, threads per rank, global batch
-    ("1 rank x 1 thread", 1, 1, 32),
-    ("2 ranks x 1 thread, global 32", 2, 1, 32),
-    ("1 rank x 2 threads", 1, 2, 32),
-    ("2 ranks x 1 thread, 32 per rank", 2, 1, 64),
+DEFAULT_BUCKET_KB = 25 * 1024
+CONFIGS = [  # name, ranks, threads per rank, global batch, bucket KB (None: --bucket-kb)
+    ("1 rank x 1 thread", 1, 1, 32, DEFAULT_BUCKET_KB),
+    ("2 ranks x 1 thread, global 32", 2, 1, 32, DEFAULT_BUCKET_KB),
+    ("1 rank x 2 threads", 1, 2, 32, DEFAULT_BUCKET_KB),
+    ("2 ranks x 1 thread, 32 per rank", 2, 1, 64, DEFAULT_BUCKET_KB),
+    ("2 ranks x 1 thread, global 32, small buckets", 2, 1, 32, None),
 ]
 
 
@@ -98,7 +101,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kiln.bench.distributed", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="runs of each configuration, interleaved")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run (after one untimed)")
-    parser.add_argument("--bucket-kb", type=float, default=16)
+    parser.add_argument("--bucket-kb", type=float, default=16, help="the small buckets' size")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -113,10 +116,10 @@ def main(argv=None) -> None:
     results: dict[str, list[dict]] = {name: [] for name, *_ in CONFIGS}
     for rep in range(args.reps):
         order = CONFIGS[rep % len(CONFIGS):] + CONFIGS[:rep % len(CONFIGS)]
-        for name, ranks, threads, batch in order:
+        for name, ranks, threads, batch, bucket_kb in order:
             env = dict(os.environ, OMP_NUM_THREADS=str(threads))
             command = [sys.executable, "-m", "kiln.bench.distributed", "--worker", "--epochs", str(args.epochs),
-                       "--batch", str(batch), "--bucket-kb", str(args.bucket_kb)]
+                       "--batch", str(batch), "--bucket-kb", str(args.bucket_kb if bucket_kb is None else bucket_kb)]
             if ranks > 1:
                 command = [mpiexec, "-n", str(ranks)] + command
             run = subprocess.run(command, capture_output=True, text=True, env=env)
