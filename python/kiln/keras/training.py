@@ -637,11 +637,11 @@ class Trainer:
                 self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
             self._check_targets(fn, y)
             source = _ArrayBatches(x, y, weights, batch_size, False, self._casts())
-        self._sharding = sharding
+        outer, self._sharding = self._sharding, sharding  # evaluate may run inside fit (a callback)
         try:
             logs = self._evaluate_batches(source, verbose)
         finally:
-            self._sharding = None
+            self._sharding = outer
         if return_dict:
             return logs
         values = list(logs.values())
