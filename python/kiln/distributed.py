@@ -107,11 +107,14 @@ def _cuda_aware(MPI) -> bool:
 def _abort_on_exception(kind, value, tb) -> None:
     """sys.excepthook on every rank of a world > 1: print the error, then end the whole job
     (MPI_Abort), so the other ranks do not wait forever in a collective for this one."""
-    rank = _world.rank
-    sys.stderr.write(f"kiln.distributed: rank {rank} of {_world.size} raised; aborting the job\n")
-    traceback.print_exception(kind, value, tb, file=sys.stderr)
-    sys.stderr.flush()
+    # One write, then a moment for the launcher to forward it: MPI_Abort kills every rank,
+    # and output still in a pipe (this rank's or another's) can be lost with them.
+    message = (f"kiln.distributed: rank {_world.rank} of {_world.size} raised; aborting the job\n"
+               + "".join(traceback.format_exception(kind, value, tb)))
     sys.stdout.flush()
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    time.sleep(0.5)
     _world.comm.Abort(1)
 
 
