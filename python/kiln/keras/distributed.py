@@ -34,6 +34,9 @@ def _length(x) -> int:
 
 
 def _rows(x, lo: int, hi: int):
+    """Rows [lo, hi) of an array, of each array of a list (several inputs or outputs), None kept."""
+    if x is None:
+        return None
     if isinstance(x, list):
         return [_rows(v, lo, hi) for v in x]
     return x[lo:hi]
@@ -97,8 +100,8 @@ class Sharding:
         lo, hi = self.rows(n)
         self.reducer.scale = (hi - lo) / n
         if hi > lo:
-            xs, ys = _rows(x, lo, hi), y[lo:hi]
-            loss, pred = model.train_step(xs, ys) if w is None else model.train_step(xs, ys, w[lo:hi])
+            xs, ys = _rows(x, lo, hi), _rows(y, lo, hi)
+            loss, pred = model.train_step(xs, ys) if w is None else model.train_step(xs, ys, _rows(w, lo, hi))
         else:  # no rows here: zeros into the sum, and the same step as everyone
             model.optimizer.zero_grad()
             self.reducer.contribute_zeros()
@@ -111,8 +114,8 @@ class Sharding:
         lo, hi = self.rows(n)
         loss, pred = 0.0, None
         if hi > lo:
-            xs, ys = _rows(x, lo, hi), y[lo:hi]
-            loss, pred = model.test_step(xs, ys) if w is None else model.test_step(xs, ys, w[lo:hi])
+            xs, ys = _rows(x, lo, hi), _rows(y, lo, hi)
+            loss, pred = model.test_step(xs, ys) if w is None else model.test_step(xs, ys, _rows(w, lo, hi))
         return self._gather(loss, pred, hi - lo, n)
 
     def predict(self, model, x):
@@ -120,6 +123,8 @@ class Sharding:
         pred = None
         if hi > lo:
             out = model(_rows(x, lo, hi), training=False)
+            if isinstance(out, dict):  # as predict: the outputs in sorted name order
+                out = [out[k] for k in sorted(out)]
             pred = [o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True)
         return _concat(self.comm.allgather(pred))
 
