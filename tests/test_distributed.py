@@ -99,6 +99,20 @@ def test_keras_fit_under_two_ranks_matches_one_process(tmp_path):
 
 
 @needs_mpi
+def test_keras_fit_of_two_outputs_under_two_ranks_matches_one_process(tmp_path):
+    _ok(_run(["keras_multi_output.py", str(tmp_path / "two")], ranks=2))
+    _ok(_run(["keras_multi_output.py", str(tmp_path / "one")]))
+    two = [_json(tmp_path / "two" / f"rank{r}.json") for r in (0, 1)]
+    one = _json(tmp_path / "one" / "rank0.json")
+    assert two[0] == two[1]
+    assert sorted(one["history"]) == ["a_loss", "a_mae", "b_accuracy", "b_loss", "loss"]
+    for key, values in one["history"].items():
+        np.testing.assert_allclose(two[0]["history"][key], values, rtol=1e-5, err_msg=key)
+    for got, want in zip(two[0]["predicted"], one["predicted"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@needs_mpi
 def test_a_rank_that_raises_ends_the_job(tmp_path):
     start = time.perf_counter()
     result = _run(["raise_on_rank.py"], ranks=2, timeout=60)

@@ -107,7 +107,7 @@ class Sharding:
             self.reducer.contribute_zeros()
             model.optimizer.apply()
             loss, pred = 0.0, None
-        return self._gather(loss, pred, hi - lo, n)
+        return self._gather(model, loss, pred, hi - lo, n)
 
     def test_step(self, model, x, y, w):
         n = _length(x)
@@ -116,7 +116,7 @@ class Sharding:
         if hi > lo:
             xs, ys = _rows(x, lo, hi), _rows(y, lo, hi)
             loss, pred = model.test_step(xs, ys) if w is None else model.test_step(xs, ys, _rows(w, lo, hi))
-        return self._gather(loss, pred, hi - lo, n)
+        return self._gather(model, loss, pred, hi - lo, n)
 
     def predict(self, model, x):
         lo, hi = self.rows(_length(x))
@@ -128,6 +128,14 @@ class Sharding:
             pred = [o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True)
         return _concat(self.comm.allgather(pred))
 
-    def _gather(self, loss: float, pred, rows: int, n: int):
-        parts = self.comm.allgather((loss * rows, pred))
+    def _gather(self, model, loss: float, pred, rows: int, n: int):
+        """The batch's loss (each rank's mean weighted by its rows), its predictions in rank
+        order, and for a model of several outputs each output's loss the same way."""
+        outputs = getattr(model, "_compiled_outputs", None)
+        per_output = list(outputs.last_losses) if outputs is not None and rows else None
+        parts = self.comm.allgather((loss * rows, pred, rows, per_output))
+        if outputs is not None:
+            for i in range(len(outputs.last_losses)):
+                shares = [(p[3][i], p[2]) for p in parts if p[3] is not None and p[3][i] is not None]
+                outputs.last_losses[i] = sum(v * r for v, r in shares) / n if shares else None
         return sum(p[0] for p in parts) / n, _concat([p[1] for p in parts])
