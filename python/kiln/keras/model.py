@@ -164,9 +164,15 @@ class Model(Trainer):
             print_fn(line)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Write the model to ``filepath`` (.keras); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write the weights to ``filepath`` (.weights.h5); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
@@ -375,3 +381,8 @@ def _call_kwargs(node) -> dict:
             raise NotImplementedError(f"{node.layer.name}: the call argument {key}= of type {type(value).__name__} "
                                       f"cannot be saved (only bools, numbers, strings and None)")
     return {"call_kwargs": dict(node.kwargs)}
+def _writes_files() -> bool:
+    """False on the ranks other than 0 of an MPI world (they share rank 0's weights and files)."""
+    from .. import distributed
+
+    return distributed.world_size() == 1 or distributed.rank() == 0
