@@ -14,6 +14,8 @@ from .module import Identity, Module, ModuleList, Parameter, Sequential
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample
 from .recurrent import LSTM, LSTMCell
 from .regularization import Dropout, Dropout2d, Flatten, Unflatten
+# attention
+from .attention import MultiheadAttention
 # conv/pool breadth
 from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
 from .pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, MaxPool1d
@@ -27,7 +29,14 @@ __all__ = [
     "KLDivLoss", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten", "CosineSimilarity", "PairwiseDistance",
     "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Softplus", "Softsign", "Hardtanh", "ReLU6", "Hardsigmoid",
     "Hardswish", "LogSigmoid",
+    # attention
+    "MultiheadAttention",
     # conv/pool breadth
     "Conv1d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "AdaptiveMaxPool2d",
     "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
 ]
+
+# normalization
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm  # noqa: E402
+
+__all__ += ["LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]

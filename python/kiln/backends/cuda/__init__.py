@@ -19,11 +19,20 @@ from .native import _cuda
 from .nn_kernels import NeuralKernels
 from .optimizer_kernels import OptimizerKernels
 from .primitives import DeviceArrays
+# attention
+from .attention import AttentionKernels
+
+
+# normalization
+from .norm_kernels import NormKernels
+
+
 # conv/pool breadth
 from .conv_pool import ConvPoolKernels
 
 
 class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
+                  AttentionKernels, NormKernels,
                   ConvPoolKernels):  # conv/pool breadth
     """Every primitive and kernel on the cuda device."""
 

@@ -11,6 +11,8 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
                       dot, maximum, minimum, multiply, subtract)
 from .preprocessing import Normalization, Rescaling, TextVectorization
 from .reshaping import Permute, RepeatVector, Reshape
+# attention
+from .attention import MultiHeadAttention
 
 # conv/pool breadth
 from .conv_pool import (AveragePooling1D, AvgPool1D, Conv1D, Conv2DTranspose, GlobalAveragePooling1D,
@@ -23,6 +25,13 @@ __all__ = ["Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Activation",
 __all__ += ["Reshape", "Permute", "RepeatVector", "Rescaling", "Normalization", "TextVectorization", "Lambda", "Add",
             "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "add", "subtract",
             "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
+# attention
+__all__ += ["MultiHeadAttention"]
+
+# normalization
+from .normalization import BatchNormalization, LayerNormalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "BatchNormalization"]
 # conv/pool breadth
 __all__ += ["Conv1D", "Conv2DTranspose", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
             "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalAveragePooling2D", "GlobalAvgPool2D",

@@ -19,6 +19,8 @@ from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embe
                      pad, torch_same_padding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss)
 from .recurrent import lstm_cell, lstm_layer
+# attention
+from .attention import scaled_dot_product_attention
 # conv/pool breadth: transposed and 1-D convolution, 1-D pooling, adaptive pooling
 from .conv_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
                         avg_pool1d, conv1d, conv_transpose1d, conv_transpose2d, max_pool1d)
@@ -32,7 +34,14 @@ __all__ = [
     "kl_div", "normalize", "cosine_similarity", "pairwise_distance",
     "celu", "elu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu", "silu",
     "softplus", "softsign",
+    # attention
+    "scaled_dot_product_attention",
     # conv/pool breadth
     "conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "adaptive_max_pool2d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d",
 ]
+
+# normalization
+from .normalization import batch_norm, layer_norm  # noqa: E402
+
+__all__ += ["layer_norm", "batch_norm"]
