@@ -14,6 +14,7 @@ import numpy as np
 from .. import cuda, ops
 from .case import Case, Target
 from .machine import torch_module
+from .training import GPT, GPT_TINY, gpt_inputs, gpt_step_runner, source_tree_available
 
 BASE = "cuda"
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
@@ -203,15 +204,18 @@ def adam_case(n: int) -> Case:
 def device_cases(tiny: bool = False) -> list[Case]:
     """The issue's CUDA cases; tiny shapes for the emulated device and the smoke test."""
     if tiny:
-        return [gemm_case(48, False), gemm_case(48, True), conv_case(1, 4, 6, 4, False),
-                conv_case(1, 4, 6, 4, True), lstm_cell_case(2, 8, 16), adam_case(4096)]
-    return [gemm_case(4096, False), gemm_case(4096, True), conv_case(64, 64, 56, 64, False),
-            conv_case(64, 64, 56, 64, True), lstm_cell_case(64, 256, 1024), adam_case(100_000_000)]
+        cases = [gemm_case(48, False), gemm_case(48, True), conv_case(1, 4, 6, 4, False),
+                 conv_case(1, 4, 6, 4, True), lstm_cell_case(2, 8, 16), adam_case(4096), gpt_case(GPT_TINY)]
+    else:
+        cases = [gemm_case(4096, False), gemm_case(4096, True), conv_case(64, 64, 56, 64, False),
+                 conv_case(64, 64, 56, 64, True), lstm_cell_case(64, 256, 1024), adam_case(100_000_000),
+                 gpt_case(GPT)]
+    return [case for case in cases if case is not None]  # the GPT case needs the source tree's example
 
 
-def gpt_case(sizes: dict) -> Case:
-    """examples/gpt_char.py's training step on each device (issue 12's bench row, on the GPU)."""
-    from .training import gpt_inputs, gpt_step_runner, source_tree_available
+def gpt_case(sizes: dict) -> Case | None:
+    """examples/gpt_char.py's training step on each device (issue 12's bench row, on the GPU);
+    None without the source tree."""
     if not source_tree_available():
         return None
     runners = {"cpu": gpt_step_runner("kiln", "cpu", sizes), "cuda": gpt_step_runner("kiln", "cuda", sizes,

@@ -290,5 +290,5 @@ def training_cases(tiny: bool = False) -> tuple[list[Case], list[str]]:
     if importlib.util.find_spec("sklearn") is None:  # the examples' data
         return [], ["training cases left out: scikit-learn is not importable (pip install 'kiln[bench]')"]
     if tiny:
-        return [digits_cnn_case(limit=2 * BATCH), digits_mlp_step_case(profile_steps=5)], []
-    return [digits_cnn_case(), tfidf_mlp_case(), digits_mlp_step_case()], []
+        return [digits_cnn_case(limit=2 * BATCH), digits_mlp_step_case(profile_steps=5), gpt_step_case(GPT_TINY)], []
+    return [digits_cnn_case(), tfidf_mlp_case(), digits_mlp_step_case(), gpt_step_case()], []

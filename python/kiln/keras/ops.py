@@ -173,5 +173,105 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     return F.log_softmax(x, axis)
 
 
+def arange(start, stop=None, step=1, dtype=None) -> Tensor:
+    """Keras's arange: integers stay int32, as Keras gives them (floats float32)."""
+    from .. import factories
+    out = factories.arange(start, stop, step) if stop is not None else factories.arange(start)
+    return cast(out, dtype or ("int32" if out.dtype.kind in "iu" else "float32"))
+
+
+def zeros(shape, dtype="float32") -> Tensor:
+    from .. import factories
+    return factories.zeros(tuple(shape), dtype=np.dtype(dtype))
+
+
+def ones(shape, dtype="float32") -> Tensor:
+    from .. import factories
+    return factories.ones(tuple(shape), dtype=np.dtype(dtype))
+
+
+def zeros_like(x, dtype=None) -> Tensor:
+    x = as_tensor(x)
+    return zeros(x.shape, dtype or x.dtype)
+
+
+def ones_like(x, dtype=None) -> Tensor:
+    x = as_tensor(x)
+    return ones(x.shape, dtype or x.dtype)
+
+
+def take(x, indices, axis=None) -> Tensor:
+    """x's entries at ``indices`` along ``axis`` (the flattened x when None); the indices' shape
+    replaces that axis, as keras.ops.take."""
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    idx = as_tensor(indices)
+    axis = axis % x.ndim
+    picked = tensor_ops.index_select(x, axis, idx.reshape(-1).long())
+    return picked.reshape(*x.shape[:axis], *idx.shape, *x.shape[axis + 1:])
+
+
+def tril(x, k: int = 0) -> Tensor:
+    return tensor_ops.tril(as_tensor(x), k)
+
+
+def triu(x, k: int = 0) -> Tensor:
+    return tensor_ops.triu(as_tensor(x), k)
+
+
+def cumsum(x, axis=None, dtype=None) -> Tensor:
+    x = as_tensor(x)
+    return tensor_ops.cumsum(x.reshape(-1) if axis is None else x, 0 if axis is None else axis, dtype)
+
+
+def sort(x, axis: int = -1) -> Tensor:
+    return tensor_ops.sort(as_tensor(x), axis).values
+
+
+def argsort(x, axis: int = -1) -> Tensor:
+    return tensor_ops.argsort(as_tensor(x), axis)
+
+
+def top_k(x, k: int, sorted: bool = True):  # noqa: A002 (Keras's name)
+    values, indices = tensor_ops.topk(as_tensor(x), k, -1, True, sorted)
+    return values, indices
+
+
+def broadcast_to(x, shape) -> Tensor:
+    return as_tensor(x).expand(*shape)
+
+
+def tile(x, repeats) -> Tensor:
+    x = as_tensor(x)
+    repeats = (repeats,) if isinstance(repeats, int) else tuple(repeats)
+    return x.repeat(*((1,) * (len(repeats) - x.ndim) + repeats)) if len(repeats) >= x.ndim else \
+        x.repeat(*((1,) * (x.ndim - len(repeats)) + repeats))
+
+
+def gelu(x, approximate: bool = True) -> Tensor:
+    """Keras's gelu: the tanh approximation by default (keras.activations.gelu's is exact)."""
+    return F.gelu(as_tensor(x), "tanh" if approximate else "none")
+
+
+def silu(x) -> Tensor:
+    return F.silu(as_tensor(x))
+
+
+swish = silu
+
+
+def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
+    return F.leaky_relu(as_tensor(x), negative_slope)
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    return F.elu(as_tensor(x), alpha)
+
+
+def softplus(x) -> Tensor:
+    return F.softplus(as_tensor(x))
+
+
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "np", "F", "Tensor",
                                                                     "tensor_ops", "as_tensor")]
