@@ -176,6 +176,23 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False) -> T
     return _on(drawn.reshape(weights.shape[:-1] + (num_samples,)), input.device)
 
 
+# Tensor.new_* (torch's): a new tensor with the dtype and device of ``t`` unless told otherwise
+def new_zeros(t: Tensor, *shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _on(np.zeros(_shape_of(shape), dtype=dtype or t.dtype), device or t.device, requires_grad)
+
+
+def new_ones(t: Tensor, *shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _on(np.ones(_shape_of(shape), dtype=dtype or t.dtype), device or t.device, requires_grad)
+
+
+def new_full(t: Tensor, size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _on(np.full(tuple(size), fill_value, dtype=dtype or t.dtype), device or t.device, requires_grad)
+
+
+def new_tensor(t: Tensor, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _on(np.array(data, dtype=dtype or t.dtype), device or t.device, requires_grad)
+
+
 def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 

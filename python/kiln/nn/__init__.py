@@ -1,6 +1,6 @@
 """``kiln.nn``: layers, losses and containers in the PyTorch idiom."""
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
 from .embedding import Embedding

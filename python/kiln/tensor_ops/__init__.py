@@ -83,6 +83,11 @@ _METHODS = {
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+# examples/battery: methods the PyTorch examples call (word_language_model's init_hidden and batchify)
+for _name in ("new_zeros", "new_ones", "new_full", "new_tensor"):
+    setattr(Tensor, _name, _factory(_name))
+Tensor.narrow = shapes.narrow
+Tensor.type_as = lambda x, other: conversions.type(x, other.dtype)
 Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
 __all__ = ["as_tensor", "abs", "add", "all", "any", "argmax", "argmin", "bmm", "cat", "ceil", "chunk", "clamp",
