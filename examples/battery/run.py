@@ -53,7 +53,7 @@ NEEDS = {
     "time_sequence_prediction": "optim.LBFGS (not in kiln, on no branch)",
     "imdb_bidirectional_lstm": "keras.layers.Bidirectional (rnn branch)",
     "timeseries_classification": "keras.layers.Conv1D, GlobalAveragePooling1D (conv branch), "
-                                 "BatchNormalization (norm branch), ReLU layer",
+                                 "BatchNormalization (norm branch)",
     "autoencoder": "keras.layers.Conv2DTranspose (conv branch)",
 }
 

@@ -8,3 +8,8 @@ from .recurrent import LSTM
 
 __all__ = ["Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Activation", "Flatten", "Dropout",
            "Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Embedding", "LSTM"]
+
+# examples/battery: layers.ReLU (timeseries_classification_from_scratch)
+from .activation_layers import ReLU  # noqa: E402
+
+__all__ += ["ReLU"]

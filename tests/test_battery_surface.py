@@ -1,0 +1,119 @@
+"""The small pieces the battery's programs needed: Tensor.narrow / new_* / type_as,
+nn.utils.clip_grad_norm_ / clip_grad_value_, torch.save of device tensors, the Keras
+confusion-count metrics and layers.ReLU."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import keras, nn
+
+
+def test_narrow_is_a_slice_with_its_gradient():
+    x = kiln.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    y = x.narrow(1, 1, 2)
+    np.testing.assert_array_equal(y.numpy(), np.arange(12.0).reshape(3, 4)[:, 1:3])
+    np.testing.assert_array_equal(kiln.narrow(x, 0, -2, 2).numpy(), np.arange(12.0).reshape(3, 4)[1:])
+    y.sum().backward()
+    expected = np.zeros((3, 4))
+    expected[:, 1:3] = 1
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    with pytest.raises(IndexError, match="narrow: start 3 and length 2"):
+        x.narrow(1, 3, 2)
+
+
+def test_new_factories_keep_dtype_and_device():
+    w = kiln.zeros(2, dtype=np.float64)
+    assert w.new_zeros(2, 3).shape == (2, 3) and w.new_zeros((2, 3)).dtype == np.float64
+    np.testing.assert_array_equal(w.new_ones(4).numpy(), np.ones(4))
+    assert w.new_full((2,), 7, dtype=np.int64).dtype == np.int64
+    np.testing.assert_array_equal(w.new_tensor([1, 2]).numpy(), [1.0, 2.0])
+    assert w.new_tensor([1, 2]).dtype == np.float64
+    assert kiln.tensor([1, 2]).type_as(w).dtype == np.float64
+
+
+def _grads_like_torch(seed):
+    rng = np.random.RandomState(seed)
+    return [rng.randn(3, 4).astype(np.float32) * 3, rng.randn(5).astype(np.float32)]
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    torch = pytest.importorskip("torch")
+    grads = _grads_like_torch(0)
+    ours = [nn.Parameter(kiln.zeros(*g.shape)) for g in grads]
+    theirs = [torch.nn.Parameter(torch.zeros(*g.shape)) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad = kiln.tensor(g.copy())
+        q.grad = torch.tensor(g.copy())
+    total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
+    np.testing.assert_allclose(total.item(), expected.item(), rtol=1e-5)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_value_and_nonfinite():
+    p = nn.Parameter(kiln.zeros(3))
+    p.grad = kiln.tensor([-5.0, 0.5, 9.0])
+    nn.utils.clip_grad_value_([p], 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), [-1.0, 0.5, 1.0])
+    p.grad = kiln.tensor([np.inf, 0.0, 0.0])
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
+        nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+    assert nn.utils.clip_grad_norm_([nn.Parameter(kiln.zeros(2))], 1.0).item() == 0.0
+
+
+@pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device (real or emulated)")
+def test_save_a_state_dict_on_the_cuda_device(tmp_path):
+    model = nn.Linear(3, 2).to("cuda")
+    path = str(tmp_path / "m.pth")
+    kiln.save(model.state_dict(), path)
+    again = nn.Linear(3, 2)
+    again.load_state_dict(kiln.load(path, weights_only=True))
+    np.testing.assert_array_equal(again.weight.detach().numpy(), model.weight.detach().numpy(force=True))
+
+
+def test_confusion_count_metrics():
+    y_true = np.array([1, 0, 1, 1, 0, 0], np.float32)
+    y_pred = np.array([0.9, 0.8, 0.3, 0.6, 0.1, 0.4], np.float32)
+    counts = {keras.metrics.TruePositives: 2, keras.metrics.FalsePositives: 1,
+              keras.metrics.TrueNegatives: 2, keras.metrics.FalseNegatives: 1}
+    for cls, expected in counts.items():
+        metric = cls()
+        metric.update_state(y_true, y_pred)
+        assert metric.result() == expected, cls
+        metric.update_state(y_true, y_pred, sample_weight=np.full(6, 2.0))
+        assert metric.result() == 3 * expected, cls
+        metric.reset_state()
+        assert metric.result() == 0
+    assert keras.metrics.TruePositives().name.startswith("true_positives")
+    assert keras.metrics.TruePositives(thresholds=[0.5, 0.85])(y_true, y_pred) == [2.0, 1.0]
+    assert keras.metrics.FalseNegatives(name="fn").get_config()["name"] == "fn"
+
+
+def test_relu_layer_matches_keras_formula_and_gradient():
+    x = np.array([[-2.0, -0.5, 0.3, 1.0, 7.0]])
+    layer = keras.layers.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5)
+    expected = np.where(x >= 2.0, 2.0, np.where(x >= 0.5, x, 0.1 * (x - 0.5)))
+    np.testing.assert_allclose(layer(x.astype(np.float32)).numpy(), expected, rtol=1e-6)
+    t = kiln.tensor(x, requires_grad=True)
+    layer(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.where(x >= 2.0, 0.0, np.where(x >= 0.5, 1.0, 0.1)))
+    x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(keras.layers.ReLU()(x32).numpy(), np.maximum(x32, 0))
+    assert keras.layers.ReLU.from_config(layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="ReLU: negative_slope"):
+        keras.layers.ReLU(negative_slope=-1.0)
+
+
+def test_relu_layer_in_a_saved_model(tmp_path):
+    inputs = keras.Input(shape=(4,))
+    outputs = keras.layers.Dense(1)(keras.layers.ReLU(max_value=1.0)(keras.layers.Dense(8)(inputs)))
+    model = keras.Model(inputs, outputs)
+    x = np.random.RandomState(0).randn(5, 4).astype(np.float32)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
