@@ -84,3 +84,35 @@ def test_relu_layer_in_a_saved_model(tmp_path):
     model.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6)
+
+
+def test_augmented_assignment_inside_the_graph_records_the_op():
+    w = nn.Parameter(kiln.tensor([1.0, 2.0]))
+    batch_loss = 0
+    for x in ([1.0, 1.0], [2.0, 3.0]):
+        batch_loss += (w * kiln.tensor(x)).sum()  # the second += is on a non-leaf
+    batch_loss *= 2.0
+    batch_loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [6.0, 8.0])
+    total = kiln.zeros(())
+    total += (w * w).sum()  # a plain tensor takes a term that requires grad
+    w.grad = None
+    total.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="in-place change of a tensor that requires grad"):
+        w += 1.0
+    with kiln.no_grad():
+        same = w
+        w += 1.0
+    assert w is same and w.detach().numpy().tolist() == [2.0, 3.0]
+
+
+def test_dropout2d_on_a_2d_input_warns_and_drops_elements():
+    x = kiln.ones(64, 64)
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        out = nn.functional.dropout2d(x, 0.5, training=True).numpy()
+    assert set(np.unique(out)) <= {0.0, 2.0}
+    rows_mixed = [(0 < row.mean() < 2) for row in out]
+    assert np.mean(rows_mixed) > 0.9  # elementwise, as torch's (N, C) feature noise: not whole rows
+    with pytest.raises(ValueError, match="dropout2d: expected a 4-D"):
+        nn.functional.dropout2d(kiln.ones(4), 0.5)
