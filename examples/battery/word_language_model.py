@@ -6,8 +6,7 @@ Source: https://github.com/pytorch/examples/tree/main/word_language_model
 Changed: Wikitext-2 -> text from a small English-like grammar (no network), 4000/400/400
 sentences, each ending with <eos> as data.py does; emsize/nhid 200 -> 64 and batch 20 (the
 vocabulary is about 70 words, not 33 000); 6 epochs instead of 40. The Transformer and GRU/RNN
-variants of model.py are left out. The metric is the test perplexity (lower is better; the
-grammar's own entropy puts a floor of about 7.5 under it).
+variants of model.py are left out. The metric is the test perplexity (lower is better).
 """
 
 import math
