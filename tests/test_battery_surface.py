@@ -116,3 +116,42 @@ def test_dropout2d_on_a_2d_input_warns_and_drops_elements():
     assert np.mean(rows_mixed) > 0.9  # elementwise, as torch's (N, C) feature noise: not whole rows
     with pytest.raises(ValueError, match="dropout2d: expected a 4-D"):
         nn.functional.dropout2d(kiln.ones(4), 0.5)
+
+
+def _lbfgs_problem(lib, nn_module, **options):
+    """A float64 objective made of elementwise ops only (exact on both libraries), two
+    parameters, 3 LBFGS steps: the parameters and the losses."""
+    rng = np.random.RandomState(0)
+    a = nn_module.Parameter(lib.tensor(rng.randn(6)))
+    b = nn_module.Parameter(lib.tensor(rng.randn(3)))
+    target, scale = lib.tensor(rng.randn(6)), lib.tensor(rng.uniform(0.5, 3.0, 6))
+    optimizer = lib.optim.LBFGS([a, b], **options)
+    losses = []
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (scale * (a - target) ** 2).sum() + 0.1 * (a ** 4).sum() + ((b - 1.0) ** 2 * (b + 2.0) ** 2).sum()
+        loss.backward()
+        return loss
+    for _ in range(3):
+        losses.append(optimizer.step(closure).item())
+    return [a.detach().numpy(), b.detach().numpy()], losses
+
+
+@pytest.mark.parametrize("options", [dict(lr=0.8), dict(lr=1.0, max_iter=5, history_size=3)])
+def test_lbfgs_matches_torch(options):
+    torch = pytest.importorskip("torch")
+    ours, our_losses = _lbfgs_problem(kiln, nn, **options)
+    theirs, their_losses = _lbfgs_problem(torch, torch.nn, **options)
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-9)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+    assert our_losses[-1] < our_losses[0]
+
+
+def test_lbfgs_refuses_what_it_does_not_do():
+    p = nn.Parameter(kiln.zeros(2))
+    with pytest.raises(NotImplementedError, match="line_search_fn='strong_wolfe'"):
+        kiln.optim.LBFGS([p], line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="needs a closure"):
+        kiln.optim.LBFGS([p]).step(None)

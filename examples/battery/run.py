@@ -50,7 +50,6 @@ PROGRAMS = {
 NEEDS = {
     "mnist_rnn": "nn.BatchNorm1d (norm branch)",
     "char_rnn_classification": "nn.RNN (rnn branch)",
-    "time_sequence_prediction": "optim.LBFGS (not in kiln, on no branch)",
     "imdb_bidirectional_lstm": "keras.layers.Bidirectional (rnn branch)",
     "timeseries_classification": "keras.layers.Conv1D, GlobalAveragePooling1D (conv branch), "
                                  "BatchNormalization (norm branch)",

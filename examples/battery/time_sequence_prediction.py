@@ -51,7 +51,7 @@ class Sequence(nn.Module):
 
 if __name__ == '__main__':
     torch.manual_seed(args.seed)
-    data = sine_waves(n=8 if args.quick else 20, length=40 if args.quick else 100)
+    data = sine_waves(n=6 if args.quick else 20, length=24 if args.quick else 100)
     input = torch.from_numpy(data[3:, :-1])
     target = torch.from_numpy(data[3:, 1:])
     test_input = torch.from_numpy(data[:3, :-1])
@@ -61,7 +61,7 @@ if __name__ == '__main__':
     criterion = nn.MSELoss()
     optimizer = optim.LBFGS(seq.parameters(), lr=0.8)
     losses, clock = [], Clock()
-    for i in range(2 if args.quick else args.epochs):
+    for i in range(1 if args.quick else args.epochs):
         print('STEP: ', i)
 
         def closure():
