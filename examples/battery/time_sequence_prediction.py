@@ -2,8 +2,8 @@
 waves step by step (input.split(1, dim=1)), trained with LBFGS and a closure, then predict the
 future by feeding their own outputs back.
 
-Source: https://github.com/pytorch/examples/tree/main/time_sequence_prediction (train.py,
-generate_sine_wave.py)
+Source: https://github.com/pytorch/examples/tree/main/time_sequence_prediction
+(train.py and generate_sine_wave.py)
 Changed: the waves are generated in memory instead of saved with torch.save (same formula);
 100 waves of 1000 steps -> 20 of 100 and 15 -> 4 LBFGS steps, 1000 -> 100 future steps (a
 Python loop per time step is the whole cost); no plots. The metric is the test MSE (lower is better).
