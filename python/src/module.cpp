@@ -35,4 +35,8 @@ PYBIND11_MODULE(_C, m) {
   kiln::nodes::bind_pool2d_nodes(m);
   kiln::nodes::bind_embedding_node(m);
   kiln::nodes::bind_lstm_nodes(m);
+  // attention
+  kiln::bind::bind_attention(m);
+  // normalization
+  kiln::bind::bind_norm(m);
 }

@@ -11,6 +11,8 @@
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
 #include "pointwise_kernel.hpp"
+// attention
+#include "attention_tile.hpp"
 
 namespace kiln::detail {
 
@@ -50,6 +52,8 @@ struct CpuKernels {
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
   ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
+  // attention
+  AttentionTileKernels attention = attention_tile_kernels_portable();
 };
 
 const CpuKernels& cpu_kernels();

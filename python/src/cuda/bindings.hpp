@@ -25,5 +25,9 @@ void bind_tensor(pybind11::module_& m);
 void bind_adam(pybind11::module_& m);
 void bind_dlpack(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
+// attention
+void bind_attention(pybind11::module_& m);
+// normalization
+void bind_norm(pybind11::module_& m);
 
 }  // namespace kiln::python::cuda

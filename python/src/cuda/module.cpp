@@ -11,4 +11,8 @@ PYBIND11_MODULE(_cuda, m) {
   bind_adam(m);
   bind_dlpack(m);
   bind_linalg(m);
+  // attention
+  bind_attention(m);
+  // normalization
+  bind_norm(m);
 }

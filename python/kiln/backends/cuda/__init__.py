@@ -19,9 +19,16 @@ from .native import _cuda
 from .nn_kernels import NeuralKernels
 from .optimizer_kernels import OptimizerKernels
 from .primitives import DeviceArrays
+# attention
+from .attention import AttentionKernels
 
 
-class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays):
+# normalization
+from .norm_kernels import NormKernels
+
+
+class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
+                  AttentionKernels, NormKernels):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"

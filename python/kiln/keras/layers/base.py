@@ -135,6 +135,8 @@ def _to_tensor(x, device: str | None = None):
     if isinstance(x, (list, tuple)):
         return type(x)(_to_tensor(v, device) for v in x)
     arr = np.asarray(x)
+    if arr.dtype.kind in "USO":  # strings stay NumPy arrays: only a text layer (TextVectorization) reads them
+        return arr
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     t = Tensor._wrap(arr)
