@@ -17,6 +17,7 @@ import _common  # noqa: E402
 import run as battery  # noqa: E402
 
 
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 2-D input")  # mnist_rnn; torch warns the same
 @pytest.mark.parametrize("name", list(battery.PROGRAMS))
 def test_program_runs_and_learns(name, monkeypatch, tmp_path):
     if name in battery.NEEDS:
