@@ -191,7 +191,8 @@ def encode_arrays(arrays: dict, metadata: dict | None = None) -> list:
     for name, value in arrays.items():
         if not isinstance(name, str) or name == "__metadata__":
             raise TypeError(f"save: array names must be strings other than '__metadata__', got {name!r}")
-        arr = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
+        # force: a tensor on a device is copied to host memory (torch.save takes cuda tensors too)
+        arr = np.ascontiguousarray(value.numpy(force=True) if hasattr(value, "numpy") else value)
         if arr.dtype not in _CODES:
             raise TypeError(f"save: {name!r} has dtype {arr.dtype}, which the format cannot hold")
         data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()

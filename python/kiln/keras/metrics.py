@@ -465,6 +465,42 @@ _SERIALIZABLE = {cls.__name__: cls for cls in (SparseCategoricalAccuracy, Catego
                                                 MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
 
 
+# examples/battery (keras-io imbalanced_classification): the confusion counts themselves
+class _ConfusionCount(_ConfusionMetric):
+    """The weighted count of one confusion cell at ``thresholds`` (default 0.5; a list gives one
+    count per threshold), as Keras's TruePositives & co."""
+
+    _cell = ""
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(thresholds, None, None, name, dtype)
+
+    def result(self):
+        return self._per_threshold(getattr(self, self._cell))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    _cell = "true_positives"
+
+
+class FalsePositives(_ConfusionCount):
+    _cell = "false_positives"
+
+
+class TrueNegatives(_ConfusionCount):
+    _cell = "true_negatives"
+
+
+class FalseNegatives(_ConfusionCount):
+    _cell = "false_negatives"
+
+
+_SERIALIZABLE.update({cls.__name__: cls for cls in (TruePositives, FalsePositives, TrueNegatives, FalseNegatives)})
+
+
 def serialize(metric) -> "str | dict | None":
     """What a saved model's compile config holds for one ``compile(metrics=...)`` entry: a
     name as it is, a built-in metric object as {class_name, config}, anything else None."""

@@ -21,3 +21,8 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler"]
+
+# examples/battery: LBFGS (pytorch/examples time_sequence_prediction)
+from .lbfgs import LBFGS  # noqa: E402
+
+__all__ += ["LBFGS"]

@@ -93,6 +93,10 @@ _METHODS = {
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+# examples/battery: word_language_model's batchify; `loss += ...` inside the graph
+Tensor.narrow = shapes.narrow
+Tensor.__iadd__, Tensor.__isub__ = conversions.iadd_graph, conversions.isub_graph
+Tensor.__imul__, Tensor.__itruediv__ = conversions.imul_graph, conversions.itruediv_graph
 Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
 __all__ = ["as_tensor", "abs", "add", "all", "allclose", "argsort", "argwhere", "cumprod", "cumsum", "diag",

@@ -171,6 +171,27 @@ def _binary_inplace(op: str):
 iadd, isub, imul, itruediv = (_binary_inplace(op) for op in ("add", "subtract", "multiply", "divide"))
 
 
+def _augmented(inplace, out_of_place: str):
+    """``x += y`` & co: in place outside the graph; inside it (x computed from parameters, or
+    y requiring grad) the out-of-place op, recorded on the tape, which Python then binds to
+    the name, so ``loss = 0; for ...: loss += criterion(...)`` trains as in torch. A leaf that
+    requires grad is still refused, as torch refuses it."""
+    def update(x, other):
+        from .. import autograd
+        from . import math
+        if autograd.is_grad_enabled() and ((x.requires_grad and not x.is_leaf)
+                                           or (isinstance(other, Tensor) and other.requires_grad and
+                                               not x.requires_grad)):
+            return getattr(math, out_of_place)(x, other)
+        return inplace(x, other)
+    return update
+
+
+# examples/battery: the augmented operators inside the graph (char_rnn_classification's batch_loss += loss)
+iadd_graph, isub_graph, imul_graph, itruediv_graph = (
+    _augmented(fn, op) for fn, op in ((iadd, "add"), (isub, "sub"), (imul, "mul"), (itruediv, "div")))
+
+
 def add_(x, other, alpha=1.0):
     return _inplace(x, lambda be, a: be.add(a, be.multiply(_operand(other, a, be), alpha)))
 

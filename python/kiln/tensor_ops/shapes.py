@@ -309,6 +309,17 @@ def flip(x, dims) -> Tensor:
     return out
 
 
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start + length, ...] along ``dim`` (torch's narrow; start may be negative)."""
+    x = as_tensor(x)
+    dim = dim % x.ndim
+    n = x.shape[dim]
+    start = start + n if start < 0 else start
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise IndexError(f"narrow: start {start} and length {length} are outside dimension {dim} of size {n}")
+    return getitem(x, (slice(None),) * dim + (slice(start, start + length),))
+
+
 __all__ = ["tril", "triu", "split", "chunk", "flip", "index_select", "gather", "masked_fill", "reshape", "view_as",
            "flatten", "unsqueeze", "squeeze", "permute", "transpose", "t", "T",
-           "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad"]
+           "contiguous", "expand", "repeat", "getitem", "setitem", "iterate", "cat", "stack", "pad", "narrow"]

@@ -36,3 +36,8 @@ __all__ += ["LayerNormalization", "BatchNormalization"]
 __all__ += ["Conv1D", "Conv2DTranspose", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
             "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalAveragePooling2D", "GlobalAvgPool2D",
             "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "UpSampling2D"]
+
+# examples/battery: layers.ReLU (timeseries_classification_from_scratch)
+from .activation_layers import ReLU  # noqa: E402
+
+__all__ += ["ReLU"]

@@ -10,6 +10,8 @@ cheap beside the layers around it.
 
 from __future__ import annotations
 
+import warnings
+
 import math
 
 import numpy as np
@@ -100,7 +102,11 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     x = as_tensor(input)
-    if x.ndim not in (3, 4):
+    if x.ndim == 2:  # torch warns and drops elements (its feature noise of shape (N, C)): pytorch/examples mnist_rnn
+        warnings.warn("dropout2d: Received a 2-D input to dropout2d, which is deprecated and will result in an "
+                      "error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead.", UserWarning, stacklevel=2)
+    elif x.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got shape {x.shape}")
     if not training or p == 0.0:
         return x
