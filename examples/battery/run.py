@@ -50,8 +50,6 @@ PROGRAMS = {
 NEEDS = {
     "char_rnn_classification": "nn.RNN (rnn branch)",
     "imdb_bidirectional_lstm": "keras.layers.Bidirectional (rnn branch)",
-    "timeseries_classification": "keras.layers.Conv1D, GlobalAveragePooling1D (conv branch)",
-    "autoencoder": "keras.layers.Conv2DTranspose (conv branch)",
 }
 
 # extra arguments for both libraries' runs
