@@ -15,5 +15,7 @@ void bind_activation(pybind11::module_& m);
 void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 void bind_sparse_matmul(pybind11::module_& m);
+// gru
+void bind_gru(pybind11::module_& m);
 
 }  // namespace kiln::bind

@@ -35,4 +35,6 @@ PYBIND11_MODULE(_C, m) {
   kiln::nodes::bind_pool2d_nodes(m);
   kiln::nodes::bind_embedding_node(m);
   kiln::nodes::bind_lstm_nodes(m);
+  // gru
+  kiln::bind::bind_gru(m);
 }

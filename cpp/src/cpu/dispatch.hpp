@@ -11,6 +11,8 @@
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
 #include "pointwise_kernel.hpp"
+// gru
+#include "gru_gates.hpp"
 
 namespace kiln::detail {
 
@@ -42,6 +44,12 @@ struct LstmGateKernels {
   LstmGatesBackward backward;
 };
 
+// gru
+struct GruGateKernels {
+  GruGatesForward forward;
+  GruGatesBackward backward;
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
@@ -50,6 +58,8 @@ struct CpuKernels {
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
   ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
+  // gru
+  GruGateKernels gru_gates = {&gru_gates_forward_portable, &gru_gates_backward_portable};
 };
 
 const CpuKernels& cpu_kernels();

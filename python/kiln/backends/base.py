@@ -55,6 +55,8 @@ KERNELS = (
     "sparse_matmul", "sparse_matmul_backward_weight",
     "softmax_cross_entropy", "bce_with_logits", "mse",
     "activation", "activation_backward", "softmax", "softmax_backward",
+    # gru
+    "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 )
 
 

@@ -150,3 +150,16 @@ class ReferenceBackend(HostArrays):
     def softmax_backward(self, grad_y, y, axis, log, out):
         backward = reference.log_softmax_backward if log else reference.softmax_backward
         return _deliver(backward(grad_y, y, axis=axis), out)
+
+    # ---- GRU ----
+    def gru_cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
+        return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+
+    def gru_cell_backward(self, grad_h, x, h, w_ih, w_hh, gates):
+        return reference.gru_cell_backward(grad_h, x, h, w_ih, w_hh, gates)
+
+    def gru_sequence(self, x, w_ih, w_hh, b_ih, b_hh, h0):
+        return reference.gru_sequence(x, w_ih, w_hh, b_ih, b_hh, h0)
+
+    def gru_sequence_backward(self, grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates):
+        return reference.gru_sequence_backward(grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates)

@@ -10,6 +10,8 @@ from .module import Identity, Module, ModuleList, Parameter, Sequential
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample
 from .recurrent import LSTM, LSTMCell
 from .regularization import Dropout, Dropout2d, Flatten
+# gru
+from .recurrent import GRU, RNN, GRUCell, RNNCell
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
@@ -17,4 +19,6 @@ __all__ = [
     "Embedding", "LSTM", "LSTMCell",
     "ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+    # gru
+    "GRU", "GRUCell", "RNN", "RNNCell",
 ]

@@ -20,6 +20,8 @@ from .pointwise import (gelu, gelu_backward, log_softmax, log_softmax_backward, 
                         sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .sparse_matmul import sparse_matmul, sparse_matmul_backward_weight
+# gru
+from .gru import gru_cell, gru_cell_backward, gru_sequence, gru_sequence_backward
 
 __all__ = [
     "matmul", "linear_backward",
@@ -33,4 +35,6 @@ __all__ = [
     "adam_step",
     "embedding", "embedding_backward",
     "softmax_cross_entropy", "bce_with_logits", "mse",
+    # gru
+    "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 ]

@@ -25,5 +25,7 @@ void bind_tensor(pybind11::module_& m);
 void bind_adam(pybind11::module_& m);
 void bind_dlpack(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
+// gru
+void bind_gru(pybind11::module_& m);
 
 }  // namespace kiln::python::cuda

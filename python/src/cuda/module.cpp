@@ -11,4 +11,6 @@ PYBIND11_MODULE(_cuda, m) {
   bind_adam(m);
   bind_dlpack(m);
   bind_linalg(m);
+  // gru
+  bind_gru(m);
 }

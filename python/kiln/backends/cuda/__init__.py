@@ -19,9 +19,12 @@ from .native import _cuda
 from .nn_kernels import NeuralKernels
 from .optimizer_kernels import OptimizerKernels
 from .primitives import DeviceArrays
+# gru
+from .gru import GruKernels
 
 
-class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays):
+class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
+                  GruKernels):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"

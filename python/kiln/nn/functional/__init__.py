@@ -14,6 +14,8 @@ from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embe
                      pad, torch_same_padding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss)
 from .recurrent import lstm_cell, lstm_layer
+# gru
+from .gru import gru_cell, gru_layer, rnn_cell, rnn_layer
 
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "ACTIVATIONS", "FUSED_ACTIVATIONS",
@@ -21,4 +23,6 @@ __all__ = [
     "torch_same_padding", "lstm_layer", "lstm_cell",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d",
+    # gru
+    "gru_layer", "gru_cell", "rnn_layer", "rnn_cell",
 ]
