@@ -5,16 +5,18 @@ z, r, h; recurrent_kernel (units, 3 units); bias (2, 3 units): the input and the
 bias, reset_after=True) are reordered onto torch's r, z, n layout inside the graph, so their
 gradients come back in Keras's layout. Keras's reset_after GRU is torch's GRU:
 h = z * h_prev + (1 - z) * tanh(x_h + r * (h_prev @ U_h + b_rh)).
-SimpleRNN composes from dense products and the activation.
+Options the fused kernel does not compute (other activations, reset_after=False, and
+recurrent_dropout while training) run a composed path: Keras's cell equations step by step
+over dense products. SimpleRNN always composes from dense products and the activation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...factories import ones, zeros
 from ...nn import functional as F
-from ...factories import ones
-from ...tensor_ops import cat, flip
+from ...tensor_ops import cat, flip, stack
 from . import activations
 from .base import Layer, check_config
 
@@ -23,13 +25,16 @@ def _refuse(layer: str, option: str, why: str):
     raise NotImplementedError(f"{layer}: {option} is not supported ({why})")
 
 
-def _input_dropout(x, rate: float, training):
-    """Keras's input dropout for RNNs: one mask per sequence, shared by every step."""
+def _keep_masks(like, shape, rate: float, training, count: int):
+    """``count`` dropout keep masks (scaled by 1 / (1 - rate)) of ``shape``, one per sequence as
+    Keras draws them, or None outside training or without dropout."""
     if not (training and rate):
-        return x
-    b, _, f = x.shape
-    keep = F.dropout(ones((b, 1, f), dtype=x.dtype, device=x.device), rate, True)
-    return x * keep.detach()
+        return None
+    return [F.dropout(ones(shape, dtype=like.dtype, device=like.device), rate, True).detach() for _ in range(count)]
+
+
+def _identity(v):
+    return v
 
 
 def _float_input(name: str, inputs):
@@ -59,10 +64,9 @@ class _Recurrent(Layer):
         super().__init__(**kwargs)
         if stateful:
             _refuse(self._kind, "stateful=True", "kiln keeps no state between batches")
-        if recurrent_dropout:
-            _refuse(self._kind, f"recurrent_dropout={recurrent_dropout}", "only input dropout is implemented")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{self._kind}: dropout must be in [0, 1), got {dropout}")
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{self._kind}: {what} must be in [0, 1), got {rate}")
         self.units, self.use_bias = int(units), bool(use_bias)
         self.activation_name = activations.name_of(activation)
         self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
@@ -71,15 +75,17 @@ class _Recurrent(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
 
-    def _sequence(self, inputs, training):
+    def _sequence(self, inputs):
         x = _float_input(self.name, inputs)
-        if self.go_backwards:
-            x = flip(x, 1)
-        return _input_dropout(x, self.dropout, training)
+        return flip(x, 1) if self.go_backwards else x
+
+    def _initial(self, x, initial_state):
+        h0 = _single_state(initial_state)
+        return zeros((x.shape[0], self.units), dtype=x.dtype, device=x.device) if h0 is None else h0
 
     def _outputs(self, y, h):
-        """y (T, B, units) time-major, h (B, units) -> Keras's output (and state)."""
-        out = y.transpose(0, 1) if self.return_sequences else h
+        """y (B, T, units), h (B, units) -> Keras's output (and state)."""
+        out = y if self.return_sequences else h
         return [out, h] if self.return_state else out
 
     def compute_output_shape(self, input_shape):
@@ -97,8 +103,10 @@ class _Recurrent(Layer):
 class GRU(_Recurrent):
     """Gated recurrent unit over (batch, T, features) -> (batch, units), or (batch, T, units)
     with ``return_sequences``; ``return_state`` adds the final h. One fused kernel call forward
-    and one backward. Weights: kernel (features, 3 units), recurrent_kernel (units, 3 units),
-    bias (2, 3 units), gates z, r, h.
+    and one backward for the defaults (tanh, sigmoid, reset_after=True; recurrent_dropout only
+    outside training), Keras's equations composed step by step otherwise. Weights: kernel
+    (features, 3 units), recurrent_kernel (units, 3 units), bias (2, 3 units) (reset_after=False:
+    (3 units,)), gates z, r, h.
     """
 
     _kind = "GRU"
@@ -108,22 +116,20 @@ class GRU(_Recurrent):
                  bias_initializer="zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  stateful: bool = False, unroll: bool = False, reset_after: bool = True, **kwargs):
-        if activations.name_of(activation) != "tanh":
-            _refuse("GRU", f"activation={activation!r}", "the fused kernel computes tanh")
-        if activations.name_of(recurrent_activation) != "sigmoid":
-            _refuse("GRU", f"recurrent_activation={recurrent_activation!r}", "the fused kernel computes sigmoid")
-        if not reset_after:
-            _refuse("GRU", "reset_after=False", "the fused kernel applies the reset gate after the product")
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful,
                          unroll, **kwargs)
-        self.recurrent_activation, self.reset_after = "sigmoid", True
+        self.recurrent_activation_name = activations.name_of(recurrent_activation)
+        self._activation = activations.get(activation) or _identity
+        self._recurrent_activation = activations.get(recurrent_activation) or _identity
+        self.reset_after = bool(reset_after)
 
     def build(self, input_shape):
         features, units = input_shape[-1], self.units
         self.kernel = self.add_weight("kernel", (features, 3 * units), self.kernel_initializer)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (units, 3 * units), self.recurrent_initializer)
-        self.bias = self.add_weight("bias", (2, 3 * units), self.bias_initializer) if self.use_bias else None
+        bias_shape = (2, 3 * units) if self.reset_after else (3 * units,)
+        self.bias = self.add_weight("bias", bias_shape, self.bias_initializer) if self.use_bias else None
 
     def _torch_order(self, m, axis: int):
         """Keras's gate chunks z, r, h along ``axis`` -> torch's r, z, n."""
@@ -131,18 +137,60 @@ class GRU(_Recurrent):
         chunk = (lambda a, b: m[:, a:b]) if axis == 1 else (lambda a, b: m[a:b])  # noqa: E731
         return cat([chunk(u, 2 * u), chunk(0, u), chunk(2 * u, 3 * u)], dim=axis)
 
+    def _fused(self, training) -> bool:
+        """Whether the fused kernel computes this layer's equations (with recurrent dropout, only
+        outside training, where it is off)."""
+        return (self.activation_name == "tanh" and self.recurrent_activation_name == "sigmoid" and self.reset_after
+                and not (training and self.recurrent_dropout))
+
     def call(self, inputs, training=None, initial_state=None):
-        x = self._sequence(inputs, training)
+        x = self._sequence(inputs)
+        if not self._fused(training):
+            return self._outputs(*self._composed(x, training, self._initial(x, initial_state)))
+        masks = _keep_masks(x, (x.shape[0], 1, x.shape[2]), self.dropout, training, 1)
+        if masks:
+            x = x * masks[0]
         w_ih = self._torch_order(self.kernel, 1).T
         w_hh = self._torch_order(self.recurrent_kernel, 1).T
         b_ih = b_hh = None
         if self.bias is not None:
             b_ih, b_hh = self._torch_order(self.bias[0], 0), self._torch_order(self.bias[1], 0)
         y, h = F.gru_layer(x.transpose(0, 1), w_ih, w_hh, b_ih, b_hh, _single_state(initial_state))
-        return self._outputs(y, h)
+        return self._outputs(y.transpose(0, 1), h)
+
+    def _composed(self, x, training, h):
+        """Keras's GRU cell step by step (its implementation 1 when recurrent_dropout is on: one
+        input mask and one recurrent mask per gate). x (B, T, F), h (B, units) ->
+        (y (B, T, units), h_n)."""
+        u, (batch, steps, features) = self.units, x.shape
+        gate = lambda m, g: m[..., g * u:(g + 1) * u]  # noqa: E731
+        b_in = b_rec = None
+        if self.bias is not None:
+            b_in, b_rec = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
+        per_gate = 3 if self.recurrent_dropout else 1
+        in_masks = _keep_masks(x, (batch, 1, features), self.dropout, training, per_gate)
+        rec_masks = _keep_masks(x, (batch, u), self.recurrent_dropout, training, 3)
+        projected = [F.dense(x if in_masks is None else x * in_masks[g % per_gate], gate(self.kernel, g),
+                             None if b_in is None else gate(b_in, g)) for g in range(3)]
+        outputs = []
+        for t in range(steps):
+            h_g = [h if rec_masks is None else h * rec_masks[g] for g in range(3)]
+            rec = [F.dense(h_g[g], gate(self.recurrent_kernel, g), None if b_rec is None else gate(b_rec, g))
+                   for g in range(2)]
+            z = self._recurrent_activation(projected[0][:, t] + rec[0])
+            r = self._recurrent_activation(projected[1][:, t] + rec[1])
+            if self.reset_after:
+                rec_h = r * F.dense(h_g[2], gate(self.recurrent_kernel, 2), None if b_rec is None else gate(b_rec, 2))
+            else:
+                rec_h = F.dense(r * h_g[2], gate(self.recurrent_kernel, 2))
+            candidate = self._activation(projected[2][:, t] + rec_h)
+            h = z * h + (1 - z) * candidate
+            outputs.append(h)
+        y = stack(outputs, 1) if outputs else zeros((batch, 0, u), dtype=x.dtype, device=x.device)
+        return y, h
 
     def get_config(self):
-        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation_name or "linear",
                 "kernel_initializer": _initializer_name(self.kernel_initializer),
                 "recurrent_initializer": _initializer_name(self.recurrent_initializer),
                 "bias_initializer": _initializer_name(self.bias_initializer), "reset_after": self.reset_after}
@@ -161,8 +209,7 @@ class SimpleRNN(_Recurrent):
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful,
                          unroll, **kwargs)
-        fn = activations.get(activation)
-        self._activation = fn if fn is not None else (lambda v: v)
+        self._activation = activations.get(activation) or _identity
 
     def build(self, input_shape):
         features, units = input_shape[-1], self.units
@@ -171,9 +218,21 @@ class SimpleRNN(_Recurrent):
         self.bias = self.add_weight("bias", (units,), self.bias_initializer) if self.use_bias else None
 
     def call(self, inputs, training=None, initial_state=None):
-        x = self._sequence(inputs, training)
-        y, h = F.rnn_layer(x.transpose(0, 1), self.kernel.T, self.recurrent_kernel.T, self.bias, None,
-                           _single_state(initial_state), nonlinearity=self._activation)
+        x = self._sequence(inputs)
+        masks = _keep_masks(x, (x.shape[0], 1, x.shape[2]), self.dropout, training, 1)
+        if masks:
+            x = x * masks[0]
+        rec_masks = _keep_masks(x, (x.shape[0], self.units), self.recurrent_dropout, training, 1)
+        if rec_masks is None:
+            y, h = F.rnn_layer(x.transpose(0, 1), self.kernel.T, self.recurrent_kernel.T, self.bias, None,
+                               _single_state(initial_state), nonlinearity=self._activation)
+            return self._outputs(y.transpose(0, 1), h)
+        # Keras's recurrent dropout: the previous output masked before the recurrent product.
+        projected, h, outputs = F.dense(x, self.kernel, self.bias), self._initial(x, initial_state), []
+        for t in range(x.shape[1]):
+            h = self._activation(projected[:, t] + F.dense(h * rec_masks[0], self.recurrent_kernel))
+            outputs.append(h)
+        y = stack(outputs, 1) if outputs else projected
         return self._outputs(y, h)
 
     def get_config(self):
@@ -212,10 +271,6 @@ def _renamed(layer, name: str, **changes):
     return type(layer).from_config({**layer.get_config(), "name": name, **changes})
 
 
-def _strip(name: str, prefix: str) -> str:
-    return name[len(prefix):] if name.startswith(prefix) else name
-
-
 class Bidirectional(Layer):
     """Runs a recurrent layer (LSTM, GRU, SimpleRNN) forward and a copy of it backward over the
     sequence and merges the two outputs (Keras 3's keras.layers.Bidirectional).
@@ -236,9 +291,9 @@ class Bidirectional(Layer):
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Bidirectional: merge_mode must be one of {_MERGE_MODES}, got {merge_mode!r}")
         self.merge_mode = merge_mode
-        self.forward_layer = _renamed(layer, "forward_" + _strip(layer.name, "forward_"))
+        self.forward_layer = _renamed(layer, "forward_" + layer.name.removeprefix("forward_"))
         if backward_layer is None:
-            self.backward_layer = _renamed(layer, "backward_" + _strip(layer.name, "backward_"),
+            self.backward_layer = _renamed(layer, "backward_" + layer.name.removeprefix("backward_"),
                                            go_backwards=not layer.go_backwards)
             self._backward_given = False
         else:
