@@ -95,6 +95,29 @@ def test_empty_sequence_passes_the_state_through(backend, rng):
     np.testing.assert_array_equal(h_n, h0)
 
 
+@pytest.mark.parametrize("steps,batch,inputs,hidden", [(3, 32, 48, 64), (2, 41, 5, 603)])
+def test_thread_count_does_not_change_result(steps, batch, inputs, hidden, rng):
+    """Also 41 rows of 603 units: the gate passes' 512-unit work items split rows between threads."""
+    x, h0 = normal(rng, steps, batch, inputs), normal(rng, batch, hidden)
+    w_ih, w_hh, b_ih, b_hh = gru_weights(rng, inputs, hidden)
+    gy, gh = normal(rng, steps, batch, hidden), normal(rng, batch, hidden)
+
+    def run():
+        y, h_n, gates = ops.gru_sequence(x, w_ih, w_hh, b_ih, b_hh, h0, backend="cpu")
+        return (y, h_n, gates, *ops.gru_sequence_backward(gy, gh, x, w_ih, w_hh, h0, y, gates, backend="cpu"))
+
+    before = kiln.get_num_threads()
+    try:
+        kiln.set_num_threads(1)
+        one = run()
+        kiln.set_num_threads(2)
+        two = run()
+    finally:
+        kiln.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bad_shapes_are_named(rng):
     w_ih, w_hh, b_ih, b_hh = gru_weights(rng, 3, 4)
     with pytest.raises(ValueError, match=r"gru_sequence: w_hh must have shape \(3\*H, H\)"):
