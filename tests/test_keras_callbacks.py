@@ -251,3 +251,32 @@ def test_model_checkpoint_every_n_batches(tmp_path):
     for bad in (0, -1, 2.5, "batch", True):
         with pytest.raises(ValueError, match="save_freq"):
             callbacks.ModelCheckpoint(str(tmp_path / "x.keras"), save_freq=bad)
+
+
+@pytest.mark.parametrize("clipping", [{"clipvalue": 0.01}, {"clipnorm": 0.05}, {"global_clipnorm": 0.05}])
+def test_optimizer_gradient_clipping_is_keras(clipping):
+    """One SGD(lr=1) step of a Dense layer moves the weights by the clipped gradient, computed
+    here by Keras's rules from the unclipped gradient of the same step."""
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    y = (x @ np.array([[4.0], [-3.0], [2.0]], np.float32)) + 1.0
+
+    def one_step(**kwargs):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0, **kwargs), loss="mse")
+        before = [w.copy() for w in model.get_weights()]
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        return [b - a for b, a in zip(before, model.get_weights())]
+
+    grads = one_step()  # lr 1: the step is the gradient
+    expected = [g.astype(np.float64) for g in grads]
+    if "clipvalue" in clipping:
+        expected = [np.clip(g, -clipping["clipvalue"], clipping["clipvalue"]) for g in expected]
+    elif "clipnorm" in clipping:
+        expected = [g * clipping["clipnorm"] / max(np.linalg.norm(g), clipping["clipnorm"]) for g in expected]
+    else:
+        total = np.sqrt(sum((g ** 2).sum() for g in expected))
+        expected = [g * clipping["global_clipnorm"] / max(total, clipping["global_clipnorm"]) for g in expected]
+    assert any(not np.allclose(g, e) for g, e in zip(grads, expected))  # the clipping bites
+    for got, want in zip(one_step(**clipping), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)

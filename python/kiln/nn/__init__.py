@@ -1,6 +1,6 @@
 """``kiln.nn``: layers, losses and containers in the PyTorch idiom."""
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
 from .embedding import Embedding
@@ -14,7 +14,7 @@ from .regularization import Dropout, Dropout2d, Flatten
 from .recurrent import GRU, RNN, GRUCell, RNNCell
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
+    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
     "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "Flatten", "Dropout", "Dropout2d",
     "Embedding", "LSTM", "LSTMCell",
     "ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",

@@ -5,7 +5,9 @@ Hyperparameters are checked when the optimizer is made (NaN, infinities, negativ
 decays are refused there, not at the first step). ``weight_decay`` is Keras's: decoupled,
 ``w -= learning_rate * weight_decay * w`` before each update, so ``Adam(weight_decay=wd)``
 is ``AdamW(weight_decay=wd)``. Keras arguments kiln does not implement (gradient clipping,
-EMA, loss scaling, gradient accumulation) are refused when set, never ignored.
+loss scaling, gradient accumulation) are refused when set, never ignored. Gradient clipping
+is Keras's: ``clipvalue`` clamps each gradient, ``clipnorm`` scales each gradient whose norm
+exceeds it to that norm, ``global_clipnorm`` scales all together to a joint norm (at most one).
 
 ``learning_rate`` may be a ``schedules.LearningRateSchedule`` (called with ``iterations``, the
 updates made so far, before each update) or a callable of no arguments; ``optimizer.learning_rate``
@@ -21,9 +23,10 @@ from ...optim import _hyperparameter
 from . import schedules
 
 # Keras arguments accepted at their defaults only (a saved Keras config carries them all).
-_UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "use_ema": False,
+_UNSUPPORTED = {"use_ema": False,
                 "loss_scale_factor": None, "gradient_accumulation_steps": None}
 # Keras arguments with no effect here (EMA settings matter only with use_ema=True).
+_CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
 _INERT = {"name", "ema_momentum", "ema_overwrite_frequency", "jit_compile", "is_legacy_optimizer"}
 
 
@@ -32,7 +35,7 @@ class Optimizer:
 
     def __init__(self, learning_rate: float = 0.001, weight_decay=None, **kwargs):
         fn = type(self).__name__
-        unknown = sorted(set(kwargs) - set(_UNSUPPORTED) - _INERT)
+        unknown = sorted(set(kwargs) - set(_UNSUPPORTED) - set(_CLIPPING) - _INERT)
         if unknown:
             raise TypeError(f"{fn}: unexpected keyword arguments {unknown}")
         for name, default in _UNSUPPORTED.items():
@@ -50,6 +53,11 @@ class Optimizer:
         self.weight_decay = None if weight_decay is None else _hyperparameter(fn, "weight_decay", weight_decay)
         if self.weight_decay and not self._decays_weights:
             raise NotImplementedError(f"{fn}: weight_decay is not supported by kiln (Adam and AdamW have it)")
+        clipping = {name: kwargs[name] for name in _CLIPPING if kwargs.get(name) is not None}
+        if len(clipping) > 1:
+            raise ValueError(f"{fn}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {clipping}")
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            None if kwargs.get(name) is None else _hyperparameter(fn, name, kwargs[name]) for name in _CLIPPING)
         self._kiln = None
         self._pending_state: dict | None = None
 
@@ -96,7 +104,25 @@ class Optimizer:
     def _make(self, params):
         raise NotImplementedError
 
+    def _clip_gradients(self) -> None:
+        grads = [p.grad for group in self._kiln.param_groups for p in group["params"] if p.grad is not None]
+        if self.clipvalue is not None:
+            for g in grads:
+                g.clamp_(-self.clipvalue, self.clipvalue)
+        elif self.clipnorm is not None:
+            for g in grads:
+                norm = float(g.norm().item())
+                if norm > self.clipnorm:
+                    g.mul_(self.clipnorm / norm)
+        elif self.global_clipnorm is not None and grads:
+            from ...tensor_ops.shapes import stack
+            norm = float(stack([(g * g).sum() for g in grads]).sum().sqrt().item())
+            if norm > self.global_clipnorm:
+                for g in grads:
+                    g.mul_(self.global_clipnorm / norm)
+
     def apply(self) -> None:
+        self._clip_gradients()
         rate = self.learning_rate
         for group in self._kiln.param_groups:
             group["lr"] = rate
@@ -110,7 +136,8 @@ class Optimizer:
         rate = self._learning_rate if self._schedule is None else (
             schedules.serialize(self._schedule) if isinstance(self._schedule, schedules.LearningRateSchedule)
             else self.learning_rate)  # a plain function is saved as its current value
-        return {"learning_rate": rate, "weight_decay": self.weight_decay}
+        return {"learning_rate": rate, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     # ---- state, for checkpoints -----------------------------------------------------------------
 
