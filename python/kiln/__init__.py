@@ -21,6 +21,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import (available_backends, cpu_isa, current_backend, default_backend, get_num_threads,
                        set_num_threads, use_backend)
 from .dtypes import bool_, double, float, float16, float32, float64, int32, int64, long
+from .factories import eye, logspace, randint_like
 from .factories import (arange, as_tensor, from_numpy, full, full_like, is_tensor, linspace, ones, ones_like, rand,
                         multinomial, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
                         set_default_device, get_default_device)
@@ -32,10 +33,18 @@ from .tensor_ops import (abs, add, all, any, argmax, argmin, bmm, cat, ceil, chu
                          floor, gather, index_select, isfinite, isinf, isnan, log, masked_fill, matmul, max, maximum,
                          mean, min, minimum, mm, mul, permute, reshape, rsqrt, sign, sin, split, sqrt, square, squeeze,
                          stack, std, sub, sum, topk, transpose, norm, tril, triu, unsqueeze, var, where)
+from .tensor_ops import (allclose, argsort, argwhere, cumprod, cumsum, diag, isclose, neg, nonzero, outer, pow, roll,
+                         scatter, scatter_add, sort, unbind, unique)
 
 __version__ = "0.1.0"
 
 concatenate = cat
+inference_mode = no_grad  # no graph is recorded either way; kiln has no separate inference tensors
+bool = bool_  # noqa: A001 (torch's name: kiln.bool is the dtype)
+
+
+def numel(t) -> int:
+    return as_tensor(t).numel()
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
 _SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator")
@@ -69,4 +78,7 @@ __all__ = [
     "flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze",
     "is_tensor", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "float32", "float64", "float16", "int32", "int64", "long", "bool_", "float", "double",
+    "eye", "logspace", "randint_like", "allclose", "isclose", "argsort", "argwhere", "cumprod", "cumsum", "diag",
+    "neg", "nonzero", "outer", "pow", "roll", "scatter", "scatter_add", "sort", "unbind", "unique", "numel",
+    "inference_mode", "bool",
 ]

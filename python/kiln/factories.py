@@ -183,3 +183,38 @@ def is_tensor(x) -> bool:
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like",
            "arange", "linspace", "randn", "rand", "randn_like", "rand_like", "randint", "randperm", "multinomial",
            "is_tensor"]
+
+
+def eye(n: int, m: int | None = None, dtype=np.float32, device=None, requires_grad: bool = False) -> Tensor:
+    """The (n, m) identity (m = n unless given), as torch.eye."""
+    return _on(np.eye(n, m, dtype=dtype), device, requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None) -> Tensor:
+    """base ** linspace(start, end, steps), as torch.logspace."""
+    exponents = linspace(start, end, steps, dtype=np.float64).numpy()
+    return _on((float(base) ** exponents).astype(np.dtype(dtype or np.float32)), device)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
+    """Integers in [low, high) (or [0, low)) of t's shape, t's dtype and device unless given."""
+    return randint(low, high, tuple(t.shape), dtype=dtype or t.dtype, device=device or t.device)
+
+
+def _new(maker):
+    """Tensor.new_zeros / new_ones / new_full / new_empty: t's dtype and device unless given."""
+    def method(t: Tensor, *args, dtype=None, device=None, requires_grad: bool = False):
+        *size, fill = args if maker is full else (*args, None)
+        shape = _shape_of(tuple(size))
+        dtype, device = dtype or t.dtype, device or t.device
+        made = full(shape, fill, dtype=dtype, device=device) if maker is full else \
+            maker(shape, dtype=dtype, device=device)
+        return made.requires_grad_(requires_grad) if requires_grad else made
+    return method
+
+
+new_zeros, new_ones, new_full, new_empty = _new(zeros), _new(ones), _new(full), _new(zeros)
+
+
+def new_tensor(t: Tensor, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return tensor(data, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)

@@ -207,3 +207,21 @@ def device_cases(tiny: bool = False) -> list[Case]:
                 conv_case(1, 4, 6, 4, True), lstm_cell_case(2, 8, 16), adam_case(4096)]
     return [gemm_case(4096, False), gemm_case(4096, True), conv_case(64, 64, 56, 64, False),
             conv_case(64, 64, 56, 64, True), lstm_cell_case(64, 256, 1024), adam_case(100_000_000)]
+
+
+def gpt_case(sizes: dict) -> Case:
+    """examples/gpt_char.py's training step on each device (issue 12's bench row, on the GPU)."""
+    from .training import gpt_inputs, gpt_step_runner, source_tree_available
+    if not source_tree_available():
+        return None
+    runners = {"cpu": gpt_step_runner("kiln", "cpu", sizes), "cuda": gpt_step_runner("kiln", "cuda", sizes,
+                                                                                     after=cuda.synchronize)}
+    if torch_module() is not None:
+        runners["torch"] = gpt_step_runner("torch", "cpu", sizes)
+    gpu = _torch_cuda()
+    if gpu is not None:
+        runners["torch-cuda"] = gpt_step_runner("torch", "cuda", sizes, after=gpu.cuda.synchronize)
+    return Case("gpu training", f"GPT step (context {sizes['context']}, width {sizes['width']}, "
+                f"{sizes['layers']} layers, {sizes['heads']} heads, batch {sizes['batch']})", gpt_inputs(sizes),
+                runners, base=BASE, comparable=False, targets=[Target("torch-cuda", at_least=1.0)],
+                notes=["examples/gpt_char.py's GPT: forward, loss, backward, clip_grad_norm_, AdamW step"])

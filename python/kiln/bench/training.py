@@ -216,6 +216,73 @@ def digits_mlp_step_case(profile_steps: int = 1000) -> Case:
                        "kiln.profiler, wall time from the same steps unprofiled), issue 3"])
 
 
+GPT = dict(context=256, width=128, layers=4, heads=4, batch=8, vocab=92)  # issue 12's bench row
+GPT_TINY = dict(context=16, width=32, layers=1, heads=2, batch=2, vocab=11)
+
+
+def _gpt_example(lib: str):
+    """examples/gpt_char.py imported with its library, "kiln" or "torch" (it reads GPT_CHAR_LIB)."""
+    module_name = f"kiln_bench_gpt_char_{lib}"
+    if module_name not in sys.modules:
+        previous = os.environ.get("GPT_CHAR_LIB")
+        os.environ["GPT_CHAR_LIB"] = lib
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, os.path.join(EXAMPLES, "gpt_char.py"))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            if previous is None:
+                del os.environ["GPT_CHAR_LIB"]
+            else:
+                os.environ["GPT_CHAR_LIB"] = previous
+        sys.modules[module_name] = module
+    return sys.modules[module_name]
+
+
+def gpt_inputs(sizes: dict):
+    def make(rng):
+        ids = rng.integers(0, sizes["vocab"], size=(sizes["batch"], sizes["context"] + 1))
+        return {"x": ids[:, :-1].copy(), "y": ids[:, 1:].copy()}
+    return make
+
+
+def gpt_step_runner(lib: str, device: str, sizes: dict, after=None):
+    """prepare(inputs) -> one AdamW training step (clipped at norm 1) of examples/gpt_char.py's GPT
+    on ``lib`` ("kiln" or "torch") and ``device``; ``after`` runs at the end of each step (a sync)."""
+    def prepare(x):
+        example = _gpt_example(lib)
+        example.torch.manual_seed(0)
+        model = example.GPT(sizes["vocab"], sizes["context"], sizes["width"], sizes["layers"], sizes["heads"])
+        model = model.to(device)
+        optimizer = example.adamw(model, 1e-3)
+        inputs = example.torch.from_numpy(x["x"]).to(device)
+        targets = example.torch.from_numpy(x["y"]).to(device)
+
+        def step():
+            _, loss = model(inputs, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            example.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            if after is not None:
+                after()
+            return loss.item()
+        return step
+    return prepare
+
+
+def gpt_step_case(sizes: dict = GPT) -> Case:
+    runners = {"cpu": gpt_step_runner("kiln", "cpu", sizes)}
+    if torch_module() is not None:
+        runners["torch"] = gpt_step_runner("torch", "cpu", sizes)
+    shape = (f"GPT step (context {sizes['context']}, width {sizes['width']}, {sizes['layers']} layers, "
+             f"{sizes['heads']} heads, batch {sizes['batch']})")
+    return Case("training", shape, gpt_inputs(sizes), runners, comparable=False,
+                targets=[Target("torch", at_least=1.0)],
+                notes=["examples/gpt_char.py's GPT on both libraries: forward, cross-entropy, backward, "
+                       "clip_grad_norm_, AdamW step"])
+
+
 def training_cases(tiny: bool = False) -> tuple[list[Case], list[str]]:
     """The whole-model cases, and notes on any left out."""
     if not source_tree_available():

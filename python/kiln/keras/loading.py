@@ -20,6 +20,7 @@ cannot build, such as ``LSTM(stateful=True)``, stays a NotImplementedError).
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from .. import io
 from ..io import CorruptFileError
+from . import compile_utils
 from . import layers as keras_layers
 from . import losses as keras_losses
 from . import metrics as keras_metrics
@@ -42,7 +44,8 @@ _LAYERS = {name: getattr(keras_layers, name) for name in keras_layers.__all__
 _MAX_CONFIG = 16 * 1024 * 1024
 _MAX_LAYERS = 100_000  # Python objects take ~35 bytes for each byte of config
 _MAX_INFLATION = 64
-_INPUT_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"})
+_INPUT_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+                           "string"})
 # What a malformed config makes the constructors and the build raise, turned into CorruptFileError.
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
@@ -106,14 +109,14 @@ def _read_archive(path: Path) -> tuple[bytes, bytes, bytes | None]:
 
 # ---- the config -------------------------------------------------------------------------------
 
+_MAX_DEPTH = 32  # models nested in models
+
+
 def _check_structure(config, path) -> None:
     """Every field load_model reads has the type it needs; layer names are unique."""
     def need(condition, what):
         if not condition:
             raise CorruptFileError(f"{path}: not a valid kiln model config ({what})")
-
-    def is_ref(ref):
-        return isinstance(ref, list) and len(ref) == 2 and isinstance(ref[0], str) and type(ref[1]) is int
 
     need(isinstance(config, dict), "not a JSON object")
     need(config.get("format") == "kiln.keras.model", f"format {config.get('format')!r}")
@@ -124,18 +127,33 @@ def _check_structure(config, path) -> None:
                                f"up to {FORMAT_VERSION}")
     need(config.get("class_name") in ("Sequential", "Functional"), f"class_name {config.get('class_name')!r}")
     need(config.get("name") is None or isinstance(config["name"], str), "name is not a string")
-    body = config.get("config")
+    _check_body(config["class_name"], config.get("config"), need, set(), 0)
+    _check_compile(config, need)
+
+
+def _check_body(class_name: str, body, need, names: set, depth: int) -> None:
+    """A model's config (its layers, recursively for nested models); ``names`` collects the layer
+    names of the whole file, which must be unique (each weight is stored under its layer's name)."""
+    def is_ref(ref):
+        return isinstance(ref, list) and len(ref) in (2, 3) and isinstance(ref[0], str) and \
+            all(type(r) is int and 0 <= r for r in ref[1:])
+
+    need(depth <= _MAX_DEPTH, f"models nested more than {_MAX_DEPTH} deep")
     need(isinstance(body, dict) and isinstance(body.get("layers"), list), "config.layers is not a list")
     need(len(body["layers"]) <= _MAX_LAYERS, f"{len(body['layers'])} layers, more than {_MAX_LAYERS}")
-    names = set()
     for i, entry in enumerate(body["layers"]):
         need(isinstance(entry, dict) and isinstance(entry.get("class_name"), str)
              and isinstance(entry.get("config"), dict), f"layer {i} is not {{class_name, config}}")
         name = entry["config"].get("name")
         need(name is None or isinstance(name, str), f"layer {i} has the name {name!r}")
-        need(name is None or name not in names, f"two layers are named {name!r}")
-        names.add(name)
-        if config["class_name"] == "Sequential":
+        shared = entry.get("shared", False)
+        need(isinstance(shared, bool), f"layer {i} has shared={shared!r}")
+        if shared:
+            need(class_name == "Functional" and name in names, f"layer {i} calls again {name!r}, no earlier layer")
+        else:
+            need(name is None or name not in names, f"two layers are named {name!r}")
+            names.add(name)
+        if class_name == "Sequential":
             need(entry["class_name"] != "InputLayer", f"layer {i} is an InputLayer (Sequential has input_shape)")
         else:
             need(isinstance(entry.get("inbound"), list) and all(is_ref(r) for r in entry["inbound"]),
@@ -146,12 +164,32 @@ def _check_structure(config, path) -> None:
                      f"input {name!r} has dtype {entry['config'].get('dtype')!r}")
             else:
                 need(entry["inbound"], f"layer {i} has no inputs")
-    if config["class_name"] == "Functional":
+        if entry["class_name"] in ("Functional", "Sequential") and not shared:
+            _check_body(entry["class_name"], entry["config"], need, names, depth + 1)
+    if class_name == "Functional":
         for key in ("input_layers", "output_layers"):
             refs = body.get(key)
             need(isinstance(refs, list) and refs and all(is_ref(r) for r in refs), f"{key} is not a list of pairs")
         need(all(isinstance(body.get(k, False), bool) for k in ("multi_input", "multi_output")),
              "multi_input/multi_output are not true or false")
+        for key, refs in (("input_keys", "input_layers"), ("output_keys", "output_layers")):
+            keys = body.get(key)
+            need(keys is None or isinstance(keys, list) and len(keys) == len(body[refs]) and
+                 all(isinstance(k, str) for k in keys) and len(set(keys)) == len(keys),
+                 f"{key} is not a list of distinct names, one per {refs[:-7]}")
+
+
+def _is_metric(m) -> bool:
+    return m is None or isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("class_name"), str)
+                                               and isinstance(m.get("config", {}), dict))
+
+
+def _is_loss(value) -> bool:
+    return isinstance(value, dict) and (value.get("class_name") is None or isinstance(value["class_name"], str)) \
+        and isinstance(value.get("config", {}), dict)
+
+
+def _check_compile(config, need) -> None:
     compile_config = config.get("compile_config")
     if compile_config is not None:
         need(isinstance(compile_config, dict), "compile_config is not an object")
@@ -161,10 +199,27 @@ def _check_structure(config, path) -> None:
                  and isinstance(value.get("config", {}), dict), f"compile_config.{key} is not {{class_name, config}}")
         for key in ("metrics", "weighted_metrics"):
             metrics = compile_config.get(key, [])
-            need(isinstance(metrics, list) and all(
-                m is None or isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("class_name"), str)
-                                                    and isinstance(m.get("config", {}), dict)) for m in metrics),
+            need(isinstance(metrics, list) and all(_is_metric(m) for m in metrics),
                  f"compile_config.{key} is not a list of names and {{class_name, config}} objects")
+        weight = compile_config.get("loss_weights", 1.0)
+        need(isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight),
+             "compile_config.loss_weights is not a finite number")
+        outputs = compile_config.get("outputs")
+        if outputs is not None:  # a model with several outputs: per-output losses, weights and metrics
+            need(isinstance(outputs, dict) and isinstance(outputs.get("names"), list) and outputs["names"]
+                 and all(isinstance(n, str) for n in outputs["names"]), "compile_config.outputs has no names")
+            count = len(outputs["names"])
+
+            def per_output(key, ok):
+                values = outputs.get(key)
+                need(isinstance(values, list) and len(values) == count and all(ok(v) for v in values),
+                     f"compile_config.outputs.{key} is not one entry per output")
+
+            per_output("losses", lambda v: v is None or _is_loss(v))
+            per_output("loss_weights", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v))
+            for key in ("metrics", "weighted_metrics"):
+                per_output(key, lambda v: isinstance(v, list) and all(_is_metric(m) for m in v))
 
 
 def _shape(value, where, path) -> tuple:
@@ -184,12 +239,23 @@ def _why(error: Exception) -> str:
 
 
 def _layer_from_config(i: int, entry: dict, custom_objects: dict, path):
+    if entry["class_name"] in ("Functional", "Sequential"):  # a nested model, checked by _check_body
+        return _rebuild({"class_name": entry["class_name"], "name": entry["config"].get("name"),
+                         "config": entry["config"]}, custom_objects, path)
     cls = (custom_objects or {}).get(entry["class_name"]) or _LAYERS.get(entry["class_name"])
     if cls is None:
         raise CorruptFileError(f"{path}: layer {i} has the unknown class {entry['class_name']!r} "
                                "(pass custom_objects={name: class} for your own layers)")
+    config = dict(entry["config"])
+    if cls is _LAYERS.get("Lambda") and isinstance(config.get("function"), str):
+        # a Lambda's function is saved by name; the code comes from the caller, never the file
+        function = (custom_objects or {}).get(config["function"])
+        if not callable(function):
+            raise CorruptFileError(f"{path}: layer {i} is a Lambda of the function {config['function']!r}: pass "
+                                   f"custom_objects={{{config['function']!r}: function}} to load it")
+        config["function"] = function
     try:
-        return cls.from_config(dict(entry["config"]))
+        return cls.from_config(config)
     except CorruptFileError:
         raise
     except _CONFIG_ERRORS as error:
@@ -217,39 +283,61 @@ def _rebuild(config: dict, custom_objects: dict, path):
         # unbuilt, the first layer's input_shape held back, and built once.
         hint = stack[0].input_shape_hint if stack else None
         if stack:
-            stack[0].input_shape_hint = None
+            object.__setattr__(stack[0], "input_shape_hint", None)
         try:
             for layer in stack:
                 model.add(layer)
         finally:
             if stack:
-                stack[0].input_shape_hint = hint
+                object.__setattr__(stack[0], "input_shape_hint", hint)
         shape = shape if shape is not None else hint
+        dtype = body.get("input_dtype", "float32")
+        if dtype not in _INPUT_DTYPES:
+            raise CorruptFileError(f"{path}: the Sequential's input_dtype is {dtype!r}")
         if shape is not None:
-            _build("the layers", lambda: model.build((None,) + tuple(shape)), path)
+            def build():
+                model._input = keras_layers.Input(shape=tuple(shape), dtype=dtype)
+                model._build_symbolic()
+            _build("the layers", build, path)
         return model
-    tensors = {}
+    tensors, built, calls = {}, {}, {}
 
     def tensor(ref, i):
-        if tuple(ref) not in tensors:
+        key = (ref[0], ref[1], ref[2] if len(ref) == 3 else 0)  # [layer, output, call]: call 0 if left out
+        if key not in tensors:
             raise CorruptFileError(f"{path}: {i} reads {ref}, which no earlier layer makes")
-        return tensors[tuple(ref)]
+        return tensors[key]
 
     for i, entry in enumerate(body["layers"]):
         if entry["class_name"] == "InputLayer":
             c = entry["config"]
             shape = _shape(c.get("shape"), f"shape of input {c['name']!r}", path)
-            tensors[(c["name"], 0)] = keras_layers.Input(shape=shape, name=c["name"], dtype=c.get("dtype", "float32"))
+            tensors[(c["name"], 0, 0)] = keras_layers.Input(shape=shape, name=c["name"],
+                                                            dtype=c.get("dtype", "float32"))
             continue
-        layer = _layer_from_config(i, entry, custom_objects, path)
+        if entry.get("shared"):  # another call of a layer made earlier (_check_body: it exists)
+            layer = built[entry["config"]["name"]]
+        else:
+            layer = _layer_from_config(i, entry, custom_objects, path)
+            built[layer.name] = layer
+        call = calls.get(layer.name, 0)
+        calls[layer.name] = call + 1
         args = [tensor(ref, f"layer {i}") for ref in entry["inbound"]]
         out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args), path)
+        if isinstance(out, dict):
+            out = [out[k] for k in sorted(out)]
         for k, t in enumerate(out if isinstance(out, list) else [out]):
-            tensors[(layer.name, k)] = t
+            tensors[(layer.name, k, call)] = t
     inputs = [tensor(ref, "the model's input_layers") for ref in body["input_layers"]]
     outputs = [tensor(ref, "the model's output_layers") for ref in body["output_layers"]]
-    return _build("the model", lambda: Model(inputs if body.get("multi_input") else inputs[0],
-                                             outputs if body.get("multi_output") else outputs[0],
+
+    def structure(tensors_, keys, multi):
+        if keys is not None:
+            return dict(zip(keys, tensors_))
+        return tensors_ if multi else tensors_[0]
+
+    return _build("the model", lambda: Model(structure(inputs, body.get("input_keys"), body.get("multi_input")),
+                                             structure(outputs, body.get("output_keys"), body.get("multi_output")),
                                              name=config.get("name")), path)
 
 
@@ -298,10 +386,17 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     except ValueError as error:
         raise CorruptFileError(str(error)) from None
     compile_config = config.get("compile_config")
-    if compile and compile_config and compile_config["loss"].get("class_name"):
+    if compile and compile_config and compile_config.get("outputs") is not None:
         _build("the compile settings", lambda: model.compile(
             optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
-            loss=keras_losses.deserialize(compile_config["loss"]),
+            **compile_utils.deserialize(compile_config["outputs"])), path)
+        if optimizer_bytes is not None:
+            state, _ = io.decode_arrays(optimizer_bytes, f"{path}: {_OPTIMIZER}")
+            model.optimizer.set_state(state)
+    elif compile and compile_config and compile_config["loss"].get("class_name"):
+        _build("the compile settings", lambda: model.compile(
+            optimizer=keras_optimizers.deserialize(compile_config["optimizer"]),
+            loss=keras_losses.deserialize(compile_config["loss"]), loss_weights=compile_config.get("loss_weights"),
             metrics=[keras_metrics.deserialize(m) for m in compile_config.get("metrics", []) if m],
             weighted_metrics=[keras_metrics.deserialize(m) for m in compile_config.get("weighted_metrics", []) if m]),
             path)

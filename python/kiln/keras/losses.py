@@ -165,6 +165,9 @@ class SparseCategoricalCrossentropy(Loss):
     def call(self, y_true, y_pred):
         labels = _labels(self.name, "y_true", _array(y_true), self.name)
         logits = y_pred if self.from_logits else _logits(y_pred, "softmax")
+        if y_pred.ndim > 2:  # a label per position (sequence models): one row per position, the mean over all
+            y_pred = y_pred.reshape(-1, y_pred.shape[-1])
+            logits = None if logits is None else logits.reshape(-1, logits.shape[-1])
         labels = _beside(labels, y_pred)
         if logits is not None:
             return F.cross_entropy(logits, labels)

@@ -28,10 +28,14 @@ class Model(Trainer):
         self.stop_training = False
         self._optimizer_built = False
         self._graph = None
+        self.trainable = True
+        self.input_shape_hint = None  # the input shape a Sequential holding this model starts from
         if inputs is not None:
             if outputs is None:
                 raise ValueError("Model(inputs, outputs): outputs are missing")
             self._graph = _Graph(inputs, outputs)
+            if len(self._graph.inputs) == 1:
+                self.input_shape_hint = tuple(self._graph.inputs[0].shape[1:])
 
     # ---- tracking (subclassing) ---------------------------------------------------------------
 
@@ -50,6 +54,14 @@ class Model(Trainer):
             return self._graph.layers
         return [t for t in self._tracked if isinstance(t, Layer)] + \
             [layer for t in self._tracked if isinstance(t, Model) for layer in t.layers]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the layers making a functional model's outputs, as Keras's ``output_names``
+        (the logs name the outputs of a dict by its keys instead)."""
+        if self._graph is None:
+            raise AttributeError(f"{self.name}: only a functional model names its outputs")
+        return [t.node.layer.name if t.node is not None else t.name for t in self._graph.outputs]
 
     # ---- weights ------------------------------------------------------------------------------
 
@@ -74,6 +86,8 @@ class Model(Trainer):
 
     @property
     def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
         ids = {id(w) for layer in self.layers for w in layer.trainable_weights}
         return [w for w in self.weights if id(w) in ids]
 
@@ -122,12 +136,13 @@ class Model(Trainer):
         return self._graph.run(inputs, training)
 
     def __call__(self, inputs, training=None, **kwargs):
-        if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
+        if any(isinstance(t, KerasTensor) for t in _flatten(_values(inputs))):
             if self._graph is None:
                 raise NotImplementedError("calling a subclassed model on Input tensors is not supported")
-            return self._graph.call_symbolic(inputs)
+            return self._graph.call_symbolic(self, inputs)
         with default_device_scope(self._device):  # weights built now go to the model's device
-            inputs = _to_tensor(inputs, self._device)
+            inputs = {k: _to_tensor(v, self._device) for k, v in inputs.items()} if isinstance(inputs, dict) \
+                else _to_tensor(inputs, self._device)
             return self.call(inputs, training=bool(training), **kwargs) if self._call_takes_training() \
                 else self.call(inputs, **kwargs)
 
@@ -167,12 +182,55 @@ class Model(Trainer):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def input_fits(t: KerasTensor, shape) -> bool:
+    """Whether data of ``shape`` (batch axis first) fits the Input ``t``; a string Input of shape
+    (1,) also takes a plain vector of strings (batch,), as Keras's text models are fed."""
+    want, got = tuple(t.shape[1:]), tuple(shape[1:])
+    if t.dtype == "string" and want[-1:] == (1,) and len(got) == len(want) - 1:
+        want = want[:-1]
+    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+
+def _values(x):
+    """A dict's values in sorted key order (as Keras flattens a dict), anything else as it is."""
+    return [x[k] for k in sorted(x)] if isinstance(x, dict) else x
+
+
+def layer_class_name(layer) -> str:
+    """The class_name a config gives a layer: "Functional" for a Model(inputs, outputs), as Keras."""
+    if isinstance(layer, Model) and type(layer) is Model:
+        return "Functional"
+    return type(layer).__name__
+
+
+def layer_config(layer) -> dict:
+    """A layer's config; a nested model's carries its name too."""
+    config = layer.get_config()
+    return {"name": layer.name, **config} if isinstance(layer, Model) else config
+
+
+def output_shape_of(layer):
+    """The (batch-None) output shape a layer or nested model last produced, a list for several."""
+    if isinstance(layer, Model):
+        graph = layer._graph
+        if graph is not None:
+            shapes = [tuple(t.shape) for t in graph.outputs]
+            return shapes[0] if len(shapes) == 1 else shapes
+        out = getattr(layer, "_output", None)
+        return None if out is None else tuple(out.shape)
+    return getattr(layer, "_output_shape", None)
+
+
 class _Graph:
     """The functional graph between Input tensors and output tensors."""
 
     def __init__(self, inputs, outputs):
-        self.multi_input = isinstance(inputs, (list, tuple))
-        self.multi_output = isinstance(outputs, (list, tuple))
+        # dict inputs/outputs: their keys, sorted (the order Keras flattens them in)
+        self.input_keys = sorted(inputs) if isinstance(inputs, dict) else None
+        self.output_keys = sorted(outputs) if isinstance(outputs, dict) else None
+        self.multi_input = isinstance(inputs, (list, tuple, dict))
+        self.multi_output = isinstance(outputs, (list, tuple, dict))
+        inputs, outputs = _values(inputs), _values(outputs)
         self.inputs = list(inputs) if self.multi_input else [inputs]
         self.outputs = list(outputs) if self.multi_output else [outputs]
         for t in self.inputs + self.outputs:
@@ -209,37 +267,95 @@ class _Graph:
                 out.append(node.layer)
         return out
 
+    @property
+    def input_names(self) -> list[str]:
+        """The keys a dict of inputs is matched by: the model's dict keys, else the Inputs' names."""
+        return list(self.input_keys) if self.input_keys is not None else [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs' names, as Keras logs them: the dict keys, else the names of the layers making them."""
+        if self.output_keys is not None:
+            return list(self.output_keys)
+        return [t.node.layer.name if t.node is not None else t.name for t in self.outputs]
+
+    def flat_inputs(self, inputs) -> list:
+        """The inputs as a list in the model's order: a dict is matched by input_names."""
+        if isinstance(inputs, dict):
+            names = self.input_names
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(f"the model takes the inputs {names}; the dict given lacks {missing} "
+                                 f"(it holds {sorted(inputs)})")
+            return [inputs[n] for n in names]
+        return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+    def structure_outputs(self, outs: list):
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, outs))
+        return outs if self.multi_output else outs[0]
+
     def run(self, inputs, training):
-        given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        given = self.flat_inputs(inputs)
         if len(given) != len(self.inputs):
             raise ValueError(f"the model takes {len(self.inputs)} inputs, got {len(given)}")
         values = {id(k): v for k, v in zip(self.inputs, given)}
         for k, v in zip(self.inputs, given):
-            expected = k.shape[1:]
-            if len(expected) != v.ndim - 1 or any(e is not None and e != s for e, s in zip(expected, v.shape[1:])):
+            if not input_fits(k, v.shape):
                 raise ValueError(f"input {k.name!r} expects shape {k.shape}, got {tuple(v.shape)}")
         for node in self.nodes:
             args = [values[id(t)] for t in node.inputs]
             out = node.layer(args[0] if len(args) == 1 else args, training=training, **node.kwargs)
             for t, v in zip(node.outputs, out if isinstance(out, (list, tuple)) else [out]):
                 values[id(t)] = v
-        outs = [values[id(t)] for t in self.outputs]
-        return outs if self.multi_output else outs[0]
+        return self.structure_outputs([values[id(t)] for t in self.outputs])
 
-    def call_symbolic(self, inputs):
-        raise NotImplementedError("nesting a functional model inside another graph is not supported")
+    def call_symbolic(self, model, inputs):
+        """The model as one layer of another graph: a Node of ``model`` from ``inputs`` to new
+        KerasTensors of its outputs' shapes (nothing is rebuilt: its weights are shared)."""
+        from .layers.base import Node
+
+        given = self.flat_inputs(inputs)
+        if len(given) != len(self.inputs):
+            raise ValueError(f"model {model.name!r} takes {len(self.inputs)} inputs, got {len(given)}")
+        for k, v in zip(self.inputs, given):
+            want, got = k.shape[1:], v.shape[1:]
+            if len(want) != len(got) or any(w is not None and g is not None and w != g for w, g in zip(want, got)):
+                raise ValueError(f"model {model.name!r}: input {k.name!r} expects shape {k.shape}, got {v.shape}")
+        node = Node(model, given, [], {})
+        node.outputs = [KerasTensor((given[0].shape[0],) + tuple(t.shape[1:]), dtype=t.dtype, node=node, index=i,
+                                    name=model.name) for i, t in enumerate(self.outputs)]
+        return self.structure_outputs(node.outputs)
 
     def get_config(self) -> dict:
-        names = {id(t): (t.node.layer.name if t.node else t.name, t.index) for n in self.nodes
-                 for t in n.inputs + n.outputs}
-        for t in self.inputs + self.outputs:
-            names.setdefault(id(t), (t.node.layer.name if t.node else t.name, t.index))
+        """Entries in topological order: the inputs, then one per call of a layer. A layer called
+        again (shared) is an entry {"class_name", "config": {"name"}, "shared": true}; a reference
+        is [layer name, output index, call index] (the call index left out for a first call)."""
+        calls: dict[int, int] = {}
+        refs: dict[int, list] = {}
+        for t in self.inputs:
+            refs[id(t)] = [t.name, 0]
         layers = [{"class_name": "InputLayer", "config": {"name": t.name, "shape": list(t.shape[1:]),
                                                           "dtype": str(t.dtype)}, "inbound": []}
                   for t in self.inputs]
         for node in self.nodes:
-            layers.append({"class_name": type(node.layer).__name__, "config": node.layer.get_config(),
-                           "inbound": [list(names[id(t)]) for t in node.inputs]})
-        return {"layers": layers, "input_layers": [list(names[id(t)]) for t in self.inputs],
-                "output_layers": [list(names[id(t)]) for t in self.outputs],
-                "multi_input": self.multi_input, "multi_output": self.multi_output}
+            layer = node.layer
+            call = calls.get(id(layer), 0)
+            calls[id(layer)] = call + 1
+            inbound = [refs[id(t)] for t in node.inputs]
+            if call == 0:
+                layers.append({"class_name": layer_class_name(layer), "config": layer_config(layer),
+                               "inbound": inbound})
+            else:
+                layers.append({"class_name": layer_class_name(layer), "config": {"name": layer.name},
+                               "inbound": inbound, "shared": True})
+            for t in node.outputs:
+                refs[id(t)] = [layer.name, t.index] + ([call] if call else [])
+        config = {"layers": layers, "input_layers": [refs[id(t)] for t in self.inputs],
+                  "output_layers": [refs[id(t)] for t in self.outputs],
+                  "multi_input": self.multi_input, "multi_output": self.multi_output}
+        if self.input_keys is not None:
+            config["input_keys"] = self.input_keys
+        if self.output_keys is not None:
+            config["output_keys"] = self.output_keys
+        return config

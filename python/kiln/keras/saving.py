@@ -177,12 +177,18 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
         "class_name": "Sequential" if type(model).__name__ == "Sequential" else "Functional",
         "name": model.name, "config": model.get_config(),
     }
-    if getattr(model, "compiled", False):
+    outputs = getattr(model, "_compiled_outputs", None)
+    if getattr(model, "compiled", False) and outputs is not None:  # several outputs: see compile_utils
+        config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
+                                    "loss": {"class_name": None}, "outputs": outputs.serialize()}
+    elif getattr(model, "compiled", False):
         config["compile_config"] = {"optimizer": keras_optimizers.serialize(model.optimizer),
                                     "loss": keras_losses.serialize(model.loss),
                                     "metrics": [keras_metrics.serialize(m) for m in model._metric_specs],
                                     "weighted_metrics": [keras_metrics.serialize(m)
                                                          for m in getattr(model, "_weighted_metric_specs", [])]}
+        if getattr(model, "_loss_weight", 1.0) != 1.0:
+            config["compile_config"]["loss_weights"] = model._loss_weight
     weights = b"".join(io.encode_arrays(_weights_dict(model), _weights_metadata()))
     state = model.optimizer.get_state() if getattr(model, "compiled", False) else {}
     optimizer = b"".join(io.encode_arrays(state)) if state else None

@@ -8,9 +8,13 @@ import numpy as np
 from ..sparse import is_sparse
 from ..tensor import Tensor
 from ..factories import default_device_scope
-from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, unique_name
+from .layers.base import KerasTensor, Layer, Node, _flatten, _to_tensor, unique_name
 from .layers.core import Input, InputLayer
-from .model import Model
+from .model import Model, layer_class_name, layer_config
+
+
+# the input dtypes a config records (what load_model's checks accept; float32 is the default)
+_SAVED_DTYPES = frozenset({"string", "int8", "int16", "int32", "int64", "uint8", "bool", "float16", "float64"})
 
 
 class Sequential(Model):
@@ -35,8 +39,8 @@ class Sequential(Model):
                 raise ValueError("Sequential: an Input must come first")
             self._input = layer
             return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add takes a keras layer, got {type(layer).__name__}")
+        if not isinstance(layer, (Layer, Model)):
+            raise TypeError(f"Sequential.add takes a keras layer (or a model), got {type(layer).__name__}")
         if isinstance(layer, InputLayer):
             self._input = Input(shape=layer.input_shape_hint)
             return
@@ -67,7 +71,8 @@ class Sequential(Model):
             arr = x_batch[0] if isinstance(x_batch, list) else x_batch
             if not is_sparse(arr):
                 arr = arr._array if isinstance(arr, Tensor) else np.asarray(arr)
-            self._input = Input(shape=arr.shape[1:], dtype=str(arr.dtype))
+            self._input = Input(shape=arr.shape[1:], dtype="string" if getattr(arr.dtype, "kind", "f") in "USO"
+                                else str(arr.dtype))
         self._build_symbolic()
 
     def build(self, input_shape=None) -> None:
@@ -85,19 +90,36 @@ class Sequential(Model):
 
     def __call__(self, inputs, training=None, **kwargs):
         if any(isinstance(t, KerasTensor) for t in _flatten(inputs)):
-            t = inputs
-            for layer in self._layers:
-                t = layer(t)
-            return t
+            return self._call_symbolic(inputs)
         with default_device_scope(self._device):  # weights built now go to the model's device
             if not self.built:
                 self._build_from_batch(inputs)
             return self.call(_to_tensor(inputs, self._device), training=bool(training))
 
+    def _call_symbolic(self, inputs) -> KerasTensor:
+        """The stack as one layer of a functional graph (as Keras): a Node of this model; the stack
+        is built from the input's shape first if it has no input yet."""
+        if not isinstance(inputs, KerasTensor):
+            raise ValueError(f"{self.name}: a Sequential takes one input, got {len(_flatten(inputs))}")
+        if self._input is None:
+            self._input = Input(shape=inputs.shape[1:], dtype=inputs.dtype)
+        if self._output is None:
+            self._build_symbolic()
+        want, got = self._input.shape[1:], inputs.shape[1:]
+        if len(want) != len(got) or any(w is not None and g is not None and w != g for w, g in zip(want, got)):
+            raise ValueError(f"{self.name}: expects inputs of shape {self._input.shape}, got {inputs.shape}")
+        node = Node(self, [inputs], [], {})
+        out = KerasTensor((inputs.shape[0],) + tuple(self._output.shape[1:]), dtype=self._output.dtype, node=node,
+                          name=self.name)
+        node.outputs = [out]
+        return out
+
     def get_config(self) -> dict:
-        return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+        return {"layers": [{"class_name": layer_class_name(layer), "config": layer_config(layer)}
                            for layer in self._layers],
-                "input_shape": None if self._input is None else list(self._input.shape[1:])}
+                "input_shape": None if self._input is None else list(self._input.shape[1:]),
+                **({"input_dtype": str(self._input.dtype)} if self._input is not None
+                   and str(self._input.dtype) in _SAVED_DTYPES else {})}
 
 
 def _first(outputs):

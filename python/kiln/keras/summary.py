@@ -15,9 +15,12 @@ def summary_lines(model, line_length: int = 65) -> list[str]:
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet: give the first layer an input_shape, "
                          "start with keras.Input(shape=...), call build(), or fit/call it once")
+    from .model import layer_class_name, output_shape_of
+
     layers = model.layers
-    names = [f"{layer.name} ({type(layer).__name__})" for layer in layers]
-    shapes = [_shape_text(getattr(layer, "_output_shape", None)) for layer in layers]
+    # a nested model is one row, "name (Functional)" or "name (Sequential)", as in Keras
+    names = [f"{layer.name} ({layer_class_name(layer)})" for layer in layers]
+    shapes = [_shape_text(output_shape_of(layer)) for layer in layers]
     first = max([len(n) + 2 for n in names] + [28])
     second = max([len(s) + 2 for s in shapes] + [26])
     line_length = max(line_length, first + second + 12)

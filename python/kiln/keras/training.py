@@ -20,6 +20,7 @@ from ..sparse import is_sparse as _is_sparse
 from ..tensor import Tensor
 from ..tensor import device as Device
 from . import callbacks as keras_callbacks
+from . import compile_utils
 from . import losses as keras_losses
 from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
@@ -81,12 +82,16 @@ def _check_data(fn: str, x, y, *, what: str = "x") -> int:
         if v.shape[0] != n:
             raise ValueError(f"{fn}: the inputs of {what} hold different numbers of samples: {what}[0] has {n}, "
                              f"{what}[{i}] has {v.shape[0]}")
-    if y is not None:
-        ny = len(y) if isinstance(y, list) else (y.shape[0] if getattr(y, "ndim", 0) else None)
+    for i, target in enumerate(y if isinstance(y, list) else [y]):
+        if target is None:
+            continue
+        where = f"y[{i}]" if isinstance(y, list) else "y"
+        ny = target.shape[0] if getattr(target, "ndim", 0) else None
         if ny is None:
-            raise ValueError(f"{fn}: y must be an array with one target per sample, got shape {np.shape(y)}")
+            raise ValueError(f"{fn}: {where} must be an array with one target per sample, got shape "
+                             f"{np.shape(target)}")
         if ny != n:
-            raise ValueError(f"{fn}: x has {n} samples, y has {ny}")
+            raise ValueError(f"{fn}: x has {n} samples, {where} has {ny}")
     if n == 0:
         raise ValueError(f"{fn}: {what} holds no samples")
     return n
@@ -129,6 +134,8 @@ def _sample_weights(fn: str, y, n: int, sample_weight, class_weight, what: str =
 
 
 def _split(x, start: int, stop: int):
+    if x is None:
+        return None
     if isinstance(x, list):
         return [_split(v, start, stop) for v in x]
     return x[start:stop]
@@ -149,10 +156,37 @@ class _ArrayBatches:
         return (self._batch(order[step * self.batch_size:(step + 1) * self.batch_size]) for step in range(self.steps))
 
     def _batch(self, idx):
-        return _take(self.x, idx, self.casts), self.y[idx], None if self.weights is None else self.weights[idx]
+        return _take(self.x, idx, self.casts), _rows(self.y, idx), _rows(self.weights, idx)
 
     def end_epoch(self) -> None:
         pass
+
+
+def _rows(y, idx):
+    """Rows ``idx`` of targets or weights: an array, None, or a list of them (one per output)."""
+    if y is None:
+        return None
+    if isinstance(y, list):
+        return [None if v is None else v[idx] for v in y]
+    return y[idx]
+
+
+def _integer(dtype) -> bool:
+    """Whether an Input's dtype is integer or bool (a "string" Input is neither)."""
+    try:
+        return np.dtype(dtype).kind in "iub"
+    except TypeError:
+        return False
+
+
+def _reads_indices(layer) -> bool:
+    """An Embedding, or a nested model whose inputs keep their integer dtype."""
+    if isinstance(layer, Embedding):
+        return True
+    if isinstance(layer, Trainer):
+        casts = layer._casts()
+        return not any(casts) if isinstance(casts, list) else not casts
+    return False
 
 
 def _is_dataset(x) -> bool:
@@ -167,8 +201,9 @@ class _DatasetBatches:
     order is shuffled per epoch when ``shuffle`` (as Keras), and ``on_epoch_end`` is called."""
 
     def __init__(self, fn: str, dataset, casts, shuffle: bool = False, steps=None, class_weight=None,
-                 targets: bool = True):
+                 targets: bool = True, model=None):
         self.fn, self.dataset, self.casts, self.shuffle = fn, dataset, casts, shuffle
+        self.model = model  # its _flat_x / _flat_y / _output_weights read dict and list batches
         self.class_weight, self.targets = class_weight, targets
         total = dataset.num_batches
         if total is None:
@@ -192,12 +227,17 @@ class _DatasetBatches:
             raise ValueError(f"{self.fn}: batch {index} of the PyDataset is a tuple of {len(item)}; expected (x,), "
                              "(x, y) or (x, y, sample_weight)")
         x, y, w = (item + (None, None))[:3] if isinstance(item, tuple) else (item, None, None)
-        x, y = _as_array(x), _as_array(y)
         if self.targets and y is None:
             raise ValueError(f"{self.fn}: batch {index} of the PyDataset has no targets (return (x, y))")
+        model = self.model
+        if model is not None:
+            x = _as_array(model._flat_x(x))
+            y = None if y is None else model._flat_y(self.fn, y, f"batch {index}'s y")
+        else:
+            x, y = _as_array(x), _as_array(y)
         n = _check_data(self.fn, x, y, what=f"batch {index}'s x")
-        w = _sample_weights(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") \
-            if self.targets else None
+        weigh = model._output_weights if model is not None else _sample_weights
+        w = weigh(self.fn, y, n, w, self.class_weight, f"batch {index}'s sample weights") if self.targets else None
         return _take(x, slice(None), self.casts), y, w
 
     def end_epoch(self) -> None:
@@ -223,7 +263,31 @@ class Trainer:
         if loss is None:
             raise ValueError("compile: a loss is required (e.g. loss='sparse_categorical_crossentropy')")
         self.optimizer = keras_optimizers.get(optimizer)
+        names = self._output_names()
+        if names is not None:  # several outputs: a loss, weight and metrics per output (compile_utils)
+            self._compiled_outputs = compile_utils.CompiledOutputs(names, loss, loss_weights, metrics,
+                                                                   weighted_metrics)
+            self.loss = loss
+            self._metric_specs, self._weighted_metric_specs = [], []
+            self._compiled_metrics, self._compiled_weighted_metrics = [], []
+            self._loss_tracker = self._compiled_outputs.total_tracker
+            self.compiled = True
+            self._optimizer_built = False
+            return
+        self._compiled_outputs = None
+        if isinstance(loss, dict) and len(loss) == 1:  # one output: {name: loss} and [loss] are that loss
+            loss = next(iter(loss.values()))
+        elif isinstance(loss, (list, tuple)) and len(loss) == 1:
+            loss = loss[0]
+        if isinstance(metrics, dict) and len(metrics) == 1:
+            metrics = next(iter(metrics.values()))
+            metrics = metrics if isinstance(metrics, (list, tuple)) else [metrics]
         self.loss = keras_losses.get(loss)
+        if isinstance(loss_weights, dict) and len(loss_weights) == 1:
+            loss_weights = next(iter(loss_weights.values()))
+        elif isinstance(loss_weights, (list, tuple)) and len(loss_weights) == 1:
+            loss_weights = loss_weights[0]
+        self._loss_weight = 1.0 if loss_weights is None else float(loss_weights)
         self._metric_specs = list(metrics or [])
         self._weighted_metric_specs = list(weighted_metrics or [])
         # One object per metric for the model's life, as Keras: reset, never remade, so a metric
@@ -235,6 +299,78 @@ class Trainer:
         self._optimizer_built = False
 
     _device: "str | None" = None  # compile(device=...): where weights and batches go
+    _compiled_outputs = None  # compile_utils.CompiledOutputs for a model with several outputs
+
+    def _output_names(self) -> "list[str] | None":
+        """The output names of a functional model with several outputs, else None (one output)."""
+        graph = getattr(self, "_graph", None)
+        if graph is None or len(graph.outputs) < 2:
+            return None
+        return graph.output_names
+
+    def _flat_x(self, x):
+        """x as the model takes it: a dict of inputs becomes the list in the model's input order."""
+        graph = getattr(self, "_graph", None)
+        if isinstance(x, dict):
+            if graph is None:
+                raise ValueError("x is a dict: only a functional model (Model(inputs, outputs)) names its inputs")
+            flat = graph.flat_inputs(x)
+            return flat if len(flat) > 1 else flat[0]
+        return x
+
+    def _flat_y(self, fn: str, y, what: str = "y"):
+        """Targets: for several outputs one array (or None) per output, from a list in output order
+        or a dict keyed by output name (an output without a loss may be left out); else as given."""
+        names = self._output_names()
+        if names is None:
+            if isinstance(y, dict):
+                if len(y) != 1:
+                    raise ValueError(f"{fn}: the model has one output, {what} is a dict of {len(y)}")
+                y = next(iter(y.values()))
+            elif isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
+                y = y[0]  # [targets] for Model(inputs, [output])
+            return _as_array(y)
+        outputs = self._compiled_outputs
+        if isinstance(y, dict):
+            unknown = sorted(set(y) - set(names))
+            if unknown:
+                raise ValueError(f"{fn}: {what} names {unknown}, which are not outputs of the model ({names})")
+            flat = [y.get(n) for n in names]
+        elif isinstance(y, (list, tuple)) and len(y) == len(names):
+            flat = list(y)
+        else:
+            raise ValueError(f"{fn}: the model has {len(names)} outputs ({names}); {what} must be a list of "
+                             f"{len(names)} arrays or a dict keyed by output name, got {type(y).__name__}")
+        for name, target, loss in zip(names, flat, outputs.losses if outputs is not None else [None] * len(names)):
+            if target is None and loss is not None:
+                raise ValueError(f"{fn}: {what} has no target for the output {name!r}, which has a loss")
+        return [None if t is None else _as_array(t) for t in flat]
+
+    def _output_weights(self, fn: str, y, n: int, sample_weight, class_weight, what: str = "sample_weight"):
+        """Sample weights: one array per output (or None) for several outputs, as Keras takes them:
+        a list or dict per output, or one array for every output; class_weight needs one output."""
+        if self._output_names() is None:
+            return _sample_weights(fn, y, n, sample_weight, class_weight, what)
+        if class_weight is not None:
+            raise ValueError(f"{fn}: class_weight is only supported for models with a single output "
+                             "(pass sample_weight, one array per output)")
+        if sample_weight is None:
+            return None
+        names = self._output_names()
+        if isinstance(sample_weight, dict):
+            unknown = sorted(set(sample_weight) - set(names))
+            if unknown:
+                raise ValueError(f"{fn}: {what} names {unknown}, which are not outputs of the model ({names})")
+            per = [sample_weight.get(name) for name in names]
+        elif isinstance(sample_weight, (list, tuple)):
+            if len(sample_weight) != len(names):
+                raise ValueError(f"{fn}: {what} must hold one entry per output ({len(names)}), got "
+                                 f"{len(sample_weight)}")
+            per = list(sample_weight)
+        else:
+            per = [sample_weight] * len(names)
+        return [None if w is None else _sample_weights(fn, None, n, w, None, f"{what}[{name!r}]")
+                for name, w in zip(names, per)]
 
     def _place_weights(self) -> None:
         """Move the weights built so far to the model's device, in place (fresh gradient slots)."""
@@ -255,6 +391,8 @@ class Trainer:
         """The loss tracker (a Mean named "loss") and the compiled metrics, as Keras lists them."""
         if not getattr(self, "compiled", False):
             return []
+        if self._compiled_outputs is not None:
+            return self._compiled_outputs.all_metrics()
         return [self._loss_tracker, *self._compiled_metrics, *self._compiled_weighted_metrics]
 
     @property
@@ -270,6 +408,9 @@ class Trainer:
     def _update_metrics(self, y_true, y_pred, loss: float, batch: int, sample_weight=None) -> None:
         """One batch: the loss's mean weighted by the batch size (as Keras's loss tracker), the
         metrics unweighted, the weighted_metrics with ``sample_weight``."""
+        if self._compiled_outputs is not None:
+            self._compiled_outputs.update(y_true, y_pred, loss, batch, sample_weight)
+            return
         self._loss_tracker.update_state(loss, sample_weight=batch)
         for m in self._compiled_metrics:
             m.update_state(y_true, y_pred)
@@ -278,6 +419,8 @@ class Trainer:
 
     def _metric_logs(self) -> dict:
         """{"loss": ..., name: result, ...}; a name met twice gets _1, _2, ... as Keras gives it."""
+        if self._compiled_outputs is not None:
+            return self._compiled_outputs.logs()
         logs = {"loss": self._loss_tracker.result()}
         seen: dict[str, int] = {}
         for m in [*self._compiled_metrics, *self._compiled_weighted_metrics]:
@@ -305,17 +448,19 @@ class Trainer:
         declared = self._declared_inputs()
         graph = getattr(self, "_graph", None)
         if graph is not None:
-            return [np.dtype(t.dtype).kind not in "iub" and not any(
-                isinstance(node.layer, Embedding) and any(u is t for u in node.inputs) for node in graph.nodes)
+            return [not _integer(t.dtype) and not any(
+                _reads_indices(node.layer) and any(u is t for u in node.inputs) for node in graph.nodes)
                 for t in declared]
         layers = self.layers
         if hasattr(self, "_input"):  # Sequential: its first layer reads the input
-            integer = declared is not None and np.dtype(declared[0].dtype).kind in "iub"
-            return not (integer or (layers and isinstance(layers[0], Embedding)))
+            integer = declared is not None and _integer(declared[0].dtype)
+            return not (integer or (layers and _reads_indices(layers[0])))
         return not any(isinstance(layer, Embedding) for layer in layers)
 
     def _check_input_shapes(self, fn: str, x) -> None:
         """Data of another shape than the built model takes: a ValueError naming x, before any kernel."""
+        from .model import input_fits  # model.py imports this module
+
         declared = self._declared_inputs()
         if declared is None or not self.built:
             return
@@ -324,7 +469,7 @@ class Trainer:
             raise ValueError(f"{fn}: the model takes {len(declared)} inputs, x holds {len(given)}")
         for i, (t, v) in enumerate(zip(declared, given)):
             want, got = tuple(t.shape[1:]), tuple(v.shape[1:])
-            if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            if not input_fits(t, v.shape):
                 name = f"x[{i}]" if len(given) > 1 else "x"
                 raise ValueError(f"{fn}: {name} has samples of shape {got}, the model takes inputs of shape "
                                  f"{want} (data of shape {tuple(v.shape)}, model input {tuple(t.shape)})")
@@ -339,6 +484,12 @@ class Trainer:
         return tuple(shape) if isinstance(shape, tuple) else None
 
     def _check_targets(self, fn: str, y, what: str = "y") -> None:
+        outputs = self._compiled_outputs
+        if outputs is not None and isinstance(y, list):
+            for name, target, loss, t in zip(outputs.names, y, outputs.losses, self._graph.outputs):
+                if target is not None and loss is not None:
+                    loss.check_targets(fn, target, tuple(t.shape), f"{what}[{name!r}]")
+            return
         if y is not None and not isinstance(y, list):
             self.loss.check_targets(fn, y, self._output_shape(), what)
 
@@ -355,27 +506,41 @@ class Trainer:
             self.optimizer.build(params)
             self._optimizer_built = True
 
+    def _compute_loss(self, y_batch, y_pred, sample_weight):
+        """(the loss Tensor, the predictions on the host): one per output, in order, for several outputs."""
+        if self._compiled_outputs is not None:
+            flat = [y_pred[k] for k in sorted(y_pred)] if isinstance(y_pred, dict) else list(y_pred)
+            loss = self._compiled_outputs.total(y_batch, flat, sample_weight)
+            return loss, [p.numpy(force=True) for p in flat]
+        if isinstance(y_pred, dict) and len(y_pred) == 1:  # Model(inputs, {name: output}) or [output]
+            y_pred = next(iter(y_pred.values()))
+        elif isinstance(y_pred, (list, tuple)) and len(y_pred) == 1:
+            y_pred = y_pred[0]
+        loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
+        weight = getattr(self, "_loss_weight", 1.0)
+        return (loss if weight == 1.0 else loss * weight), y_pred.numpy(force=True)
+
     def train_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with learning_phase(True):
             y_pred = self(x_batch, training=True)
-        loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
+        loss, y_pred = self._compute_loss(y_batch, y_pred, sample_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.apply()
-        return float(loss.item()), y_pred.numpy(force=True)
+        return float(loss.item()), y_pred
 
     def test_step(self, x_batch, y_batch, sample_weight=None) -> tuple[float, np.ndarray]:
         with no_grad():
             y_pred = self(x_batch, training=False)
-            loss = self.loss(y_batch, y_pred) if sample_weight is None else self.loss(y_batch, y_pred, sample_weight)
-        return float(loss.item()), y_pred.numpy(force=True)
+            loss, y_pred = self._compute_loss(y_batch, y_pred, sample_weight)
+        return float(loss.item()), y_pred
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         fn = "train_on_batch"
         self._require_compiled(fn)
-        x, y = _as_array(x), _as_array(y)
+        x, y = _as_array(self._flat_x(x)), self._flat_y(fn, y)
         n = _check_data(fn, x, y)
-        weights = _sample_weights(fn, y, n, sample_weight, class_weight)
+        weights = self._output_weights(fn, y, n, sample_weight, class_weight)
         self._check_input_shapes(fn, x)
         batch = _take(x, slice(None), self._casts())
         self._prepare(batch)
@@ -386,15 +551,15 @@ class Trainer:
     def test_on_batch(self, x, y, sample_weight=None):
         fn = "test_on_batch"
         self._require_compiled(fn)
-        x, y = _as_array(x), _as_array(y)
+        x, y = _as_array(self._flat_x(x)), self._flat_y(fn, y)
         n = _check_data(fn, x, y)
-        weights = _sample_weights(fn, y, n, sample_weight, None)
+        weights = self._output_weights(fn, y, n, sample_weight, None)
         self._check_input_shapes(fn, x)
         self._check_targets(fn, y)
         return self.test_step(_take(x, slice(None), self._casts()), y, weights)[0]
 
     def predict_on_batch(self, x):
-        x = _as_array(x)
+        x = _as_array(self._flat_x(x))
         return self.predict(x, batch_size=_check_data("predict_on_batch", x, None))
 
     # ---- fit ----------------------------------------------------------------------------------------
@@ -439,17 +604,17 @@ class Trainer:
                     raise ValueError(f"fit: {name} must be None when x is a PyDataset (its batches hold them)")
             if validation_split:
                 raise ValueError("fit: validation_split is not supported with a PyDataset (pass validation_data)")
-            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight)
+            source = _DatasetBatches(fn, x, casts, shuffle, steps_per_epoch, class_weight, model=self)
             first = source.first()
             self._check_input_shapes(fn, first[0])
         else:
             if steps_per_epoch is not None:
                 raise NotImplementedError("fit: steps_per_epoch is not supported with arrays (pass a PyDataset)")
-            x, y = _as_array(x), _as_array(y)
             if y is None:
                 raise ValueError("fit: y is required")
+            x, y = _as_array(self._flat_x(x)), self._flat_y(fn, y)
             n = _check_data(fn, x, y)
-            weights = _sample_weights(fn, y, n, sample_weight, None)
+            weights = self._output_weights(fn, y, n, sample_weight, None)
             if validation_data is None and validation_split:
                 if not 0.0 < validation_split < 1.0:
                     raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
@@ -459,28 +624,30 @@ class Trainer:
                                      f"{cut} to train on and {n - cut} to validate")
                 # as Keras: the sample weights are split with the samples (class weights are not: they
                 # weigh the training batches only)
-                validation_data = (_split(x, cut, n), y[cut:], None if weights is None else weights[cut:])
-                x, y, n = _split(x, 0, cut), y[:cut], cut
-                weights = None if weights is None else weights[:cut]
+                validation_data = (_split(x, cut, n), _split(y, cut, n), _split(weights, cut, n))
+                x, y, n = _split(x, 0, cut), _split(y, 0, cut), cut
+                weights = _split(weights, 0, cut)
             if class_weight is not None:
-                weights = _sample_weights(fn, y, n, None, class_weight)
+                weights = self._output_weights(fn, y, n, None, class_weight)
             self._check_input_shapes(fn, x)
             source = _ArrayBatches(x, y, weights, batch_size, shuffle, casts)
             first = (_take(x, np.arange(min(batch_size, n)), casts), y, None)
         validation = None
         if validation_data is not None:
             if _is_dataset(validation_data):
-                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps)
+                validation = _DatasetBatches(fn, validation_data, casts, steps=validation_steps, model=self)
             else:
                 if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                     raise ValueError("fit: validation_data must be a pair (x_val, y_val), a triple "
                                      "(x_val, y_val, val_sample_weight) or a PyDataset")
-                val_x, val_y = _as_array(validation_data[0]), _as_array(validation_data[1])
-                if val_y is None:
+                if validation_data[1] is None:
                     raise ValueError("fit: validation_data needs targets (x_val, y_val)")
+                val_x = _as_array(self._flat_x(validation_data[0]))
+                val_y = self._flat_y(fn, validation_data[1], "validation_data's y")
                 n_val = _check_data(fn, val_x, val_y, what="validation_data's x")
-                val_w = _sample_weights(fn, val_y, n_val, validation_data[2] if len(validation_data) == 3 else None,
-                                        None, "validation_data's sample weights")
+                val_w = self._output_weights(fn, val_y, n_val,
+                                             validation_data[2] if len(validation_data) == 3 else None,
+                                             None, "validation_data's sample weights")
                 self._check_input_shapes(fn, val_x)
                 validation = _ArrayBatches(val_x, val_y, val_w, validation_batch_size, False, casts)
 
@@ -587,17 +754,17 @@ class Trainer:
         if _is_dataset(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: y and sample_weight must be None when x is a PyDataset")
-            source = _DatasetBatches(fn, x, self._casts(), steps=steps)
+            source = _DatasetBatches(fn, x, self._casts(), steps=steps, model=self)
             x_first, y_first, _ = source.first()
             self._check_input_shapes(fn, x_first)
             if not self.built:
                 self._build_from_batch(x_first)
             self._check_targets(fn, y_first)
         else:
-            x, y = _as_array(x), _as_array(y)
             if y is None:
                 raise ValueError("evaluate: y is required")
-            weights = _sample_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
+            x, y = _as_array(self._flat_x(x)), self._flat_y(fn, y)
+            weights = self._output_weights(fn, y, _check_data(fn, x, y), sample_weight, None)
             self._check_input_shapes(fn, x)
             if not self.built:
                 self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
@@ -606,6 +773,8 @@ class Trainer:
         logs = self._evaluate_batches(source, verbose)
         if return_dict:
             return logs
+        if self._compiled_outputs is not None:
+            return self._compiled_outputs.ordered(logs)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
@@ -617,10 +786,10 @@ class Trainer:
         batch_size = _batch_size(fn, batch_size)
         casts = self._casts()
         if _is_dataset(x):
-            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False)
+            source = _DatasetBatches(fn, x, casts, steps=steps, targets=False, model=self)
             self._check_input_shapes(fn, source.first()[0])
         else:
-            x = _as_array(x)
+            x = _as_array(self._flat_x(x))
             _check_data(fn, x, None)
             self._check_input_shapes(fn, x)
             source = _ArrayBatches(x, np.empty(_length(x)), None, batch_size, False, casts)
@@ -633,10 +802,16 @@ class Trainer:
                 if not self.built:
                     self._build_from_batch(x_batch)
                 out = self(x_batch, training=False)
+                if isinstance(out, dict):
+                    out = [out[k] for k in sorted(out)]
                 outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
             bar.update(source.steps, {}, finalize=True)
         if isinstance(outputs[0], list):
-            return [np.concatenate(parts) for parts in zip(*outputs)]
+            parts = [np.concatenate(parts) for parts in zip(*outputs)]
+            keys = getattr(getattr(self, "_graph", None), "output_keys", None)
+            if keys is not None:
+                return dict(zip(keys, parts))
+            return parts[0] if len(parts) == 1 else parts  # Model(inputs, [output]): one array, as Keras
         return np.concatenate(outputs)

@@ -1,15 +1,19 @@
 """``kiln.nn``: layers, losses and containers in the PyTorch idiom."""
 
 from . import functional, init, utils
-from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish,
+                         ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Softsign, Tanh)
+from .containers import ModuleDict, ParameterDict, ParameterList
+from .distance import CosineSimilarity, PairwiseDistance
 from .conv import Conv2d
 from .embedding import Embedding
 from .linear import Linear
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+                   SmoothL1Loss)
 from .module import Identity, Module, ModuleList, Parameter, Sequential
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample
 from .recurrent import LSTM, LSTMCell
-from .regularization import Dropout, Dropout2d, Flatten
+from .regularization import Dropout, Dropout2d, Flatten, Unflatten
 # gru
 from .recurrent import GRU, RNN, GRUCell, RNNCell
 
@@ -19,6 +23,9 @@ __all__ = [
     "Embedding", "LSTM", "LSTMCell",
     "ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+    "KLDivLoss", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten", "CosineSimilarity", "PairwiseDistance",
+    "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Softplus", "Softsign", "Hardtanh", "ReLU6", "Hardsigmoid",
+    "Hardswish", "LogSigmoid",
     # gru
     "GRU", "GRUCell", "RNN", "RNNCell",
 ]

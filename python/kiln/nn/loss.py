@@ -1,4 +1,5 @@
-"""Loss modules: MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss."""
+"""Loss modules: MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
+KLDivLoss."""
 
 from __future__ import annotations
 
@@ -84,3 +85,14 @@ class NLLLoss(Module):
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.ignore_index, self.reduction)
+
+
+class KLDivLoss(Module):
+    """F.kl_div as a module: input log-probabilities, target probabilities (log ones with log_target)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        super().__init__()
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, self.reduction, self.log_target)

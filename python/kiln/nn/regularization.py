@@ -1,4 +1,4 @@
-"""nn.Dropout, nn.Dropout2d and nn.Flatten."""
+"""nn.Dropout, nn.Dropout2d, nn.Flatten and nn.Unflatten."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ class Flatten(Module):
 
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
+
+
+class Unflatten(Module):
+    """Dimension ``dim`` split into ``unflattened_size``: (N, 12) -> (N, 3, 4) for dim=1, size (3, 4)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1:])
+

@@ -9,11 +9,12 @@ attached below, the Tensor's methods and operators.
 """
 
 from ..tensor import Tensor
-from . import conversions, math, reductions, shapes
+from . import conversions, math, ordering, reductions, shapes
 from ._common import as_tensor
 from .conversions import bmm, clone, matmul, mm, to
-from .math import (abs, add, ceil, clamp, cos, div, exp, floor, isfinite, isinf, isnan, log, maximum, minimum, mul,
-                   neg, pow, reciprocal, rsqrt, sign, sin, sqrt, square, sub, where)
+from .math import (abs, add, allclose, ceil, clamp, cos, diag, div, exp, floor, isclose, isfinite, isinf, isnan, log,
+                   maximum, minimum, mul, neg, outer, pow, reciprocal, rsqrt, sign, sin, sqrt, square, sub, where)
+from .ordering import argsort, argwhere, cumprod, cumsum, nonzero, roll, scatter, scatter_add, sort, unbind, unique
 from .reductions import all, any, argmax, argmin, max, mean, min, norm, std, sum, topk, var
 from .shapes import (cat, chunk, flatten, flip, gather, index_select, masked_fill, permute, reshape, split, squeeze,
                      stack, transpose, tril, triu, unsqueeze)
@@ -80,12 +81,22 @@ _METHODS = {
     "__isub__": conversions.isub, "__imul__": conversions.imul, "__itruediv__": conversions.itruediv,
     "add_": conversions.add_, "sub_": conversions.sub_, "mul_": conversions.mul_, "clamp_": conversions.clamp_,
     "div_": conversions.div_, "masked_fill_": conversions.masked_fill_,
+    # orders, scans, scatters (ordering.py), and the rest of torch's everyday methods
+    "sort": ordering.sort, "argsort": ordering.argsort, "cumsum": ordering.cumsum, "cumprod": ordering.cumprod,
+    "roll": ordering.roll, "unique": ordering.unique, "nonzero": ordering.nonzero, "argwhere": ordering.argwhere,
+    "scatter": ordering.scatter, "scatter_add": ordering.scatter_add, "unbind": ordering.unbind,
+    "neg": math.neg, "negative": math.neg, "outer": math.outer, "isclose": math.isclose, "allclose": math.allclose,
+    "diag": math.diag, "expand_as": lambda x, other: shapes.expand(x, *other.shape),
+    "type_as": lambda x, other: conversions.type(x, other.dtype), "mT": property(lambda x: shapes.transpose(x, -2, -1)),
+    "new_zeros": _factory("new_zeros"), "new_ones": _factory("new_ones"), "new_full": _factory("new_full"),
+    "new_empty": _factory("new_empty"), "new_tensor": _factory("new_tensor"),
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.__hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
-__all__ = ["as_tensor", "abs", "add", "all", "any", "argmax", "argmin", "bmm", "cat", "ceil", "chunk", "clamp",
+__all__ = ["as_tensor", "abs", "add", "all", "allclose", "argsort", "argwhere", "cumprod", "cumsum", "diag",
+           "isclose", "nonzero", "outer", "roll", "scatter", "scatter_add", "sort", "unbind", "unique", "any", "argmax", "argmin", "bmm", "cat", "ceil", "chunk", "clamp",
            "clone", "cos", "div", "exp", "flatten", "flip", "floor", "gather", "index_select", "isfinite", "isinf",
            "isnan", "log", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "neg",
            "norm", "permute", "pow", "reciprocal", "reshape", "rsqrt", "sign", "sin", "split", "sqrt", "square",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import backends
@@ -320,3 +322,49 @@ def isinf(x) -> Tensor:
 def isfinite(x) -> Tensor:
     return _stepwise(x, lambda be, a: be.logical_and(be.equal(a, a), be.not_equal(be.abs(a), np.inf))
                      if a.dtype.kind == "f" else be.full(a.shape, True, np.bool_))
+
+
+def outer(x, y) -> Tensor:
+    """x (n,) and y (m,) -> (n, m) with out[i, j] = x[i] * y[j], as torch.outer."""
+    x, y = as_tensor(x), as_tensor(y)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+    return mul(x.reshape(-1, 1), y.reshape(1, -1))
+
+
+def isclose(x, y, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """|x - y| <= atol + rtol * |y| elementwise (NaNs equal only with ``equal_nan``), as torch.isclose."""
+    x = as_tensor(x)
+    y = as_tensor(y) if isinstance(y, Tensor) else y
+    close = less_equal(abs(sub(x, y)), add(mul(abs(y), rtol), atol))
+    close = logical_or(close, equal(x, y))  # infinities of one sign
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(x), isnan(as_tensor(y))))
+    return close
+
+
+def allclose(x, y, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return bool(isclose(x, y, rtol, atol, equal_nan).all().item())
+
+
+def diag(x, diagonal: int = 0) -> Tensor:
+    """A 1-D x as the ``diagonal``-th diagonal of a square matrix, or a 2-D x's diagonal as 1-D."""
+    x = as_tensor(x)
+    be = backends.select(None, x._array)
+    if x.ndim == 1:
+        n = x.shape[0] + builtins.abs(diagonal)
+        rows = np.arange(x.shape[0]) + builtins.max(-diagonal, 0)
+        cols = np.arange(x.shape[0]) + builtins.max(diagonal, 0)
+        mask = np.zeros((n, n), bool)
+        mask[rows, cols] = True
+        full = x.reshape(1, -1).expand(n, x.shape[0])  # row r holds x; column j takes x[j - offset]
+        picks = np.clip(np.arange(n) - builtins.max(diagonal, 0), 0, builtins.max(x.shape[0] - 1, 0))
+        spread = full[:, Tensor._wrap(be.from_numpy(picks.astype(np.int64)))] if x.shape[0] else full
+        return where(Tensor._wrap(be.from_numpy(mask)), spread, Tensor._wrap(be.full((), 0, x.dtype)))
+    if x.ndim == 2:
+        rows = np.arange(x.shape[0])
+        cols = rows + diagonal
+        keep = (cols >= 0) & (cols < x.shape[1])
+        return x[Tensor._wrap(be.from_numpy(rows[keep].astype(np.int64))),
+                 Tensor._wrap(be.from_numpy(cols[keep].astype(np.int64)))]
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from ...nn import functional as F
 
-_BY_NAME = F.ACTIVATIONS
+
+def _leaky_relu(x):  # Keras 3's default slope is 0.2 (torch's 0.01)
+    return F.leaky_relu(x, 0.2)
+
+
+_leaky_relu.__name__ = "leaky_relu"
+
+# The kernels' activations, then Keras 3's other names over nn.functional's composed ones.
+_BY_NAME = {**F.ACTIVATIONS, "leaky_relu": _leaky_relu, "elu": F.elu, "selu": F.selu, "celu": F.celu,
+            "silu": F.silu, "swish": F.silu, "mish": F.mish, "softplus": F.softplus, "softsign": F.softsign,
+            "relu6": F.relu6, "hard_sigmoid": F.hardsigmoid, "hard_silu": F.hardswish, "hard_swish": F.hardswish,
+            "log_sigmoid": F.logsigmoid, "exponential": lambda x: x.exp()}
 
 
 def name_of(activation) -> str | None:

@@ -9,6 +9,8 @@ the autograd tape through kiln's kernels.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
 import numbers
 import re
@@ -80,6 +82,18 @@ def reset_names() -> None:
     _name_counts.clear()
 
 
+@functools.lru_cache(maxsize=None)
+def _takes_training(cls) -> bool:
+    """Whether cls.call has a ``training`` argument (Keras passes it only then)."""
+    parameters = inspect.signature(cls.call).parameters
+    return "training" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _is_layerlike(value) -> bool:
+    """A Layer, or a Model (which is not a Layer here but holds layers)."""
+    return isinstance(value, Layer) or (hasattr(value, "_named_weights") and hasattr(value, "layers"))
+
+
 class KerasTensor:
     """A symbolic tensor of the functional API: a shape with None for the batch axis."""
 
@@ -121,6 +135,8 @@ def _to_tensor(x, device: str | None = None):
     if isinstance(x, (list, tuple)):
         return type(x)(_to_tensor(v, device) for v in x)
     arr = np.asarray(x)
+    if arr.dtype.kind in "USO":  # strings stay NumPy arrays: only a text layer (TextVectorization) reads them
+        return arr
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     t = Tensor._wrap(arr)
@@ -159,20 +175,46 @@ class Layer:
         self._weights.append((name, param))
         return param
 
+    # A layer made of layers (a subclass that assigns them in __init__, as the Keras guides write
+    # TransformerBlock) owns their weights: Keras 3 tracks attributes the same way.
+    def __setattr__(self, name, value):
+        if _is_layerlike(value) or (isinstance(value, (list, tuple)) and value and all(map(_is_layerlike, value))):
+            tracked = self.__dict__.setdefault("_sublayers", [])
+            for v in (value if isinstance(value, (list, tuple)) else [value]):
+                if v is not self and all(v is not t for t in tracked):
+                    tracked.append(v)
+        object.__setattr__(self, name, value)
+
+    @property
+    def sublayers(self) -> list:
+        return list(self.__dict__.get("_sublayers", ()))
+
     @property
     def weights(self) -> list[Parameter]:
         return [p for _, p in self._named_weights()]
 
     def _named_weights(self) -> list[tuple[str, Parameter]]:
-        return [(f"{self.name}/{n}", p) for n, p in self._weights]
+        own = [(f"{self.name}/{n}", p) for n, p in self._weights]
+        seen = {id(p) for _, p in own}
+        for sub in self.sublayers:
+            for n, p in sub._named_weights():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    own.append((f"{self.name}/{n}", p))
+        return own
 
     @property
     def trainable_weights(self) -> list[Parameter]:
-        return [p for p in self.weights if self.trainable and p.requires_grad]
+        if not self.trainable:
+            return []
+        ids = {id(p) for _, p in self._weights if p.requires_grad}
+        ids.update(id(p) for sub in self.sublayers for p in sub.trainable_weights)
+        return [p for p in self.weights if id(p) in ids]
 
     @property
     def non_trainable_weights(self) -> list[Parameter]:
-        return [p for p in self.weights if not (self.trainable and p.requires_grad)]
+        ids = {id(p) for p in self.trainable_weights}
+        return [p for p in self.weights if id(p) not in ids]
 
     def count_params(self) -> int:
         return int(sum(p.numel() for p in self.weights))
@@ -218,7 +260,9 @@ class Layer:
         self._maybe_build((None,) + shapes[0][1:] if len(shapes) == 1 else [(None,) + s[1:] for s in shapes])
         if training is None:
             training = in_training()
-        out = self.call(inputs, training=training, **kwargs)
+        if _takes_training(type(self)):
+            kwargs["training"] = training
+        out = self.call(inputs, **kwargs)
         if getattr(self, "_output_shape", None) is None:
             shapes = [(None,) + tuple(o.shape[1:]) for o in _flatten(out)]
             self._output_shape = shapes[0] if len(shapes) == 1 else shapes
@@ -228,7 +272,10 @@ class Layer:
         shapes = [t.shape for t in _flatten(inputs)]
         input_shape = shapes[0] if len(shapes) == 1 else shapes
         self._maybe_build(input_shape)
-        out_shape = self.compute_output_shape(input_shape)
+        if self._builds_by_calling():
+            out_shape = self._run_on_placeholder(inputs, kwargs)
+        else:
+            out_shape = self.compute_output_shape(input_shape)
         node = Node(self, _flatten(inputs), [], kwargs)
         if isinstance(out_shape, list):
             outputs = [KerasTensor(s, node=node, index=i, name=self.name) for i, s in enumerate(out_shape)]
@@ -239,6 +286,31 @@ class Layer:
         node.outputs = [out]
         self._output_shape = out_shape
         return out
+
+    def _builds_by_calling(self) -> bool:
+        """A subclass that defines neither build nor compute_output_shape (Keras 3 infers both by
+        tracing call): its inner layers make their weights, and its output shape shows, only when
+        call runs."""
+        cls = type(self)
+        return cls.build is Layer.build and cls.compute_output_shape is Layer.compute_output_shape \
+            and cls.call is not Layer.call and not self.__dict__.get("_placeholder_run", False)
+
+    def _run_on_placeholder(self, inputs, kwargs):
+        """Output shape(s) of call on zeros of the inputs' shapes (batch 1, unknown sizes 1),
+        without a graph; the batch axis of each output becomes None."""
+        def placeholder(t):
+            shape = tuple(1 if n is None else n for n in t.shape)
+            return Tensor._wrap(np.zeros(shape, dtype=np.dtype(t.dtype or "float32")))
+        concrete = type(inputs)(placeholder(t) for t in inputs) if isinstance(inputs, (list, tuple)) \
+            else placeholder(inputs)
+        object.__setattr__(self, "_placeholder_run", True)
+        try:
+            with no_grad(), learning_phase(False):
+                out = self(concrete, **kwargs)
+        finally:
+            object.__setattr__(self, "_placeholder_run", False)
+        shapes = [(None,) + tuple(o.shape[1:]) for o in _flatten(out)]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     # ---- configuration (for model.save) -------------------------------------------------------
 

@@ -280,7 +280,8 @@ class Bidirectional(Layer):
     return_state the forward layer's states then the backward layer's follow the output(s).
     ``weights`` (a list: the forward layer's, then the backward one's) is set once built.
     The wrapped layer itself is not used: its forward and backward copies are named
-    forward_<name> and backward_<name>.
+    forward_<name> and backward_<name>, whose weights are this layer's, under their own names
+    (forward_gru/kernel, ...).
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
@@ -312,6 +313,8 @@ class Bidirectional(Layer):
         self._initial_weights = weights
 
     def _named_weights(self):
+        # The copies' own layer/weight names (forward_gru/kernel), not nested under this layer's:
+        # load_model claims each weight by the name of the layer that adds it.
         return self.forward_layer._named_weights() + self.backward_layer._named_weights()
 
     def build(self, input_shape):

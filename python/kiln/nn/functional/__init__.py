@@ -4,11 +4,15 @@ Imported as ``F`` in the PyTorch idiom; the Keras layers call the same functions
 one ``kiln.ops`` kernel forward and its backward kernel (or the backend's native node)
 backward: ``activations`` (relu, sigmoid, tanh, gelu, softmax), ``layers`` (linear,
 conv2d, pooling, dropout, embedding, pad), ``recurrent`` (the LSTM) and ``losses``;
-``composed`` holds those built from Tensor ops alone (one_hot, l1/smooth-l1/huber losses,
-dropout2d, interpolate, adaptive_avg_pool2d).
+``composed`` holds those built from Tensor ops alone (one_hot, l1/smooth-l1/huber/kl losses,
+dropout2d, interpolate, adaptive_avg_pool2d, normalize, distances), ``pointwise`` the
+activations built from them (leaky_relu, elu, silu, softplus, ...).
 """
 
-from .composed import adaptive_avg_pool2d, dropout2d, huber_loss, interpolate, l1_loss, one_hot, smooth_l1_loss
+from .composed import (adaptive_avg_pool2d, cosine_similarity, dropout2d, huber_loss, interpolate, kl_div, l1_loss,
+                       normalize, one_hot, pairwise_distance, smooth_l1_loss)
+from .pointwise import (celu, elu, hardsigmoid, hardswish, hardtanh, leaky_relu, logsigmoid, mish, relu6, selu, silu,
+                        softplus, softsign)
 from .activations import ACTIVATIONS, gelu, log_softmax, relu, sigmoid, softmax, tanh
 from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embedding, flatten, linear, max_pool2d,
                      pad, torch_same_padding)
@@ -23,6 +27,9 @@ __all__ = [
     "torch_same_padding", "lstm_layer", "lstm_cell",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d",
+    "kl_div", "normalize", "cosine_similarity", "pairwise_distance",
+    "celu", "elu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu", "silu",
+    "softplus", "softsign",
     # gru
     "gru_layer", "gru_cell", "rnn_layer", "rnn_cell",
 ]

@@ -207,3 +207,37 @@ def _averaging_matrix(size_in: int, size_out: int, dtype) -> np.ndarray:
 
 
 __all__ = ["one_hot", "l1_loss", "smooth_l1_loss", "huber_loss", "dropout2d", "interpolate", "adaptive_avg_pool2d"]
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Pointwise target * (log target - input) with ``input`` log-probabilities, as torch.nn.functional.kl_div
+    (``reduction="batchmean"`` divides the sum by the batch size; "mean" by the element count)."""
+    x, t = as_tensor(input), as_tensor(target)
+    if log_target:
+        pointwise = t.exp() * (t - x)
+    else:
+        safe = where(t > 0, t, t * 0.0 + 1.0)  # 0 * log 0 is 0: the log never sees a zero
+        pointwise = where(t > 0, t * (safe.log() - x), t * 0.0)
+    if reduction == "batchmean":
+        return pointwise.sum() / (x.shape[0] if x.ndim else 1)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}")
+    return pointwise.mean() if reduction == "mean" else pointwise.sum() if reduction == "sum" else pointwise
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p along dim, eps), as torch.nn.functional.normalize."""
+    x = as_tensor(input)
+    return x / x.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (broadcasting), as torch."""
+    a, b = as_tensor(x1), as_tensor(x2)
+    norms = a.norm(2, dim).clamp(min=eps) * b.norm(2, dim).clamp(min=eps)
+    return (a * b).sum(dim) / norms
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dimension, as torch.nn.functional.pairwise_distance."""
+    return (as_tensor(x1) - as_tensor(x2) + eps).norm(p, -1, keepdim=keepdim)
