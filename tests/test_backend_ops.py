@@ -237,6 +237,10 @@ def _kernel_cases(rng):
         "softmax": (lambda be, v: be.softmax(v, 0, True, None), (logits,)),
         "softmax_backward": (lambda be, g, v: be.softmax_backward(g, v, 1, False, None),
                              (logits, backends.get("numpy").softmax(logits, 1, False, None))),
+        # attention: odd T, Tq != Tk, D != Dv, causal on and off (kept small for the emulated device)
+        **_attention_cases(rng),
+        # normalization
+        **_norm_cases(rng),
         # gru
         "gru_sequence": (lambda be, *a: be.gru_sequence(*a), (seq, g_ih, g_hh, g_b, g_b2, h0)),
         "gru_sequence plain": (lambda be, *a: be.gru_sequence(*a), (seq, g_ih, g_hh, None, None, None)),
@@ -249,6 +253,57 @@ def _kernel_cases(rng):
         "gru_cell_backward": (lambda be, *a: be.gru_cell_backward(*a),
                               (f32(rng, 3, hidden), seq[0], h0, g_ih, g_hh, gru_cell[1])),
     }
+
+
+def _norm_cases(rng):
+    """layer norm on (7, 13) and a block-per-row (3, 1030); batch norm on (3, 5, 7) (NCHW-like)
+    and channels-last (37, 6, 1); with and without the affine vectors, odd eps."""
+    ref = backends.get("numpy")
+    rows, wide = f32(rng, 7, 13) * 3 + 1, f32(rng, 3, 1030)
+    w13, b13 = f32(rng, 13), f32(rng, 13)
+    _, mean, rstd = ref.layer_norm(rows, w13, b13, 1e-5)
+    _, wide_mean, wide_rstd = ref.layer_norm(wide, None, None, 0.1)
+    planar, last = f32(rng, 3, 5, 7) * 2 - 1, f32(rng, 37, 6, 1) + 2
+    w5, b5, w6 = f32(rng, 5), f32(rng, 5), f32(rng, 6)
+    running_mean, running_var = f32(rng, 5), np.abs(f32(rng, 5)) + 0.5
+    _, p_mean, p_invstd, _ = ref.batch_norm(planar, w5, b5, None, None, True, 1e-5)
+    _, l_mean, l_invstd, _ = ref.batch_norm(last, None, None, None, None, True, 1e-3)
+    inv_running = 1.0 / np.sqrt(running_var + 1e-5)
+    return {
+        "layer_norm": (lambda be, *a: be.layer_norm(*a, 1e-5), (rows, w13, b13)),
+        "layer_norm no-affine wide": (lambda be, a: be.layer_norm(a, None, None, 0.1), (wide,)),
+        "layer_norm weight-only": (lambda be, a, w: be.layer_norm(a, w, None, 1e-5), (rows, w13)),
+        "layer_norm_backward": (lambda be, *a: be.layer_norm_backward(*a),
+                                (f32(rng, 7, 13), rows, mean, rstd, w13)),
+        "layer_norm_backward no-affine wide": (lambda be, *a: be.layer_norm_backward(*a, None),
+                                               (f32(rng, 3, 1030), wide, wide_mean, wide_rstd)),
+        "batch_norm training": (lambda be, *a: be.batch_norm(*a, None, None, True, 1e-5), (planar, w5, b5)),
+        "batch_norm inference": (lambda be, *a: be.batch_norm(*a, False, 1e-5),
+                                 (planar, w5, b5, running_mean, running_var)),
+        "batch_norm channels-last no-affine": (lambda be, a: be.batch_norm(a, None, None, None, None, True, 1e-3),
+                                               (last,)),
+        "batch_norm_backward training": (lambda be, *a: be.batch_norm_backward(*a, True),
+                                         (f32(rng, 3, 5, 7), planar, p_mean, p_invstd, w5)),
+        "batch_norm_backward inference": (lambda be, *a: be.batch_norm_backward(*a, False),
+                                          (f32(rng, 3, 5, 7), planar, running_mean, inv_running, w5)),
+        "batch_norm_backward channels-last no-affine": (lambda be, *a: be.batch_norm_backward(*a, None, True),
+                                                        (f32(rng, 37, 6, 1), last, l_mean, l_invstd)),
+    }
+
+
+def _attention_cases(rng):
+    ref, cases = backends.get("numpy"), {}
+    for label, (b, h, tq, tk, d, dv), causal, scale in (("", (2, 2, 37, 29, 5, 7), False, 0.4),
+                                                          (" causal", (1, 3, 33, 40, 16, 3), True, 0.25),
+                                                          (" causal Tq>Tk", (2, 1, 39, 17, 8, 8), True, 0.35)):
+        q, k, v = f32(rng, b, h, tq, d), f32(rng, b, h, tk, d), f32(rng, b, h, tk, dv)
+        out, lse = ref.scaled_dot_product_attention(q, k, v, causal, scale)
+        cases[f"scaled_dot_product_attention{label}"] = (
+            lambda be, *a, c=causal, s=scale: be.scaled_dot_product_attention(*a, c, s), (q, k, v))
+        cases[f"scaled_dot_product_attention_backward{label}"] = (
+            lambda be, *a, c=causal, s=scale: be.scaled_dot_product_attention_backward(*a, c, s),
+            (f32(rng, b, h, tq, dv), q, k, v, out, lse))
+    return cases
 
 
 KERNEL_NAMES = list(_kernel_cases(np.random.default_rng(0)))
@@ -314,6 +369,43 @@ def test_reference_backward_kernels_match_finite_differences(rng):
     assert rel_error(got, finite_difference_grad(forward, pool)) < 1e-7
 
 
+# attention
+@pytest.mark.parametrize("causal", [False, True])
+def test_reference_attention_backward_matches_finite_differences(rng, causal):
+    ref = backends.get("numpy")
+    q, k, v = rng.standard_normal((1, 2, 5, 3)), rng.standard_normal((1, 2, 4, 3)), rng.standard_normal((1, 2, 4, 2))
+    up = rng.standard_normal((1, 2, 5, 2))
+    out, lse = ref.scaled_dot_product_attention(q, k, v, causal, 0.7)
+    dq, dk, dv = ref.scaled_dot_product_attention_backward(up, q, k, v, out, lse, causal, 0.7)
+    forward = lambda: float((ref.scaled_dot_product_attention(q, k, v, causal, 0.7)[0] * up).sum())  # noqa: E731
+    for got, x in ((dq, q), (dk, k), (dv, v)):
+        assert rel_error(got, finite_difference_grad(forward, x)) < 1e-7
+
+# ---- normalization: the reference's backward kernels against finite differences ------------
+
+
+def test_reference_norm_backward_kernels_match_finite_differences(rng):
+    ref = backends.get("numpy")
+    x, w, b = rng.standard_normal((3, 5)) * 2 + 1, rng.standard_normal(5), rng.standard_normal(5)
+    up = rng.standard_normal((3, 5))
+    _, mean, rstd = ref.layer_norm(x, w, b, 1e-3)
+    dx, dw, db = ref.layer_norm_backward(up, x, mean, rstd, w)
+    forward = lambda: float((ref.layer_norm(x, w, b, 1e-3)[0] * up).sum())  # noqa: E731
+    for got, wrt in ((dx, x), (dw, w), (db, b)):
+        assert rel_error(got, finite_difference_grad(forward, wrt)) < 1e-7
+    dx_plain, _, _ = ref.layer_norm_backward(up, x, mean, rstd, None)
+    plain = lambda: float((ref.layer_norm(x, None, None, 1e-3)[0] * up).sum())  # noqa: E731
+    assert rel_error(dx_plain, finite_difference_grad(plain, x)) < 1e-7
+
+    planar, wc, bc = rng.standard_normal((4, 3, 2)) + 0.5, rng.standard_normal(3), rng.standard_normal(3)
+    up = rng.standard_normal((4, 3, 2))
+    rm, rv = rng.standard_normal(3), np.abs(rng.standard_normal(3)) + 0.5
+    for training in (True, False):
+        _, sm, si, _ = ref.batch_norm(planar, wc, bc, rm, rv, training, 1e-3)
+        dx, dw, db = ref.batch_norm_backward(up, planar, sm, si, wc, training)
+        forward = lambda: float((ref.batch_norm(planar, wc, bc, rm, rv, training, 1e-3)[0] * up).sum())  # noqa: E731
+        for got, wrt in ((dx, planar), (dw, wc), (db, bc)):
+            assert rel_error(got, finite_difference_grad(forward, wrt)) < 1e-7, training
 # gru
 def test_reference_gru_backward_kernels_match_finite_differences(rng):
     ref = backends.get("numpy")

@@ -473,6 +473,72 @@ def build_mse(c: Case):
                     grad_scale=1.0)
 
 
+# attention
+def attention_arguments(c: Case) -> dict:
+    b, h, tq, tk, d, dv = c.size(1, 2), c.size(1, 3), c.size(1, 70), c.size(1, 70), c.size(1), c.size(1)
+    return dict(q=c.normal(b, h, tq, d), k=c.normal(b, h, tk, d), v=c.normal(b, h, tk, dv),
+                causal=bool(c.rng.integers(2)), scale=None if c.rng.random() < 0.3 else float(c.rng.choice([0.3, 1.5])))
+
+
+def build_attention(c: Case):
+    args = attention_arguments(c)
+    c.kwargs = {**{k: c.layout(args[k]) for k in ("q", "k", "v")}, "causal": args["causal"], "scale": args["scale"]}
+
+
+def build_attention_backward(c: Case):
+    args = attention_arguments(c)
+    out, lse = ops.scaled_dot_product_attention(**args, backend="numpy")  # consistent with q, k, v: P <= 1
+    c.kwargs = {"dout": c.layout(c.normal(*out.shape)), **{k: c.layout(args[k]) for k in ("q", "k", "v")},
+                "out": c.layout(out), "logsumexp": c.layout(lse), "causal": args["causal"], "scale": args["scale"]}
+# normalization
+def norm_layer_args(c: Case) -> tuple:
+    n = c.size(1, 6)
+    normalized = (n,) if c.rng.random() < 0.6 else (c.size(1, 3), n)
+    x = c.normal(c.size(0, 3), *normalized, scale=2.0)
+    affine = c.rng.random() < 0.7
+    return x, normalized, (c.normal(*normalized) if affine else None), (c.normal(*normalized) if affine else None)
+
+
+def build_layer_norm(c: Case):
+    x, normalized, w, b = norm_layer_args(c)
+    c.kwargs = dict(x=c.layout(x), normalized_shape=normalized, weight=w, bias=b,
+                    eps=float(c.rng.choice([1e-5, 1e-3])))
+
+
+def build_layer_norm_backward(c: Case):
+    x, normalized, w, b = norm_layer_args(c)
+    _, mean, rstd = ops.layer_norm(x, normalized, w, b, backend="numpy")
+    c.kwargs = dict(grad_y=c.layout(c.normal(*x.shape)), x=x, mean=mean, rstd=rstd, normalized_shape=normalized,
+                    weight=w)
+
+
+def norm_batch_args(c: Case) -> tuple:
+    ch = c.size(1, 5)
+    shape = (c.size(2, 4), ch) if c.rng.random() < 0.4 else (c.size(2, 3), ch, c.size(1, 5))
+    axis = 1 if c.rng.random() < 0.7 else -1
+    if axis == -1:
+        shape = shape[:1] + shape[2:] + (ch,)
+    return c.normal(*shape, scale=2.0), axis, ch
+
+
+def build_batch_norm(c: Case):
+    x, axis, ch = norm_batch_args(c)
+    affine = c.rng.random() < 0.7
+    c.kwargs = dict(x=c.layout(x), weight=c.normal(ch) if affine else None, bias=c.normal(ch) if affine else None,
+                    running_mean=c.normal(ch), running_var=np.abs(c.normal(ch)) + 0.5,
+                    training=bool(c.rng.integers(2)), eps=1e-5, channel_axis=axis)
+
+
+def build_batch_norm_backward(c: Case):
+    x, axis, ch = norm_batch_args(c)
+    w = c.normal(ch) if c.rng.random() < 0.7 else None
+    training = bool(c.rng.integers(2))
+    _, mean, invstd, _ = ops.batch_norm(x, w, None, c.normal(ch), np.abs(c.normal(ch)) + 0.5, training,
+                                        channel_axis=axis, backend="numpy")
+    c.kwargs = dict(grad_y=c.layout(c.normal(*x.shape)), x=x, save_mean=mean, save_invstd=invstd, weight=w,
+                    training=training, channel_axis=axis)
+
+
 KERNELS = {
     "matmul": build_matmul,
     "linear_backward": build_linear_backward,
@@ -500,6 +566,14 @@ KERNELS = {
     "softmax_cross_entropy": build_softmax_cross_entropy,
     "bce_with_logits": build_bce_with_logits,
     "mse": build_mse,
+    # attention
+    "scaled_dot_product_attention": build_attention,
+    "scaled_dot_product_attention_backward": build_attention_backward,
+    # normalization
+    "layer_norm": build_layer_norm,
+    "layer_norm_backward": build_layer_norm_backward,
+    "batch_norm": build_batch_norm,
+    "batch_norm_backward": build_batch_norm_backward,
     # gru
     "gru_cell": build_gru_cell,
     "gru_cell_backward": build_gru_cell_backward,

@@ -513,6 +513,69 @@ def test_reference_gelu_is_accurate_in_the_negative_tail(dtype, x, approximate):
     assert abs(got - exact) <= 1e-5 * abs(exact)
 
 
+# ---- normalization --------------------------------------------------------------------------------------
+
+def _dx_agrees(call, args, scale, tol, what):
+    """dx of a normalization against the float64 reference, its error relative to the size of
+    its terms (``scale``, rstd * grad_y): dx is their difference after projecting out the mean
+    and xhat, which cancels to ~0 for two elements (or with eps ~ var), so dx's own norm is no
+    yardstick."""
+    want = call(*map(reference_operand, args), backend="numpy")[0]
+    for name in BACKENDS:
+        got = call(*args, backend=name)[0]
+        err = np.linalg.norm(np.asarray(got, np.float64) - want) / max(np.linalg.norm(scale), 1e-30)
+        assert err <= tol, f"{what} on {name}: error {err:.3e} relative to its terms > {tol:.1e}"
+
+@examples(200)
+@given(lead=st.lists(st.integers(0, 4), min_size=0, max_size=2), normalized=st.lists(st.integers(1, 40), min_size=1,
+       max_size=2), affine=st.booleans(), eps=st.sampled_from([1e-5, 1e-3, 0.5]), shift=st.sampled_from([0.0, 5.0]),
+       layout=layouts, seed=seeds)
+def test_layer_norm_and_backward(lead, normalized, affine, eps, shift, layout, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(lead) + tuple(normalized)
+    x = laid_out(values(rng, *shape, scale=2.0) + np.float32(shift), layout)
+    w, b = (values(rng, *normalized), values(rng, *normalized)) if affine else (None, None)
+    k = math.prod(normalized)
+    agree(lambda x, w, b, *, backend: ops.layer_norm(x, tuple(normalized), w, b, eps, backend=backend), (x, w, b),
+          [reduction_tol(k)] * 3, ["y", "mean", "rstd"])
+    _, mean, rstd = ops.layer_norm(np.array(x, np.float64), tuple(normalized), w, b, eps, backend="numpy")
+    g = laid_out(values(rng, *shape), layout)
+    rows = max(math.prod(lead), 1)
+    backward = lambda g, x, m, r, w, *, backend: ops.layer_norm_backward(  # noqa: E731
+        g, x, m, r, tuple(normalized), w, backend=backend)
+    args = (g, x, mean.astype(np.float32), rstd.astype(np.float32), w)
+    agree(backward, args, [None, reduction_tol(rows), reduction_tol(rows)], ["dx", "dweight", "dbias"])
+    terms = np.asarray(g, np.float64) * (w if w is not None else 1.0) * rstd.reshape(tuple(lead) + (1,) * len(normalized))
+    _dx_agrees(backward, args, terms, reduction_tol(k), "dx")
+
+
+@examples(200)
+@given(shape=st.lists(st.integers(1, 6), min_size=2, max_size=4), axis=st.sampled_from([1, -1]),
+       training=st.booleans(), affine=st.booleans(), shift=st.sampled_from([0.0, 5.0]), layout=layouts, seed=seeds)
+def test_batch_norm_and_backward(shape, axis, training, affine, shift, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = laid_out(values(rng, *shape, scale=2.0) + np.float32(shift), layout)
+    c = shape[axis]
+    w, b = (values(rng, c), values(rng, c)) if affine else (None, None)
+    rm, rv = values(rng, c), np.abs(values(rng, c)) + np.float32(0.5)
+    count = math.prod(shape) // c
+    agree(lambda x, w, b, rm, rv, *, backend: ops.batch_norm(x, w, b, rm, rv, training, 1e-3, axis, backend=backend),
+          (x, w, b, rm, rv), [reduction_tol(count)] * 4, ["y", "save_mean", "save_invstd", "batch_var"])
+    if training and count <= 1:
+        return
+    _, mean, invstd, _ = ops.batch_norm(np.array(x, np.float64), w, b, rm, rv, training, 1e-3, axis,
+                                        backend="numpy")
+    g = laid_out(values(rng, *shape), layout)
+    backward = lambda g, x, m, s, w, *, backend: ops.batch_norm_backward(  # noqa: E731
+        g, x, m, s, w, training, axis, backend=backend)
+    args = (g, x, mean.astype(np.float32), invstd.astype(np.float32), w)
+    agree(backward, args, [None, reduction_tol(count), reduction_tol(count)], ["dx", "dweight", "dbias"])
+    per_channel = [1] * len(shape)
+    per_channel[axis] = c
+    terms = np.asarray(g, np.float64) * (invstd * (w if w is not None else 1.0)).reshape(per_channel)
+    _dx_agrees(backward, args, terms, reduction_tol(count), "dx")
+
+
 def test_every_kernel_has_a_property():
     tested = {"matmul", "linear_backward", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
               "avg_pool2d", "avg_pool2d_backward", "lstm_cell", "lstm_cell_backward", "lstm_sequence",
@@ -520,6 +583,40 @@ def test_every_kernel_has_a_property():
               "sparse_matmul_backward_weight", "softmax_cross_entropy", "bce_with_logits", "mse", "relu",
               "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "gelu", "gelu_backward",
               "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
-              # gru
-              "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward"}
+              # attention
+              "scaled_dot_product_attention", "scaled_dot_product_attention_backward"}
+    tested |= {"layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"}  # normalization
+    tested |= {"gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward"}  # gru
     assert set(ops.__all__) <= tested, set(ops.__all__) - tested
+
+
+# attention
+@examples(60)
+@given(b=st.integers(1, 2), h=st.integers(1, 3), tq=st.integers(1, 80), tk=st.integers(1, 80),
+       d=st.integers(1, 20), dv=st.integers(1, 20), causal=st.booleans(), scale=st.sampled_from([None, 0.2, 1.0]),
+       layout=layouts, seed=seeds)
+def test_scaled_dot_product_attention_and_backward(b, h, tq, tk, d, dv, causal, scale, layout, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v = (laid_out(values(rng, b, h, t, n), layout) for t, n in ((tq, d), (tk, d), (tk, dv)))
+    tol = reduction_tol(tk * max(d, dv))
+    agree(lambda q, k, v, *, backend: ops.scaled_dot_product_attention(q, k, v, causal, scale, backend=backend),
+          (q, k, v), (tol, tol))
+    out, lse = (np.asarray(a, np.float32) for a in ops.scaled_dot_product_attention(
+        q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), causal, scale, backend="numpy"))
+    dout = laid_out(values(rng, b, h, tq, dv), layout)
+    args = (dout, q, k, v, out, lse)
+    want = ops.scaled_dot_product_attention_backward(*map(reference_operand, args), causal, scale, backend="numpy")
+    # dS = P * (dP - delta) cancels where a row's probabilities concentrate (exactly, with one key),
+    # so dq and dk are judged against the size of the terms they sum: scale * max|dP| * max|k or q|
+    s = 1 / math.sqrt(d) if scale is None else scale
+    dp_max = float(np.abs(np.asarray(dout, np.float64) @ np.swapaxes(np.asarray(v, np.float64), -1, -2)).max())
+    for name in BACKENDS:
+        got = ops.scaled_dot_product_attention_backward(*args, causal, scale, backend=name)
+        for i, (g, w, other) in enumerate(zip(got, want, (k, q, None))):
+            g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+            if other is None:
+                assert_close(g, w, tol, f"dv on {name}")
+                continue
+            size = float(np.abs(w).max()) + s * dp_max * float(np.abs(other).max())
+            assert float(np.abs(g - w).max()) <= tol * size, f"output {i} on {name}"
+

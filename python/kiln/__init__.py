@@ -47,7 +47,8 @@ def numel(t) -> int:
     return as_tensor(t).numel()
 
 # Loaded on first use (PEP 562): the idioms' packages, and the functions torch keeps at its top level.
-_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator")
+_SUBMODULES = ("keras", "nn", "optim", "utils", "profiler", "bench", "cuda", "accelerator",
+               "distributed")  # data-parallel training over MPI
 _FROM_FUNCTIONAL = ("relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
 
 
@@ -82,3 +83,7 @@ __all__ = [
     "neg", "nonzero", "outer", "pow", "roll", "scatter", "scatter_add", "sort", "unbind", "unique", "numel",
     "inference_mode", "bool",
 ]
+
+# Data-parallel (kiln.distributed): under mpiexec/srun with several ranks on this node, each rank's
+# kernels use cores / local ranks threads from the first op (OMP_NUM_THREADS wins); alone, nothing.
+importlib.import_module(".distributed", __name__).default_threads()

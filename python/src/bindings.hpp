@@ -15,6 +15,10 @@ void bind_activation(pybind11::module_& m);
 void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 void bind_sparse_matmul(pybind11::module_& m);
+// attention
+void bind_attention(pybind11::module_& m);
+// normalization
+void bind_norm(pybind11::module_& m);
 // gru
 void bind_gru(pybind11::module_& m);
 

@@ -35,6 +35,10 @@ PYBIND11_MODULE(_C, m) {
   kiln::nodes::bind_pool2d_nodes(m);
   kiln::nodes::bind_embedding_node(m);
   kiln::nodes::bind_lstm_nodes(m);
+  // attention
+  kiln::bind::bind_attention(m);
+  // normalization
+  kiln::bind::bind_norm(m);
   // gru
   kiln::bind::bind_gru(m);
 }

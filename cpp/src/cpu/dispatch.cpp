@@ -66,6 +66,9 @@ CpuKernels choose_kernels() {
   }
   // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
   if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
+  // attention
+  if (isa >= Isa::avx2) k.attention = attention_tile_kernels_avx2();
+  if (isa >= Isa::avx512) k.attention = attention_tile_kernels_avx512();
   // gru
   if (isa >= Isa::avx2) k.gru_gates = {&gru_gates_forward_avx2, &gru_gates_backward_avx2};
   if (isa >= Isa::avx512) k.gru_gates = {&gru_gates_forward_avx512, &gru_gates_backward_avx512};

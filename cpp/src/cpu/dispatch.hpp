@@ -11,6 +11,8 @@
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
 #include "pointwise_kernel.hpp"
+// attention
+#include "attention_tile.hpp"
 // gru
 #include "gru_gates.hpp"
 
@@ -58,6 +60,8 @@ struct CpuKernels {
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
   ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
+  // attention
+  AttentionTileKernels attention = attention_tile_kernels_portable();
   // gru
   GruGateKernels gru_gates = {&gru_gates_forward_portable, &gru_gates_backward_portable};
 };

@@ -55,6 +55,10 @@ KERNELS = (
     "sparse_matmul", "sparse_matmul_backward_weight",
     "softmax_cross_entropy", "bce_with_logits", "mse",
     "activation", "activation_backward", "softmax", "softmax_backward",
+    # attention
+    "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
+    # normalization
+    "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
     # gru
     "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 )

@@ -283,6 +283,57 @@ class CpuBackend(HostArrays):
     def softmax_backward(self, grad_y, y, axis, log, out):
         return _along_last_axis(lambda dy, y, dx: _C.softmax_backward(dy, y, dx, log), [grad_y, y], axis, out)
 
+    # attention: (B, H, T, D) folded to (B*H, T, D) for the kernel
+    def scaled_dot_product_attention(self, q, k, v, causal, scale):
+        b, h, tq, _ = q.shape
+        dv = v.shape[3]
+        out, lse = _output((b, h, tq, dv)), _output((b, h, tq))
+        _C.attention_forward(*(_f32(a).reshape(b * h, -1, a.shape[3]) for a in (q, k, v)),
+                             out.reshape(b * h, tq, dv), lse.reshape(b * h, tq), bool(causal), float(scale))
+        return out, lse
+
+    def scaled_dot_product_attention_backward(self, dout, q, k, v, out, logsumexp, causal, scale):
+        b, h, tq, d = q.shape
+        tk, dvn = k.shape[2], v.shape[3]
+        grads = _output((b, h, tq, d)), _output((b, h, tk, d)), _output((b, h, tk, dvn))
+        _C.attention_backward(*(_f32(a).reshape(b * h, -1, a.shape[3]) for a in (dout, q, k, v, out)),
+                              _f32(logsumexp).reshape(b * h, tq), *(g.reshape(b * h, -1, g.shape[3]) for g in grads),
+                              bool(causal), float(scale))
+        return grads
+    # normalization
+    def layer_norm(self, x, weight, bias, eps):
+        x = _f32(x)
+        m, n = x.shape
+        y, mean, rstd = _output((m, n)), _empty(m), _empty(m)
+        _C.layer_norm_forward(x, _f32(weight), _f32(bias), y, mean, rstd, eps)
+        return y, mean, rstd
+
+    def layer_norm_backward(self, grad_y, x, mean, rstd, weight):
+        x = _f32(x)
+        n = x.shape[1]
+        dx = _output(x.shape)
+        dw, db = (_empty(n), _empty(n)) if weight is not None else (None, None)
+        _C.layer_norm_backward(_f32(grad_y), x, _f32(mean), _f32(rstd), _f32(weight), dx, dw, db)
+        return dx, dw, db
+
+    def batch_norm(self, x, weight, bias, running_mean, running_var, training, eps):
+        x = _f32(x)
+        c = x.shape[1]
+        y, mean, invstd = _output(x.shape), _empty(c), _empty(c)
+        var = _empty(c) if training else None
+        _C.batch_norm_forward(x, _f32(weight), _f32(bias), _f32(running_mean), _f32(running_var), training, eps,
+                              y, mean, invstd, var)
+        return y, mean, invstd, var
+
+    def batch_norm_backward(self, grad_y, x, save_mean, save_invstd, weight, training):
+        x = _f32(x)
+        c = x.shape[1]
+        dx = _output(x.shape)
+        dw, db = (_empty(c), _empty(c)) if weight is not None else (None, None)
+        _C.batch_norm_backward(_f32(grad_y), x, _f32(save_mean), _f32(save_invstd), _f32(weight), training, dx,
+                               dw, db)
+        return dx, dw, db
+
 
     # ---- GRU ----
     def gru_cell(self, x, h, w_ih, w_hh, b_ih, b_hh):

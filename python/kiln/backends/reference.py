@@ -151,6 +151,24 @@ class ReferenceBackend(HostArrays):
         backward = reference.log_softmax_backward if log else reference.softmax_backward
         return _deliver(backward(grad_y, y, axis=axis), out)
 
+    # attention
+    def scaled_dot_product_attention(self, q, k, v, causal, scale):
+        return reference.scaled_dot_product_attention(q, k, v, causal, scale)
+
+    def scaled_dot_product_attention_backward(self, dout, q, k, v, out, logsumexp, causal, scale):
+        return reference.scaled_dot_product_attention_backward(dout, q, k, v, out, logsumexp, causal, scale)
+    # normalization
+    def layer_norm(self, x, weight, bias, eps):
+        return reference.layer_norm(x, weight, bias, eps)
+
+    def layer_norm_backward(self, grad_y, x, mean, rstd, weight):
+        return reference.layer_norm_backward(grad_y, x, mean, rstd, weight)
+
+    def batch_norm(self, x, weight, bias, running_mean, running_var, training, eps):
+        return reference.batch_norm(x, weight, bias, running_mean, running_var, training, eps)
+
+    def batch_norm_backward(self, grad_y, x, save_mean, save_invstd, weight, training):
+        return reference.batch_norm_backward(grad_y, x, save_mean, save_invstd, weight, training)
     # ---- GRU ----
     def gru_cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
         return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)

@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import ops
 from .case import Case, Target
+# attention
+from .attention import attention_cases
 from .machine import torch_module
 
 
@@ -323,10 +325,14 @@ def kernel_cases(tiny: bool = False) -> list[Case]:
                 + [conv2d_case(*s, backward) for backward in (False, True) for s in conv_shapes]
                 + [lstm_cell_case(3, 5, 7), lstm_sequence_case(4, 3, 5, 7), adam_case(1000),
                    sparse_matmul_case(8, 300, 16, 0.02)]
-                + pointwise_cases(1000, 8, 10, (2, 3, 6, 6)))
+                + pointwise_cases(1000, 8, 10, (2, 3, 6, 6))
+                # attention
+                + attention_cases(tiny=True))
     conv_shapes = [(64, 1, 28, 32), (32, 32, 28, 64), (16, 64, 56, 64)]
     return ([matmul_case(1024), matmul_case(64)]
             + [conv2d_case(*s, backward) for backward in (False, True) for s in conv_shapes]
             + [lstm_cell_case(64, 256, 1024), lstm_sequence_case(50, 64, 256, 1024), adam_case(10_000_000),
                sparse_matmul_case(64, 28_000, 128, 0.001)]
-            + pointwise_cases(4_000_000, 256, 1000, (32, 64, 28, 28)))
+            + pointwise_cases(4_000_000, 256, 1000, (32, 64, 28, 28))
+            # attention
+            + attention_cases())

@@ -164,6 +164,12 @@ def _check_body(class_name: str, body, need, names: set, depth: int) -> None:
                      f"input {name!r} has dtype {entry['config'].get('dtype')!r}")
             else:
                 need(entry["inbound"], f"layer {i} has no inputs")
+            # attention: a call's plain keyword arguments
+            kwargs = entry.get("call_kwargs", {})
+            need(isinstance(kwargs, dict) and all(isinstance(k, str) and k.isidentifier() and k != "training"
+                                                  and isinstance(v, (bool, int, float, str, type(None)))
+                                                  for k, v in kwargs.items()),
+                 f"layer {i} has call_kwargs that are not plain named values")
         if entry["class_name"] in ("Functional", "Sequential") and not shared:
             _check_body(entry["class_name"], entry["config"], need, names, depth + 1)
     if class_name == "Functional":
@@ -323,7 +329,8 @@ def _rebuild(config: dict, custom_objects: dict, path):
         call = calls.get(layer.name, 0)
         calls[layer.name] = call + 1
         args = [tensor(ref, f"layer {i}") for ref in entry["inbound"]]
-        out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args), path)
+        kwargs = entry.get("call_kwargs", {})
+        out = _build(f"layer {i} ({layer.name})", lambda: layer(args[0] if len(args) == 1 else args, **kwargs), path)
         if isinstance(out, dict):
             out = [out[k] for k in sorted(out)]
         for k, t in enumerate(out if isinstance(out, list) else [out]):

@@ -164,9 +164,15 @@ class Model(Trainer):
             print_fn(line)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Write the model to ``filepath`` (.keras); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write the weights to ``filepath`` (.weights.h5); under mpiexec, rank 0 alone writes."""
+        if not _writes_files():
+            return
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
@@ -345,10 +351,10 @@ class _Graph:
             inbound = [refs[id(t)] for t in node.inputs]
             if call == 0:
                 layers.append({"class_name": layer_class_name(layer), "config": layer_config(layer),
-                               "inbound": inbound})
+                               "inbound": inbound, **_call_kwargs(node)})
             else:
                 layers.append({"class_name": layer_class_name(layer), "config": {"name": layer.name},
-                               "inbound": inbound, "shared": True})
+                               "inbound": inbound, "shared": True, **_call_kwargs(node)})
             for t in node.outputs:
                 refs[id(t)] = [layer.name, t.index] + ([call] if call else [])
         config = {"layers": layers, "input_layers": [refs[id(t)] for t in self.inputs],
@@ -359,3 +365,24 @@ class _Graph:
         if self.output_keys is not None:
             config["output_keys"] = self.output_keys
         return config
+
+
+# attention
+_CALL_ARGUMENT_TYPES = (bool, int, float, str, type(None))
+
+
+def _call_kwargs(node) -> dict:
+    """{"call_kwargs": ...} for a node called with keyword arguments (none: {}); only plain
+    values can be saved, anything else is refused rather than dropped."""
+    if not node.kwargs:
+        return {}
+    for key, value in node.kwargs.items():
+        if not isinstance(value, _CALL_ARGUMENT_TYPES):
+            raise NotImplementedError(f"{node.layer.name}: the call argument {key}= of type {type(value).__name__} "
+                                      f"cannot be saved (only bools, numbers, strings and None)")
+    return {"call_kwargs": dict(node.kwargs)}
+def _writes_files() -> bool:
+    """False on the ranks other than 0 of an MPI world (they share rank 0's weights and files)."""
+    from .. import distributed
+
+    return distributed.world_size() == 1 or distributed.rank() == 0

@@ -21,6 +21,7 @@ from ..tensor import Tensor
 from ..tensor import device as Device
 from . import callbacks as keras_callbacks
 from . import compile_utils
+from . import distributed as keras_distributed
 from . import losses as keras_losses
 from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
@@ -590,6 +591,10 @@ class Trainer:
         fn = "fit"
         self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
+        # Under mpiexec: each rank trains on its rows of every batch; rank 0 alone prints and writes files.
+        self._sharding = sharding = keras_distributed.sharding_for(self)
+        if sharding is not None and sharding.rank != 0:
+            verbose = 0
         batch_size = _batch_size(fn, batch_size)
         validation_batch_size = _batch_size(fn, validation_batch_size or batch_size, "validation_batch_size")
         epochs = _args.integer(fn, "epochs", epochs, minimum=0)
@@ -654,6 +659,8 @@ class Trainer:
         # As Keras: the callbacks in the order given, History last (it records what the others
         # added to the logs, ``learning_rate``), and the epoch's progress line after them all.
         cbs = list(callbacks or [])
+        if sharding is not None and sharding.rank != 0:
+            cbs = [cb for cb in cbs if not isinstance(cb, (keras_callbacks.ModelCheckpoint, keras_callbacks.CSVLogger))]
         if not any(isinstance(cb, keras_callbacks.TerminateOnNaN) for cb in cbs):
             cbs.append(keras_callbacks.TerminateOnNaN())
         history = next((cb for cb in cbs if isinstance(cb, keras_callbacks.History)), None)
@@ -668,6 +675,16 @@ class Trainer:
         self._check_targets(fn, first[1])
         if isinstance(validation, _ArrayBatches):
             self._check_targets(fn, validation.y, "validation_data's y")
+        if sharding is not None:
+            sharding.start_training(self)
+        try:
+            return self._fit_epochs(source, validation, cbs, history, epochs, initial_epoch, validation_freq, verbose)
+        finally:
+            if sharding is not None:
+                sharding.end_training()
+            self._sharding = None
+
+    def _fit_epochs(self, source, validation, cbs, history, epochs, initial_epoch, validation_freq, verbose):
         for cb in cbs:
             cb.on_train_begin({})
         logs: dict = {}
@@ -682,6 +699,8 @@ class Trainer:
                 logs.update({f"val_{k}": v for k, v in val.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            if self._sharding is not None:  # the others wait while rank 0 writes its checkpoint
+                keras_distributed.distributed.barrier()
             if verbose:
                 self._print_epoch_end(logs, verbose)
             if self.stop_training:
@@ -691,8 +710,11 @@ class Trainer:
         self.history = history
         return history
 
+    _sharding = None  # a keras.distributed.Sharding while fit runs under mpiexec
+
     def _train_epoch(self, source, verbose, cbs) -> dict:
-        batches = source.epoch()
+        sharding = self._sharding
+        batches = source.epoch() if sharding is None else sharding.epoch(source)
         self.reset_metrics()
         bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
         self._epoch_start = time.perf_counter()
@@ -702,8 +724,12 @@ class Trainer:
                 cb.on_train_batch_begin(step, {})
             x_batch, y_batch, w_batch = next(batches)
             # an override of train_step(x, y) written before sample weights keeps working unweighted
-            loss, y_pred = self.train_step(x_batch, y_batch) if w_batch is None else \
-                self.train_step(x_batch, y_batch, w_batch)
+            if sharding is not None:
+                loss, y_pred = sharding.train_step(self, x_batch, y_batch, w_batch)
+            elif w_batch is None:
+                loss, y_pred = self.train_step(x_batch, y_batch)
+            else:
+                loss, y_pred = self.train_step(x_batch, y_batch, w_batch)
             self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             logs = self._metric_logs()
             for cb in cbs:
@@ -729,12 +755,17 @@ class Trainer:
         self.reset_metrics()
         bar = ProgressBar(source.steps, verbose if verbose == 1 else 0)
         batches = source.epoch()
+        sharding = self._sharding
         for step in range(source.steps):
             x_batch, y_batch, w_batch = next(batches)
             if not self.built:
                 self._build_from_batch(x_batch)
-            loss, y_pred = self.test_step(x_batch, y_batch) if w_batch is None else \
-                self.test_step(x_batch, y_batch, w_batch)
+            if sharding is not None:
+                loss, y_pred = sharding.test_step(self, x_batch, y_batch, w_batch)
+            elif w_batch is None:
+                loss, y_pred = self.test_step(x_batch, y_batch)
+            else:
+                loss, y_pred = self.test_step(x_batch, y_batch, w_batch)
             self._update_metrics(y_batch, y_pred, loss, _length(x_batch), w_batch)
             bar.update(step + 1, {"loss": self._loss_tracker.result()})
         logs = self._metric_logs()
@@ -750,6 +781,9 @@ class Trainer:
         fn = "evaluate"
         self._require_compiled(fn)
         verbose = 1 if verbose == "auto" else int(verbose)
+        sharding = keras_distributed.sharding_for(self)  # under mpiexec: each rank its rows, results gathered
+        if sharding is not None and sharding.rank != 0:
+            verbose = 0
         batch_size = _batch_size(fn, batch_size)
         if _is_dataset(x):
             if y is not None or sample_weight is not None:
@@ -770,7 +804,11 @@ class Trainer:
                 self._build_from_batch(_take(x, np.arange(min(batch_size, _length(x))), self._casts()))
             self._check_targets(fn, y)
             source = _ArrayBatches(x, y, weights, batch_size, False, self._casts())
-        logs = self._evaluate_batches(source, verbose)
+        outer, self._sharding = self._sharding, sharding  # evaluate may run inside fit (a callback)
+        try:
+            logs = self._evaluate_batches(source, verbose)
+        finally:
+            self._sharding = outer
         if return_dict:
             return logs
         if self._compiled_outputs is not None:
@@ -783,6 +821,9 @@ class Trainer:
         ``keras.utils.PyDataset`` whose batches are x or (x, ...) (``steps`` of them)."""
         fn = "predict"
         verbose = 0 if verbose == "auto" else int(verbose)
+        sharding = keras_distributed.sharding_for(self)  # under mpiexec: each rank its rows, outputs gathered
+        if sharding is not None and sharding.rank != 0:
+            verbose = 0
         batch_size = _batch_size(fn, batch_size)
         casts = self._casts()
         if _is_dataset(x):
@@ -801,10 +842,14 @@ class Trainer:
                 x_batch = next(batches)[0]
                 if not self.built:
                     self._build_from_batch(x_batch)
-                out = self(x_batch, training=False)
-                if isinstance(out, dict):
-                    out = [out[k] for k in sorted(out)]
-                outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple)) else out.numpy(force=True))
+                if sharding is not None:
+                    outputs.append(sharding.predict(self, x_batch))
+                else:
+                    out = self(x_batch, training=False)
+                    if isinstance(out, dict):
+                        out = [out[k] for k in sorted(out)]
+                    outputs.append([o.numpy(force=True) for o in out] if isinstance(out, (list, tuple))
+                                   else out.numpy(force=True))
                 bar.update(step + 1, {})
         if verbose:
             bar.update(source.steps, {}, finalize=True)

@@ -14,6 +14,8 @@ from .module import Identity, Module, ModuleList, Parameter, Sequential
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample
 from .recurrent import LSTM, LSTMCell
 from .regularization import Dropout, Dropout2d, Flatten, Unflatten
+# attention
+from .attention import MultiheadAttention
 # gru
 from .recurrent import GRU, RNN, GRUCell, RNNCell
 
@@ -26,6 +28,13 @@ __all__ = [
     "KLDivLoss", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten", "CosineSimilarity", "PairwiseDistance",
     "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Softplus", "Softsign", "Hardtanh", "ReLU6", "Hardsigmoid",
     "Hardswish", "LogSigmoid",
+    # attention
+    "MultiheadAttention",
     # gru
     "GRU", "GRUCell", "RNN", "RNNCell",
 ]
+
+# normalization
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm  # noqa: E402
+
+__all__ += ["LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]

@@ -20,6 +20,8 @@ from .pointwise import (gelu, gelu_backward, log_softmax, log_softmax_backward, 
                         sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .sparse_matmul import sparse_matmul, sparse_matmul_backward_weight
+# attention
+from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 # gru
 from .gru import gru_cell, gru_cell_backward, gru_sequence, gru_sequence_backward
 
@@ -35,6 +37,13 @@ __all__ = [
     "adam_step",
     "embedding", "embedding_backward",
     "softmax_cross_entropy", "bce_with_logits", "mse",
+    # attention
+    "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
     # gru
     "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 ]
+
+# normalization
+from .norm import batch_norm, batch_norm_backward, layer_norm, layer_norm_backward  # noqa: E402
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]

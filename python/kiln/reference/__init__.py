@@ -18,6 +18,8 @@ from .pointwise import (ACTIVATIONS, activate, gelu, gelu_backward, log_softmax,
                         tanh_backward)
 from .pool2d import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, pool2d_output_size
 from .sparse_matmul import sparse_matmul, sparse_matmul_backward_weight
+# attention
+from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 # gru
 from .gru import gru_cell, gru_cell_backward, gru_sequence, gru_sequence_backward
 
@@ -35,6 +37,13 @@ __all__ = [
     "conv2d_output_size", "pool2d_output_size",
     "conv2d", "conv2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    # attention
+    "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
     # gru
     "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 ]
+
+# normalization
+from .norm import batch_norm, batch_norm_backward, layer_norm, layer_norm_backward  # noqa: E402
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]

@@ -17,8 +17,10 @@ def _move(x: Tensor, target: str) -> Tensor:
     dest = backends.for_device(target)
     if dest.device == source.device:
         return x
-    out = dest.from_numpy(np.ascontiguousarray(source.to_numpy(x._array)))
-    return _record(out, (x,), lambda g: (source.from_numpy(np.ascontiguousarray(dest.to_numpy(g))),))
+    # np.asarray(order="C"), not ascontiguousarray: that makes a 0-d tensor (a buffer such as
+    # num_batches_tracked, a loss) 1-d
+    out = dest.from_numpy(np.asarray(source.to_numpy(x._array), order="C"))
+    return _record(out, (x,), lambda g: (source.from_numpy(np.asarray(dest.to_numpy(g), order="C")),))
 
 
 def type(x, dtype) -> Tensor:  # noqa: A001 (torch's name)

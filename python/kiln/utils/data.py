@@ -130,14 +130,20 @@ class DataLoader:
     then ``worker_init_fn(worker_id)``; the batches come in the same order either way.
     prefetch_factor: batches in flight per worker (default 2). timeout: seconds to wait
     for a worker's batch before a RuntimeError (0: no limit). pin_memory: accepted, and
-    nothing to do on the CPU.
+    nothing to do on the CPU. sampler: an iterable of dataset indices drawn anew each epoch
+    (e.g. ``kiln.distributed.DistributedSampler``: this rank's shard), instead of shuffle.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  collate_fn=None, num_workers: int = 0, pin_memory: bool = False, timeout: float = 0,
                  worker_init_fn=None, multiprocessing_context=None, prefetch_factor: int | None = None,
-                 persistent_workers: bool = False):
+                 persistent_workers: bool = False, sampler=None):
         fn = "DataLoader"
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if sampler is not None and not hasattr(sampler, "__iter__"):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices, got {type(sampler).__name__}")
+        self.sampler = sampler
         self.batch_size = _args.integer(fn, "batch_size", batch_size, minimum=1)
         self.num_workers = _args.integer(fn, "num_workers", num_workers, minimum=0)
         if prefetch_factor is not None and not self.num_workers:
@@ -156,12 +162,15 @@ class DataLoader:
         self.multiprocessing_context = _context(multiprocessing_context) if self.num_workers else None
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batches(self) -> list[np.ndarray]:
-        n = len(self.dataset)
-        order = generator().permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), np.int64)
+        else:
+            n = len(self.dataset)
+            order = generator().permutation(n) if self.shuffle else np.arange(n)
         return [order[start:start + self.batch_size] for start in range(0, len(self) * self.batch_size,
                                                                          self.batch_size)]
 

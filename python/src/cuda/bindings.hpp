@@ -25,6 +25,10 @@ void bind_tensor(pybind11::module_& m);
 void bind_adam(pybind11::module_& m);
 void bind_dlpack(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
+// attention
+void bind_attention(pybind11::module_& m);
+// normalization
+void bind_norm(pybind11::module_& m);
 // gru
 void bind_gru(pybind11::module_& m);
 

@@ -11,6 +11,10 @@ PYBIND11_MODULE(_cuda, m) {
   bind_adam(m);
   bind_dlpack(m);
   bind_linalg(m);
+  // attention
+  bind_attention(m);
+  // normalization
+  bind_norm(m);
   // gru
   bind_gru(m);
 }

@@ -5,6 +5,11 @@
 // parameter group in one flat buffer (one adam_step over all of it); a GradBuffer names,
 // per leaf, the slice of that buffer (a view) its gradient goes to, so the tape writes the
 // gradient there directly instead of leaving it in a fresh array for Python to copy.
+//
+// A leaf may carry one hook, called with no arguments once its gradient for this walk has
+// been accumulated (the walker runs a node once per walk, with the sum of what reached it,
+// so the hook sees the final gradient of this backward). Data-parallel training
+// (kiln.distributed) starts a bucket's allreduce from it while the walk goes on.
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -26,6 +31,12 @@ class Leaf final : public Node {
   py::object grad;               // null: None
   py::object view;               // the slice of owner's buffer (an ndarray or a device array); null without an owner
   GradBuffer* owner = nullptr;   // cleared by the owner when it lets go
+  py::object hook;               // null: None; a callable run after each accumulation
+
+  int traverse(visitproc visit, void* arg) override {
+    Py_VISIT(hook.ptr());
+    return Node::traverse(visit, arg);
+  }
 
  private:
   // d loss / d leaf arrives: into the view, into grad, or as a copy (never g itself, which
@@ -41,6 +52,11 @@ class Leaf final : public Node {
       grad_iadd(into, g);
     } else {
       grad = grad_copy(g);
+    }
+    if (hook) {
+      py::object fn = hook;  // ours for the call, even if the hook replaces itself
+      InPython timing;
+      fn();
     }
     return {};
   }
@@ -186,7 +202,18 @@ void bind_leaf(py::module_& m) {
       .def_property_readonly(
           "destination", [](const Leaf& l) { return l.view ? l.view : py::none(); },
           "The GradBuffer view this leaf's gradient is written into, or None: a kernel may\n"
-          "write a first gradient there itself (the tape then copies nothing).");
+          "write a first gradient there itself (the tape then copies nothing).")
+      .def_property(
+          "hook", [](const Leaf& l) { return l.hook ? l.hook : py::none(); },
+          [](Leaf& l, py::object fn) {
+            if (!fn.is_none() && !PyCallable_Check(fn.ptr()))
+              throw py::type_error(std::string("Leaf.hook must be callable or None, got ") +
+                                   Py_TYPE(fn.ptr())->tp_name);
+            l.hook = fn.is_none() ? py::object() : std::move(fn);
+          },
+          "None, or a callable run with no arguments each time a backward has accumulated this\n"
+          "leaf's gradient (once per backward: .grad then holds this backward's sum). What it\n"
+          "raises ends the backward.");
   g_leaf_type = reinterpret_cast<PyTypeObject*>(leaf.ptr());
 
   py::class_<GradBuffer>(m, "GradBuffer", py::is_final(),

@@ -19,12 +19,20 @@ from .native import _cuda
 from .nn_kernels import NeuralKernels
 from .optimizer_kernels import OptimizerKernels
 from .primitives import DeviceArrays
+# attention
+from .attention import AttentionKernels
+
+
+# normalization
+from .norm_kernels import NormKernels
+
+
 # gru
 from .gru import GruKernels
 
 
 class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
-                  GruKernels):
+                  AttentionKernels, NormKernels, GruKernels):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"

@@ -11,6 +11,8 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
                       dot, maximum, minimum, multiply, subtract)
 from .preprocessing import Normalization, Rescaling, TextVectorization
 from .reshaping import Permute, RepeatVector, Reshape
+# attention
+from .attention import MultiHeadAttention
 # gru
 from .rnn import GRU, Bidirectional, SimpleRNN
 
@@ -20,5 +22,12 @@ __all__ = ["Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Activation",
 __all__ += ["Reshape", "Permute", "RepeatVector", "Rescaling", "Normalization", "TextVectorization", "Lambda", "Add",
             "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "add", "subtract",
             "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
+# attention
+__all__ += ["MultiHeadAttention"]
+
+# normalization
+from .normalization import BatchNormalization, LayerNormalization  # noqa: E402
+
+__all__ += ["LayerNormalization", "BatchNormalization"]
 # gru
 __all__ += ["GRU", "SimpleRNN", "Bidirectional"]

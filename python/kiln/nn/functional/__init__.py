@@ -18,6 +18,8 @@ from .layers import (FUSED_ACTIVATIONS, avg_pool2d, conv2d, dense, dropout, embe
                      pad, torch_same_padding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss)
 from .recurrent import lstm_cell, lstm_layer
+# attention
+from .attention import scaled_dot_product_attention
 # gru
 from .gru import gru_cell, gru_layer, rnn_cell, rnn_layer
 
@@ -30,6 +32,13 @@ __all__ = [
     "kl_div", "normalize", "cosine_similarity", "pairwise_distance",
     "celu", "elu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu", "silu",
     "softplus", "softsign",
+    # attention
+    "scaled_dot_product_attention",
     # gru
     "gru_layer", "gru_cell", "rnn_layer", "rnn_cell",
 ]
+
+# normalization
+from .normalization import batch_norm, layer_norm  # noqa: E402
+
+__all__ += ["layer_norm", "batch_norm"]
