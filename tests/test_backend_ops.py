@@ -188,6 +188,12 @@ def _kernel_cases(rng):
     csr = (f32(rng, 6), np.array([0, 4, 2, 4, 1, 0]), np.array([0, 2, 2, 5, 6]), (4, 5))
     labels = rng.integers(0, 11, 7)
     logits = f32(rng, 7, 11)
+    # gru
+    g_ih, g_hh, g_b, g_b2 = (f32(rng, 3 * hidden, 5) * 0.3, f32(rng, 3 * hidden, hidden) * 0.3, f32(rng, 3 * hidden),
+                             f32(rng, 3 * hidden))
+    gru = backends.get("numpy").gru_sequence(seq, g_ih, g_hh, g_b, g_b2, h0)
+    gru_plain = backends.get("numpy").gru_sequence(seq, g_ih, g_hh, None, None, None)
+    gru_cell = backends.get("numpy").gru_cell(seq[0], h0, g_ih, g_hh, g_b, g_b2)
     return {
         "matmul": (lambda be, a, b, c: be.matmul(a, b, False, True, c, "relu", 1.0, 0.0, None), (x, w, bias)),
         "matmul batched": (lambda be, a, b: be.matmul(a, b, True, False, None, None, 0.5, 0.0, None),
@@ -235,6 +241,17 @@ def _kernel_cases(rng):
         **_attention_cases(rng),
         # normalization
         **_norm_cases(rng),
+        # gru
+        "gru_sequence": (lambda be, *a: be.gru_sequence(*a), (seq, g_ih, g_hh, g_b, g_b2, h0)),
+        "gru_sequence plain": (lambda be, *a: be.gru_sequence(*a), (seq, g_ih, g_hh, None, None, None)),
+        "gru_sequence_backward": (lambda be, *a: be.gru_sequence_backward(*a),
+                                  (f32(rng, 4, 3, hidden), f32(rng, 3, hidden), seq, g_ih, g_hh, h0, gru[0], gru[2])),
+        "gru_sequence_backward plain": (lambda be, *a: be.gru_sequence_backward(*a),
+                                        (f32(rng, 4, 3, hidden), None, seq, g_ih, g_hh, None, gru_plain[0],
+                                         gru_plain[2])),
+        "gru_cell": (lambda be, *a: be.gru_cell(*a), (seq[0], h0, g_ih, g_hh, g_b, g_b2)),
+        "gru_cell_backward": (lambda be, *a: be.gru_cell_backward(*a),
+                              (f32(rng, 3, hidden), seq[0], h0, g_ih, g_hh, gru_cell[1])),
     }
 
 
@@ -469,3 +486,26 @@ def test_reference_adaptive_pool_backward_matches_finite_differences(shape, size
     _, indices = ref.adaptive_max_pool2d(x, size)  # distinct values: the max is differentiable
     forward = lambda: float((ref.adaptive_max_pool2d(x, size)[0] * up).sum())  # noqa: E731
     assert rel_error(ref.adaptive_max_pool2d_backward(up, indices, shape), finite_difference_grad(forward, x)) < 1e-7
+# gru
+def test_reference_gru_backward_kernels_match_finite_differences(rng):
+    ref = backends.get("numpy")
+    steps, batch, inputs, hidden = 3, 2, 4, 3
+    x = rng.standard_normal((steps, batch, inputs))
+    w_ih, w_hh = rng.standard_normal((3 * hidden, inputs)) * 0.5, rng.standard_normal((3 * hidden, hidden)) * 0.5
+    b_ih, b_hh, h0 = (rng.standard_normal(3 * hidden), rng.standard_normal(3 * hidden),
+                      rng.standard_normal((batch, hidden)))
+    gy, gh = rng.standard_normal((steps, batch, hidden)), rng.standard_normal((batch, hidden))
+
+    def forward():
+        y, h_n, _ = ref.gru_sequence(x, w_ih, w_hh, b_ih, b_hh, h0)
+        return float((y * gy).sum() + (h_n * gh).sum())
+    y, _, gates = ref.gru_sequence(x, w_ih, w_hh, b_ih, b_hh, h0)
+    grads = ref.gru_sequence_backward(gy, gh, x, w_ih, w_hh, h0, y, gates)
+    for got, wrt in zip(grads, (x, h0, w_ih, w_hh, b_ih, b_hh)):
+        assert rel_error(got, finite_difference_grad(forward, wrt)) < 1e-7
+
+    up = rng.standard_normal((batch, hidden))
+    cell = lambda: float((ref.gru_cell(x[0], h0, w_ih, w_hh, b_ih, b_hh)[0] * up).sum())  # noqa: E731
+    grads = ref.gru_cell_backward(up, x[0], h0, w_ih, w_hh, ref.gru_cell(x[0], h0, w_ih, w_hh, b_ih, b_hh)[1])
+    for got, wrt in zip(grads, (x[0], h0, w_ih, w_hh, b_ih, b_hh)):
+        assert rel_error(got, finite_difference_grad(cell, wrt)) < 1e-7

@@ -325,6 +325,42 @@ def build_lstm_sequence_backward(c: Case):
                     w_hh=w["w_hh"], h0=h0, c0=c0, y=y, gates=gates, cells=cells)
 
 
+# gru
+def gru_weights(c: Case, i: int, h: int) -> dict:
+    s = 1 / math.sqrt(max(h, 1))
+    return dict(w_ih=c.normal(3 * h, i, scale=s), w_hh=c.normal(3 * h, h, scale=s),
+                b_ih=c.normal(3 * h, scale=s) if c.rng.random() < 0.7 else None,
+                b_hh=c.normal(3 * h, scale=s) if c.rng.random() < 0.7 else None)
+
+
+def build_gru_cell(c: Case):
+    b, i, h = c.size(), c.size(), c.size(1)
+    c.kwargs = dict(x=c.layout(c.normal(b, i)), h=c.normal(b, h), **gru_weights(c, i, h))
+
+
+def build_gru_cell_backward(c: Case):
+    b, i, h = c.size(), c.size(), c.size(1)
+    x, hs, w = c.normal(b, i), c.normal(b, h), gru_weights(c, i, h)
+    _, gates = ops.gru_cell(x, hs, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], return_gates=True, backend="numpy")
+    c.kwargs = dict(grad_h=c.normal(b, h), x=x, h=hs, w_ih=w["w_ih"], w_hh=w["w_hh"], gates=gates.astype(np.float32))
+
+
+def build_gru_sequence(c: Case):
+    t, b, i, h = c.size(0, 4), c.size(), c.size(), c.size(1)
+    c.kwargs = dict(x=c.layout(c.normal(t, b, i)), **gru_weights(c, i, h),
+                    h0=c.normal(b, h) if c.rng.random() < 0.6 else None)
+
+
+def build_gru_sequence_backward(c: Case):
+    t, b, i, h = c.size(0, 4), c.size(), c.size(), c.size(1)
+    x, w = c.normal(t, b, i), gru_weights(c, i, h)
+    h0 = c.normal(b, h) if c.rng.random() < 0.6 else None
+    y, _, gates = ops.gru_sequence(x, w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"], h0)
+    maybe = lambda *shape: c.normal(*shape) if c.rng.random() < 0.7 else None  # noqa: E731
+    c.kwargs = dict(grad_y=maybe(t, b, h), grad_h_n=maybe(b, h), x=x, w_ih=w["w_ih"], w_hh=w["w_hh"], h0=h0, y=y,
+                    gates=gates)
+
+
 def conv_geometry(c: Case) -> dict:
     groups = int(c.rng.choice([1, 1, 2]))
     return dict(stride=int(c.rng.integers(1, 3)), padding=int(c.rng.integers(0, 2)),
@@ -538,6 +574,11 @@ KERNELS = {
     "layer_norm_backward": build_layer_norm_backward,
     "batch_norm": build_batch_norm,
     "batch_norm_backward": build_batch_norm_backward,
+    # gru
+    "gru_cell": build_gru_cell,
+    "gru_cell_backward": build_gru_cell_backward,
+    "gru_sequence": build_gru_sequence,
+    "gru_sequence_backward": build_gru_sequence_backward,
 }
 
 

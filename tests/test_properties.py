@@ -303,6 +303,44 @@ def test_lstm_sequence_and_backward(steps, batch, inputs, hidden, bias, initial_
           [reduction_tol(k) for k in tol.values()], list(tol))
 
 
+# ---- GRU ---------------------------------------------------------------------------------------------
+
+def gru_weights(rng, inputs, hidden, bias):
+    scale = 1 / np.sqrt(hidden)
+    draw = lambda *shape: rng.uniform(-scale, scale, shape).astype(np.float32)  # noqa: E731
+    return draw(3 * hidden, inputs), draw(3 * hidden, hidden), (draw(3 * hidden) if bias else None), \
+        (draw(3 * hidden) if bias else None)
+
+
+@examples(200)
+@given(steps=st.integers(0, 6), batch=st.integers(1, 4), inputs=st.integers(1, 8), hidden=st.integers(1, 8),
+       bias=st.booleans(), initial_state=st.booleans(), upstream=st.tuples(st.booleans(), st.booleans()),
+       layout=layouts, seed=seeds)
+def test_gru_sequence_cell_and_backward(steps, batch, inputs, hidden, bias, initial_state, upstream, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = values(rng, steps, batch, inputs)
+    w_ih, w_hh, b_ih, b_hh = gru_weights(rng, inputs, hidden, bias)
+    h0 = values(rng, batch, hidden) if initial_state else None
+    args = (laid_out(x, layout), w_ih, w_hh, b_ih, b_hh, h0)
+    agree(lambda *a, backend: ops.gru_sequence(*a, backend=backend), args, reduction_tol(inputs + hidden),
+          ["y", "h_n", "gates"])
+    y, _, gates = (a.astype(np.float32) for a in kiln.reference.gru_sequence(*map(reference_operand, args)))
+    grad_y = values(rng, steps, batch, hidden) if upstream[0] else None
+    grad_h_n = values(rng, batch, hidden) if upstream[1] else None
+    back, rows = steps * 3 * hidden, steps * batch
+    tol = {"dx": back, "dh0": back, "dw_ih": rows, "dw_hh": rows, "db_ih": rows, "db_hh": rows}
+    agree(lambda *a, backend: ops.gru_sequence_backward(*a, backend=backend),
+          (grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates), [reduction_tol(k) for k in tol.values()], list(tol))
+    h, x0 = values(rng, batch, hidden), x[0] if steps else values(rng, batch, inputs)
+    agree(lambda *a, backend: ops.gru_cell(*a, return_gates=True, backend=backend),
+          (laid_out(x0, layout), h, w_ih, w_hh, b_ih, b_hh), reduction_tol(inputs + hidden), ["h_new", "gates"])
+    cell_gates = kiln.reference.gru_cell(*map(reference_operand, (x0, h, w_ih, w_hh, b_ih, b_hh)))[1]
+    tol = {"dx": 3 * hidden, "dh": 3 * hidden, "dw_ih": batch, "dw_hh": batch, "db_ih": batch, "db_hh": batch}
+    agree(lambda *a, backend: ops.gru_cell_backward(*a, backend=backend),
+          (laid_out(values(rng, batch, hidden), layout), x0, h, w_ih, w_hh, cell_gates.astype(np.float32)),
+          [reduction_tol(k) for k in tol.values()], list(tol))
+
+
 # ---- Adam -------------------------------------------------------------------------------------------
 
 @examples(400)
@@ -550,6 +588,7 @@ def test_every_kernel_has_a_property():
     tested |= {"layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"}  # normalization
     tested |= {"conv_transpose2d", "conv_transpose2d_backward", "adaptive_avg_pool2d",  # conv/pool breadth
                "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward"}
+    tested |= {"gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward"}  # gru
     assert set(ops.__all__) <= tested, set(ops.__all__) - tested
 
 

@@ -22,5 +22,7 @@ void bind_norm(pybind11::module_& m);
 // conv/pool breadth
 void bind_conv_transpose2d(pybind11::module_& m);
 void bind_adaptive_pool2d(pybind11::module_& m);
+// gru
+void bind_gru(pybind11::module_& m);
 
 }  // namespace kiln::bind

@@ -42,4 +42,6 @@ PYBIND11_MODULE(_C, m) {
   // conv/pool breadth
   kiln::bind::bind_conv_transpose2d(m);
   kiln::bind::bind_adaptive_pool2d(m);
+  // gru
+  kiln::bind::bind_gru(m);
 }

@@ -69,6 +69,9 @@ CpuKernels choose_kernels() {
   // attention
   if (isa >= Isa::avx2) k.attention = attention_tile_kernels_avx2();
   if (isa >= Isa::avx512) k.attention = attention_tile_kernels_avx512();
+  // gru
+  if (isa >= Isa::avx2) k.gru_gates = {&gru_gates_forward_avx2, &gru_gates_backward_avx2};
+  if (isa >= Isa::avx512) k.gru_gates = {&gru_gates_forward_avx512, &gru_gates_backward_avx512};
 #else
   (void)isa;
 #endif

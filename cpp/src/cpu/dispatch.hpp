@@ -13,6 +13,8 @@
 #include "pointwise_kernel.hpp"
 // attention
 #include "attention_tile.hpp"
+// gru
+#include "gru_gates.hpp"
 
 namespace kiln::detail {
 
@@ -44,6 +46,12 @@ struct LstmGateKernels {
   LstmGatesBackward backward;
 };
 
+// gru
+struct GruGateKernels {
+  GruGatesForward forward;
+  GruGatesBackward backward;
+};
+
 struct CpuKernels {
   const char* isa;  // "portable", ...
   GemmKernel gemm;
@@ -54,6 +62,8 @@ struct CpuKernels {
   ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
   // attention
   AttentionTileKernels attention = attention_tile_kernels_portable();
+  // gru
+  GruGateKernels gru_gates = {&gru_gates_forward_portable, &gru_gates_backward_portable};
 };
 
 const CpuKernels& cpu_kernels();

@@ -2,46 +2,10 @@
 // for CPUs without AVX2 and for KILN_CPU=portable.
 #include "lstm_gates.hpp"
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
+#include "gate_scalar.hpp"
 #include "lstm_gates_math.hpp"
 
 namespace kiln::detail {
-namespace {
-
-struct Scalar {
-  using T = float;
-  static constexpr int width = 1;
-  static T load(const float* p) { return *p; }
-  static void store(float* p, T v) { *p = v; }
-  static T load_partial(const float* p, int) { return *p; }
-  static void store_partial(float* p, T v, int) { *p = v; }
-  static T set1(float v) { return v; }
-  static T add(T a, T b) { return a + b; }
-  static T sub(T a, T b) { return a - b; }
-  static T mul(T a, T b) { return a * b; }
-  static T div(T a, T b) { return a / b; }
-  static T fmadd(T a, T b, T c) { return a * b + c; }
-  static T min(T a, T b) { return a < b ? a : b; }  // b when either is NaN
-  static T max(T a, T b) { return a > b ? a : b; }
-  static T abs(T a) { return std::fabs(a); }
-  static T with_sign_of(T magnitude, T x) { return std::copysign(magnitude, x); }
-  // Adding and subtracting 1.5 * 2^23 rounds to nearest for |a| < 2^22 (here |a| < 128)
-  // without a libm call (and NaN stays NaN).
-  static T round(T a) { return (a + 12582912.0f) - 12582912.0f; }
-  static T exp2i(T n) {
-    // NaN reaches here only with a NaN r beside it, which makes the result NaN anyway.
-    const std::int32_t e = n == n ? static_cast<std::int32_t>(n) + 127 : 127;
-    const std::uint32_t bits = static_cast<std::uint32_t>(e) << 23;
-    float out;
-    std::memcpy(&out, &bits, sizeof out);
-    return out;
-  }
-};
-
-}  // namespace
 
 void lstm_gates_forward_portable(index_t n, index_t H, const LstmForwardSpan& span) {
   gate_math::forward<Scalar>(n, H, span);

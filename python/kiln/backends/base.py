@@ -62,6 +62,8 @@ KERNELS = (
     # conv/pool breadth: transposed convolution, adaptive (and global) pooling
     "conv_transpose2d", "conv_transpose2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    # gru
+    "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 )
 
 

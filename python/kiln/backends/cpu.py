@@ -374,6 +374,33 @@ class CpuBackend(HostArrays):
         return grad_x
 
 
+    # ---- GRU ----
+    def gru_cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
+        batch, hidden = h.shape
+        h_new, gates = _empty(batch, hidden), _empty(batch, 4 * hidden)
+        _C.gru_cell_forward(*map(_f32, (x, h, w_ih, w_hh, b_ih, b_hh)), h_new, gates)
+        return h_new, gates
+
+    def gru_cell_backward(self, grad_h, x, h, w_ih, w_hh, gates):
+        (batch, inputs), hidden = x.shape, h.shape[1]
+        grads = (_empty(batch, inputs), _empty(batch, hidden), _empty(3 * hidden, inputs),
+                 _empty(3 * hidden, hidden), _empty(3 * hidden), _empty(3 * hidden))
+        _C.gru_cell_backward(*map(_f32, (x, h, w_ih, w_hh, gates, grad_h)), *grads)
+        return grads
+
+    def gru_sequence(self, x, w_ih, w_hh, b_ih, b_hh, h0):
+        (steps, batch, _), hidden = x.shape, w_hh.shape[1]
+        outputs = (_empty(steps, batch, hidden), _empty(batch, hidden), _empty(steps, batch, 4 * hidden))
+        _C.gru_sequence_forward(*map(_f32, (x, h0, w_ih, w_hh, b_ih, b_hh)), *outputs)
+        return outputs
+
+    def gru_sequence_backward(self, grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates):
+        (steps, batch, inputs), hidden = x.shape, w_hh.shape[1]
+        grads = (_empty(steps, batch, inputs), _empty(batch, hidden), _empty(3 * hidden, inputs),
+                 _empty(3 * hidden, hidden), _empty(3 * hidden), _empty(3 * hidden))
+        _C.gru_sequence_backward(*map(_f32, (x, h0, w_ih, w_hh, y, gates, grad_y, grad_h_n)), *grads)
+        return grads
+
 def _along_last_axis(kernel, arrays: list, axis: int, out):
     """Run a last-axis kernel(*arrays, out) along ``axis``: in place of out when ``axis`` is the
     last one, else on contiguous moved copies, moved back into out."""

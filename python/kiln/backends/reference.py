@@ -196,3 +196,15 @@ class ReferenceBackend(HostArrays):
             raise ValueError(f"adaptive_max_pool2d_backward: indices must lie in [0, {plane}) (H * W of "
                              f"input_shape {input_shape}), got values from {indices.min()} to {indices.max()}")
         return reference.adaptive_max_pool2d_backward(grad_y, indices, input_shape)
+    # ---- GRU ----
+    def gru_cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
+        return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+
+    def gru_cell_backward(self, grad_h, x, h, w_ih, w_hh, gates):
+        return reference.gru_cell_backward(grad_h, x, h, w_ih, w_hh, gates)
+
+    def gru_sequence(self, x, w_ih, w_hh, b_ih, b_hh, h0):
+        return reference.gru_sequence(x, w_ih, w_hh, b_ih, b_hh, h0)
+
+    def gru_sequence_backward(self, grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates):
+        return reference.gru_sequence_backward(grad_y, grad_h_n, x, w_ih, w_hh, h0, y, gates)

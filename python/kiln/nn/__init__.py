@@ -19,6 +19,8 @@ from .attention import MultiheadAttention
 # conv/pool breadth
 from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
 from .pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, MaxPool1d
+# gru
+from .recurrent import GRU, RNN, GRUCell, RNNCell
 
 __all__ = [
     "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
@@ -34,6 +36,8 @@ __all__ = [
     # conv/pool breadth
     "Conv1d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "AdaptiveMaxPool2d",
     "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
+    # gru
+    "GRU", "GRUCell", "RNN", "RNNCell",
 ]
 
 # normalization

@@ -26,6 +26,8 @@ from .attention import scaled_dot_product_attention, scaled_dot_product_attentio
 from .conv_transpose2d import conv_transpose2d, conv_transpose2d_backward
 from .adaptive_pool2d import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d,
                               adaptive_max_pool2d_backward)
+# gru
+from .gru import gru_cell, gru_cell_backward, gru_sequence, gru_sequence_backward
 
 __all__ = [
     "matmul", "linear_backward",
@@ -44,6 +46,8 @@ __all__ = [
     # conv/pool breadth
     "conv_transpose2d", "conv_transpose2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    # gru
+    "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 ]
 
 # normalization

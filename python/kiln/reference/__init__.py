@@ -24,6 +24,8 @@ from .attention import scaled_dot_product_attention, scaled_dot_product_attentio
 from .conv_transpose2d import conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_output_size
 from .adaptive_pool2d import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d,
                               adaptive_max_pool2d_backward, adaptive_windows)
+# gru
+from .gru import gru_cell, gru_cell_backward, gru_sequence, gru_sequence_backward
 
 __all__ = [
     "ACTIVATIONS", "activate",
@@ -45,6 +47,8 @@ __all__ = [
     "conv_transpose2d", "conv_transpose2d_backward", "conv_transpose2d_output_size",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
     "adaptive_windows",
+    # gru
+    "gru_cell", "gru_cell_backward", "gru_sequence", "gru_sequence_backward",
 ]
 
 # normalization

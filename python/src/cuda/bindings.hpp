@@ -31,5 +31,7 @@ void bind_attention(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 // conv/pool breadth: transposed convolution, adaptive pooling
 void bind_conv_pool(pybind11::module_& m);
+// gru
+void bind_gru(pybind11::module_& m);
 
 }  // namespace kiln::python::cuda

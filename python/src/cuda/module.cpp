@@ -17,4 +17,6 @@ PYBIND11_MODULE(_cuda, m) {
   bind_norm(m);
   // conv/pool breadth
   bind_conv_pool(m);
+  // gru
+  bind_gru(m);
 }

@@ -31,9 +31,12 @@ from .norm_kernels import NormKernels
 from .conv_pool import ConvPoolKernels
 
 
+# gru
+from .gru import GruKernels
+
+
 class CudaBackend(LinearAlgebra, NeuralKernels, OptimizerKernels, DeviceArrays,
-                  AttentionKernels, NormKernels,
-                  ConvPoolKernels):  # conv/pool breadth
+                  AttentionKernels, NormKernels, ConvPoolKernels, GruKernels):
     """Every primitive and kernel on the cuda device."""
 
     name = "cuda"

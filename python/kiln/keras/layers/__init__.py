@@ -13,6 +13,8 @@ from .preprocessing import Normalization, Rescaling, TextVectorization
 from .reshaping import Permute, RepeatVector, Reshape
 # attention
 from .attention import MultiHeadAttention
+# gru
+from .rnn import GRU, Bidirectional, SimpleRNN
 
 # conv/pool breadth
 from .conv_pool import (AveragePooling1D, AvgPool1D, Conv1D, Conv2DTranspose, GlobalAveragePooling1D,
@@ -41,3 +43,5 @@ __all__ += ["Conv1D", "Conv2DTranspose", "MaxPooling1D", "MaxPool1D", "AveragePo
 from .activation_layers import ReLU  # noqa: E402
 
 __all__ += ["ReLU"]
+# gru
+__all__ += ["GRU", "SimpleRNN", "Bidirectional"]

@@ -24,6 +24,8 @@ from .attention import scaled_dot_product_attention
 # conv/pool breadth: transposed and 1-D convolution, 1-D pooling, adaptive pooling
 from .conv_pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
                         avg_pool1d, conv1d, conv_transpose1d, conv_transpose2d, max_pool1d)
+# gru
+from .gru import gru_cell, gru_layer, rnn_cell, rnn_layer
 
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "ACTIVATIONS", "FUSED_ACTIVATIONS",
@@ -39,6 +41,8 @@ __all__ = [
     # conv/pool breadth
     "conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "adaptive_max_pool2d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d",
+    # gru
+    "gru_layer", "gru_cell", "rnn_layer", "rnn_cell",
 ]
 
 # normalization
