@@ -48,8 +48,6 @@ PROGRAMS = {
 
 # what kiln lacks for a program (features under way on other branches, or reported gaps)
 NEEDS = {
-    "char_rnn_classification": "nn.RNN (rnn branch)",
-    "imdb_bidirectional_lstm": "keras.layers.Bidirectional (rnn branch)",
 }
 
 # extra arguments for both libraries' runs
