@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..factories import default_device_scope
-from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, snake_case, unique_name
+from .layers.base import KerasTensor, Layer, _flatten, _to_tensor, input_fits, snake_case, unique_name
 from .saving import load_weights, save_model, save_weights
 from .training import Trainer
 
@@ -160,7 +160,7 @@ class Model(Trainer):
         """Print the Keras table: each layer, its output shape and parameter count."""
         from .summary import summary_lines
 
-        for line in summary_lines(self, line_length):
+        for line in summary_lines(self, line_length, layer_class_name, output_shape_of):
             print_fn(line)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
@@ -186,15 +186,6 @@ class Model(Trainer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def input_fits(t: KerasTensor, shape) -> bool:
-    """Whether data of ``shape`` (batch axis first) fits the Input ``t``; a string Input of shape
-    (1,) also takes a plain vector of strings (batch,), as Keras's text models are fed."""
-    want, got = tuple(t.shape[1:]), tuple(shape[1:])
-    if t.dtype == "string" and want[-1:] == (1,) and len(got) == len(want) - 1:
-        want = want[:-1]
-    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
 
 
 def _values(x):

@@ -11,16 +11,16 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def summary_lines(model, line_length: int = 65) -> list[str]:
+def summary_lines(model, line_length: int, class_name, output_shape) -> list[str]:
+    """The table's lines; ``class_name(layer)`` and ``output_shape(layer)`` come from model.py
+    (they know nested models), so this module needs nothing of it."""
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet: give the first layer an input_shape, "
                          "start with keras.Input(shape=...), call build(), or fit/call it once")
-    from .model import layer_class_name, output_shape_of
-
     layers = model.layers
     # a nested model is one row, "name (Functional)" or "name (Sequential)", as in Keras
-    names = [f"{layer.name} ({layer_class_name(layer)})" for layer in layers]
-    shapes = [_shape_text(output_shape_of(layer)) for layer in layers]
+    names = [f"{layer.name} ({class_name(layer)})" for layer in layers]
+    shapes = [_shape_text(output_shape(layer)) for layer in layers]
     first = max([len(n) + 2 for n in names] + [28])
     second = max([len(s) + 2 for s in shapes] + [26])
     line_length = max(line_length, first + second + 12)

@@ -25,7 +25,7 @@ from . import distributed as keras_distributed
 from . import losses as keras_losses
 from . import metrics as keras_metrics
 from . import optimizers as keras_optimizers
-from .layers.base import learning_phase
+from .layers.base import input_fits, learning_phase
 from .layers.embedding import Embedding
 from .progress import ProgressBar, format_duration, format_logs
 
@@ -460,8 +460,6 @@ class Trainer:
 
     def _check_input_shapes(self, fn: str, x) -> None:
         """Data of another shape than the built model takes: a ValueError naming x, before any kernel."""
-        from .model import input_fits  # model.py imports this module
-
         declared = self._declared_inputs()
         if declared is None or not self.built:
             return

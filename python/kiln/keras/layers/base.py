@@ -112,6 +112,15 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
 
+def input_fits(t: KerasTensor, shape) -> bool:
+    """Whether data of ``shape`` (batch axis first) fits the Input ``t``; a string Input of shape
+    (1,) also takes a plain vector of strings (batch,), as Keras's text models are fed."""
+    want, got = tuple(t.shape[1:]), tuple(shape[1:])
+    if t.dtype == "string" and want[-1:] == (1,) and len(got) == len(want) - 1:
+        want = want[:-1]
+    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+
 class Node:
     """One call of a layer in a functional graph: input KerasTensors -> output KerasTensors."""
 
