@@ -87,8 +87,9 @@ def test_gpt_step_matches_torch_on_the_same_weights():
 
 def test_gpt_examples_run_as_programs():
     """Both programs, as a user runs them, a few steps: they train, print a sample and a RESULT line."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.path.join(EXAMPLES, "..", "python"),
-                                                                    os.environ.get("PYTHONPATH")]))}
+    # the kiln this test imports (the source tree's or an installed one), not whatever is on a path
+    here = os.path.dirname(os.path.dirname(os.path.abspath(kiln.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     for script, args in (("gpt_char.py", ["--steps", "3", "--context", "16", "--batch", "2"]),
                          ("gpt_char_keras.py", ["--steps", "3", "--context", "16", "--batch", "2"])):
         done = subprocess.run([sys.executable, os.path.join(EXAMPLES, script), *args], env=env, capture_output=True,
