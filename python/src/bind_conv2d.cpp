@@ -74,36 +74,15 @@ void conv2d_backward_binding(py::handle x_obj, py::handle weight_obj, py::handle
   py::array grad_y = image_batch(fn, "grad_y", grad_y_obj);
   const Conv2dParams p = conv_params(fn, x, weight, stride, padding, dilation, groups);
   require_shape(fn, "grad_y", grad_y, {p.n, p.k, p.out_h(), p.out_w()});
-
-  const std::initializer_list<std::pair<const char*, const py::array*>> inputs = {
-      {"x", &x}, {"weight", &weight}, {"grad_y", &grad_y}};
-  // None: not asked for (a null handle, as optional_float32_array gives).
-  py::array grad_x = optional_float32_array(fn, "grad_x", grad_x_obj);
-  py::array grad_weight = optional_float32_array(fn, "grad_weight", grad_weight_obj);
-  py::array grad_bias = optional_float32_array(fn, "grad_bias", grad_bias_obj);
-  if (grad_x) {
-    require_output(fn, "grad_x", grad_x, {p.n, p.c, p.h, p.w});
-    require_no_overlap(fn, "grad_x", grad_x, inputs);
-  }
-  if (grad_weight) {
-    require_output(fn, "grad_weight", grad_weight, {p.k, p.c / p.groups, p.r, p.s});
-    require_no_overlap(fn, "grad_weight", grad_weight, inputs);
-  }
-  if (grad_bias) {
-    require_output(fn, "grad_bias", grad_bias, {p.k});
-    require_no_overlap(fn, "grad_bias", grad_bias, inputs);
-  }
-  if (grad_x && grad_weight) require_no_overlap(fn, "grad_x", grad_x, {{"grad_weight", &grad_weight}});
-  if (grad_bias) {
-    require_no_overlap(fn, "grad_bias", grad_bias, {{"grad_x", &grad_x}, {"grad_weight", &grad_weight}});
-  }
-
+  ConvGradients g = conv_gradients(fn, grad_x_obj, grad_weight_obj, grad_bias_obj, {p.n, p.c, p.h, p.w},
+                                   {p.k, p.c / p.groups, p.r, p.s}, p.k,
+                                   {{"x", &x}, {"weight", &weight}, {"grad_y", &grad_y}});
   const float* x_ptr = f32_data(x);
   const float* w_ptr = f32_data(weight);
   const float* dy_ptr = f32_data(grad_y);
-  float* dx_ptr = f32_mutable_data(grad_x);
-  float* dw_ptr = f32_mutable_data(grad_weight);
-  float* db_ptr = f32_mutable_data(grad_bias);
+  float* dx_ptr = f32_mutable_data(g.x);
+  float* dw_ptr = f32_mutable_data(g.weight);
+  float* db_ptr = f32_mutable_data(g.bias);
   py::gil_scoped_release release;
   conv2d_backward(p, x_ptr, w_ptr, dy_ptr, dx_ptr, dw_ptr, db_ptr);
 }

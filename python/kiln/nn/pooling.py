@@ -6,7 +6,11 @@ from . import functional as F
 from .module import Module
 
 
-class MaxPool2d(Module):
+class _MaxPoolNd(Module):
+    """torch's MaxPool1d/2d arguments over one functional pooling (``_pool``)."""
+
+    _pool = None
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__()
@@ -14,11 +18,17 @@ class MaxPool2d(Module):
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
+        return type(self)._pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                                self.return_indices)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+
+
+class MaxPool2d(_MaxPoolNd):
+    """(N, C, H, W) -> (N, C, OH, OW), the max of each window, as torch."""
+
+    _pool = staticmethod(F.max_pool2d)
 
 
 class AvgPool2d(Module):
@@ -70,24 +80,13 @@ class Upsample(Module):
         return f"{what}, mode='{self.mode}'"
 
 
-# ---- conv/pool breadth: 1-D pooling, adaptive max pooling, 1-D adaptive pooling --------------------
+# ---- 1-D pooling, adaptive max pooling, 1-D adaptive pooling ------------------------------------
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPoolNd):
     """(N, C, L) -> (N, C, OL), the max of each window, as torch."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
-
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+    _pool = staticmethod(F.max_pool1d)
 
 
 class AvgPool1d(Module):
