@@ -190,7 +190,7 @@ def test_multihead_attention_matches_torch(device, case, rng):
     ref = _torch_mha(mha, **extra)
     mha.to(device)
     bf = mha.batch_first
-    shape = lambda t, d: (N, t, d) if bf else (t, N, d)
+    shape = lambda t, d: (N, t, d) if bf else (t, N, d)  # noqa: E731
     arrays = [rng.standard_normal(shape(L, E)).astype(np.float32), rng.standard_normal(shape(S, kdim)).astype(np.float32),
               rng.standard_normal(shape(S, vdim)).astype(np.float32)]
     call = dict(spec.get("call", {}))

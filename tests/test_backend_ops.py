@@ -264,7 +264,7 @@ def _norm_cases(rng):
     _, mean, rstd = ref.layer_norm(rows, w13, b13, 1e-5)
     _, wide_mean, wide_rstd = ref.layer_norm(wide, None, None, 0.1)
     planar, last = f32(rng, 3, 5, 7) * 2 - 1, f32(rng, 37, 6, 1) + 2
-    w5, b5, w6 = f32(rng, 5), f32(rng, 5), f32(rng, 6)
+    w5, b5, _w6 = f32(rng, 5), f32(rng, 5), f32(rng, 6)
     running_mean, running_var = f32(rng, 5), np.abs(f32(rng, 5)) + 0.5
     _, p_mean, p_invstd, _ = ref.batch_norm(planar, w5, b5, None, None, True, 1e-5)
     _, l_mean, l_invstd, _ = ref.batch_norm(last, None, None, None, None, True, 1e-3)

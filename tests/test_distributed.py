@@ -215,7 +215,7 @@ def test_world_of_one_is_a_no_op():
 
 
 def _torch_indices(n, replicas, rank, shuffle, drop_last):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from torch.utils.data import DistributedSampler as TorchSampler
     return list(TorchSampler(range(n), num_replicas=replicas, rank=rank, shuffle=shuffle, drop_last=drop_last))
 

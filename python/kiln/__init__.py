@@ -29,7 +29,7 @@ from .io import load, save
 from .random import manual_seed
 from .tensor import Tensor, device
 from .tensor_ops.conversions import from_dlpack
-from .tensor_ops.shapes import narrow
+from .tensor_ops.shapes import narrow as narrow
 from .tensor_ops import (abs, add, all, any, argmax, argmin, bmm, cat, ceil, chunk, clamp, cos, div, exp, flatten, flip,
                          floor, gather, index_select, isfinite, isinf, isnan, log, masked_fill, matmul, max, maximum,
                          mean, min, minimum, mm, mul, permute, reshape, rsqrt, sign, sin, split, sqrt, square, squeeze,

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from . import cudnn, mps, reference  # cudnn, mps: torch.backends' flags and queries; nothing registered
+from . import cudnn as cudnn, mps as mps, reference  # cudnn, mps: torch.backends' flags and queries; nothing registered
 from .base import KERNELS, PRIMITIVES, Backend
 
 _by_name: dict[str, Backend] = {}

@@ -11,6 +11,9 @@ untimed epoch, then ``--epochs`` timed ones, and reports its median epoch. The t
 median over repetitions, the speed-ups, and ``uptime``'s load before and after (a shared
 machine makes every figure noisier; the ratios of interleaved runs less so).
 
+A sixth configuration, 1 rank at batch 16, is one rank's share of the global-32 runs without
+any communication: half its epoch is the ceiling those runs could reach.
+
 Two batchings for the 2 ranks: "global 32" keeps the example's batch of 32 (each rank computes
 16 rows of it: the same training as one process, strong scaling), "32 per rank" gives each rank
 32 rows (global 64: half the steps per epoch, as data-parallel training is usually run).
@@ -43,6 +46,7 @@ CONFIGS = [  # name, ranks, threads per rank, global batch, bucket KB (None: --b
     ("1 rank x 2 threads", 1, 2, 32, DEFAULT_BUCKET_KB),
     ("2 ranks x 1 thread, 32 per rank", 2, 1, 64, DEFAULT_BUCKET_KB),
     ("2 ranks x 1 thread, global 32, small buckets", 2, 1, 32, None),
+    ("1 rank x 1 thread, batch 16", 1, 1, 16, DEFAULT_BUCKET_KB),
 ]
 
 
@@ -136,6 +140,11 @@ def main(argv=None) -> None:
         print(f"  {name:34s} {median[name] * 1e3:7.0f} ms   speed-up vs 1x1 {base / median[name]:.2f}x")
     two = median["2 ranks x 1 thread, global 32"]
     print(f"  2 ranks x 1 thread (global 32) vs 1 rank x 2 threads: {median['1 rank x 2 threads'] / two:.2f}x")
+    # Each of 2 ranks at global batch 32 computes 45 steps of 16 rows: half the batch-16 epoch's 90.
+    share = median["1 rank x 1 thread, batch 16"] / 2
+    print(f"  ceiling of 2 ranks at global 32 without communication: one rank's share (45 steps of 16 rows) "
+          f"takes {share * 1e3:.0f} ms alone: at most {base / share:.2f}x; communication and waiting add "
+          f"{(two - share) * 1e3:.0f} ms per epoch")
     for name, rs in results.items():
         if "wait_s" in rs[0]:
             wait = float(np.median([r["wait_s"] for r in rs]))
