@@ -59,7 +59,8 @@ struct CpuKernels {
   LstmGateKernels lstm_gates;
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
-  ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
+  ConvDirectRowKernels conv_direct_rows = {&conv2d_direct_row_portable, &conv2d_direct_row1_portable,
+                                           &conv2d_direct_dot_portable, &conv2d_direct_dot1_portable};
   // attention
   AttentionTileKernels attention = attention_tile_kernels_portable();
   // gru
