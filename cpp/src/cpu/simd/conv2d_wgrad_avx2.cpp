@@ -20,8 +20,16 @@ void conv2d_wgrad_pack_avx2(const float* src, index_t ld, index_t rows, index_t 
       const index_t n = cols - c0 < 8 ? cols - c0 : 8;
       const __m256i mask = avx2::Vec::tail_mask(n);
       __m256 r[8], t[8], u[8];
-      for (int i = 0; i < 8; ++i)
-        r[i] = r0 + i < rows ? _mm256_maskload_ps(src + (r0 + i) * ld + c0, mask) : _mm256_setzero_ps();
+      for (int i = 0; i < 8; ++i) {
+        if (r0 + i >= rows) {
+          r[i] = _mm256_setzero_ps();
+          continue;
+        }
+        const float* row = src + (r0 + i) * ld + c0;
+        // dy's rows are read a grid row at a time, 32+ streams: too many for the prefetchers.
+        _mm_prefetch(reinterpret_cast<const char*>(row + 64), _MM_HINT_T0);
+        r[i] = _mm256_maskload_ps(row, mask);
+      }
       for (int i = 0; i < 4; ++i) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);

@@ -51,8 +51,16 @@ void conv2d_wgrad_pack_avx512(const float* src, index_t ld, index_t rows, index_
       const index_t n = cols - c0 < 16 ? cols - c0 : 16;
       const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
       __m512 r[16];
-      for (int i = 0; i < 16; ++i)
-        r[i] = r0 + i < rows ? _mm512_maskz_loadu_ps(mask, src + (r0 + i) * ld + c0) : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) {
+        if (r0 + i >= rows) {
+          r[i] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* row = src + (r0 + i) * ld + c0;
+        // dy's rows are read a grid row at a time, 32+ streams: too many for the prefetchers.
+        _mm_prefetch(reinterpret_cast<const char*>(row + 64), _MM_HINT_T0);
+        r[i] = _mm512_maskz_loadu_ps(mask, row);
+      }
       transpose16(r);
       for (index_t j = 0; j < n; ++j) _mm512_storeu_ps(dst + (c0 + j) * nr + r0, r[j]);
     }
