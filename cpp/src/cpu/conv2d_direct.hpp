@@ -21,7 +21,7 @@
 namespace kiln::detail {
 
 // Row kernels (the table in dispatch.cpp picks them): F = 4 filters, w4[t * 4 + f], or
-// F = 1 (the "row1" kernels), w[t]. Only x[offsets[t] + j] for j < width is read and only
+// F = 1 (the "row1" kernels), w[t]; taps >= 1. Only x[offsets[t] + j] for j < width is read and only
 // out[f * ld + j] for j < width written.
 using ConvDirectRowKernel = void (*)(index_t taps, const index_t* offsets, const float* x,
                                      const float* w4, index_t width, float* out, index_t ld);

@@ -16,14 +16,21 @@ template <class Vec, int F, int V, bool Tail>
 inline void row_tile(index_t taps, const index_t* offsets, const float* x, const float* w,
                      float* out, index_t ld, index_t tail) {
   constexpr int L = Vec::kLanes;
-  Vec acc[F][V];
-  for (int f = 0; f < F; ++f)
-    for (int v = 0; v < V; ++v) acc[f][v] = Vec::set1(0.0f);
-  for (index_t t = 0; t < taps; ++t) {
+  auto load_x = [&](index_t t, Vec* xv) {
     const float* xt = x + offsets[t];
-    Vec xv[V];
     for (int v = 0; v < V; ++v)
       xv[v] = (Tail && v == V - 1) ? Vec::load_partial(xt + v * L, tail) : Vec::load(xt + v * L);
+  };
+  // The first tap starts the sums (taps >= 1): no path where they stay zero, which made
+  // GCC keep a copy of them on the stack.
+  Vec acc[F][V], xv[V];
+  load_x(0, xv);
+  for (int f = 0; f < F; ++f) {
+    const Vec wf = Vec::set1(w[f]);
+    for (int v = 0; v < V; ++v) acc[f][v] = wf * xv[v];
+  }
+  for (index_t t = 1; t < taps; ++t) {
+    load_x(t, xv);
     for (int f = 0; f < F; ++f) {
       const Vec wf = Vec::set1(w[t * F + f]);
       for (int v = 0; v < V; ++v) acc[f][v] = fmadd(wf, xv[v], acc[f][v]);
