@@ -247,6 +247,8 @@ void input_grad_as_convolution(const Conv2dParams& p, const ConvPlan& plan, cons
 void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const float* w,
                           const float* dy, float* dx) {
   // Groups of one image write disjoint channels of dx: each (image, group) is one task.
+  // dcols has as few rows as the direct path's reductions: its row kernels, not GEMM tiles.
+  const bool few_rows = plan.col_rows <= 32;
   const index_t tasks = p.n * p.groups;
   detail::parallel_tasks(tasks, detail::threads_for_tasks(conv_flops(p, plan), tasks), [&](index_t task) {
     const index_t n = task / p.groups, g = task % p.groups;
@@ -257,8 +259,13 @@ void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const flo
     for (index_t b = 0; b < plan.blocks; ++b) {
       const index_t p0 = b * plan.block, count = std::min(plan.block, plan.pixels - p0);
       float* dcols = column_workspace(plan.col_rows * count);
-      detail::gemm(plan.col_rows, count, plan.filters_per_group, 1.0f, w_t,
-                   {dy_group + p0, plan.pixels, 1}, 0.0f, dcols, count);
+      if (few_rows) {
+        detail::conv2d_direct_product(plan.col_rows, plan.filters_per_group, w + g * plan.w_group, dy_group + p0,
+                                      plan.pixels, count, dcols, count);
+      } else {
+        detail::gemm(plan.col_rows, count, plan.filters_per_group, 1.0f, w_t, {dy_group + p0, plan.pixels, 1},
+                     0.0f, dcols, count);
+      }
       detail::col2im_add(p, dcols, p0, count, dx_group);
     }
   });

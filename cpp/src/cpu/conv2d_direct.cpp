@@ -215,6 +215,23 @@ void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w
   });
 }
 
+void conv2d_direct_product(index_t m, index_t k, const float* a, const float* b, index_t ldb, index_t width,
+                           float* c, index_t ldc) {
+  const ConvDirectRowKernels kernels = cpu_kernels().conv_direct_rows;
+  thread_local std::vector<float> packed;
+  thread_local std::vector<index_t> offsets;
+  packed.resize(static_cast<std::size_t>(m * k));
+  offsets.resize(static_cast<std::size_t>(k));
+  for (index_t t = 0; t < k; ++t) offsets[t] = t * ldb;
+  for (index_t i0 = 0; i0 < m;) {
+    const index_t rows = i0 + 4 <= m ? 4 : 1;
+    for (index_t t = 0; t < k; ++t)
+      for (index_t f = 0; f < rows; ++f) packed[t * rows + f] = a[t * m + i0 + f];
+    (rows == 4 ? kernels.four : kernels.one)(k, offsets.data(), b, packed.data(), width, c + i0 * ldc, ldc);
+    i0 += rows;
+  }
+}
+
 bool conv2d_weight_grad_direct_suits(const Conv2dParams& p) { return p.c / p.groups * p.r * p.s <= 32; }
 
 void conv2d_weight_grad_direct(const Conv2dParams& p, const float* x, const float* dy, index_t n_begin,

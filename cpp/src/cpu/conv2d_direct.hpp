@@ -67,6 +67,12 @@ bool conv2d_direct_suits(const Conv2dParams& p, int gemm_mr);
 void conv2d_forward_direct(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                            float* y);
 
+// c[i * ldc + j] = sum over t < k of a[t * m + i] * b[t * ldb + j]   i < m, j < width
+// on the row kernels, b read in place (k taps at offsets t * ldb): a product with rows too
+// few for the GEMM's tiles (the input gradient's dcols = W^T @ dy when C*R*S <= 32).
+void conv2d_direct_product(index_t m, index_t k, const float* a, const float* b, index_t ldb, index_t width,
+                           float* c, index_t ldc);
+
 // Whether the weight gradient takes the direct path: a reduction C/g * R * S this short
 // fills too little of a GEMM tile.
 bool conv2d_weight_grad_direct_suits(const Conv2dParams& p);
