@@ -237,66 +237,73 @@ void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, 
 }
 
 
+void conv2d_wgrad_tile_portable(index_t kc, const float* x, const index_t* offsets, const float* b, float* c,
+                                index_t ldc) {
+  constexpr int kTaps = 4, kNr = 16;
+  for (int i = 0; i < kTaps; ++i) {
+    float acc[kNr] = {};
+    const float* xt = x + offsets[i];
+    for (index_t q = 0; q < kc; ++q)
+      for (int j = 0; j < kNr; ++j) acc[j] += xt[q] * b[q * kNr + j];
+    for (int j = 0; j < kNr; ++j) c[i * ldc + j] += acc[j];
+  }
+}
+
+void conv2d_wgrad_pack_portable(const float* src, index_t ld, index_t rows, index_t cols, float* dst, index_t nr) {
+  for (index_t c = 0; c < cols; ++c)
+    for (index_t r = 0; r < nr; ++r) dst[c * nr + r] = r < rows ? src[r * ld + c] : 0.0f;
+}
+
 void conv2d_weight_grad_stride1(const Conv2dParams& p, const float* padded, const float* dy,
                                 index_t n_begin, index_t n_end, float* dw) {
-  const GemmKernel& kern = cpu_kernels().gemm;
-  const int mr = kern.mr, nr = kern.nr;
+  const ConvWgradKernel& kern = cpu_kernels().conv_wgrad;
+  const index_t tb = kern.taps, nr = kern.nr;
   const index_t cg = p.c / p.groups, kg = p.k / p.groups, rows = cg * p.r * p.s;
   const index_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
   const index_t wp = p.w + 2 * p.pad_w, plane = (p.h + 2 * p.pad_h) * wp;
   const index_t grid = (out_h - 1) * wp + out_w;
-  const index_t m_padded = (kg + mr - 1) / mr * mr, n_padded = (rows + nr - 1) / nr * nr;
-  const index_t q_chunk = std::min(kern.kc, grid);
+  const index_t k_padded = (kg + nr - 1) / nr * nr, rows_padded = (rows + tb - 1) / tb * tb;
+  // One panel (kc x nr) stays in L1 while every block of taps passes over it.
+  const index_t q_chunk = std::min<index_t>(cpu_kernels().gemm.kc, grid);
 
-  std::vector<index_t> offsets(static_cast<std::size_t>(n_padded), 0);  // row (c, r, s) -> shift
+  // Row (c, r, s) of X -> its shift in the padded input; the padding rows read offset 0
+  // and their sums are dropped.
+  std::vector<index_t> offsets(static_cast<std::size_t>(rows_padded), 0);
   for (index_t c = 0, t = 0; c < cg; ++c)
     for (index_t r = 0; r < p.r; ++r)
       for (index_t s = 0; s < p.s; ++s) offsets[t++] = c * plane + r * p.dilation_h * wp + s * p.dilation_w;
 
-  std::vector<index_t> source(static_cast<std::size_t>(q_chunk));  // grid q -> pixel, or -1
-  float* acc = block_workspace(1, m_padded * n_padded);  // dW_g, padded to whole tiles
-  const index_t a_floats = (m_padded * q_chunk + 15) / 16 * 16;  // keeps b_panel 64-byte aligned
-  float* a_panels = block_workspace(0, a_floats + q_chunk * nr);
-  float* b_panel = a_panels + a_floats;
+  float* acc = block_workspace(1, rows_padded * k_padded);         // dW_g^T, padded
+  float* panels = block_workspace(0, q_chunk * k_padded);           // k_padded / nr panels of q_chunk x nr
   for (index_t g = 0; g < p.groups; ++g) {
-    std::fill(acc, acc + m_padded * n_padded, 0.0f);
+    std::fill(acc, acc + rows_padded * k_padded, 0.0f);
     for (index_t n = n_begin; n < n_end; ++n) {
       const float* dy_g = dy + (n * p.k + g * kg) * pixels;
       const float* xp = padded + (n * p.c + g * cg) * plane;
       for (index_t qa = 0; qa < grid; qa += q_chunk) {
         const index_t kc = std::min(q_chunk, grid - qa);
-        // A: dy_g on the grid, MR-row panels; a dropped column (ow >= OW) reads as zero.
-        for (index_t q = qa; q < qa + kc; ++q) {
-          const index_t ow = q % wp;
-          source[q - qa] = ow < out_w ? q / wp * out_w + ow : -1;
-        }
-        for (index_t k = 0; k < m_padded; ++k) {
-          float* dst = a_panels + (k - k % mr) * kc + k % mr;
-          const float* src = dy_g + k * pixels;
-          if (k >= kg) {
-            for (index_t q = 0; q < kc; ++q) dst[q * mr] = 0.0f;
-          } else {
-            for (index_t q = 0; q < kc; ++q) dst[q * mr] = source[q] >= 0 ? src[source[q]] : 0.0f;
+        // dy_g^T on the grid: panel jr holds filters [jr, jr + nr) of each pixel, 0 for the
+        // grid's dropped columns (ow >= OW) and past K/g; each grid row's valid run is one
+        // transpose.
+        for (index_t q = qa; q < qa + kc;) {
+          const index_t ow = q % wp, row_end = std::min(qa + kc, q - ow + wp);
+          const index_t valid_end = std::min(row_end, q - ow + out_w);
+          for (index_t jr = 0; jr < k_padded; jr += nr) {
+            float* dst = panels + jr * kc + (q - qa) * nr;
+            if (valid_end > q)
+              kern.pack(dy_g + jr * pixels + q / wp * out_w + ow, pixels, std::max<index_t>(0, std::min(nr, kg - jr)),
+                        valid_end - q, dst, nr);
+            std::fill(dst + std::max<index_t>(valid_end - q, 0) * nr, dst + (row_end - q) * nr, 0.0f);
           }
+          q = row_end;
         }
-        for (index_t jr = 0; jr < n_padded; jr += nr) {
-          // B: NR rows of the column matrix, transposed into a panel (row q of nr floats).
-          for (index_t j = 0; j < nr; ++j) {
-            if (jr + j < rows) {
-              const float* src = xp + offsets[jr + j] + qa;
-              for (index_t q = 0; q < kc; ++q) b_panel[q * nr + j] = src[q];
-            } else {
-              for (index_t q = 0; q < kc; ++q) b_panel[q * nr + j] = 0.0f;
-            }
-          }
-          for (index_t ir = 0; ir < m_padded; ir += mr)
-            kern.micro_kernel(kc, a_panels + ir * kc, b_panel, acc + ir * n_padded + jr, n_padded,
-                              1.0f, 1.0f);
-        }
+        for (index_t jr = 0; jr < k_padded; jr += nr)
+          for (index_t t0 = 0; t0 < rows_padded; t0 += tb)
+            kern.tile(kc, xp + qa, offsets.data() + t0, panels + jr * kc, acc + t0 * k_padded + jr, k_padded);
       }
     }
     for (index_t k = 0; k < kg; ++k)
-      std::copy(acc + k * n_padded, acc + k * n_padded + rows, dw + (g * kg + k) * rows);
+      for (index_t t = 0; t < rows; ++t) dw[(g * kg + k) * rows + t] = acc[t * k_padded + k];
   }
 }
 

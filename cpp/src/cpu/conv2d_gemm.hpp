@@ -27,7 +27,36 @@ const float* conv2d_pad_input(const Conv2dParams& p, const float* x);
 
 // Stride 1: dw (K, C/groups, R, S) = the weight gradient summed over images [n_begin, n_end)
 // in order, from padded = conv2d_pad_input(p, x). Serial; dw is overwritten.
+//
+// On the padded grid (pixels q = oh * wp + ow), dW^T (CRS x K/g) = X (CRS x grid) @ dY^T:
+// per chunk of the grid, dy is transposed once into panels of NR filters per pixel (zero
+// for the grid's dropped columns), and the micro-kernel below multiplies T taps at a time,
+// reading each tap's row of X in place from the padded input (a shift of it).
 void conv2d_weight_grad_stride1(const Conv2dParams& p, const float* padded, const float* dy,
                                 index_t n_begin, index_t n_end, float* dw);
+
+
+// The weight gradient's micro-kernel (the table in dispatch.cpp picks one; nr floats of b
+// per pixel, 64-byte aligned):
+//   c[i * ldc + j] += sum over q < kc of x[offsets[i] + q] * b[q * nr + j]    i < taps, j < nr
+using ConvWgradTile = void (*)(index_t kc, const float* x, const index_t* offsets, const float* b, float* c,
+                               index_t ldc);
+// Its panel packing, a transpose: dst[c * nr + r] = src[r * ld + c] for r < rows (<= nr),
+// c < cols, and 0 for rows <= r < nr.
+using ConvWgradPack = void (*)(const float* src, index_t ld, index_t rows, index_t cols, float* dst, index_t nr);
+struct ConvWgradKernel {
+  int taps, nr;
+  ConvWgradTile tile;
+  ConvWgradPack pack;
+};
+void conv2d_wgrad_pack_portable(const float* src, index_t ld, index_t rows, index_t cols, float* dst, index_t nr);
+void conv2d_wgrad_pack_avx2(const float* src, index_t ld, index_t rows, index_t cols, float* dst, index_t nr);
+void conv2d_wgrad_pack_avx512(const float* src, index_t ld, index_t rows, index_t cols, float* dst, index_t nr);
+void conv2d_wgrad_tile_portable(index_t kc, const float* x, const index_t* offsets, const float* b, float* c,
+                                index_t ldc);  // taps 4, nr 16
+void conv2d_wgrad_tile_avx2(index_t kc, const float* x, const index_t* offsets, const float* b, float* c,
+                            index_t ldc);  // taps 6, nr 16
+void conv2d_wgrad_tile_avx512(index_t kc, const float* x, const index_t* offsets, const float* b, float* c,
+                              index_t ldc);  // taps 9, nr 32
 
 }  // namespace kiln::detail

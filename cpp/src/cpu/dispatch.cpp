@@ -64,8 +64,14 @@ CpuKernels choose_kernels() {
     k.adam = &adam_range_avx512;
     k.pointwise = pointwise_kernels_avx512();
   }
-  // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
-  if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
+  if (isa >= Isa::avx2)
+    k.conv_direct_rows = {&conv2d_direct_row_avx2, &conv2d_direct_row1_avx2, &conv2d_direct_dot_avx2,
+                          &conv2d_direct_dot1_avx2};
+  if (isa >= Isa::avx512)
+    k.conv_direct_rows = {&conv2d_direct_row_avx512, &conv2d_direct_row1_avx512, &conv2d_direct_dot_avx512,
+                          &conv2d_direct_dot1_avx512};
+  if (isa >= Isa::avx2) k.conv_wgrad = {6, 16, &conv2d_wgrad_tile_avx2, &conv2d_wgrad_pack_avx2};
+  if (isa >= Isa::avx512) k.conv_wgrad = {9, 32, &conv2d_wgrad_tile_avx512, &conv2d_wgrad_pack_avx512};
   // attention
   if (isa >= Isa::avx2) k.attention = attention_tile_kernels_avx2();
   if (isa >= Isa::avx512) k.attention = attention_tile_kernels_avx512();

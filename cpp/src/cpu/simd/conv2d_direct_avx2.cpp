@@ -1,42 +1,34 @@
-// AVX2+FMA row kernel of the direct convolution (conv2d_direct.hpp): 4 filters x 24
-// pixels in 12 ymm accumulators, per tap 3 unaligned loads of x, 4 broadcasts of w.
+// AVX2+FMA row kernels of the direct convolution (conv2d_direct.hpp, simd/conv2d_direct_impl.hpp):
+// 4 filters x 24 pixels in 12 ymm accumulators (per tap 3 loads of x, 4 broadcasts of w),
+// or 1 filter x 64 pixels in 8; the weight gradient's dot products 2 filters x 6 taps (or 1 x 12)
+// at a time.
 //
 // Compiled with -mavx2 -mfma (CMakeLists.txt) and called only when CPUID reports both
-// (dispatch.cpp). Intrinsics only, nothing from the standard library.
-#include <immintrin.h>
-
+// (dispatch.cpp).
 #include "../conv2d_direct.hpp"
+#include "conv2d_direct_impl.hpp"
+#include "vec_avx2.hpp"
 
 namespace kiln::detail {
-namespace {
 
-template <int V>  // V vectors of 8 pixels
-void row_tile(index_t taps, const index_t* offsets, const float* x, const float* w4, float* out,
-              index_t ld) {
-  __m256 acc[4][V];
-  for (int f = 0; f < 4; ++f)
-    for (int v = 0; v < V; ++v) acc[f][v] = _mm256_setzero_ps();
-  for (index_t t = 0; t < taps; ++t) {
-    const float* xt = x + offsets[t];
-    __m256 xv[V];
-    for (int v = 0; v < V; ++v) xv[v] = _mm256_loadu_ps(xt + 8 * v);
-    for (int f = 0; f < 4; ++f) {
-      const __m256 wf = _mm256_broadcast_ss(w4 + 4 * t + f);
-      for (int v = 0; v < V; ++v) acc[f][v] = _mm256_fmadd_ps(wf, xv[v], acc[f][v]);
-    }
-  }
-  for (int f = 0; f < 4; ++f)
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + f * ld + 8 * v, acc[f][v]);
+void conv2d_direct_row_avx2(index_t taps, const index_t* offsets, const float* x, const float* w4,
+                            index_t width, float* out, index_t ld) {
+  conv_direct::row<avx2::Vec, 4, 3>(taps, offsets, x, w4, width, out, ld);
 }
 
-}  // namespace
+void conv2d_direct_row1_avx2(index_t taps, const index_t* offsets, const float* x, const float* w,
+                             index_t width, float* out, index_t ld) {
+  conv_direct::row<avx2::Vec, 1, 8>(taps, offsets, x, w, width, out, ld);
+}
 
-void conv2d_direct_row_avx2(index_t taps, const index_t* offsets, const float* x,
-                            const float* w4, index_t width, float* out, index_t ld) {
-  index_t j = 0;
-  for (; j + 24 <= width; j += 24) row_tile<3>(taps, offsets, x + j, w4, out + j, ld);
-  if (width - j == 16) row_tile<2>(taps, offsets, x + j, w4, out + j, ld);
-  if (width - j == 8) row_tile<1>(taps, offsets, x + j, w4, out + j, ld);
+void conv2d_direct_dot_avx2(index_t taps, const index_t* offsets, const float* x, const float* dy,
+                            index_t ld, index_t width, float* dw) {
+  conv_direct::row_dot<avx2::Vec, 2, 6>(taps, offsets, x, dy, ld, width, dw);
+}
+
+void conv2d_direct_dot1_avx2(index_t taps, const index_t* offsets, const float* x, const float* dy,
+                             index_t ld, index_t width, float* dw) {
+  conv_direct::row_dot<avx2::Vec, 1, 12>(taps, offsets, x, dy, ld, width, dw);
 }
 
 }  // namespace kiln::detail
