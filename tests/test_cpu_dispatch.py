@@ -17,7 +17,7 @@ import kiln
 pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="native module not built")
 
 TESTS = Path(__file__).parent
-GEMM_USERS = ["test_matmul.py", "test_linear.py", "test_conv2d.py", "test_lstm.py"]  # kernels built on the GEMM micro-kernel
+GEMM_USERS = ["test_matmul.py", "test_linear.py", "test_conv2d.py", "test_conv2d_winograd.py", "test_lstm.py"]  # kernels built on the GEMM micro-kernel
 SPARSE_TESTS = ["test_sparse_matmul.py"]  # sparse_matmul's own SIMD loops
 # Elementwise kernels with SIMD versions: their tests named simd_paths cover every tail and thread count.
 SIMD_USERS = ["test_adam.py", "test_pointwise.py", "test_losses.py", "test_embedding.py"]

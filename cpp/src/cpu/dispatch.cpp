@@ -66,6 +66,8 @@ CpuKernels choose_kernels() {
   }
   // AVX-512 machines run the AVX2 direct convolution: it is load-bound, not FMA-bound.
   if (isa >= Isa::avx2) k.conv_direct_row = &conv2d_direct_row_avx2;
+  if (isa >= Isa::avx2) k.winograd = winograd_kernels_avx2();
+  if (isa >= Isa::avx512) k.winograd = winograd_kernels_avx512();
   // attention
   if (isa >= Isa::avx2) k.attention = attention_tile_kernels_avx2();
   if (isa >= Isa::avx512) k.attention = attention_tile_kernels_avx512();

@@ -7,6 +7,7 @@
 
 #include "adam_kernel.hpp"
 #include "conv2d_direct.hpp"
+#include "conv2d_winograd.hpp"
 #include "kiln/common.hpp"
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
@@ -60,6 +61,7 @@ struct CpuKernels {
   AdamRangeKernel adam;
   PointwiseKernels pointwise;
   ConvDirectRowKernel conv_direct_row = &conv2d_direct_row_portable;
+  WinogradKernels winograd = winograd_kernels_portable();
   // attention
   AttentionTileKernels attention = attention_tile_kernels_portable();
   // gru
