@@ -7,7 +7,8 @@
 //                 when the stride is 1
 //   input grad    stride 1: a forward convolution of dy with the flipped, transposed
 //                 filters; else dcols = W^T @ dy[:, block], col2im scatter-added into dx
-//   weight grad   dW += dy @ cols^T, images in a fixed number of slices, each summed
+//   weight grad   Winograd where the forward takes it (conv2d_winograd); else
+//                 dW += dy @ cols^T, images in a fixed number of slices, each summed
 //                 into its own partial dW, the partials added in slice order; stride 1
 //                 runs on the padded grid (conv2d_gemm), else on im2col'd column blocks
 //   bias grad     sums in double
@@ -279,6 +280,10 @@ void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const flo
 
 void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, const float* dy,
                  float* dw) {
+  if (winograd_suits(p)) {
+    detail::conv2d_weight_grad_winograd(p, x, dy, dw);
+    return;
+  }
   // Images are split into a fixed number of slices, each summed into its own partial
   // dW, then the partials are added in slice order. The slices depend on the problem
   // only, never on the thread count, so neither does any bit of dW.

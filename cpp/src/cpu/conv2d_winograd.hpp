@@ -12,6 +12,8 @@
 //   M[e](K, tiles) = U[e] @ V[e]    36 GEMMs on the GEMM micro-kernel
 //   y tile (4x4)   = A^T M A + bias per filter and tile; parts past (OH, OW) are dropped
 //
+// The weight gradient runs the same tiles backwards (conv2d_weight_grad_winograd).
+//
 // 36 * C * K multiplies per tile instead of 16 * 9 * C * K: 4x fewer. The transforms'
 // rounding makes the error about 10x the direct sum's (docs/DESIGN.md: its tolerance).
 //
@@ -42,20 +44,28 @@ struct WinogradPanel {
   index_t count, nr;
 };
 
-// V: v[e * e_stride + c * nr + j] = (B^T d B)[e] of channel c < channels, tile j; empty
+// V: v[e * e_stride + c * ld + j] = (B^T d B)[e] of channel c < channels, tile j; empty
 // lanes get zeros. x's channels are channel_stride (= h * w) apart.
 using WinogradInputKernel = void (*)(index_t channels, index_t h, index_t w, const float* x,
                                      index_t channel_stride, const WinogradPanel& tiles, float* v,
-                                     index_t e_stride);
+                                     index_t e_stride, index_t ld);
 // y tiles from M: m[e * e_stride + k * ld + j] for filter k < filters, tile j; bias (filters,)
 // or null; filter k's plane of y is k * channel_stride (= oh * ow) from y.
 using WinogradOutputKernel = void (*)(index_t filters, index_t oh, index_t ow, const float* m,
                                       index_t e_stride, index_t ld, const WinogradPanel& tiles,
                                       const float* bias, float* y, index_t channel_stride);
 
+// The weight gradient's transform of dy's tiles (output tiles, as for WinogradOutputKernel):
+// t[e * e_stride + k * ld + j] = (A dY A^T)[e] of filter k < filters, tile j, dY read as
+// zero past (oh, ow) and in empty lanes; filter k's plane of dy is k * channel_stride from dy.
+using WinogradGradOutputKernel = void (*)(index_t filters, index_t oh, index_t ow, const float* dy,
+                                          index_t channel_stride, const WinogradPanel& tiles,
+                                          float* t, index_t e_stride, index_t ld);
+
 struct WinogradKernels {
   WinogradInputKernel input;
   WinogradOutputKernel output;
+  WinogradGradOutputKernel grad_output;
 };
 
 WinogradKernels winograd_kernels_portable();
@@ -69,5 +79,14 @@ bool conv2d_winograd_applies(const Conv2dParams& p);
 // p must have passed conv2d_check and conv2d_winograd_applies, with N*K*OH*OW > 0.
 void conv2d_forward_winograd(const Conv2dParams& p, const float* x, const float* w,
                              const float* bias, float* y);
+
+// The weight gradient, dw (K, C, 3, 3) from x and dy (N, K, OH, OW), through the same tiles:
+// the forward is linear in U = G g G^T, so
+//
+//   dU[e](K, C) = sum over tiles (A dY A^T)[e](K, tiles) @ V[e](C, tiles)^T,   dw = G^T dU G
+//
+// The tiles are summed in a fixed number of slices (by the shape alone), each into its
+// own partial dU, the partials then added in slice order: no bit depends on the thread count.
+void conv2d_weight_grad_winograd(const Conv2dParams& p, const float* x, const float* dy, float* dw);
 
 }  // namespace kiln::detail

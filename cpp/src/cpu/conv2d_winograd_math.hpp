@@ -51,6 +51,26 @@ inline void output_1d(const typename V::T m[6], typename V::T out[4]) {
   out[3] = V::add(V::fmadd(V::set1(8.0f), d, b), m[5]);
 }
 
+// (A y) for one column y0..y3 of a tile of dy (the weight gradient's transform):
+//   [1  0  0  0]
+//   [1  1  1  1]
+//   [1 -1  1 -1]
+//   [1  2  4  8]
+//   [1 -2  4 -8]
+//   [0  0  0  1]
+template <class V>
+inline void grad_output_1d(const typename V::T y[4], typename V::T out[6]) {
+  const typename V::T even = V::add(y[0], y[2]), odd = V::add(y[1], y[3]);
+  const typename V::T even4 = V::fmadd(V::set1(4.0f), y[2], y[0]);
+  const typename V::T odd2 = V::fmadd(V::set1(8.0f), y[3], V::mul(V::set1(2.0f), y[1]));
+  out[0] = y[0];
+  out[1] = V::add(even, odd);
+  out[2] = V::sub(even, odd);
+  out[3] = V::add(even4, odd2);
+  out[4] = V::sub(even4, odd2);
+  out[5] = y[3];
+}
+
 }  // namespace winograd_math
 }  // namespace
 }  // namespace kiln::detail

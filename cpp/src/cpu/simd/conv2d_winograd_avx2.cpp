@@ -6,7 +6,8 @@
 namespace kiln::detail {
 
 WinogradKernels winograd_kernels_avx2() {
-  return {&winograd_x86::input_panel, &winograd_x86::output_panel};
+  return {&winograd_x86::input_panel, &winograd_x86::output_panel,
+          &winograd_x86::grad_output_panel};
 }
 
 }  // namespace kiln::detail

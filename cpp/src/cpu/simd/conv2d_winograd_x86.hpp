@@ -6,7 +6,8 @@
 // each tile's 6 patch rows are read with masked loads (the padding masked off, so never
 // read), 8 tiles' row i are transposed in registers (8x8), and the lanes are then the
 // tiles. The output tiles go back the same way: 4x8 transposes, one 16-byte store per
-// tile row (masked at the output's edges).
+// tile row (masked at the output's edges); the weight gradient reads dy's tiles as the
+// output's are written, with masked 16-byte loads.
 //
 // In an unnamed namespace, as conv2d_winograd_math.hpp.
 #pragma once
@@ -58,28 +59,56 @@ inline __m256i first_lanes(index_t count) {
 }
 
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-// Which of a patch row's 8 loaded floats to read (AVX-512's masked loads cost a plain one).
+// Which of a patch row's 8 (or a dy tile row's 4) loaded floats to read (AVX-512's masked
+// loads cost a plain one).
 using RowMask = __mmask8;
 inline RowMask row_mask(__m256i in_columns) {
   return _mm256_cmpneq_epi32_mask(in_columns, _mm256_setzero_si256());
 }
 inline RowMask no_row() { return 0; }
 inline __m256 load_row(const float* p, RowMask m) { return _mm256_maskz_loadu_ps(m, p); }
+inline __m128 load_row4(const float* p, RowMask m) { return _mm_maskz_loadu_ps(m, p); }
 #else
 using RowMask = __m256i;
 inline RowMask row_mask(__m256i in_columns) { return in_columns; }
 inline RowMask no_row() { return _mm256_setzero_si256(); }
 inline __m256 load_row(const float* p, RowMask m) { return _mm256_maskload_ps(p, m); }
+inline __m128 load_row4(const float* p, RowMask m) {
+  return _mm_maskload_ps(p, _mm256_castsi256_si128(m));
+}
 #endif
 
+// The lines of [begin, end) of a plane `ahead` channels on, into L1: the next channels'
+// rows are in other planes, out of the hardware prefetchers' reach, and the transforms
+// would wait for each. Skipped when the lanes are far apart (tiles of several images).
+struct Prefetch {
+  index_t begin = 0, end = 0;
+  static constexpr index_t kAhead = 2, kMaxFloats = 4096;
+  void note(index_t first, index_t last) {
+    if (begin == end) {
+      begin = first;
+      end = last;
+    } else {
+      begin = std::min(begin, first);
+      end = std::max(end, last);
+    }
+  }
+  void run(const float* plane) const {
+    if (end - begin > kMaxFloats) return;
+    for (index_t i = begin; i < end; i += 16) _mm_prefetch(reinterpret_cast<const char*>(plane + i), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(plane + end - 1), _MM_HINT_T0);
+  }
+};
+
 void input_panel(index_t channels, index_t h, index_t w, const float* x, index_t channel_stride,
-                 const WinogradPanel& tiles, float* v, index_t e_stride) {
+                 const WinogradPanel& tiles, float* v, index_t e_stride, index_t ld) {
   for (index_t j0 = 0; j0 < tiles.nr; j0 += 8) {
     // Per lane and patch row: the row's offset and which of its 8 loaded floats lie in x
     // (columns col0 .. col0 + 7 inside [0, w), and the row inside [0, h)); the same for
     // every channel.
     index_t offset[6][8];
     RowMask mask[6][8];
+    Prefetch prefetch;
     for (int l = 0; l < 8; ++l) {
       const index_t row0 = tiles.row0[j0 + l], col0 = tiles.col0[j0 + l];
       const __m256i columns = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(col0)),
@@ -91,10 +120,12 @@ void input_panel(index_t channels, index_t h, index_t w, const float* x, index_t
         const bool row_inside = row0 + i >= 0 && row0 + i < h;
         mask[i][l] = row_inside ? row_mask(in_columns) : no_row();
         offset[i][l] = row_inside ? tiles.corner[j0 + l] + i * w : 0;
+        if (row_inside) prefetch.note(offset[i][l] + std::max<index_t>(0, -col0), offset[i][l] + std::min<index_t>(8, w - col0));
       }
     }
     for (index_t c = 0; c < channels; ++c) {
       const float* xc = x + c * channel_stride;
+      if (c + Prefetch::kAhead < channels) prefetch.run(xc + Prefetch::kAhead * channel_stride);
       __m256 rows_t[6][6];  // rows_t[i][j]: B times patch row i, element j, over the lanes
       for (int i = 0; i < 6; ++i) {
         __m256 r[8], d[6];
@@ -102,7 +133,7 @@ void input_panel(index_t channels, index_t h, index_t w, const float* x, index_t
         transpose_8x6(r, d);
         winograd_math::input_1d<Ymm>(d, rows_t[i]);
       }
-      float* vc = v + c * tiles.nr + j0;
+      float* vc = v + c * ld + j0;
       for (int j = 0; j < 6; ++j) {
         const __m256 col[6] = {rows_t[0][j], rows_t[1][j], rows_t[2][j],
                                rows_t[3][j], rows_t[4][j], rows_t[5][j]};
@@ -163,6 +194,52 @@ void output_panel(index_t filters, index_t oh, index_t ow, const float* m, index
           for (int l = 0; l < 8; ++l)
             if (i < rows[l]) _mm_maskstore_ps(yi + offset[l], columns[l], tile_row[l]);
         }
+      }
+    }
+  }
+}
+
+void grad_output_panel(index_t filters, index_t oh, index_t ow, const float* dy,
+                       index_t channel_stride, const WinogradPanel& tiles, float* t,
+                       index_t e_stride, index_t ld) {
+  for (index_t j0 = 0; j0 < tiles.nr; j0 += 8) {
+    // Per lane and tile row: its offset in dy and which of its 4 floats lie inside dy.
+    index_t offset[4][8];
+    RowMask mask[4][8];
+    Prefetch prefetch;
+    for (int l = 0; l < 8; ++l) {
+      const bool used = j0 + l < tiles.count;
+      const index_t rows = used ? std::min<index_t>(4, oh - tiles.row0[j0 + l]) : 0;
+      const index_t cols = used ? std::min<index_t>(4, ow - tiles.col0[j0 + l]) : 0;
+      for (int i = 0; i < 4; ++i) {
+        mask[i][l] = i < rows ? row_mask(first_lanes(cols)) : no_row();
+        offset[i][l] = i < rows ? tiles.corner[j0 + l] + i * ow : 0;
+        if (i < rows && cols > 0) prefetch.note(offset[i][l], offset[i][l] + cols);
+      }
+    }
+    for (index_t k = 0; k < filters; ++k) {
+      const float* dyk = dy + k * channel_stride;
+      if (k + Prefetch::kAhead < filters) prefetch.run(dyk + Prefetch::kAhead * channel_stride);
+      __m256 rows_t[4][6];  // rows_t[i][j]: A times tile row i, element j, over the lanes
+      for (int i = 0; i < 4; ++i) {
+        // 8 rows of 4 -> 4 columns of 8: lanes l and l + 4 share a register, then 4x4
+        // transposes within its halves.
+        __m256 r[4];
+        for (int l = 0; l < 4; ++l)
+          r[l] = _mm256_insertf128_ps(_mm256_castps128_ps256(load_row4(dyk + offset[i][l], mask[i][l])),
+                                      load_row4(dyk + offset[i][l + 4], mask[i][l + 4]), 1);
+        const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]), a1 = _mm256_unpackhi_ps(r[0], r[1]);
+        const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]), a3 = _mm256_unpackhi_ps(r[2], r[3]);
+        const __m256 column[4] = {_mm256_shuffle_ps(a0, a2, 0x44), _mm256_shuffle_ps(a0, a2, 0xEE),
+                                  _mm256_shuffle_ps(a1, a3, 0x44), _mm256_shuffle_ps(a1, a3, 0xEE)};
+        winograd_math::grad_output_1d<Ymm>(column, rows_t[i]);
+      }
+      float* tk = t + k * ld + j0;
+      for (int j = 0; j < 6; ++j) {
+        const __m256 col[4] = {rows_t[0][j], rows_t[1][j], rows_t[2][j], rows_t[3][j]};
+        __m256 out[6];
+        winograd_math::grad_output_1d<Ymm>(col, out);
+        for (int i = 0; i < 6; ++i) _mm256_storeu_ps(tk + (i * 6 + j) * e_stride, out[i]);
       }
     }
   }
