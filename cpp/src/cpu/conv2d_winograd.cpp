@@ -15,7 +15,7 @@
 #include "conv2d_winograd.hpp"
 
 #include <algorithm>
-#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
