@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif("cpu" not in kiln.available_backends(), reason="
 
 TESTS = Path(__file__).parent
 GEMM_USERS = ["test_matmul.py", "test_linear.py", "test_conv2d.py", "test_lstm.py",
-              "test_conv2d_paths.py"]  # kernels built on the GEMM micro-kernel
+              "test_conv2d_paths.py", "test_conv2d_winograd.py"]  # kernels built on the GEMM micro-kernel
 SPARSE_TESTS = ["test_sparse_matmul.py"]  # sparse_matmul's own SIMD loops
 # Elementwise kernels with SIMD versions: their tests named simd_paths cover every tail and thread count.
 SIMD_USERS = ["test_adam.py", "test_pointwise.py", "test_losses.py", "test_embedding.py"]

@@ -1,22 +1,25 @@
 // conv2d: argument checks, and the choice of path for each pass (CRS = C/g * R * S):
 //
-//   forward       direct (conv2d_direct) when CRS is short or K/g tiny, else the implicit
-//                 GEMM y_g = W_g @ cols_g + bias (conv2d_gemm), over the padded input's
-//                 grid when the stride is 1
+//   forward       direct (conv2d_direct) when CRS is short or K/g tiny; else Winograd
+//                 F(4x4, 3x3) (conv2d_winograd) for 3x3, stride 1, dilation 1, groups 1
+//                 with enough channels and tiles; else the implicit GEMM
+//                 y_g = W_g @ cols_g + bias (conv2d_gemm), over the padded input's grid
+//                 when the stride is 1
 //   input grad    stride 1 (and C >= 4 or groups): a forward convolution of dy with the
-//                 flipped, transposed filters; else dcols = W^T @ dy[:, block], col2im
-//                 scatter-added into dx
-//   weight grad   dW += dy @ cols^T, images in a fixed number of slices, each summed
+//                 flipped, transposed filters (so Winograd where it suits); else
+//                 dcols = W^T @ dy[:, block], col2im scatter-added into dx
+//   weight grad   Winograd where the forward takes it (conv2d_winograd); else
+//                 dW += dy @ cols^T, images in a fixed number of slices, each summed
 //                 into its own partial dW, the partials added in slice order; CRS short:
 //                 dot products over the direct path's tap planes (conv2d_direct), else
 //                 stride 1 runs on the padded grid (conv2d_gemm), else on im2col'd column blocks
 //   bias grad     each plane in float lanes, the planes' sums in double
 //
 // Small images (at most kBatchedPixels output pixels, groups 1) take another road for the
-// forward (unless direct) and both gradients: per image those GEMMs are as thin as the image
-// (16 pixels at 4x4) and their packing costs more than their arithmetic, so the columns of
-// all images are laid side by side and each pass is one GEMM whose long side is N * pixels
-// (forward_batched, backward_batched).
+// forward (unless direct or Winograd) and both gradients: per image those GEMMs are as thin
+// as the image (16 pixels at 4x4) and their packing costs more than their arithmetic, so
+// the columns of all images are laid side by side and each pass is one GEMM whose long
+// side is N * pixels (forward_batched, backward_batched).
 //
 // Column blocks (CRS x block pixels) are sized to stay in cache and live in thread-local
 // workspaces, so memory never grows with the image beyond one padded copy of the input.
@@ -28,6 +31,7 @@
 #include "check.hpp"
 #include "conv2d_direct.hpp"
 #include "conv2d_gemm.hpp"
+#include "conv2d_winograd.hpp"
 #include "dispatch.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
@@ -55,6 +59,10 @@ constexpr index_t kWeightGradPartialFloats = 8 * 1024 * 1024;
 // (CRS x N * pixels) column matrix at most this many floats.
 constexpr index_t kBatchedPixels = 64;
 constexpr index_t kBatchedFloats = 8 * 1024 * 1024;
+// Winograd F(4x4, 3x3) for a 3x3 stride-1 forward with at least this many channels in
+// and out and 4x4 output tiles in all (winograd_suits).
+constexpr index_t kWinogradMinChannels = 8;
+constexpr index_t kWinogradMinTiles = 48;
 
 void check_params(const Conv2dParams& p, const char* fn) {
   const index_t sizes[] = {p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.stride_h, p.stride_w,
@@ -198,11 +206,22 @@ void forward_batched(const Conv2dParams& p, const ConvPlan& plan, const float* x
   });
 }
 
+// Winograd (4x fewer multiplies, but a transform per input and output channel of each
+// tile and one of the filters per call) measured faster than the GEMM from 8 channels in
+// and out and about 48 tiles; below, the filter transform and idle threads cost more.
+bool winograd_suits(const Conv2dParams& p) {
+  const index_t tiles = p.n * ((p.out_h() + 3) / 4) * ((p.out_w() + 3) / 4);
+  return detail::conv2d_winograd_applies(p) && p.c >= kWinogradMinChannels &&
+         p.k >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
+}
+
 void forward_dispatch(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) {
   const ConvPlan plan = plan_for(p);
   if (detail::conv2d_direct_suits(p, detail::cpu_kernels().gemm.mr)) {
     detail::conv2d_forward_direct(p, x, w, bias, y);
+  } else if (winograd_suits(p)) {
+    detail::conv2d_forward_winograd(p, x, w, bias, y);
   } else if (batched_suits(p, plan)) {
     forward_batched(p, plan, x, w, bias, y);
   } else {
@@ -273,6 +292,10 @@ void input_grad_by_col2im(const Conv2dParams& p, const ConvPlan& plan, const flo
 
 void weight_grad(const Conv2dParams& p, const ConvPlan& plan, const float* x, const float* dy,
                  float* dw) {
+  if (winograd_suits(p)) {
+    detail::conv2d_weight_grad_winograd(p, x, dy, dw);
+    return;
+  }
   // Images are split into a fixed number of slices, each summed into its own partial
   // dW, then the partials are added in slice order. The slices depend on the problem
   // only, never on the thread count, so neither does any bit of dW.

@@ -72,6 +72,8 @@ CpuKernels choose_kernels() {
                           &conv2d_direct_dot1_avx512};
   if (isa >= Isa::avx2) k.conv_wgrad = {6, 16, &conv2d_wgrad_tile_avx2, &conv2d_wgrad_pack_avx2};
   if (isa >= Isa::avx512) k.conv_wgrad = {9, 32, &conv2d_wgrad_tile_avx512, &conv2d_wgrad_pack_avx512};
+  if (isa >= Isa::avx2) k.winograd = winograd_kernels_avx2();
+  if (isa >= Isa::avx512) k.winograd = winograd_kernels_avx512();
   // attention
   if (isa >= Isa::avx2) k.attention = attention_tile_kernels_avx2();
   if (isa >= Isa::avx512) k.attention = attention_tile_kernels_avx512();

@@ -8,6 +8,7 @@
 #include "adam_kernel.hpp"
 #include "conv2d_direct.hpp"
 #include "conv2d_gemm.hpp"
+#include "conv2d_winograd.hpp"
 #include "kiln/common.hpp"
 #include "sparse_ukr.hpp"
 #include "lstm_gates.hpp"
@@ -63,6 +64,7 @@ struct CpuKernels {
   ConvDirectRowKernels conv_direct_rows = {&conv2d_direct_row_portable, &conv2d_direct_row1_portable,
                                            &conv2d_direct_dot_portable, &conv2d_direct_dot1_portable};
   ConvWgradKernel conv_wgrad = {4, 16, &conv2d_wgrad_tile_portable, &conv2d_wgrad_pack_portable};
+  WinogradKernels winograd = winograd_kernels_portable();
   // attention
   AttentionTileKernels attention = attention_tile_kernels_portable();
   // gru
