@@ -61,7 +61,8 @@ void check_micro_kernel(const char* name, GemmMicroKernel kernel) {
 // C = alpha * A @ B + beta * C + biases, relu, from A and B in place; guard columns stay put.
 void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel) {
   const index_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {6, 16, 4}, {7, 9, 1}, {5, 8, 13},
-                              {13, 33, 21}, {64, 64, 64}, {19, 70, 9}, {2, 23, 70}};
+                              {13, 33, 21}, {64, 64, 64}, {19, 70, 9}, {2, 23, 70},
+                              {7, 130, 5}, {12, 48, 3}, {6, 65, 2}};
   for (const auto& s : sizes) {
     const index_t m = s[0], n = s[1], k = s[2];
     for (int layout = 0; layout < 4; ++layout) {
@@ -125,6 +126,8 @@ int main() {
     check_direct_kernel("direct_avx2", &kiln::detail::gemm_direct_avx2);
   if (__builtin_cpu_supports("avx512f"))
     check_micro_kernel<14, 32>("avx512_14x32", &kiln::detail::gemm_ukr_avx512_14x32);
+  if (__builtin_cpu_supports("avx512f"))
+    check_direct_kernel("direct_avx512", &kiln::detail::gemm_direct_avx512);
   std::printf("%d failures\n", failures());
   return failures() == 0 ? 0 : 1;
 }

@@ -59,5 +59,9 @@ struct GemmDirectArgs {
 };
 
 void gemm_direct_avx2(const GemmDirectArgs& args);
+void gemm_direct_avx512(const GemmDirectArgs& args);
+// B (k x n) with unit row stride (a row-major (n, k) matrix, transposed) -> out, k x n
+// row-major, 8 x 8 blocks at a time: the direct kernels' first step for such a B.
+void gemm_direct_transpose_b_avx2(const GemmDirectArgs& args, float* out);
 
 }  // namespace kiln::detail
