@@ -320,6 +320,12 @@ def test_native_module_checks_its_own_arguments():
         _C.matmul(a, a.T.copy(), out=np.empty((3, 3), np.float32))
     with pytest.raises(TypeError, match="out must be a numpy.ndarray of float32"):
         _C.matmul(a, a.T.copy(), out=np.empty((4, 4)))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'output'"):
+        _C.matmul(a, a.T.copy(), output=np.empty((4, 4), np.float32))
+    with pytest.raises(TypeError, match="multiple values for argument 'b'"):
+        _C.matmul(a, a, b=a)
+    with pytest.raises(TypeError, match="missing"):
+        _C.matmul(a)
     # What it does not take as it is, it hands back to kiln.ops to parse: nothing is read.
     assert _C.matmul(a.tolist(), a.T.copy()) is None
     assert _C.matmul(a, a.T.copy(), alpha=1) is None

@@ -25,6 +25,9 @@ namespace kiln::bind {
 namespace {
 
 constexpr const char* kFn = "matmul";
+// Below this a product takes a few microseconds on the calling thread (the GEMM's own
+// threshold for threads): handing the GIL over and back would cost more than it frees.
+constexpr double kKeepGilFlops = 1e6;
 using npy = py::detail::npy_api;
 
 // How the GEMM reads an operand: `batch` matrices of rows x cols (unit stride along a row)
@@ -239,25 +242,80 @@ py::object matmul_binding(py::handle a_obj, py::handle b_obj, py::handle transpo
   const float* b_ptr = f32_data(b.array);
   const float* bias_ptr = f32_data(bias);
   float* c_ptr = f32_mutable_data(c.array);
-  {
+  if (2.0 * batch * m * n * k < kKeepGilFlops) {
+    matmul(p, a_ptr, b_ptr, bias_ptr, c_ptr);
+  } else {
     py::gil_scoped_release release;
     matmul(p, a_ptr, b_ptr, bias_ptr, c_ptr);
   }
   return std::move(c.array);
 }
 
+// The Python function (METH_FASTCALL), without pybind11's dispatcher: its argument vectors,
+// function record and casters cost ~0.1 us a call, 4% of a 64^3 product. Arguments by
+// position or name; exceptions translated as pybind11 translates them.
+constexpr const char* kArgNames[] = {"a", "b", "transpose_a", "transpose_b", "bias",
+                                     "activation", "alpha", "beta", "out"};
+constexpr Py_ssize_t kArgCount = 9;
+PyObject* one_obj = nullptr;   // the defaults of alpha and beta, made once
+PyObject* zero_obj = nullptr;
+
+PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* v[kArgCount] = {nullptr, nullptr, Py_False, Py_False, Py_None, Py_None, one_obj, zero_obj, Py_None};
+  bool given[kArgCount] = {};
+  if (nargs > kArgCount) {
+    PyErr_Format(PyExc_TypeError, "matmul() takes at most %zd arguments (%zd given)", kArgCount, nargs);
+    return nullptr;
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    v[i] = args[i];
+    given[i] = true;
+  }
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t j = 0; j < nkw; ++j) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, j);
+    Py_ssize_t i = 0;
+    while (i < kArgCount && PyUnicode_CompareWithASCIIString(name, kArgNames[i]) != 0) ++i;
+    if (i == kArgCount || given[i]) {
+      PyErr_Format(PyExc_TypeError, i == kArgCount ? "matmul() got an unexpected keyword argument '%U'"
+                                                   : "matmul() got multiple values for argument '%U'",
+                   name);
+      return nullptr;
+    }
+    v[i] = args[nargs + j];
+    given[i] = true;
+  }
+  if (!given[0] || !given[1]) {
+    PyErr_SetString(PyExc_TypeError, "matmul() missing required argument 'a' or 'b'");
+    return nullptr;
+  }
+  try {
+    return matmul_binding(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]).release().ptr();
+  } catch (...) {
+    py::detail::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
+PyMethodDef matmul_def = {
+    "matmul", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&matmul_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "matmul(a, b, transpose_a=False, transpose_b=False, bias=None, activation=None, alpha=1.0,\n"
+    "beta=0.0, out=None): act(alpha * op(a) @ op(b) + beta * out + bias), written into out\n"
+    "(allocated when None) and returned; None, doing nothing, for arguments kiln.ops must parse\n"
+    "first (a, b or bias not an ndarray, alpha or beta not a float, activation not a str or\n"
+    "None). a: (m, k) or (k, m) if transpose_a, optionally with a leading batch axis; b likewise\n"
+    "(k, n) or (n, k); out: (m, n) or (batch, m, n); bias: (n,)."};
+
 }  // namespace
 
 void bind_matmul(py::module_& m) {
-  m.def("matmul", &matmul_binding, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false,
-        py::arg("transpose_b") = false, py::arg("bias") = py::none(),
-        py::arg("activation") = py::none(), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        py::arg("out") = py::none(),
-        "act(alpha * op(a) @ op(b) + beta * out + bias), written into out (allocated when None)\n"
-        "and returned; None, doing nothing, for arguments kiln.ops must parse first (a, b or\n"
-        "bias not an ndarray, alpha or beta not a float, activation not a str or None).\n"
-        "a: (m, k) or (k, m) if transpose_a, optionally with a leading batch axis; b likewise\n"
-        "(k, n) or (n, k); out: (m, n) or (batch, m, n); bias: (n,).");
+  one_obj = PyFloat_FromDouble(1.0);
+  zero_obj = PyFloat_FromDouble(0.0);
+  if (one_obj == nullptr || zero_obj == nullptr) throw py::error_already_set();
+  PyObject* fn = PyCFunction_NewEx(&matmul_def, nullptr, m.attr("__name__").ptr());
+  if (fn == nullptr) throw py::error_already_set();
+  m.add_object("matmul", py::reinterpret_steal<py::object>(fn));
 }
 
 }  // namespace kiln::bind
