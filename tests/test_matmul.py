@@ -335,3 +335,12 @@ def test_unknown_backend():
     a = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="backend"):
         ops.matmul(a, a, backend="tpu")
+
+
+def test_the_cpu_backend_refuses_arrays_of_another_device():
+    from kiln import backends
+    if "cpu" not in backends.names() or "cuda" not in backends.names():
+        pytest.skip("needs the native and the CUDA (or emulated) backends")
+    a = backends.get("cuda").from_numpy(np.ones((3, 3), np.float32))
+    with pytest.raises(TypeError, match="the cpu backend cannot read a CudaArray"):
+        ops.matmul(a, a, backend="cpu")

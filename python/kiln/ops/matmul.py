@@ -58,4 +58,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"matmul: bias must have shape ({n},), got {bias.shape}")
     out = _arrays.output(fn, out, shape)
-    return be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+    y = be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+    if y is None:  # parsed, and still not taken: arrays of another device
+        raise TypeError(f"matmul: the {be.name} backend cannot read a {type(a).__name__} and a {type(b).__name__}")
+    return y
