@@ -99,10 +99,10 @@ def test_a_batch_of_one_against_an_empty_batch_in_the_native_module():
     from kiln import _C, backends
     a, b = np.ones((1, 17, 16), np.float32), np.ones((0, 16, 17), np.float32)
     with pytest.raises(ValueError, match=r"out must have shape \(0, 17, 17\)"):
-        _C.matmul(a, b, np.empty((1, 17, 17), np.float32))
+        _C.matmul(a, b, out=np.empty((1, 17, 17), np.float32))
     out = np.empty((0, 17, 17), np.float32)
-    _C.matmul(a, b, out)
-    _C.matmul(b.transpose(0, 2, 1).copy(), a.transpose(0, 2, 1).copy(), out)
+    assert _C.matmul(a, b, out=out) is out
+    _C.matmul(b.transpose(0, 2, 1).copy(), a.transpose(0, 2, 1).copy(), out=out)
     for name in NATIVE_BACKENDS:  # a backend allocating the output itself
         assert backends.get(name).matmul(a, b, False, False, None, None, 1.0, 0.0, None).shape == (0, 17, 17)
 
@@ -123,6 +123,34 @@ def test_views_without_unit_stride(backend, rng):
     assert_close(ops.matmul(at, base[:60, :7], backend=backend), want(at, base[:60, :7]), reduction_tol(60))
     neg = base[::-1, :20]
     assert_close(ops.matmul(neg, base[:20, :5], backend=backend), want(neg, base[:20, :5]), reduction_tol(20))
+
+
+def test_views_whose_rows_overlap(backend, rng):
+    # A broadcast row (row stride 0) and rows one float apart: read as their values, never as
+    # rows a full row's length apart (which would read past the array).
+    row = f32(rng.standard_normal(12))
+    b = f32(rng.standard_normal((12, 5)))
+    a = np.broadcast_to(row, (7, 12))
+    assert_close(ops.matmul(a, b, backend=backend), np.asarray(a, np.float64) @ b, reduction_tol(12))
+    assert_close(ops.matmul(b.T, a, transpose_b=True, backend=backend), b.T.astype(np.float64) @ a.T,
+                 reduction_tol(12))
+    sliding = np.lib.stride_tricks.as_strided(row, (9, 4), (4, 4), writeable=False)
+    assert_close(ops.matmul(sliding, b[:4], backend=backend), np.asarray(sliding, np.float64) @ b[:4],
+                 reduction_tol(4))
+    batch = np.broadcast_to(f32(rng.standard_normal((6, 12))), (3, 6, 12))
+    assert_close(ops.matmul(batch, b, backend=backend), np.asarray(batch, np.float64) @ b, reduction_tol(12))
+
+
+def test_array_likes_and_scalars_are_parsed(backend, rng):
+    a, b = product(4, 3, 5, False, False, rng)
+    want = 2.0 * (a.astype(np.float64) @ b)
+    assert_close(ops.matmul(a.tolist(), b, alpha=2, backend=backend), want, reduction_tol(5))
+    assert_close(ops.matmul(a, b.tolist(), alpha=np.float32(2), backend=backend), want, reduction_tol(5))
+    out = np.ones((4, 3), np.float32)
+    ops.matmul(a, b, bias=[1.0, 2.0, 3.0], alpha=2.0, beta=np.float64(1.0), out=out, backend=backend)
+    assert_close(out, want + 1.0 + np.array([1.0, 2.0, 3.0]), reduction_tol(5))
+    with pytest.raises(TypeError, match="alpha"):
+        ops.matmul(a, b, alpha=True, backend=backend)
 
 
 def test_out_is_a_row_strided_view(backend, rng):
@@ -285,14 +313,34 @@ def test_native_module_checks_its_own_arguments():
     from kiln import _C
     a = np.ones((4, 3), np.float32)
     with pytest.raises(TypeError, match="float32"):
-        _C.matmul(a.astype(np.float64), a.T.copy(), np.empty((4, 4), np.float32))
+        _C.matmul(a.astype(np.int32), a.T.copy(), out=np.empty((4, 4), np.float32))
     with pytest.raises(ValueError, match="inner dimensions"):
-        _C.matmul(a, a, np.empty((4, 3), np.float32))
+        _C.matmul(a, a, out=np.empty((4, 3), np.float32))
     with pytest.raises(ValueError, match="out must have shape"):
-        _C.matmul(a, a.T.copy(), np.empty((3, 3), np.float32))
+        _C.matmul(a, a.T.copy(), out=np.empty((3, 3), np.float32))
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray of float32"):
+        _C.matmul(a, a.T.copy(), out=np.empty((4, 4)))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'output'"):
+        _C.matmul(a, a.T.copy(), output=np.empty((4, 4), np.float32))
+    with pytest.raises(TypeError, match="multiple values for argument 'b'"):
+        _C.matmul(a, a, b=a)
+    with pytest.raises(TypeError, match="missing"):
+        _C.matmul(a)
+    # What it does not take as it is, it hands back to kiln.ops to parse: nothing is read.
+    assert _C.matmul(a.tolist(), a.T.copy()) is None
+    assert _C.matmul(a, a.T.copy(), alpha=1) is None
 
 
 def test_unknown_backend():
     a = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="backend"):
         ops.matmul(a, a, backend="tpu")
+
+
+def test_the_cpu_backend_refuses_arrays_of_another_device():
+    from kiln import backends
+    if "cpu" not in backends.names() or "cuda" not in backends.names():
+        pytest.skip("needs the native and the CUDA (or emulated) backends")
+    a = backends.get("cuda").from_numpy(np.ones((3, 3), np.float32))
+    with pytest.raises(TypeError, match="the cpu backend cannot read a CudaArray"):
+        ops.matmul(a, a, backend="cpu")

@@ -61,7 +61,8 @@ void check_micro_kernel(const char* name, GemmMicroKernel kernel) {
 // C = alpha * A @ B + beta * C + biases, relu, from A and B in place; guard columns stay put.
 void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel) {
   const index_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {6, 16, 4}, {7, 9, 1}, {5, 8, 13},
-                              {13, 33, 21}, {64, 64, 64}, {19, 70, 9}, {2, 23, 70}};
+                              {13, 33, 21}, {64, 64, 64}, {19, 70, 9}, {2, 23, 70},
+                              {7, 130, 5}, {12, 48, 3}, {6, 65, 2}};
   for (const auto& s : sizes) {
     const index_t m = s[0], n = s[1], k = s[2];
     for (int layout = 0; layout < 4; ++layout) {
@@ -113,6 +114,27 @@ void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel
   }
 }
 
+// A panel packing routine against its definition, out[p * MR + i] = a[i * rs + p].
+template <int MR>
+void check_pack_a_panel(const char* name, kiln::detail::GemmPackAPanel pack) {
+  for (index_t kc : {1, 7, 8, 15, 16, 17, 40, 256}) {
+    const index_t rs = kc + 5;
+    const auto a = random_floats(MR * rs, 9);
+    Guarded<float> out(kc * MR);
+    pack(kc, a.data(), rs, out.data());
+    CHECK_GUARDS(out, name);
+    for (index_t p = 0; p < kc; ++p)
+      for (int i = 0; i < MR; ++i) {
+        if (out[p * MR + i] != a[i * rs + p]) {
+          std::printf("%s kc=%ld: element (%d, %ld) misplaced\n", name, static_cast<long>(kc), i,
+                      static_cast<long>(p));
+          ++failures();
+          return;
+        }
+      }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -125,6 +147,12 @@ int main() {
     check_direct_kernel("direct_avx2", &kiln::detail::gemm_direct_avx2);
   if (__builtin_cpu_supports("avx512f"))
     check_micro_kernel<14, 32>("avx512_14x32", &kiln::detail::gemm_ukr_avx512_14x32);
+  if (__builtin_cpu_supports("avx512f"))
+    check_direct_kernel("direct_avx512", &kiln::detail::gemm_direct_avx512);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    check_pack_a_panel<6>("pack_a_avx2_6", &kiln::detail::gemm_pack_a_avx2_6);
+  if (__builtin_cpu_supports("avx512f"))
+    check_pack_a_panel<14>("pack_a_avx512_14", &kiln::detail::gemm_pack_a_avx512_14);
   std::printf("%d failures\n", failures());
   return failures() == 0 ? 0 : 1;
 }

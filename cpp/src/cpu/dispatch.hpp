@@ -26,6 +26,10 @@ namespace kiln::detail {
 using GemmMicroKernel = void (*)(index_t k, const float* a_panel, const float* b_panel,
                                  float* c, index_t ldc, float alpha, float beta);
 
+// One whole A panel from row-major A (row stride rs): out[p * mr + i] = a[i * rs + p] for
+// p < kc, i < mr (null: the loop nest's template packs it).
+using GemmPackAPanel = void (*)(index_t kc, const float* a, index_t rs, float* out);
+
 struct GemmDirectArgs;  // gemm_ukr.hpp
 // The small-product kernel that reads A and B in place (null: small products are packed too).
 using GemmDirectKernel = void (*)(const GemmDirectArgs& args);
@@ -36,6 +40,7 @@ struct GemmKernel {
   index_t mc, kc, nc;      // cache blocks: A block mc x kc (L2), B panel kc x nr (L1)
   GemmMicroKernel micro_kernel;
   GemmDirectKernel direct;
+  GemmPackAPanel pack_a_panel;
 };
 
 struct SparseKernels {

@@ -56,10 +56,17 @@ float* packing_buffer(int slot, std::size_t floats) {
 // the short loops over one tile's rows or columns unroll (they dominate packing otherwise).
 
 // A block (mc x kc) starting at a -> panels of mr rows: panel[p * mr + i], zero padded.
+// Whole panels of a row-major A go to the ISA's `panel` routine when it has one.
 template <int mr>
-void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out) {
+void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out,
+            GemmPackAPanel panel) {
   for (index_t ir = 0; ir < mc; ir += mr) {
     const index_t rows = std::min<index_t>(mr, mc - ir);
+    if (rows == mr && cs == 1 && panel != nullptr) {
+      panel(kc, a + ir * rs, rs, out);
+      out += kc * mr;
+      continue;
+    }
     if (rows == mr) {
       for (index_t p = 0; p < kc; ++p, out += mr) {
         const float* src = a + ir * rs + p * cs;
@@ -109,11 +116,12 @@ void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, floa
 
 // The templates above for a tile known only at run time (the PackedB path): the tiles
 // of the micro-kernels in dispatch.cpp.
-void pack_a(int mr, index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out) {
+void pack_a(int mr, index_t mc, index_t kc, const float* a, index_t rs, index_t cs, float* out,
+            GemmPackAPanel panel) {
   switch (mr) {
-    case 4: return pack_a<4>(mc, kc, a, rs, cs, out);
-    case 6: return pack_a<6>(mc, kc, a, rs, cs, out);
-    case 14: return pack_a<14>(mc, kc, a, rs, cs, out);
+    case 4: return pack_a<4>(mc, kc, a, rs, cs, out, panel);
+    case 6: return pack_a<6>(mc, kc, a, rs, cs, out, panel);
+    case 14: return pack_a<14>(mc, kc, a, rs, cs, out, panel);
   }
   throw std::logic_error("gemm: no packing for " + std::to_string(mr) + "-row panels");
 }
@@ -191,7 +199,7 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
       for (index_t ic = 0; ic < m; ic += kern.mc) {
         const index_t mc = std::min(kern.mc, m - ic);
         pack_a<mr>(mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
-               a.col_stride, packed_a);
+                   a.col_stride, packed_a, kern.pack_a_panel);
         for (index_t jr = 0; jr < nc; jr += nr) {
           const index_t cols = std::min<index_t>(nr, nc - jr);
           for (index_t ir = 0; ir < mc; ir += mr) {
@@ -343,7 +351,7 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
       for (index_t ic = 0; ic < m; ic += kern.mc) {
         const index_t mc = std::min(kern.mc, m - ic);
         pack_a(mr, mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
-               a.col_stride, packed_a);
+               a.col_stride, packed_a, kern.pack_a_panel);
         for (index_t jr = 0; jr < nc; jr += nr) {
           const index_t cols = std::min<index_t>(nr, nc - jr);
           const float* bp = b.panel(col0 + jc + jr) + pc * nr;

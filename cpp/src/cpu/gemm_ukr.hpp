@@ -37,6 +37,11 @@ void gemm_ukr_avx2_6x16(index_t k, const float* a, const float* b, float* c, ind
 void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, index_t ldc,
                            float alpha, float beta);
 
+// One MR-row panel of row-major A (row stride rs, kc columns) -> out[p * MR + i], by register
+// transposes (the plain loop is a scalar gather: ~10% of a 2-thread 1024^3 product).
+void gemm_pack_a_avx2_6(index_t kc, const float* a, index_t rs, float* out);
+void gemm_pack_a_avx512_14(index_t kc, const float* a, index_t rs, float* out);
+
 // Direct (unpacked) GEMM for small products, single-threaded:
 //   C = alpha * A @ B + beta * C + col_bias (per column) + row_bias (per row), then relu
 // A (m x k): element (i, p) at a[i * a_rs + p * a_cs], any strides. B (k x n): element
@@ -59,5 +64,9 @@ struct GemmDirectArgs {
 };
 
 void gemm_direct_avx2(const GemmDirectArgs& args);
+void gemm_direct_avx512(const GemmDirectArgs& args);
+// B (k x n) with unit row stride (a row-major (n, k) matrix, transposed) -> out, k x n
+// row-major, 8 x 8 blocks at a time: the direct kernels' first step for such a B.
+void gemm_direct_transpose_b_avx2(const GemmDirectArgs& args, float* out);
 
 }  // namespace kiln::detail

@@ -111,6 +111,21 @@ def select(name, *arrays) -> Backend:
     """
     if name is not None:
         return name if isinstance(name, Backend) else get(name)
+    for a in arrays:  # nothing but ndarrays and None (nearly every call) takes one test each
+        if a is not None and type(a) is not np.ndarray:
+            device = _device_of(arrays)
+            break
+    else:
+        device = "cpu"
+    override = _override.backend  # for_device's body, inline: this runs for every op
+    if override is not None and override.device == device:
+        return override
+    backend = _default_for_device.get(device)
+    return backend if backend is not None else for_device(device)
+
+
+def _device_of(arrays) -> str:
+    """The one device of the arrays among ``arrays`` ("cpu" when there are none)."""
     device = None
     for a in arrays:
         d = "cpu" if type(a) is np.ndarray else _device_of_type.get(type(a))
@@ -119,12 +134,7 @@ def select(name, *arrays) -> Backend:
         if device is not None:
             raise RuntimeError(f"expected all arrays on one device, but found at least two: {device} and {d}")
         device = d
-    device = device or "cpu"
-    override = _override.backend  # for_device's body, inline: this runs for every op
-    if override is not None and override.device == device:
-        return override
-    backend = _default_for_device.get(device)
-    return backend if backend is not None else for_device(device)
+    return device or "cpu"
 
 
 def reference_for(backend: Backend) -> Backend:

@@ -12,7 +12,9 @@ A backend is an object (one class per backend, one module per backend) with:
   rival the kernels; each returns (output, node), or None for arrays it does not take as
   they are, and the layer then goes through ``kiln.ops`` and ``native_nodes`` as any op;
 - ``checks_arguments``: True when its kernels check every argument themselves (kiln._C
-  does), so ``kiln.ops`` may hand it plain arrays without parsing them in Python first.
+  does), so ``kiln.ops`` may skip its Python parse: adam_step hands it plain float32 arrays;
+  matmul hands it the caller's arguments as they are, and the kernel answers None for those
+  it wants parsed first (array-likes that are not arrays, scalars that are not floats).
 
 ``kiln.ops`` checks every argument (types, dtypes, shapes, scalar values) before it calls
 a backend, so a backend never re-parses; checks that read array *contents* (index ranges,

@@ -57,35 +57,10 @@ def _empty(*shape):
     return np.empty(shape, np.float32)
 
 
-def _as_c_layout(x: np.ndarray, transposed: bool) -> tuple[np.ndarray, bool]:
-    """A matrix view the native GEMM reads without a copy: unit stride along the last axis.
-
-    A transposed view (x.T of a C-contiguous matrix) is passed as its base with the
-    transpose flag flipped; anything else without unit inner stride is copied.
-    """
-    x32 = x if x.dtype == _F32 else _copyable(x).astype(np.float32)
-    inner_ok = x32.shape[-1] <= 1 or x32.strides[-1] == 4
-    if inner_ok and all(s >= 0 and s % 4 == 0 for s in x32.strides):
-        return x32, transposed
-    flipped = np.swapaxes(x32, -1, -2)
-    if (flipped.shape[-1] <= 1 or flipped.strides[-1] == 4) and all(s >= 0 and s % 4 == 0 for s in flipped.strides):
-        return flipped, not transposed
-    return np.ascontiguousarray(_copyable(x32)), transposed
-
-
 def _for_float32(factory):
     """A native node factory for ops whose saved arrays do not show the input's dtype (pooling
     keeps indices, embedding the indices): the rule passes that dtype last."""
     return lambda edges, *saved: factory(edges, *saved[:-1]) if saved[-1] == _F32 else None
-
-
-def _matmul_shape(a, b, transpose_a, transpose_b) -> tuple:
-    m = a.shape[-1] if transpose_a else a.shape[-2]
-    n = b.shape[-2] if transpose_b else b.shape[-1]
-    if a.ndim == 2 and b.ndim == 2:
-        return m, n
-    batch = [x.shape[0] for x in (a, b) if x.ndim == 3]
-    return (batch[-1] if batch[0] == 1 else batch[0], m, n)  # 1 against n (0 included) gives n
 
 
 class CpuBackend(HostArrays):
@@ -125,15 +100,9 @@ class CpuBackend(HostArrays):
     def isa(self) -> str:
         return _C.cpu_isa()
 
-    def matmul(self, a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out):
-        if not _plain(a):
-            a, transpose_a = _as_c_layout(a, transpose_a)
-        if not _plain(b):
-            b, transpose_b = _as_c_layout(b, transpose_b)
-        if out is None:
-            out = _output(_matmul_shape(a, b, transpose_a, transpose_b))
-        _C.matmul(a, b, out, _f32(bias), transpose_a, transpose_b, alpha, beta, activation)
-        return out
+    # The kernel itself (a builtin: no self): it checks and converts its arguments, allocates
+    # the output, and answers None for those kiln.ops must parse first (python/src/bind_matmul.cpp).
+    matmul = _C.matmul
 
     def linear_backward(self, x, w, y, grad_y, weight_is_out_by_in, activation, input_grad, weight_grad,
                         bias_grad):

@@ -36,7 +36,7 @@ def matmul_case(n: int) -> Case:
         a, b = torch.from_numpy(x["a"]), torch.from_numpy(x["b"])
         return lambda: a @ b
 
-    targets = [Target("numpy", at_least=0.95), Target("torch", at_least=2.0)] if n >= 1024 else \
+    targets = [Target("numpy", at_least=1.0), Target("torch", at_least=2.0)] if n >= 1024 else \
         [Target("numpy", at_least=1.0), Target("torch", at_least=1.5)]
     return Case("matmul", f"n={n}", make,
                 _runners(numpy=lambda x: lambda: x["a"] @ x["b"],

@@ -8,13 +8,6 @@ from .. import _args, backends
 from . import _arrays
 from ..reference import ACTIVATIONS
 
-_F32 = np.dtype(np.float32)
-
-
-def _is_plain_matrix(x) -> bool:
-    """A float32, C-contiguous 2-D ndarray: what a native backend reads as it is."""
-    return type(x) is np.ndarray and x.dtype == _F32 and x.ndim == 2 and x.flags.c_contiguous
-
 
 def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=None,
            alpha=1.0, beta=0.0, out=None, backend=None) -> np.ndarray:
@@ -33,14 +26,13 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     """
     fn = "matmul"
     be = backends.select(backend, a, b, bias, out)
-    if (be.checks_arguments and _is_plain_matrix(a) and _is_plain_matrix(b)
-            and (bias is None or (type(bias) is np.ndarray and bias.dtype == _F32 and bias.flags.c_contiguous))
-            and activation in ACTIVATIONS
-            and type(alpha) is float and type(beta) is float and (out is not None or beta == 0.0)):
+    if be.checks_arguments:
         # The common call (nn.Linear's among them), where a Python parse would rival a small
-        # product's arithmetic: nothing to convert, and the backend checks the rest (shapes,
-        # bias, out, overlap) itself, with the same errors.
-        return be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+        # product's arithmetic: the backend takes the arguments as given and checks them itself,
+        # with the same errors, and hands back None for those it wants parsed below first.
+        y = be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+        if y is not None:
+            return y
     a = _arrays.float_array(fn, "a", a)
     b = _arrays.float_array(fn, "b", b)
     bias = _arrays.optional_float_array(fn, "bias", bias)
@@ -66,4 +58,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"matmul: bias must have shape ({n},), got {bias.shape}")
     out = _arrays.output(fn, out, shape)
-    return be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+    y = be.matmul(a, b, transpose_a, transpose_b, bias, activation, alpha, beta, out)
+    if y is None:  # parsed, and still not taken: arrays of another device
+        raise TypeError(f"matmul: the {be.name} backend cannot read a {type(a).__name__} and a {type(b).__name__}")
+    return y

@@ -91,9 +91,9 @@ void row_block(const GemmDirectArgs& g, const float* b, index_t ldb, index_t i0)
   }
 }
 
-// B (k x n) with unit row stride (a row-major (n, k) matrix, transposed) -> scratch, k x n
-// row-major, 8 x 8 blocks at a time.
-void transpose_b(const GemmDirectArgs& g, float* out) {
+}  // namespace
+
+void gemm_direct_transpose_b_avx2(const GemmDirectArgs& g, float* out) {
   const index_t k = g.k, n = g.n, ld = g.b_cs;  // source row j (a column of B) is contiguous
   index_t j = 0;
   for (; j + 8 <= n; j += 8) {
@@ -128,13 +128,11 @@ void transpose_b(const GemmDirectArgs& g, float* out) {
     for (index_t p = 0; p < k; ++p) out[p * n + j] = g.b[j * ld + p];
 }
 
-}  // namespace
-
 void gemm_direct_avx2(const GemmDirectArgs& g) {
   const float* b = g.b;
   index_t ldb = g.b_rs;
   if (g.b_cs != 1 && g.n > 1) {
-    transpose_b(g, g.scratch);
+    gemm_direct_transpose_b_avx2(g, g.scratch);
     b = g.scratch;
     ldb = g.n;
   }
