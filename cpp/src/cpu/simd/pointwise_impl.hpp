@@ -1,12 +1,16 @@
 // Internal: the pointwise and row kernels of pointwise_kernel.hpp, written once over a
 // vector type V (simd/vec_avx2.hpp, simd/vec_avx512.hpp) and instantiated per ISA.
 //
-// Approximations (float, measured against float64 over [-20, 20]: see the tests):
-//   exp:   Cephes' range reduction x = n ln2 + r and degree-6 polynomial, ~1 ulp;
-//          2^n applied in two halves so that results reach the subnormals.
-//   tanh:  an odd polynomial for |x| < 0.625 (Cephes), else 1 - 2 / (exp(2|x|) + 1).
-//   erfc:  t exp(-z^2 + P(t)), t = 1 / (1 + z/2), the Chebyshev fit of Numerical Recipes
-//          (relative error < 1.2e-7 in exact arithmetic), 2 - erfc(-z) below zero.
+// Approximations (float, against float64; tests/test_pointwise.py's accuracy tests hold
+// the measured errors in ulps):
+//   exp:     Cephes' range reduction x = n ln2 + r and degree-6 polynomial, ~1 ulp;
+//            2^n applied by ldexp, so that results reach the subnormals.
+//   sigmoid: 1 / (1 + e) or e / (1 + e), e = exp(-|x|) (no overflow; the negative tail
+//            keeps its relative precision down into the subnormals); gelu_tanh is x sigmoid(2u).
+//   tanh:    an odd polynomial for |x| < 0.625 (Cephes), else 1 - 2e / (1 + e), e = exp(-2|x|).
+//   Phi:     Phi(-a) = t F(t) exp(-a^2 / 2) / 2, t = 1 / (1 + a / (2 sqrt 2)), F a degree-8
+//            polynomial fitted to erfc(z) exp(z^2) / t (relative error 5e-8 exact, 1.7e-7
+//            in float); a^2 is split in two floats so that exp's argument is not rounded.
 // NaN propagates through every function; overflow gives inf and underflow 0 as libm.
 #pragma once
 
@@ -14,13 +18,9 @@
 
 namespace kiln::detail::simd {
 
+// e^r for |r| <= ln2 / 2, times 2^n.
 template <class V>
-V exp(V x) {
-  x = max(V::set1(-104.0f), x);  // NaN stays NaN: max returns its second operand
-  x = min(V::set1(89.0f), x);    // exp(89) is already inf in float
-  const V n = round_nearest(x * V::set1(1.44269504088896341f));
-  V r = fnmadd(n, V::set1(0.693359375f), x);
-  r = fnmadd(n, V::set1(-2.12194440e-4f), r);
+V exp_reduced(V n, V r) {
   V p = V::set1(1.9875691500e-4f);
   p = fmadd(p, r, V::set1(1.3981999507e-3f));
   p = fmadd(p, r, V::set1(8.3334519073e-3f));
@@ -28,14 +28,56 @@ V exp(V x) {
   p = fmadd(p, r, V::set1(1.6666665459e-1f));
   p = fmadd(p, r, V::set1(5.0000001201e-1f));
   p = fmadd(p * r, r, r + V::set1(1.0f));
-  // n in [-150, 129]: two factors 2^half, each a normal number.
-  const V half = round_nearest(n * V::set1(0.5f));
-  return p * pow2_int(half) * pow2_int(n - half);
+  return ldexp(p, n);
+}
+
+// x = n ln2 + r, |r| <= ln2 / 2, n integral (x clamped to where exp is neither 0 nor inf).
+template <class V>
+struct ExpReduced {
+  V n, r;
+};
+
+template <class V>
+ExpReduced<V> exp_reduce(V x) {
+  x = max(V::set1(-104.0f), x);  // NaN stays NaN: max returns its second operand
+  x = min(V::set1(89.0f), x);    // exp(89) is already inf in float
+  const V n = round_nearest(x * V::set1(1.44269504088896341f));
+  const V r = fnmadd(n, V::set1(0.693359375f), x);
+  return {n, fnmadd(n, V::set1(-2.12194440e-4f), r)};
+}
+
+template <class V>
+V exp(V x) {
+  const ExpReduced<V> q = exp_reduce(x);
+  return exp_reduced(q.n, q.r);
+}
+
+// exp(x + lo), where lo is below x's rounding error (the low half of a sum that a float
+// cannot hold): lo joins the reduced argument, where it is not lost.
+template <class V>
+V exp(V x, V lo) {
+  const ExpReduced<V> q = exp_reduce(x);
+  return exp_reduced(q.n, q.r + lo);
+}
+
+// sigmoid(x) = s and its slope s (1 - s), from e = exp(-|x|) and d = 1 / (1 + e): s is d or
+// e d, 1 - s the other, so the slope e d^2 does not cancel where s rounds to 1.
+template <class V>
+struct Logistic {
+  V s, slope;
+};
+
+template <class V>
+Logistic<V> logistic(V x) {
+  const V e = exp(bit_or(x, V::set1(-0.0f)));  // exp(-|x|): no overflow
+  const V d = V::set1(1.0f) / (V::set1(1.0f) + e);
+  const V ed = e * d;
+  return {select(less(x, V::set1(0.0f)), ed, d), ed * d};
 }
 
 template <class V>
 V sigmoid(V x) {
-  return V::set1(1.0f) / (V::set1(1.0f) + exp(V::set1(0.0f) - x));
+  return logistic(x).s;
 }
 
 template <class V>
@@ -48,39 +90,57 @@ V tanh(V x) {
   p = fmadd(p, z, V::set1(1.33314422036e-1f));
   p = fmadd(p, z, V::set1(-3.33332819422e-1f));
   const V small = fmadd(p * z, x, x);
-  const V e = exp(a + a);
-  const V large = V::set1(1.0f) - V::set1(2.0f) / (e + V::set1(1.0f));
+  const V e = exp(V::set1(-2.0f) * a);
+  const V large = fnmadd(e + e, V::set1(1.0f) / (V::set1(1.0f) + e), V::set1(1.0f));
   return select(less(a, V::set1(0.625f)), small, bit_xor(large, sign_bit(x)));
 }
 
-// erfc(u) for any u.
-template <class V>
-V erfc(V u) {
-  const V z = abs(u);
-  const V t = V::set1(1.0f) / fmadd(V::set1(0.5f), z, V::set1(1.0f));
-  V p = V::set1(0.17087277f);
-  p = fmadd(p, t, V::set1(-0.82215223f));
-  p = fmadd(p, t, V::set1(1.48851587f));
-  p = fmadd(p, t, V::set1(-1.13520398f));
-  p = fmadd(p, t, V::set1(0.27886807f));
-  p = fmadd(p, t, V::set1(-0.18628806f));
-  p = fmadd(p, t, V::set1(0.09678418f));
-  p = fmadd(p, t, V::set1(0.37409196f));
-  p = fmadd(p, t, V::set1(1.00002368f));
-  p = fmadd(p, t, V::set1(-1.26551223f));
-  const V positive = t * exp(fnmadd(z, z, p));
-  return select(less(u, V::set1(0.0f)), V::set1(2.0f) - positive, positive);
-}
-
-constexpr float kInvSqrt2 = 0.70710678118654752440f;
-constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kGeluTanhCoeff = 0.044715f;
 
-// Phi(x) = erfc(-x / sqrt 2) / 2, accurate on the negative tail (see activation_math.hpp).
+// The normal distribution's tail Phi(-a) = scale * w, a = |x|, and w = exp(-a^2 / 2): w
+// is multiplied in last, so that a product that falls into the subnormals rounds once.
 template <class V>
-V normal_cdf(V x) {
-  return V::set1(0.5f) * erfc(x * V::set1(-kInvSqrt2));
+struct NormalTail {
+  V scale, w;
+};
+
+// Past a = 16 the tail is 0 in float: the clamp keeps a^2 finite.
+template <class V>
+NormalTail<V> normal_tail(V x) {
+  const V a = min(V::set1(16.0f), abs(x));
+  const V t = V::set1(1.0f) / fmadd(a, V::set1(0.35355339059327376f), V::set1(1.0f));
+  V f = V::set1(-0.05915520340204239f);
+  f = fmadd(f, t, V::set1(0.2850039303302765f));
+  f = fmadd(f, t, V::set1(-0.4881066679954529f));
+  f = fmadd(f, t, V::set1(0.2791275978088379f));
+  f = fmadd(f, t, V::set1(-0.027373356744647026f));
+  f = fmadd(f, t, V::set1(0.20301102101802826f));
+  f = fmadd(f, t, V::set1(0.24301974475383759f));
+  f = fmadd(f, t, V::set1(0.2823871672153473f));
+  f = fmadd(f, t, V::set1(0.28208571672439575f));
+  // a^2 = sq - err exactly, so -a^2 / 2 = -sq / 2 + err / 2.
+  const V sq = a * a;
+  const V err = fnmadd(a, a, sq);
+  return {(V::set1(0.5f) * t) * f, exp(V::set1(-0.5f) * sq, V::set1(0.5f) * err)};
+}
+
+// x Phi(x): x * tail below zero, x - x * tail above.
+template <class V>
+V gelu(V x) {
+  const NormalTail<V> n = normal_tail(x);
+  const V below = (x * n.scale) * n.w;
+  return select(less(x, V::set1(0.0f)), below, x * fnmadd(n.scale, n.w, V::set1(1.0f)));
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = w / sqrt(2 pi).
+template <class V>
+V gelu_derivative(V x) {
+  const NormalTail<V> n = normal_tail(x);
+  const V x_pdf = V::set1(kInvSqrt2Pi) * x;
+  const V below = (n.scale + x_pdf) * n.w;
+  return select(less(x, V::set1(0.0f)), below, fmadd(x_pdf - n.scale, n.w, V::set1(1.0f)));
 }
 
 template <class V>
@@ -90,7 +150,7 @@ V activate(Activation act, V x) {
     case Activation::relu: return max(V::set1(0.0f), x) + V::set1(0.0f);  // NaN stays, -0 -> 0
     case Activation::sigmoid: return sigmoid(x);
     case Activation::tanh: return tanh(x);
-    case Activation::gelu: return x * normal_cdf(x);
+    case Activation::gelu: return gelu(x);
     case Activation::gelu_tanh: {
       const V inner = V::set1(kSqrt2OverPi) * fmadd(V::set1(kGeluTanhCoeff) * x, x * x, x);
       return x * sigmoid(inner + inner);
@@ -108,24 +168,22 @@ V activation_grad(Activation act, V x, V y, V dy) {
     case Activation::relu: return select(less_equal(x, V::set1(0.0f)), V::set1(0.0f), dy);
     case Activation::sigmoid: return dy * (y * (one - y));
     case Activation::tanh: return dy * fnmadd(y, y, one);
-    case Activation::gelu: {
-      const V pdf = V::set1(kInvSqrt2Pi) * exp(V::set1(-0.5f) * x * x);
-      return dy * fmadd(x, pdf, normal_cdf(x));
-    }
+    case Activation::gelu: return dy * gelu_derivative(x);
     case Activation::gelu_tanh: {
       const V x2 = x * x;
       const V inner = V::set1(kSqrt2OverPi) * fmadd(V::set1(kGeluTanhCoeff) * x2, x, x);
-      const V s = sigmoid(inner + inner);
+      const Logistic<V> s = logistic(inner + inner);
       const V d_inner = V::set1(kSqrt2OverPi) * fmadd(V::set1(3.0f * kGeluTanhCoeff), x2, one);
-      return dy * fmadd((x + x) * s * (one - s), d_inner, s);
+      return dy * fmadd((x + x) * s.slope, d_inner, s.s);
     }
   }
   return dy;
 }
 
-// f over whole vectors, then once over the masked tail.
+// f over whole vectors, then once over the masked tail. flatten: the math above inlines
+// into the loop (GCC left sigmoid, tanh and Phi as calls, passing vectors through memory).
 template <class V, int kAct>
-void forward_loop(index_t n, const float* x, float* y) {
+[[gnu::flatten]] void forward_loop(index_t n, const float* x, float* y) {
   constexpr Activation act = static_cast<Activation>(kAct);
   index_t i = 0;
   for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, activate(act, V::load(x + i)));
@@ -135,7 +193,7 @@ void forward_loop(index_t n, const float* x, float* y) {
 // Only the operand the derivative reads is loaded (the other may be null); it is
 // passed as both x and y.
 template <class V, int kAct>
-void backward_loop(index_t n, const float* x, const float* y, const float* dy, float* dx) {
+[[gnu::flatten]] void backward_loop(index_t n, const float* x, const float* y, const float* dy, float* dx) {
   constexpr Activation act = static_cast<Activation>(kAct);
   constexpr bool kReadsX = act == Activation::relu || act == Activation::gelu ||
                            act == Activation::gelu_tanh;
@@ -190,7 +248,7 @@ float row_max(const float* x, index_t n) {
 }
 
 template <class V>
-float exp_shifted_sum(const float* x, index_t n, float shift, float* e) {
+[[gnu::flatten]] float exp_shifted_sum(const float* x, index_t n, float shift, float* e) {
   const V s = V::set1(shift);
   V sum = V::set1(0.0f);
   index_t i = 0;

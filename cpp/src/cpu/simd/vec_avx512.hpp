@@ -55,6 +55,8 @@ inline Vec pow2_int(Vec n) {
   const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return bits(_mm512_slli_epi32(e, 23));
 }
+// a * 2^n for integral n, rounded once: into the subnormals and to inf as a product would.
+inline Vec ldexp(Vec a, Vec n) { return {_mm512_scalef_ps(a.v, n.v)}; }
 inline float reduce_add(Vec a) { return _mm512_reduce_add_ps(a.v); }
 inline float reduce_max(Vec a) { return _mm512_reduce_max_ps(a.v); }
 
