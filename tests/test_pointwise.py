@@ -91,9 +91,9 @@ def test_simd_paths_extreme_inputs(name):
 # inputs: every float32 step on [-20, 20] at 1e-4, magnitudes 1e-45..3e38 of both signs, the
 # subnormals, the clamps of exp and the branch points. An error is |got - want| / ulp(want) (ulp
 # of float32 at want, 2^-149 in the subnormals). Bounds (measured max, avx512 and avx2 alike):
-#   sigmoid 4 (3.0), tanh 2 (1.3), gelu 6 (5.3, at x = -4e-4), sigmoid_backward 2 (1.5),
+#   sigmoid 4 (2.4), tanh 2 (1.3), gelu 8 (5.9, at x = -0.34), sigmoid_backward 2 (1.5),
 #   tanh_backward 1 (0.5);
-#   gelu_backward 6 (5.0) in ulps of its larger term, Phi(x) or |x phi(x)|: the sum of the two
+#   gelu_backward 8 (5.0) in ulps of its larger term, Phi(x) or |x phi(x)|: the sum of the two
 #   cancels to 0 near x = -0.75, where no float32 evaluation keeps its relative error.
 #   gelu_tanh and its backward: 4 ulps plus 3 |2u| ulps, 2u = 2 sqrt(2/pi) (x + 0.044715 x^3):
 #   exp(2u) in the negative tail inherits the rounding of 2u itself (164 ulps at x = -9.7,
@@ -141,7 +141,7 @@ def simd_isa():
         pytest.skip("the portable path is libm's float functions (the reference tests above cover it)")
 
 
-@pytest.mark.parametrize("name, bound", [("sigmoid", 4.0), ("tanh", 2.0), ("gelu", 6.0), ("gelu_tanh", None)])
+@pytest.mark.parametrize("name, bound", [("sigmoid", 4.0), ("tanh", 2.0), ("gelu", 8.0), ("gelu_tanh", None)])
 def test_simd_paths_forward_accuracy_in_ulps(name, bound, simd_isa):
     x = _accuracy_inputs()
     x64 = x.astype(np.float64)
@@ -177,7 +177,7 @@ def test_simd_paths_gelu_backward_accuracy_in_ulps(name, simd_isa):
         if name == "gelu":
             cdf = 0.5 * np.vectorize(math.erfc)(-x64 / math.sqrt(2))
             terms = np.maximum(np.abs(cdf), np.abs(x64) * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi))
-            bound = 6.0
+            bound = 8.0
         else:
             inner2 = _inner2(x64)
             s = 1 / (1 + np.exp(-inner2))

@@ -3,14 +3,16 @@
 //
 // Approximations (float, against float64; tests/test_pointwise.py's accuracy tests hold
 // the measured errors in ulps):
-//   exp:     Cephes' range reduction x = n ln2 + r and degree-6 polynomial, ~1 ulp;
-//            2^n applied by ldexp, so that results reach the subnormals.
+//   exp:     Cephes' range reduction x = n ln2 + r, a degree-6 minimax polynomial, ~1 ulp;
+//            2^n applied by ldexp (vscalefps on AVX-512), so that results reach the subnormals.
 //   sigmoid: 1 / (1 + e) or e / (1 + e), e = exp(-|x|) (no overflow; the negative tail
 //            keeps its relative precision down into the subnormals); gelu_tanh is x sigmoid(2u).
 //   tanh:    an odd polynomial for |x| < 0.625 (Cephes), else 1 - 2e / (1 + e), e = exp(-2|x|).
 //   Phi:     Phi(-a) = t F(t) exp(-a^2 / 2) / 2, t = 1 / (1 + a / (2 sqrt 2)), F a degree-8
-//            polynomial fitted to erfc(z) exp(z^2) / t (relative error 5e-8 exact, 1.7e-7
-//            in float); a^2 is split in two floats so that exp's argument is not rounded.
+//            polynomial fitted to erfc(z) exp(z^2) / t, z = a / sqrt 2 (relative error 5e-8
+//            exact, 1.7e-7 in float); a^2 / 2 is split in two floats so that exp's argument
+//            is not rounded (gelu's negative tail keeps its relative precision). One exp
+//            serves Phi and the density: gelu's backward costs what its forward does.
 // NaN propagates through every function; overflow gives inf and underflow 0 as libm.
 #pragma once
 
@@ -18,46 +20,41 @@
 
 namespace kiln::detail::simd {
 
-// e^r for |r| <= ln2 / 2, times 2^n.
+// e^r for |r| <= ln2 / 2 (a degree-6 minimax polynomial, relative error 3e-9; 0.7 ulp
+// evaluated in float), times 2^n.
 template <class V>
 V exp_reduced(V n, V r) {
-  V p = V::set1(1.9875691500e-4f);
-  p = fmadd(p, r, V::set1(1.3981999507e-3f));
-  p = fmadd(p, r, V::set1(8.3334519073e-3f));
-  p = fmadd(p, r, V::set1(4.1665795894e-2f));
-  p = fmadd(p, r, V::set1(1.6666665459e-1f));
-  p = fmadd(p, r, V::set1(5.0000001201e-1f));
-  p = fmadd(p * r, r, r + V::set1(1.0f));
+  V p = V::set1(0.0013815761776641011f);
+  p = fmadd(p, r, V::set1(0.00836875569075346f));
+  p = fmadd(p, r, V::set1(0.0416683703660965f));
+  p = fmadd(p, r, V::set1(0.1666651964187622f));
+  p = fmadd(p, r, V::set1(0.4999999403953552f));
+  p = fmadd(p, r, V::set1(1.0f));
+  p = fmadd(p, r, V::set1(1.0f));
   return ldexp(p, n);
 }
 
-// x = n ln2 + r, |r| <= ln2 / 2, n integral (x clamped to where exp is neither 0 nor inf).
-template <class V>
-struct ExpReduced {
-  V n, r;
-};
-
-template <class V>
-ExpReduced<V> exp_reduce(V x) {
-  x = max(V::set1(-104.0f), x);  // NaN stays NaN: max returns its second operand
-  x = min(V::set1(89.0f), x);    // exp(89) is already inf in float
-  const V n = round_nearest(x * V::set1(1.44269504088896341f));
-  const V r = fnmadd(n, V::set1(0.693359375f), x);
-  return {n, fnmadd(n, V::set1(-2.12194440e-4f), r)};
-}
+// ln2 in two parts: n * kLn2Hi is exact for |n| < 2^15.
+constexpr float kLn2Hi = 0.693359375f;
+constexpr float kLn2Lo = -2.12194440e-4f;
+constexpr float kLog2e = 1.44269504088896341f;
 
 template <class V>
 V exp(V x) {
-  const ExpReduced<V> q = exp_reduce(x);
-  return exp_reduced(q.n, q.r);
+  x = max(V::set1(-104.0f), x);  // exp(-104) is 0 in float; max keeps a NaN (its second operand)
+  x = min(V::set1(89.0f), x);    // exp(89) is inf in float
+  const V n = round_nearest(x * V::set1(kLog2e));
+  const V r = fnmadd(n, V::set1(kLn2Lo), fnmadd(n, V::set1(kLn2Hi), x));
+  return exp_reduced(n, r);
 }
 
-// exp(x + lo), where lo is below x's rounding error (the low half of a sum that a float
-// cannot hold): lo joins the reduced argument, where it is not lost.
+// exp(lo - y) for y in [0, 150], where lo is below y's rounding error (the low half of a
+// difference that a float cannot hold): lo joins the reduced argument, where it is not lost.
 template <class V>
-V exp(V x, V lo) {
-  const ExpReduced<V> q = exp_reduce(x);
-  return exp_reduced(q.n, q.r + lo);
+V exp_minus(V y, V lo) {
+  const V n = round_nearest(y * V::set1(-kLog2e));
+  const V r = lo - fmadd(n, V::set1(kLn2Lo), fmadd(n, V::set1(kLn2Hi), y));  // lo - y - n ln2
+  return exp_reduced(n, r);
 }
 
 // sigmoid(x) = s and its slope s (1 - s), from e = exp(-|x|) and d = 1 / (1 + e): s is d or
@@ -106,32 +103,34 @@ struct NormalTail {
   V scale, w;
 };
 
-// Past a = 16 the tail is 0 in float: the clamp keeps a^2 finite.
+// Past a = 16 the tail is 0 in float: the clamp keeps a^2 finite. The polynomial is F / 2.
 template <class V>
 NormalTail<V> normal_tail(V x) {
   const V a = min(V::set1(16.0f), abs(x));
   const V t = V::set1(1.0f) / fmadd(a, V::set1(0.35355339059327376f), V::set1(1.0f));
-  V f = V::set1(-0.05915520340204239f);
-  f = fmadd(f, t, V::set1(0.2850039303302765f));
-  f = fmadd(f, t, V::set1(-0.4881066679954529f));
-  f = fmadd(f, t, V::set1(0.2791275978088379f));
-  f = fmadd(f, t, V::set1(-0.027373356744647026f));
-  f = fmadd(f, t, V::set1(0.20301102101802826f));
-  f = fmadd(f, t, V::set1(0.24301974475383759f));
-  f = fmadd(f, t, V::set1(0.2823871672153473f));
-  f = fmadd(f, t, V::set1(0.28208571672439575f));
-  // a^2 = sq - err exactly, so -a^2 / 2 = -sq / 2 + err / 2.
-  const V sq = a * a;
-  const V err = fnmadd(a, a, sq);
-  return {(V::set1(0.5f) * t) * f, exp(V::set1(-0.5f) * sq, V::set1(0.5f) * err)};
+  V f = V::set1(-0.029577601701021194f);
+  f = fmadd(f, t, V::set1(0.14250196516513824f));
+  f = fmadd(f, t, V::set1(-0.24405333399772644f));
+  f = fmadd(f, t, V::set1(0.13956379890441895f));
+  f = fmadd(f, t, V::set1(-0.013686678372323513f));
+  f = fmadd(f, t, V::set1(0.10150551050901413f));
+  f = fmadd(f, t, V::set1(0.12150987237691879f));
+  f = fmadd(f, t, V::set1(0.14119358360767365f));
+  f = fmadd(f, t, V::set1(0.14104285836219788f));
+  // a^2 / 2 = sq - err exactly (a / 2 is exact).
+  const V half = V::set1(0.5f) * a;
+  const V sq = half * a;
+  const V err = fnmadd(half, a, sq);
+  return {t * f, exp_minus(sq, err)};
 }
 
-// x Phi(x): x * tail below zero, x - x * tail above.
+// x Phi(x): x * tail below zero, x - x * tail above (x clamped in the product, so that
+// inf * 0 does not make a NaN of gelu(inf) = inf).
 template <class V>
 V gelu(V x) {
   const NormalTail<V> n = normal_tail(x);
-  const V below = (x * n.scale) * n.w;
-  return select(less(x, V::set1(0.0f)), below, x * fnmadd(n.scale, n.w, V::set1(1.0f)));
+  const V x_tail = (min(x, V::set1(16.0f)) * n.scale) * n.w;
+  return select(less(x, V::set1(0.0f)), x_tail, x - x_tail);
 }
 
 // d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = w / sqrt(2 pi).

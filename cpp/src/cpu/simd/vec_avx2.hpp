@@ -57,9 +57,9 @@ inline Vec pow2_int(Vec n) {
   const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
 }
-// a * 2^n for integral n in [-150, 128], as two factors 2^(n/2) that are normal numbers
-// (one factor would overflow its exponent field below -126): the product rounds once
-// into the subnormals, and to inf as a product would.
+// a * 2^n for integral n in [-252, 254], as two factors 2^(n/2) that are normal numbers
+// (one factor would leave its exponent field below -126): the product rounds once into
+// the subnormals, and to inf as a product would.
 inline Vec ldexp(Vec a, Vec n) {
   const __m256i k = _mm256_cvtps_epi32(n.v);
   const __m256i half = _mm256_srai_epi32(k, 1);
