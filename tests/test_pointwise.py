@@ -85,6 +85,35 @@ def test_simd_paths_extreme_inputs(name):
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-37)
 
 
+def _last_level_cache_bytes() -> int:
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            size = f.read().strip()
+        return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]]
+    except (OSError, ValueError, KeyError):
+        return 32 << 20
+
+
+@pytest.mark.parametrize("name", BACKWARD)
+def test_simd_paths_streamed_outputs_match_plain_stores(name, threads, rng):
+    """A pass past half the last-level cache writes its output with streaming stores
+    (activation.cpp): the values of small passes' plain stores, at any output alignment."""
+    n = max(2_200_003, _last_level_cache_bytes() // 4 + 1)
+    x = f32(4 * rng.standard_normal(n))
+    grad_y = f32(rng.standard_normal(n))
+    op, _ = FORWARD[name]
+    back, _, reads_x = BACKWARD[name]
+    saved = x if reads_x else op(x, backend="cpu")
+    chunks = range(0, n, 100_000)
+    want = np.concatenate([op(x[i:i + 100_000], backend="cpu") for i in chunks])
+    want_grad = np.concatenate([back(grad_y[i:i + 100_000], saved[i:i + 100_000], backend="cpu") for i in chunks])
+    np.testing.assert_array_equal(op(x, backend="cpu"), want)
+    np.testing.assert_array_equal(back(grad_y, saved, backend="cpu"), want_grad)
+    buffer = np.zeros(n + 1, np.float32)  # out 4 bytes past the buffer's alignment
+    np.testing.assert_array_equal(op(x, out=buffer[1:], backend="cpu"), want)
+    np.testing.assert_array_equal(back(grad_y, saved, out=buffer[1:], backend="cpu"), want_grad)
+
+
 # ---- accuracy of the SIMD math in ulps -------------------------------------------------------------
 #
 # The vectorised exp/tanh/Phi of simd/pointwise_impl.hpp against float64 at the same float32

@@ -14,7 +14,12 @@
 //            is not rounded (gelu's negative tail keeps its relative precision). One exp
 //            serves Phi and the density: gelu's backward costs what its forward does.
 // NaN propagates through every function; overflow gives inf and underflow 0 as libm.
+// The math is always_inline: GCC left sigmoid, tanh and Phi as calls inside the loops,
+// passing vectors through memory.
 #pragma once
+
+#include <algorithm>
+#include <cstdint>
 
 #include "../pointwise_kernel.hpp"
 
@@ -23,7 +28,7 @@ namespace kiln::detail::simd {
 // e^r for |r| <= ln2 / 2 (a degree-6 minimax polynomial, relative error 3e-9; 0.7 ulp
 // evaluated in float), times 2^n.
 template <class V>
-V exp_reduced(V n, V r) {
+[[gnu::always_inline]] inline V exp_reduced(V n, V r) {
   V p = V::set1(0.0013815761776641011f);
   p = fmadd(p, r, V::set1(0.00836875569075346f));
   p = fmadd(p, r, V::set1(0.0416683703660965f));
@@ -40,7 +45,7 @@ constexpr float kLn2Lo = -2.12194440e-4f;
 constexpr float kLog2e = 1.44269504088896341f;
 
 template <class V>
-V exp(V x) {
+[[gnu::always_inline]] inline V exp(V x) {
   x = max(V::set1(-104.0f), x);  // exp(-104) is 0 in float; max keeps a NaN (its second operand)
   x = min(V::set1(89.0f), x);    // exp(89) is inf in float
   const V n = round_nearest(x * V::set1(kLog2e));
@@ -51,7 +56,7 @@ V exp(V x) {
 // exp(lo - y) for y in [0, 150], where lo is below y's rounding error (the low half of a
 // difference that a float cannot hold): lo joins the reduced argument, where it is not lost.
 template <class V>
-V exp_minus(V y, V lo) {
+[[gnu::always_inline]] inline V exp_minus(V y, V lo) {
   const V n = round_nearest(y * V::set1(-kLog2e));
   const V r = lo - fmadd(n, V::set1(kLn2Lo), fmadd(n, V::set1(kLn2Hi), y));  // lo - y - n ln2
   return exp_reduced(n, r);
@@ -65,7 +70,7 @@ struct Logistic {
 };
 
 template <class V>
-Logistic<V> logistic(V x) {
+[[gnu::always_inline]] inline Logistic<V> logistic(V x) {
   const V e = exp(bit_or(x, V::set1(-0.0f)));  // exp(-|x|): no overflow
   const V d = V::set1(1.0f) / (V::set1(1.0f) + e);
   const V ed = e * d;
@@ -73,12 +78,12 @@ Logistic<V> logistic(V x) {
 }
 
 template <class V>
-V sigmoid(V x) {
+[[gnu::always_inline]] inline V sigmoid(V x) {
   return logistic(x).s;
 }
 
 template <class V>
-V tanh(V x) {
+[[gnu::always_inline]] inline V tanh(V x) {
   const V a = abs(x);
   const V z = x * x;
   V p = V::set1(-5.70498872745e-3f);
@@ -105,7 +110,7 @@ struct NormalTail {
 
 // Past a = 16 the tail is 0 in float: the clamp keeps a^2 finite. The polynomial is F / 2.
 template <class V>
-NormalTail<V> normal_tail(V x) {
+[[gnu::always_inline]] inline NormalTail<V> normal_tail(V x) {
   const V a = min(V::set1(16.0f), abs(x));
   const V t = V::set1(1.0f) / fmadd(a, V::set1(0.35355339059327376f), V::set1(1.0f));
   V f = V::set1(-0.029577601701021194f);
@@ -127,7 +132,7 @@ NormalTail<V> normal_tail(V x) {
 // x Phi(x): x * tail below zero, x - x * tail above (x clamped in the product, so that
 // inf * 0 does not make a NaN of gelu(inf) = inf).
 template <class V>
-V gelu(V x) {
+[[gnu::always_inline]] inline V gelu(V x) {
   const NormalTail<V> n = normal_tail(x);
   const V x_tail = (min(x, V::set1(16.0f)) * n.scale) * n.w;
   return select(less(x, V::set1(0.0f)), x_tail, x - x_tail);
@@ -135,7 +140,7 @@ V gelu(V x) {
 
 // d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = w / sqrt(2 pi).
 template <class V>
-V gelu_derivative(V x) {
+[[gnu::always_inline]] inline V gelu_derivative(V x) {
   const NormalTail<V> n = normal_tail(x);
   const V x_pdf = V::set1(kInvSqrt2Pi) * x;
   const V below = (n.scale + x_pdf) * n.w;
@@ -143,7 +148,7 @@ V gelu_derivative(V x) {
 }
 
 template <class V>
-V activate(Activation act, V x) {
+[[gnu::always_inline]] inline V activate(Activation act, V x) {
   switch (act) {
     case Activation::none: return x;
     case Activation::relu: return max(V::set1(0.0f), x) + V::set1(0.0f);  // NaN stays, -0 -> 0
@@ -160,7 +165,7 @@ V activate(Activation act, V x) {
 
 // dy * act'(x), from x (relu, gelu) or y (sigmoid, tanh), as activation_math.hpp.
 template <class V>
-V activation_grad(Activation act, V x, V y, V dy) {
+[[gnu::always_inline]] inline V activation_grad(Activation act, V x, V y, V dy) {
   const V one = V::set1(1.0f);
   switch (act) {
     case Activation::none: return dy;
@@ -179,58 +184,74 @@ V activation_grad(Activation act, V x, V y, V dy) {
   return dy;
 }
 
-// f over whole vectors, then once over the masked tail. flatten: the math above inlines
-// into the loop (GCC left sigmoid, tanh and Phi as calls, passing vectors through memory).
-template <class V, int kAct>
-[[gnu::flatten]] void forward_loop(index_t n, const float* x, float* y) {
-  constexpr Activation act = static_cast<Activation>(kAct);
+// Writes out[i] = f(i) (a vector of lanes i..) for i in [0, n): whole vectors, then once
+// masked over the tail; with kStream, plain stores up to out's first aligned vector, then
+// streaming ones (around the caches, and without reading each line first).
+template <class V, bool kStream, class F>
+[[gnu::always_inline]] inline void store_all(index_t n, float* out, F&& f) {
   index_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, activate(act, V::load(x + i)));
-  if (i < n) V::store_partial(y + i, activate(act, V::load_partial(x + i, n - i)), n - i);
+  if (kStream) {
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(out) % (sizeof(float) * V::kLanes);
+    const index_t head = misaligned ? std::min<index_t>(n, V::kLanes - misaligned / sizeof(float)) : 0;
+    if (head > 0) V::store_partial(out, f(index_t{0}, head), head);
+    for (i = head; i + V::kLanes <= n; i += V::kLanes) V::stream(out + i, f(i, index_t{V::kLanes}));
+    V::stream_fence();
+  } else {
+    for (; i + V::kLanes <= n; i += V::kLanes) V::store(out + i, f(i, index_t{V::kLanes}));
+  }
+  if (i < n) V::store_partial(out + i, f(i, n - i), n - i);
+}
+
+// Loads `count` (1..kLanes) lanes from p: a whole vector, or the masked tail.
+template <class V>
+[[gnu::always_inline]] inline V load_lanes(const float* p, index_t count) {
+  return count == V::kLanes ? V::load(p) : V::load_partial(p, count);
+}
+
+template <class V, int kAct, bool kStream>
+void forward_loop(index_t n, const float* x, float* y) {
+  constexpr Activation act = static_cast<Activation>(kAct);
+  store_all<V, kStream>(n, y, [&](index_t i, index_t count) {
+    return activate(act, load_lanes<V>(x + i, count));
+  });
 }
 
 // Only the operand the derivative reads is loaded (the other may be null); it is
 // passed as both x and y.
-template <class V, int kAct>
-[[gnu::flatten]] void backward_loop(index_t n, const float* x, const float* y, const float* dy, float* dx) {
+template <class V, int kAct, bool kStream>
+void backward_loop(index_t n, const float* x, const float* y, const float* dy, float* dx) {
   constexpr Activation act = static_cast<Activation>(kAct);
   constexpr bool kReadsX = act == Activation::relu || act == Activation::gelu ||
                            act == Activation::gelu_tanh;
   const float* saved = kReadsX ? x : y;
-  index_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) {
-    const V s = act == Activation::none ? V::set1(0.0f) : V::load(saved + i);
-    V::store(dx + i, activation_grad(act, s, s, V::load(dy + i)));
-  }
-  if (i < n) {
-    const index_t r = n - i;
-    const V s = act == Activation::none ? V::set1(0.0f) : V::load_partial(saved + i, r);
-    V::store_partial(dx + i, activation_grad(act, s, s, V::load_partial(dy + i, r)), r);
-  }
+  store_all<V, kStream>(n, dx, [&](index_t i, index_t count) {
+    const V s = act == Activation::none ? V::set1(0.0f) : load_lanes<V>(saved + i, count);
+    return activation_grad(act, s, s, load_lanes<V>(dy + i, count));
+  });
 }
 
-template <class V>
+template <class V, bool kStream>
 void activation_forward(Activation act, index_t n, const float* x, float* y) {
   switch (act) {
-    case Activation::none: forward_loop<V, 0>(n, x, y); break;
-    case Activation::relu: forward_loop<V, 1>(n, x, y); break;
-    case Activation::sigmoid: forward_loop<V, 2>(n, x, y); break;
-    case Activation::tanh: forward_loop<V, 3>(n, x, y); break;
-    case Activation::gelu: forward_loop<V, 4>(n, x, y); break;
-    case Activation::gelu_tanh: forward_loop<V, 5>(n, x, y); break;
+    case Activation::none: forward_loop<V, 0, kStream>(n, x, y); break;
+    case Activation::relu: forward_loop<V, 1, kStream>(n, x, y); break;
+    case Activation::sigmoid: forward_loop<V, 2, kStream>(n, x, y); break;
+    case Activation::tanh: forward_loop<V, 3, kStream>(n, x, y); break;
+    case Activation::gelu: forward_loop<V, 4, kStream>(n, x, y); break;
+    case Activation::gelu_tanh: forward_loop<V, 5, kStream>(n, x, y); break;
   }
 }
 
-template <class V>
+template <class V, bool kStream>
 void activation_backward(Activation act, index_t n, const float* x, const float* y,
                          const float* dy, float* dx) {
   switch (act) {
-    case Activation::none: backward_loop<V, 0>(n, x, y, dy, dx); break;
-    case Activation::relu: backward_loop<V, 1>(n, x, y, dy, dx); break;
-    case Activation::sigmoid: backward_loop<V, 2>(n, x, y, dy, dx); break;
-    case Activation::tanh: backward_loop<V, 3>(n, x, y, dy, dx); break;
-    case Activation::gelu: backward_loop<V, 4>(n, x, y, dy, dx); break;
-    case Activation::gelu_tanh: backward_loop<V, 5>(n, x, y, dy, dx); break;
+    case Activation::none: backward_loop<V, 0, kStream>(n, x, y, dy, dx); break;
+    case Activation::relu: backward_loop<V, 1, kStream>(n, x, y, dy, dx); break;
+    case Activation::sigmoid: backward_loop<V, 2, kStream>(n, x, y, dy, dx); break;
+    case Activation::tanh: backward_loop<V, 3, kStream>(n, x, y, dy, dx); break;
+    case Activation::gelu: backward_loop<V, 4, kStream>(n, x, y, dy, dx); break;
+    case Activation::gelu_tanh: backward_loop<V, 5, kStream>(n, x, y, dy, dx); break;
   }
 }
 
@@ -247,7 +268,7 @@ float row_max(const float* x, index_t n) {
 }
 
 template <class V>
-[[gnu::flatten]] float exp_shifted_sum(const float* x, index_t n, float shift, float* e) {
+float exp_shifted_sum(const float* x, index_t n, float shift, float* e) {
   const V s = V::set1(shift);
   V sum = V::set1(0.0f);
   index_t i = 0;
@@ -275,8 +296,9 @@ void scale_shift(float* g, index_t n, float scale, float shift) {
 
 template <class V>
 PointwiseKernels pointwise_kernels() {
-  return {&activation_forward<V>, &activation_backward<V>, &row_max<V>, &exp_shifted_sum<V>,
-          &scale_shift<V>};
+  return {&activation_forward<V, false>, &activation_backward<V, false>,
+          &activation_forward<V, true>,  &activation_backward<V, true>,
+          &row_max<V>, &exp_shifted_sum<V>, &scale_shift<V>};
 }
 
 }  // namespace kiln::detail::simd

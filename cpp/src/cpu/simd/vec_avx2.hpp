@@ -28,6 +28,9 @@ struct Vec {
   static void store_partial(float* p, Vec a, index_t count) {
     _mm256_maskstore_ps(p, tail_mask(count), a.v);
   }
+  // A streaming (non-temporal) store to a 32-byte aligned p; stream_fence() orders them.
+  static void stream(float* p, Vec a) { _mm256_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
 };
 
 inline Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }

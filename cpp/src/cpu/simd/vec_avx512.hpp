@@ -26,6 +26,9 @@ struct Vec {
   static void store_partial(float* p, Vec a, index_t count) {
     _mm512_mask_storeu_ps(p, tail_mask(count), a.v);
   }
+  // A streaming (non-temporal) store to a 64-byte aligned p; stream_fence() orders them.
+  static void stream(float* p, Vec a) { _mm512_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
 };
 
 inline Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
