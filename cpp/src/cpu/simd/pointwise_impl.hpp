@@ -7,7 +7,7 @@
 //            2^n applied by ldexp (vscalefps on AVX-512), so that results reach the subnormals.
 //   sigmoid: 1 / (1 + e) or e / (1 + e), e = exp(-|x|) (no overflow; the negative tail
 //            keeps its relative precision down into the subnormals); gelu_tanh is x sigmoid(2u).
-//   tanh:    an odd polynomial for |x| < 0.625 (Cephes), else 1 - 2e / (1 + e), e = exp(-2|x|).
+//   tanh:    -m / (2 + m), m = expm1(-2|x|) from exp's reduction and polynomial.
 //   Phi:     Phi(-a) = t F(t) exp(-a^2 / 2) / 2, t = 1 / (1 + a / (2 sqrt 2)), F a degree-8
 //            polynomial fitted to erfc(z) exp(z^2) / t, z = a / sqrt 2 (relative error 5e-8
 //            exact, 1.7e-7 in float); a^2 / 2 is split in two floats so that exp's argument
@@ -25,18 +25,22 @@
 
 namespace kiln::detail::simd {
 
-// e^r for |r| <= ln2 / 2 (a degree-6 minimax polynomial, relative error 3e-9; 0.7 ulp
-// evaluated in float), times 2^n.
+// (e^r - 1) / r for |r| <= ln2 / 2: a degree-6 minimax polynomial of e^r (relative error
+// 3e-9; 0.7 ulp evaluated in float), less its constant term.
 template <class V>
-[[gnu::always_inline]] inline V exp_reduced(V n, V r) {
+[[gnu::always_inline]] inline V expm1_over_r(V r) {
   V p = V::set1(0.0013815761776641011f);
   p = fmadd(p, r, V::set1(0.00836875569075346f));
   p = fmadd(p, r, V::set1(0.0416683703660965f));
   p = fmadd(p, r, V::set1(0.1666651964187622f));
   p = fmadd(p, r, V::set1(0.4999999403953552f));
-  p = fmadd(p, r, V::set1(1.0f));
-  p = fmadd(p, r, V::set1(1.0f));
-  return ldexp(p, n);
+  return fmadd(p, r, V::set1(1.0f));
+}
+
+// e^r 2^n for |r| <= ln2 / 2.
+template <class V>
+[[gnu::always_inline]] inline V exp_reduced(V n, V r) {
+  return ldexp(fmadd(expm1_over_r(r), r, V::set1(1.0f)), n);
 }
 
 // ln2 in two parts: n * kLn2Hi is exact for |n| < 2^15.
@@ -82,19 +86,17 @@ template <class V>
   return logistic(x).s;
 }
 
+// tanh(|x|) = -m / (2 + m), m = expm1(-2|x|) = 2^n (e^r - 1) + (2^n - 1): the polynomial
+// of e^r - 1 keeps small |x| accurate in relative terms: no branch for small |x|.
 template <class V>
 [[gnu::always_inline]] inline V tanh(V x) {
-  const V a = abs(x);
-  const V z = x * x;
-  V p = V::set1(-5.70498872745e-3f);
-  p = fmadd(p, z, V::set1(2.06390887954e-2f));
-  p = fmadd(p, z, V::set1(-5.37397155531e-2f));
-  p = fmadd(p, z, V::set1(1.33314422036e-1f));
-  p = fmadd(p, z, V::set1(-3.33332819422e-1f));
-  const V small = fmadd(p * z, x, x);
-  const V e = exp(V::set1(-2.0f) * a);
-  const V large = fnmadd(e + e, V::set1(1.0f) / (V::set1(1.0f) + e), V::set1(1.0f));
-  return select(less(a, V::set1(0.625f)), small, bit_xor(large, sign_bit(x)));
+  const V a = min(V::set1(10.0f), abs(x));  // tanh(10) is 1 in float; min keeps a NaN
+  const V y = V::set1(-2.0f) * a;
+  const V n = round_nearest(y * V::set1(kLog2e));
+  const V r = fnmadd(n, V::set1(kLn2Lo), fnmadd(n, V::set1(kLn2Hi), y));
+  const V scale = ldexp(V::set1(1.0f), n);
+  const V m = fmadd(scale, expm1_over_r(r) * r, scale - V::set1(1.0f));
+  return bit_or(abs(m / (V::set1(2.0f) + m)), sign_bit(x));
 }
 
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
