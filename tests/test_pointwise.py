@@ -1,6 +1,8 @@
 """Pointwise activations and softmax: native vs the float64 reference, gradients by
 finite differences, torch, out= and in place, bad input, NaN/Inf."""
 
+import math
+
 import numpy as np
 import pytest
 from conftest import ELEMENTWISE_TOL, TAIL_SIZES, assert_close, f32, finite_difference_grad, reduction_tol
@@ -81,6 +83,137 @@ def test_simd_paths_extreme_inputs(name):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
         finite = ~np.isnan(expected)
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-37)
+
+
+def _last_level_cache_bytes() -> int:
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            size = f.read().strip()
+        return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]]
+    except (OSError, ValueError, KeyError):
+        return 32 << 20
+
+
+@pytest.mark.parametrize("name", BACKWARD)
+def test_simd_paths_streamed_outputs_match_plain_stores(name, threads, rng):
+    """A pass past half the last-level cache writes its output with streaming stores
+    (activation.cpp): the values of small passes' plain stores, at any output alignment."""
+    n = max(2_200_003, _last_level_cache_bytes() // 4 + 1)
+    x = f32(4 * rng.standard_normal(n))
+    grad_y = f32(rng.standard_normal(n))
+    op, _ = FORWARD[name]
+    back, _, reads_x = BACKWARD[name]
+    saved = x if reads_x else op(x, backend="cpu")
+    chunks = range(0, n, 100_000)
+    want = np.concatenate([op(x[i:i + 100_000], backend="cpu") for i in chunks])
+    want_grad = np.concatenate([back(grad_y[i:i + 100_000], saved[i:i + 100_000], backend="cpu") for i in chunks])
+    np.testing.assert_array_equal(op(x, backend="cpu"), want)
+    np.testing.assert_array_equal(back(grad_y, saved, backend="cpu"), want_grad)
+    buffer = np.zeros(n + 1, np.float32)  # out 4 bytes past the buffer's alignment
+    np.testing.assert_array_equal(op(x, out=buffer[1:], backend="cpu"), want)
+    np.testing.assert_array_equal(back(grad_y, saved, out=buffer[1:], backend="cpu"), want_grad)
+
+
+# ---- accuracy of the SIMD math in ulps -------------------------------------------------------------
+#
+# The vectorised exp/tanh/Phi of simd/pointwise_impl.hpp against float64 at the same float32
+# inputs: every float32 step on [-20, 20] at 1e-4, magnitudes 1e-45..3e38 of both signs, the
+# subnormals, the clamps of exp and the branch points. An error is |got - want| / ulp(want) (ulp
+# of float32 at want, 2^-149 in the subnormals). Bounds (measured max, avx512 and avx2 alike):
+#   sigmoid 4 (2.4), tanh 4 (2.5), gelu 8 (5.9, at x = -0.34), sigmoid_backward 2 (1.5),
+#   tanh_backward 1 (0.5);
+#   gelu_backward 8 (5.0) in ulps of its larger term, Phi(x) or |x phi(x)|: the sum of the two
+#   cancels to 0 near x = -0.75, where no float32 evaluation keeps its relative error.
+#   gelu_tanh and its backward: 4 ulps plus 3 |2u| ulps, 2u = 2 sqrt(2/pi) (x + 0.044715 x^3):
+#   exp(2u) in the negative tail inherits the rounding of 2u itself (164 ulps at x = -9.7,
+#   where gelu_tanh is -9e-35); the backward in ulps of its larger term, as gelu's.
+
+def _accuracy_inputs() -> np.ndarray:
+    dense = np.arange(-20, 20, 1e-4, dtype=np.float64).astype(np.float32)
+    magnitudes = np.logspace(-45, 38.5, 40001).astype(np.float32)
+    subnormals = np.float32(2.0 ** -149) * np.arange(1, 300, dtype=np.float32)
+    edges = np.array([0.0, 0.625, 13.0, 13.5, 14.0, 14.5, 16.0, 43.0, 44.0, 87.0, 88.0, 88.7, 89.0,
+                      103.0, 104.0, 105.0, 1e4, np.finfo(np.float32).tiny, np.finfo(np.float32).max], np.float32)
+    with np.errstate(over="ignore"):
+        edges = np.concatenate([edges, np.nextafter(edges, np.float32(0)), np.nextafter(edges, np.float32(np.inf))])
+    positive = np.concatenate([magnitudes, subnormals, edges])
+    return np.concatenate([dense, positive, -positive, [np.inf, -np.inf, np.nan]]).astype(np.float32)
+
+
+def _ulps(got, want, scale=None) -> np.ndarray:
+    """|got - want| in float32 ulps of |scale| (default want); inf/NaN must match exactly (0 or inf)."""
+    got = np.asarray(got, np.float64)
+    scale = np.abs(want if scale is None else scale)
+    finite = np.isfinite(want) & (np.abs(want) <= np.finfo(np.float32).max)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(all="ignore"):
+        ulp = np.spacing(np.minimum(scale, np.finfo(np.float32).max).astype(np.float32)).astype(np.float64)
+        ulp = np.maximum(np.where(np.isfinite(ulp), ulp, 2.0 ** 104), 2.0 ** -149)
+        error = np.where(finite, np.abs(got - want) / ulp, 0.0)
+    return np.where(finite | same, error, np.inf)
+
+
+def _inner2(x64):
+    return 2 * math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)
+
+
+def _assert_within(name, x, error, bound):
+    worst = int(np.argmax(error / bound))
+    assert np.all(error <= bound), (f"{name}: {error[worst]:.2f} ulp at x={x[worst]!r} "
+                                    f"(bound {np.broadcast_to(bound, error.shape)[worst]:.2f})")
+
+
+@pytest.fixture
+def simd_isa():
+    import kiln
+    if kiln.cpu_isa() == "portable":
+        pytest.skip("the portable path is libm's float functions (the reference tests above cover it)")
+
+
+@pytest.mark.parametrize("name, bound", [("sigmoid", 4.0), ("tanh", 4.0), ("gelu", 8.0), ("gelu_tanh", None)])
+def test_simd_paths_forward_accuracy_in_ulps(name, bound, simd_isa):
+    x = _accuracy_inputs()
+    x64 = x.astype(np.float64)
+    op, ref = FORWARD[name]
+    with np.errstate(all="ignore"):
+        want = ref(x64)
+        if bound is None:
+            bound = 4.0 + 3.0 * np.abs(np.nan_to_num(_inner2(x64), posinf=0.0, neginf=0.0))
+    _assert_within(name, x, _ulps(op(x, backend="cpu"), want), bound)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_simd_paths_backward_from_output_accuracy_in_ulps(name, simd_isa):
+    x = _accuracy_inputs()
+    back, ref_back, _ = BACKWARD[name]
+    with np.errstate(all="ignore"):
+        y = f32(FORWARD[name][1](x.astype(np.float64)))
+    ones = np.ones_like(y)
+    want = ref_back(ones.astype(np.float64), y.astype(np.float64))
+    _assert_within(name + "_backward", x, _ulps(back(ones, y, backend="cpu"), want),
+                   {"sigmoid": 2.0, "tanh": 1.0}[name])
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh"])
+def test_simd_paths_gelu_backward_accuracy_in_ulps(name, simd_isa):
+    x = _accuracy_inputs()
+    x = x[np.abs(x) < 1e4]  # past it x^3 overflows float32 in the tanh form's reference terms
+    x64 = x.astype(np.float64)
+    back, ref_back, _ = BACKWARD[name]
+    ones = np.ones_like(x)
+    with np.errstate(all="ignore"):
+        want = ref_back(ones.astype(np.float64), x64)
+        if name == "gelu":
+            cdf = 0.5 * np.vectorize(math.erfc)(-x64 / math.sqrt(2))
+            terms = np.maximum(np.abs(cdf), np.abs(x64) * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi))
+            bound = 8.0
+        else:
+            inner2 = _inner2(x64)
+            s = 1 / (1 + np.exp(-inner2))
+            slope = 2 * x64 * s * (1 - s) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 * x64)
+            terms = np.maximum(s, np.abs(slope))
+            bound = 4.0 + 3.0 * np.abs(inner2)
+    _assert_within(name + "_backward", x, _ulps(back(ones, x, backend="cpu"), want, terms), bound)
 
 
 @pytest.mark.parametrize("name", BACKWARD)

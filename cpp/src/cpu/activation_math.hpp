@@ -48,7 +48,7 @@ inline float activation_derivative(Activation act, float x, float y) {
     case Activation::none: return 1.0f;
     case Activation::relu: return x > 0.0f ? 1.0f : 0.0f;
     case Activation::sigmoid: return y * (1.0f - y);
-    case Activation::tanh: return 1.0f - y * y;
+    case Activation::tanh: return (1.0f - y) * (1.0f + y);  // 1 - y*y cancels near |y| = 1
     case Activation::gelu: {
       const float cdf = 0.5f * std::erfc(-x * kInvSqrt2);
       const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);

@@ -3,6 +3,8 @@
 //   activation_forward:  x, y (n,)          y = act(x)
 //   activation_backward: x, y, dy, dx (n,)  dx = dy * act'(x); relu and gelu read x,
 //                                            sigmoid and tanh read y (as activation.hpp)
+//   *_streaming:         the same, writing y / dx with streaming stores (for outputs that
+//                                            leave the caches before they are read)
 //   row_max:             x (n,)             max, -inf for n == 0
 //   exp_shifted_sum:     x, e (n,)          sum of exp(x - shift), storing each term to e
 //                                            unless e is null (e may be x)
@@ -27,6 +29,8 @@ using ScaleShiftKernel = void (*)(float* g, index_t n, float scale, float shift)
 struct PointwiseKernels {
   ActivationForwardKernel activation_forward;
   ActivationBackwardKernel activation_backward;
+  ActivationForwardKernel activation_forward_streaming;
+  ActivationBackwardKernel activation_backward_streaming;
   RowMaxKernel row_max;
   ExpShiftedSumKernel exp_shifted_sum;
   ScaleShiftKernel scale_shift;

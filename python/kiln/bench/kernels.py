@@ -266,15 +266,26 @@ def sparse_matmul_case(m: int, k: int, n: int, density: float) -> Case:
 # ---- pointwise and losses -----------------------------------------------------------------
 
 def pointwise_cases(size: int, batch: int, classes: int, image: tuple) -> list[Case]:
-    def gelu_make(rng):
+    def pointwise_make(rng):
         return {"x": rng.standard_normal(size, np.float32)}
 
-    def kiln_gelu(backend):
-        return lambda x: lambda: ops.gelu(x["x"], backend=backend)
+    # name -> (kiln.ops call, torch call): forward, one input, one output of `size` floats
+    activations = {
+        "gelu": (ops.gelu, lambda torch, t: torch.nn.functional.gelu(t)),
+        "gelu tanh": (lambda x, backend: ops.gelu(x, "tanh", backend=backend),
+                      lambda torch, t: torch.nn.functional.gelu(t, approximate="tanh")),
+        "sigmoid": (ops.sigmoid, lambda torch, t: torch.sigmoid(t)),
+        "tanh": (ops.tanh, lambda torch, t: torch.tanh(t)),
+    }
 
-    def torch_gelu(torch, x):
-        t = torch.from_numpy(x["x"])
-        return lambda: torch.nn.functional.gelu(t)
+    def kiln_activation(op, backend):
+        return lambda x: lambda: op(x["x"], backend=backend)
+
+    def torch_activation(fn):
+        def runner(torch, x):
+            t = torch.from_numpy(x["x"])
+            return lambda: fn(torch, t)
+        return runner
 
     def xent_make(rng):
         return {"logits": rng.standard_normal((batch, classes), np.float32),
@@ -305,9 +316,14 @@ def pointwise_cases(size: int, batch: int, classes: int, image: tuple) -> list[C
 
     pooled = image[0] * image[1] * (image[2] // 2) * (image[3] // 2)
     return [
-        Case("pointwise", f"gelu {size:,}", gelu_make,
-             _runners(numpy=kiln_gelu("numpy"), cpu=kiln_gelu("cpu"), torch=_torch_runner(torch_gelu)),
-             bytes=8.0 * size, bound="bandwidth", tolerance=1e-5),
+        Case("pointwise", f"{name} {size:,}", pointwise_make,
+             _runners(numpy=kiln_activation(op, "numpy"), cpu=kiln_activation(op, "cpu"),
+                      torch=_torch_runner(torch_activation(torch_fn))),
+             bytes=8.0 * size, bound="bandwidth", targets=[Target("torch", at_least=1.0)],
+             notes=["bytes: x read and y written; bandwidth floor: bytes / the measured copy bandwidth"],
+             tolerance=1e-5)
+        for name, (op, torch_fn) in activations.items()
+    ] + [
         Case("pointwise", f"softmax_cross_entropy {batch}x{classes} + grad", xent_make,
              _runners(numpy=kiln_xent("numpy"), cpu=kiln_xent("cpu"), torch=_torch_runner(torch_xent)),
              bytes=8.0 * batch * classes, bound="bandwidth", tolerance=1e-5),

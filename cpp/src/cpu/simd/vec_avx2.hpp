@@ -28,6 +28,9 @@ struct Vec {
   static void store_partial(float* p, Vec a, index_t count) {
     _mm256_maskstore_ps(p, tail_mask(count), a.v);
   }
+  // A streaming (non-temporal) store to a 32-byte aligned p; stream_fence() orders them.
+  static void stream(float* p, Vec a) { _mm256_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
 };
 
 inline Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
@@ -56,6 +59,18 @@ inline Vec round_nearest(Vec a) {
 inline Vec pow2_int(Vec n) {
   const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+// a * 2^n for integral n in [-252, 254], as two factors 2^(n/2) that are normal numbers
+// (one factor would leave its exponent field below -126): the product rounds once into
+// the subnormals, and to inf as a product would.
+inline Vec ldexp(Vec a, Vec n) {
+  const __m256i k = _mm256_cvtps_epi32(n.v);
+  const __m256i half = _mm256_srai_epi32(k, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+  const __m256 f2 = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(k, half), bias), 23));
+  return {_mm256_mul_ps(_mm256_mul_ps(a.v, f1), f2)};
 }
 inline float reduce_add(Vec a) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));

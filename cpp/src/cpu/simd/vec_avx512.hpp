@@ -26,6 +26,9 @@ struct Vec {
   static void store_partial(float* p, Vec a, index_t count) {
     _mm512_mask_storeu_ps(p, tail_mask(count), a.v);
   }
+  // A streaming (non-temporal) store to a 64-byte aligned p; stream_fence() orders them.
+  static void stream(float* p, Vec a) { _mm512_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
 };
 
 inline Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -55,6 +58,8 @@ inline Vec pow2_int(Vec n) {
   const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return bits(_mm512_slli_epi32(e, 23));
 }
+// a * 2^n for integral n, rounded once: into the subnormals and to inf as a product would.
+inline Vec ldexp(Vec a, Vec n) { return {_mm512_scalef_ps(a.v, n.v)}; }
 inline float reduce_add(Vec a) { return _mm512_reduce_add_ps(a.v); }
 inline float reduce_max(Vec a) { return _mm512_reduce_max_ps(a.v); }
 
