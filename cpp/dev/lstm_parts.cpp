@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   const auto& k = detail::cpu_kernels();
   auto forward_rows = [&](detail::LstmGatesForward fwd) {
     for (index_t b = 0; b < B; ++b)
-      fwd(H, H, {gates.data() + b * G, c.data() + b * H, c2.data() + b * H, h2.data() + b * H});
+      fwd(H, {gates.data() + b * G, H, nullptr, 0, gates.data() + b * G, H, c.data() + b * H,
+              c2.data() + b * H, h2.data() + b * H});
   };
   auto backward_rows = [&](detail::LstmGatesBackward bwd) {
     for (index_t b = 0; b < B; ++b)
