@@ -336,16 +336,22 @@ PackedB::PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vect
   const int nthreads = threads_for(static_cast<double>(k_) * n);
   parallel_for((n + nr - 1) / nr, nthreads, [&](index_t q) {
     float* panel = data_ + q * nr * k_;
-    for (index_t jj = 0; jj < nr; ++jj) {
-      const index_t j = q * nr + jj, column = j < n ? columns[j] : -1;
-      // One column at a time, down its k rows: a weight row (W^T's column) is read front
-      // to back, and the panel written with stride nr stays in cache.
-      float* out = panel + jj;
-      for (const DepthPart& part : parts) {
-        const float* src = part.b.data + (column < 0 ? 0 : column) * part.b.col_stride;
-        for (index_t p = 0; p < part.k; ++p, out += nr)
-          *out = column < 0 ? 0.0f : src[p * part.b.row_stride];
+    index_t k0 = 0;  // the part's first row in B
+    for (const DepthPart& part : parts) {
+      // 16 rows of the panel at a time, column by column: each column's 16 floats are one
+      // cache line of a weight row (W^T's column), and the 16 x nr floats written stay in L1.
+      for (index_t p0 = 0; p0 < part.k; p0 += 16) {
+        const index_t rows = std::min<index_t>(16, part.k - p0);
+        float* out = panel + (k0 + p0) * nr;
+        for (index_t jj = 0; jj < nr; ++jj) {
+          const index_t j = q * nr + jj, column = j < n ? columns[j] : -1;
+          const float* src = part.b.data + (column < 0 ? 0 : column) * part.b.col_stride +
+                             p0 * part.b.row_stride;
+          for (index_t p = 0; p < rows; ++p)
+            out[p * nr + jj] = column < 0 ? 0.0f : src[p * part.b.row_stride];
+        }
       }
+      k0 += part.k;
     }
   });
 }

@@ -9,9 +9,9 @@
 // [W_ih W_hh]^T in one GEMM, its weights packed once per version (LstmPackedWeights) or
 // per call; a sequence projects the inputs of all T steps in one (T*B x 4H) GEMM with
 // both biases fused into its epilogue, and each step's recurrent GEMM against W_hh
-// (packed once per sequence) adds that projection in its gate pass. Backward: the per-step fused pass fills a
-// (T, B, 4H) buffer of gate gradients and one GEMM against the packed W_hh carries dh
-// back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
+// (packed once per sequence) adds that projection in its gate pass. Backward: the
+// per-step fused pass fills a (T, B, 4H) buffer of gate gradients and one GEMM against
+// the packed W_hh carries dh back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
 // over steps 1..T-1 against y (plus one B-row update against h0, when given).
 //
 // Results do not depend on the thread count: the GEMM engine sums each element in a
