@@ -307,6 +307,21 @@ def build_lstm_cell_backward(c: Case):
                     c_new=c_new.astype(np.float32))
 
 
+def build_lstm_pack_weights(c: Case):
+    c.kwargs = lstm_weights(c, c.size(), c.size(1))
+    del c.kwargs["b_ih"], c.kwargs["b_hh"]
+
+
+def packed_cell_step(kwargs: dict, packed):
+    """A cell step through weights packed by lstm_pack_weights (the cpu backend's handle), or
+    the reference's step on the weights themselves (packed None)."""
+    w_ih, w_hh = kwargs["w_ih"], kwargs["w_hh"]
+    rng = np.random.default_rng(0)
+    x, h, c = (rng.standard_normal(shape).astype(np.float32)
+               for shape in ((3, np.shape(w_ih)[1]), (3, np.shape(w_hh)[1]), (3, np.shape(w_hh)[1])))
+    return ops.lstm_cell(x, h, c, w_ih, w_hh, packed=packed, backend="numpy" if packed is None else "cpu")
+
+
 def build_lstm_sequence(c: Case):
     t, b, i, h = c.size(0, 4), c.size(), c.size(), c.size(1)
     c.kwargs = dict(x=c.layout(c.normal(t, b, i)), **lstm_weights(c, i, h),
@@ -552,6 +567,7 @@ KERNELS = {
     "log_softmax_backward": softmax_kind(True, True),
     "lstm_cell": build_lstm_cell,
     "lstm_cell_backward": build_lstm_cell_backward,
+    "lstm_pack_weights": build_lstm_pack_weights,
     "lstm_sequence": build_lstm_sequence,
     "lstm_sequence_backward": build_lstm_sequence_backward,
     "conv2d": build_conv2d,
@@ -749,6 +765,8 @@ def test_hostile_arguments_give_a_clean_error_or_the_reference_answer(kernel, in
         pytest.fail(f"{what}\n  native raised {type(error).__name__}: {error}")
     if isinstance(want, Exception):
         pytest.fail(f"{what}\n  native answered where the reference raises {type(want).__name__}: {want}")
+    if kernel == "lstm_pack_weights":  # a handle (None on the reference): compare the step it gives
+        got, want = packed_cell_step(case.kwargs, got), packed_cell_step(reference.kwargs, None)
     if kernel == "adam_step":  # in place: compare the state
         got = [case.kwargs[k] for k in ("param", "exp_avg", "exp_avg_sq")]
         want = [reference.kwargs[k] for k in ("param", "exp_avg", "exp_avg_sq")]

@@ -264,6 +264,16 @@ def test_lstm_cell_and_backward(batch, inputs, hidden, bias, with_grad_c, layout
     forward = lambda *a, backend: ops.lstm_cell(*a, return_gates=True, backend=backend)  # noqa: E731
     agree(forward, (laid_out(x, layout), h, c, w_ih, w_hh, b_ih, b_hh), reduction_tol(inputs + hidden),
           ["h_new", "c_new", "gates"])
+    # Weights packed once (lstm_pack_weights) give what packing on the call gives, bit for bit.
+    assert ops.lstm_pack_weights(w_ih, w_hh, backend="numpy") is None
+    packed = ops.lstm_pack_weights(w_ih, w_hh, backend="cpu")
+    plain = forward(laid_out(x, layout), h, c, w_ih, w_hh, b_ih, b_hh, backend="cpu")
+    for keep_gates in (True, False):
+        got = ops.lstm_cell(laid_out(x, layout), h, c, w_ih, w_hh, b_ih, b_hh, return_gates=keep_gates,
+                            packed=packed, backend="cpu")
+        assert len(got) == 2 + keep_gates
+        for g, w in zip(got, plain):
+            np.testing.assert_array_equal(g, w)
     _, c_new, gates = (a.astype(np.float32) for a in
                        kiln.reference.lstm_cell(*map(reference_operand, (x, h, c, w_ih, w_hh, b_ih, b_hh))))
     grad_h, grad_c = values(rng, batch, hidden), (values(rng, batch, hidden) if with_grad_c else None)
@@ -578,7 +588,7 @@ def test_batch_norm_and_backward(shape, axis, training, affine, shift, layout, s
 
 def test_every_kernel_has_a_property():
     tested = {"matmul", "linear_backward", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-              "avg_pool2d", "avg_pool2d_backward", "lstm_cell", "lstm_cell_backward", "lstm_sequence",
+              "avg_pool2d", "avg_pool2d_backward", "lstm_cell", "lstm_cell_backward", "lstm_pack_weights", "lstm_sequence",
               "lstm_sequence_backward", "adam_step", "embedding", "embedding_backward", "sparse_matmul",
               "sparse_matmul_backward_weight", "softmax_cross_entropy", "bce_with_logits", "mse", "relu",
               "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "gelu", "gelu_backward",

@@ -1,27 +1,27 @@
-// Times the parts of one LSTM cell step (B=64, I=256, H=1024 unless given): the two GEMMs,
-// a sequence step's recurrent GEMM with W_hh packed per call or once,
-// the fused gate pass (forward and backward) of the dispatched ISA and of the portable
-// code, and a copy of the bytes the forward pass moves (its bandwidth floor). Medians.
+// Times the parts of the LSTM (B=64, I=256, H=1024, T=50 unless given), medians, at 1 and
+// 2 threads: the cell step with its weights packed once (the fused GEMM + gates) against
+// the same GEMM alone on the same panels (the engine's floor for it), the packing, the
+// cell packing per call; a sequence's forward and backward and their GEMMs on their own.
 //
 //   g++ -O3 -std=c++17 -fopenmp -Icpp/include -Icpp/src/cpu cpp/dev/lstm_parts.cpp \
-//       build/libkiln.a -o /tmp/lstm_parts && /tmp/lstm_parts [B I H]
+//       build/libkiln.a -o /tmp/lstm_parts && /tmp/lstm_parts [B I H T]
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <vector>
 
 #include "dispatch.hpp"
 #include "gemm.hpp"
+#include "kiln/lstm.hpp"
 #include "kiln/threads.hpp"
 
 using namespace kiln;
 
-double median_ms(const std::function<void()>& fn, int reps = 21) {
+double median_ms(const std::function<void()>& fn, int reps = 11) {
   std::vector<double> t;
   fn();
   for (int r = 0; r < reps; ++r) {
@@ -34,59 +34,66 @@ double median_ms(const std::function<void()>& fn, int reps = 21) {
 }
 
 int main(int argc, char** argv) {
-  const index_t B = argc > 3 ? std::atol(argv[1]) : 64, I = argc > 3 ? std::atol(argv[2]) : 256,
-                H = argc > 3 ? std::atol(argv[3]) : 1024, G = 4 * H;
-  std::vector<float> x(B * I, 0.1f), h(B * H, 0.2f), c(B * H, 0.3f), w_ih(G * I, 0.01f),
-      w_hh(G * H, 0.01f), pre(B * G), gates(B * G, 0.5f), c2(B * H), h2(B * H), d_pre(B * G),
-      dc(B * H);
-  const auto& k = detail::cpu_kernels();
-  auto forward_rows = [&](detail::LstmGatesForward fwd) {
-    for (index_t b = 0; b < B; ++b)
-      fwd(H, H, {gates.data() + b * G, c.data() + b * H, c2.data() + b * H, h2.data() + b * H});
-  };
-  auto backward_rows = [&](detail::LstmGatesBackward bwd) {
-    for (index_t b = 0; b < B; ++b)
-      bwd(H, H, {gates.data() + b * G, c.data() + b * H, c2.data() + b * H, h.data() + b * H,
-                 h2.data() + b * H, c.data() + b * H, d_pre.data() + b * G, dc.data() + b * H});
-  };
-  for (index_t i = 0; i < B * G; ++i) pre[i] = 0.001f * static_cast<float>(i % 4000) - 2.0f;
-  std::vector<float> src(B * (G + 3 * H)), dst(B * (G + 3 * H));
-  set_num_threads(1);
-  const double copy_ms = median_ms([&] { std::memcpy(dst.data(), src.data(), src.size() * 4); });
-  const double fwd_ms = median_ms([&] {
-    std::copy(pre.begin(), pre.end(), gates.begin());
-    forward_rows(k.lstm_gates.forward);
-  });
-  const double fwd_portable_ms = median_ms([&] {
-    std::copy(pre.begin(), pre.end(), gates.begin());
-    forward_rows(&detail::lstm_gates_forward_portable);
-  });
-  const double refill_ms = median_ms([&] { std::copy(pre.begin(), pre.end(), gates.begin()); });
-  const double bwd_ms = median_ms([&] { backward_rows(k.lstm_gates.backward); });
-  const double bwd_portable_ms = median_ms([&] { backward_rows(&detail::lstm_gates_backward_portable); });
-  std::printf("B=%ld I=%ld H=%ld, isa %s, 1 thread\n", (long)B, (long)I, (long)H, k.isa);
-  std::printf("copy of the forward's %.1f MB             %7.3f ms\n", src.size() * 4 / 1e6, copy_ms);
-  std::printf("gate pass forward  %-8s               %7.3f ms  (portable %7.3f)\n", k.isa,
-              fwd_ms - refill_ms, fwd_portable_ms - refill_ms);
-  std::printf("gate pass backward %-8s               %7.3f ms  (portable %7.3f)\n", k.isa, bwd_ms,
-              bwd_portable_ms);
-  for (int t : {1, 2}) {
-    set_num_threads(t);
+  const bool given = argc > 4;
+  const index_t B = given ? std::atol(argv[1]) : 64, I = given ? std::atol(argv[2]) : 256,
+                H = given ? std::atol(argv[3]) : 1024, T = given ? std::atol(argv[4]) : 50;
+  const index_t G = 4 * H, K = I + H;
+  std::vector<float> x(T * B * I, 0.1f), h(B * H, 0.2f), c(B * H, 0.3f), w_ih(G * I, 0.01f),
+      w_hh(G * H, 0.01f), b(G, 0.1f), h2(B * H), c2(B * H), gates(B * G), xh(B * K, 0.1f),
+      scratch(B * (G + 64));
+  std::vector<float> y(T * B * H), sg(T * B * G), cells(T * B * H), dy(T * B * H, 0.01f),
+      dx(T * B * I), dh0(B * H), dc0(B * H), dw_ih(G * I), dw_hh(G * H), db(G), d_pre(T * B * G);
+  const LstmParams p{B, I, H, 1}, ps{B, I, H, T};
+  std::printf("B=%ld I=%ld H=%ld T=%ld, isa %s\n", (long)B, (long)I, (long)H, (long)T,
+              detail::cpu_kernels().isa);
+  const double cell_gflop = 2.0 * B * G * K / 1e6;  // per ms
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const LstmPackedWeights packed(p, w_ih.data(), w_hh.data());
+    const double pack_ms = median_ms([&] { LstmPackedWeights again(p, w_ih.data(), w_hh.data()); });
+    const double cell_ms = median_ms([&] {
+      lstm_cell_forward(p, packed, x.data(), h.data(), c.data(), b.data(), b.data(), h2.data(),
+                        c2.data(), nullptr);
+    });
+    const double cell_gates_ms = median_ms([&] {
+      lstm_cell_forward(p, packed, x.data(), h.data(), c.data(), b.data(), b.data(), h2.data(),
+                        c2.data(), gates.data());
+    });
     const double gemm_ms = median_ms([&] {
-      detail::gemm(B, G, I, 1.0f, {x.data(), I, 1}, {w_ih.data(), 1, I}, 0.0f, pre.data(), G);
-      detail::gemm(B, G, H, 1.0f, {h.data(), H, 1}, {w_hh.data(), 1, H}, 1.0f, pre.data(), G);
+      detail::gemm_packed_b(B, 1.0f, {xh.data(), K, 1}, packed.panels(), 0.0f, scratch.data(),
+                            packed.panels().n());
     });
-    std::printf("%d threads: cell GEMMs %.3f ms = %.1f GFLOP/s\n", t, gemm_ms,
-                2.0 * B * G * (I + H) / gemm_ms / 1e6);
-    // One step of a sequence: h @ W_hh^T packing W_hh each call, or reading it packed once.
-    const detail::PackedB packed(H, G, {w_hh.data(), 1, H});
-    const double step_ms = median_ms([&] {
-      detail::gemm(B, G, H, 1.0f, {h.data(), H, 1}, {w_hh.data(), 1, H}, 1.0f, pre.data(), G);
+    const double unpacked_ms = median_ms([&] {
+      lstm_cell_forward(p, x.data(), h.data(), c.data(), w_ih.data(), w_hh.data(), b.data(),
+                        b.data(), h2.data(), c2.data(), gates.data());
     });
-    const double packed_ms = median_ms([&] {
-      detail::gemm_packed_b(B, 1.0f, {h.data(), H, 1}, packed, 1.0f, pre.data(), G);
-    });
-    std::printf("%d threads: recurrent step GEMM %.3f ms, with W_hh packed once %.3f ms\n", t,
-                step_ms, packed_ms);
+    std::printf("%d threads: cell packed %.3f ms (%.0f GFLOP/s), with gates kept %.3f; its GEMM "
+                "alone %.3f ms (%.0f GFLOP/s); packing %.3f ms; cell packing per call %.3f ms\n",
+                threads, cell_ms, cell_gflop / cell_ms, cell_gates_ms, gemm_ms, cell_gflop / gemm_ms,
+                pack_ms, unpacked_ms);
+    const double fwd_ms = median_ms([&] {
+      lstm_sequence_forward(ps, x.data(), h.data(), c.data(), w_ih.data(), w_hh.data(), b.data(),
+                            b.data(), y.data(), h2.data(), c2.data(), sg.data(), cells.data());
+    }, 3);
+    const double bwd_ms = median_ms([&] {
+      lstm_sequence_backward(ps, x.data(), h.data(), c.data(), w_ih.data(), w_hh.data(), y.data(),
+                             sg.data(), cells.data(), dy.data(), nullptr, nullptr, dx.data(),
+                             dh0.data(), dc0.data(), dw_ih.data(), dw_hh.data(), db.data());
+    }, 3);
+    // The backward's GEMMs alone: T steps of dh = d_pre @ W_hh, then dx, dW_ih, dW_hh.
+    const detail::PackedB packed_hh(G, H, {w_hh.data(), H, 1});
+    const double bwd_gemm_ms = median_ms([&] {
+      for (index_t t = 0; t < T; ++t)
+        detail::gemm_packed_b(B, 1.0f, {d_pre.data() + t * B * G, G, 1}, packed_hh, 0.0f,
+                              dh0.data(), H);
+      detail::gemm(T * B, I, G, 1.0f, {d_pre.data(), G, 1}, {w_ih.data(), I, 1}, 0.0f, dx.data(), I);
+      detail::gemm(G, I, T * B, 1.0f, {d_pre.data(), 1, G}, {x.data(), I, 1}, 0.0f, dw_ih.data(), I);
+      detail::gemm(G, H, T * B, 1.0f, {d_pre.data(), 1, G}, {y.data(), H, 1}, 0.0f, dw_hh.data(), H);
+    }, 3);
+    const double fwd_flop = 2.0 * T * B * G * K, bwd_flop = 2.0 * fwd_flop;
+    std::printf("%d threads: sequence forward %.1f ms (%.0f GFLOP/s), backward %.1f ms (%.0f "
+                "GFLOP/s), the backward's GEMMs alone %.1f ms (%.0f GFLOP/s)\n",
+                threads, fwd_ms, fwd_flop / fwd_ms / 1e6, bwd_ms, bwd_flop / bwd_ms / 1e6,
+                bwd_gemm_ms, bwd_flop / bwd_gemm_ms / 1e6);
   }
 }

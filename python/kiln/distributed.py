@@ -32,7 +32,7 @@ import weakref
 
 import numpy as np
 
-from . import backends
+from . import backends, versions
 from .tensor import Tensor
 
 # Environment variables that say a launcher started this process as one of several
@@ -230,6 +230,7 @@ def all_reduce(tensor: Tensor, op: str = "mean") -> Tensor:
             be.copy_into(buf, be.divide(buf, be.full((), _world.size, buf.dtype)))
     if write_back is not None:
         write_back()
+    versions.bump(array)
     return tensor
 
 
@@ -296,6 +297,7 @@ def broadcast_parameters(module_or_params, root: int = 0) -> None:
                 t._array[...] = part
             else:
                 be.copy_into(t._array, be.from_numpy(np.ascontiguousarray(part)))
+            versions.bump(t._array)
 
 
 # ---- gradient averaging -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from . import autograd, backends
+from . import autograd, backends, versions
 
 
 class device:
@@ -233,6 +233,11 @@ class Tensor:
     def detach(self) -> "Tensor":
         return Tensor._wrap(self._array)
 
+    @property
+    def _version(self) -> int:
+        """How many in-place writes kiln has made to this tensor's storage (kiln.versions)."""
+        return versions.version(self._array)
+
     def _check_inplace(self) -> None:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("in-place change of a tensor that requires grad; wrap it in `with kiln.no_grad():`")
@@ -247,5 +252,6 @@ class Tensor:
         new = value._array if isinstance(value, Tensor) else np.asarray(value)
         if tuple(new.shape) == self.shape:
             backends.select(None, self._array).copy_into(self._array, new)  # keep the storage: a flat-buffer view
+            versions.bump(self._array)
         else:
             self._array = backends.select(None, new).astype(new, self.dtype)

@@ -1,3 +1,4 @@
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,42 @@ void lstm_cell_forward_binding(py::handle x_obj, py::handle h_obj, py::handle c_
   lstm_cell_forward(p, f32_data(x), f32_data(h), f32_data(c), f32_data(w_ih), f32_data(w_hh),
                     f32_data(b_ih), f32_data(b_hh), f32_mutable_data(h_new),
                     f32_mutable_data(c_new), f32_mutable_data(gates));
+}
+
+std::unique_ptr<LstmPackedWeights> lstm_pack_weights_binding(py::handle w_ih_obj, py::handle w_hh_obj) {
+  LstmArgs args("lstm_pack_weights");
+  const index_t H = args.hidden_size(w_hh_obj);
+  py::array w_ih = float32_array("lstm_pack_weights", "w_ih", w_ih_obj);
+  require_ndim("lstm_pack_weights", "w_ih", w_ih, {2});
+  w_ih = args.input("w_ih", w_ih_obj, {4 * H, w_ih.shape(1)});
+  const index_t I = w_ih.shape(1);
+  py::array w_hh = args.input("w_hh", w_hh_obj, {4 * H, H});
+  const LstmParams p{0, I, H, 1};
+  py::gil_scoped_release release;
+  return std::make_unique<LstmPackedWeights>(p, f32_data(w_ih), f32_data(w_hh));
+}
+
+void lstm_cell_forward_packed_binding(py::handle x_obj, py::handle h_obj, py::handle c_obj,
+                                      const LstmPackedWeights& w, py::handle b_ih_obj,
+                                      py::handle b_hh_obj, py::handle h_new_obj,
+                                      py::handle c_new_obj, py::handle gates_obj) {
+  LstmArgs args("lstm_cell_forward");
+  const std::vector<index_t> xs = args.x_shape(x_obj, 2);
+  const index_t B = xs[0], I = w.input_size(), H = w.hidden_size();
+  py::array x = args.input("x", x_obj, {B, I});
+  py::array h = args.input("h", h_obj, {B, H});
+  py::array c = args.input("c", c_obj, {B, H});
+  py::array b_ih = args.optional_input("b_ih", b_ih_obj, {4 * H});
+  py::array b_hh = args.optional_input("b_hh", b_hh_obj, {4 * H});
+  py::array h_new = args.output("h_new", h_new_obj, {B, H});
+  py::array c_new = args.output("c_new", c_new_obj, {B, H});
+  py::array gates = args.optional_output("gates", gates_obj, {B, 4 * H});
+  args.require_disjoint_outputs();
+
+  const LstmParams p{B, I, H, 1};
+  py::gil_scoped_release release;
+  lstm_cell_forward(p, w, f32_data(x), f32_data(h), f32_data(c), f32_data(b_ih), f32_data(b_hh),
+                    f32_mutable_data(h_new), f32_mutable_data(c_new), f32_mutable_data(gates));
 }
 
 void lstm_cell_backward_binding(py::handle x_obj, py::handle h_obj, py::handle c_obj,
@@ -147,6 +184,17 @@ void bind_lstm(py::module_& m) {
         "One LSTM cell step (torch.nn.LSTMCell), outputs written in place.\n"
         "x: (B, I); h, c: (B, H); w_ih: (4H, I); w_hh: (4H, H); b_ih, b_hh: (4H,) or None;\n"
         "h_new, c_new: (B, H); gates: (B, 4H) activated i, f, g, o, or None.");
+  py::class_<LstmPackedWeights>(m, "LstmPackedWeights",
+                                "An LSTM cell's weights packed for its fused GEMM (lstm_pack_weights).")
+      .def_property_readonly("input_size", &LstmPackedWeights::input_size)
+      .def_property_readonly("hidden_size", &LstmPackedWeights::hidden_size);
+  m.def("lstm_pack_weights", &lstm_pack_weights_binding, py::arg("w_ih"), py::arg("w_hh"),
+        "w_ih (4H, I) and w_hh (4H, H) packed once for lstm_cell_forward_packed: a copy,\n"
+        "independent of the arrays afterwards.");
+  m.def("lstm_cell_forward_packed", &lstm_cell_forward_packed_binding, py::arg("x"), py::arg("h"),
+        py::arg("c"), py::arg("packed"), py::arg("b_ih"), py::arg("b_hh"), py::arg("h_new"),
+        py::arg("c_new"), py::arg("gates"),
+        "lstm_cell_forward with the weights given packed (lstm_pack_weights).");
   m.def("lstm_cell_backward", &lstm_cell_backward_binding, py::arg("x"), py::arg("h"),
         py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("gates"), py::arg("c_new"),
         py::arg("dh_new"), py::arg("dc_new"), py::arg("dx"), py::arg("dh"), py::arg("dc"),

@@ -13,17 +13,49 @@
 // "gates" always means the activated i, f, g, o (B, 4H) that backward needs.
 #pragma once
 
+#include <memory>
+
 #include "kiln/common.hpp"
 
 namespace kiln {
+
+namespace detail {
+class PackedB;
+}
 
 struct LstmParams {
   index_t batch = 0, input_size = 0, hidden_size = 0, seq_len = 1;
 };
 
 // x (B, I), h (B, H), c (B, H) -> h_new (B, H), c_new (B, H), gates (B, 4H) or null.
+// Packs the weights for its GEMM on every call; LstmPackedWeights packs them once.
 void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, const float* c,
                        const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
+                       float* h_new, float* c_new, float* gates);
+
+// W_ih and W_hh copied once into the panels the cell's fused GEMM reads ([x h] against
+// [W_ih W_hh]^T, the four gates of every 16 units side by side), for many steps with the
+// same weights: about 4H * (I + H) floats, independent of the weights afterwards (a caller
+// that changes them makes a new one; nn.functional.lstm_cell keeps one per weight version).
+class LstmPackedWeights {
+ public:
+  // p.batch and p.seq_len are ignored.
+  LstmPackedWeights(const LstmParams& p, const float* w_ih, const float* w_hh);
+  ~LstmPackedWeights();
+  LstmPackedWeights(const LstmPackedWeights&) = delete;
+  LstmPackedWeights& operator=(const LstmPackedWeights&) = delete;
+  index_t input_size() const { return input_size_; }
+  index_t hidden_size() const { return hidden_size_; }
+  const detail::PackedB& panels() const { return *panels_; }
+
+ private:
+  index_t input_size_, hidden_size_;
+  std::unique_ptr<detail::PackedB> panels_;
+};
+
+// lstm_cell_forward with the weights packed: p's input and hidden sizes must be w's.
+void lstm_cell_forward(const LstmParams& p, const LstmPackedWeights& w, const float* x,
+                       const float* h, const float* c, const float* b_ih, const float* b_hh,
                        float* h_new, float* c_new, float* gates);
 
 // Gradients of one cell step, from its inputs x, h, c, its gates (B, 4H) and c_new (B, H),

@@ -310,17 +310,57 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
 
 // ---- B packed once, many products (PackedB) --------------------------------------
 
-PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
+namespace {
+
+// 64-byte aligned storage for the panels of n columns, k deep.
+float* allocate_panels(index_t k, index_t n, std::unique_ptr<float[]>& storage) {
   const index_t nr = cpu_kernels().gemm.nr;
   const index_t panels = (n + nr - 1) / nr;
-  storage_.reset(new float[static_cast<std::size_t>(panels * nr * k + 16)]);
-  const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
-  data_ = storage_.get() + ((64 - address % 64) % 64) / sizeof(float);
+  storage.reset(new float[static_cast<std::size_t>(panels * nr * k + 16)]);
+  const auto address = reinterpret_cast<std::uintptr_t>(storage.get());
+  return storage.get() + ((64 - address % 64) % 64) / sizeof(float);
+}
+
+}  // namespace
+
+PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
+  data_ = allocate_panels(k, n, storage_);
+  const index_t nr = cpu_kernels().gemm.nr;
   const int nthreads = threads_for(static_cast<double>(k) * n);
-  parallel_for(panels, nthreads, [&](index_t q) {
+  parallel_for((n + nr - 1) / nr, nthreads, [&](index_t q) {
     const index_t j = q * nr;
     pack_b(static_cast<int>(nr), k, std::min(nr, n - j), b.data + j * b.col_stride, b.row_stride,
            b.col_stride, data_ + j * k);
+  });
+}
+
+PackedB::PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vector<index_t>& columns)
+    : k_(0), n_(n) {
+  if (static_cast<index_t>(columns.size()) != n)
+    throw std::logic_error("PackedB: the column map must have one entry per column");
+  for (const DepthPart& part : parts) k_ += part.k;
+  data_ = allocate_panels(k_, n, storage_);
+  const index_t nr = cpu_kernels().gemm.nr;
+  const int nthreads = threads_for(static_cast<double>(k_) * n);
+  parallel_for((n + nr - 1) / nr, nthreads, [&](index_t q) {
+    float* panel = data_ + q * nr * k_;
+    index_t k0 = 0;  // the part's first row in B
+    for (const DepthPart& part : parts) {
+      // 16 rows of the panel at a time, column by column: each column's 16 floats are one
+      // cache line of a weight row (W^T's column), and the 16 x nr floats written stay in L1.
+      for (index_t p0 = 0; p0 < part.k; p0 += 16) {
+        const index_t rows = std::min<index_t>(16, part.k - p0);
+        float* out = panel + (k0 + p0) * nr;
+        for (index_t jj = 0; jj < nr; ++jj) {
+          const index_t j = q * nr + jj, column = j < n ? columns[j] : -1;
+          const float* src = part.b.data + (column < 0 ? 0 : column) * part.b.col_stride +
+                             p0 * part.b.row_stride;
+          for (index_t p = 0; p < rows; ++p)
+            out[p * nr + jj] = column < 0 ? 0.0f : src[p * part.b.row_stride];
+        }
+      }
+      k0 += part.k;
+    }
   });
 }
 
@@ -328,14 +368,16 @@ namespace {
 
 // C block (m x n, starting at column col0 of the packed B) through gemm_serial's loop
 // nest, reading B's panels in place.
+// row0: the block's first row in the whole C, for the epilogue.
 void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float alpha,
-                          StridedMatrix a, const PackedB& b, index_t col0, float beta, float* c,
-                          index_t ldc) {
+                          StridedMatrix a, const PackedB& b, index_t row0, index_t col0,
+                          float beta, float* c, index_t ldc, const BlockEpilogue* ep) {
   const int mr = kern.mr, nr = kern.nr;
   const index_t k = b.k();
   if (k == 0) {
     for (index_t i = 0; i < m; ++i)
       for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    if (ep) ep->run(row0, m, col0, n);
     return;
   }
   const index_t kc_max = std::min(kern.kc, k);
@@ -348,6 +390,7 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
     for (index_t pc = 0; pc < k; pc += kern.kc) {
       const index_t kc = std::min(kern.kc, k - pc);
       const float beta_block = pc == 0 ? beta : 1.0f;
+      const bool last_k = pc + kc == k;
       for (index_t ic = 0; ic < m; ic += kern.mc) {
         const index_t mc = std::min(kern.mc, m - ic);
         pack_a(mr, mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
@@ -361,6 +404,12 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
             const float* ap = packed_a + ir * kc;
             run_tile(kern, mr, nr, kc, ap, bp, ctile, ldc, rows, cols, alpha, beta_block, edge);
           }
+          // A group of columns is final for these rows: hand it on while it is in L1.
+          const index_t done = jr + cols;
+          if (ep && last_k && (done % ep->group == 0 || done == nc)) {
+            const index_t start = (done - 1) / ep->group * ep->group;
+            ep->run(row0 + ic, mc, col0 + jc + start, done - start);
+          }
         }
       }
     }
@@ -370,10 +419,12 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
 }  // namespace
 
 void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, float beta,
-                   float* c, index_t ldc, int nthreads) {
+                   float* c, index_t ldc, int nthreads, const BlockEpilogue* epilogue) {
   const index_t n = b.n(), k = b.k();
   if (m <= 0 || n <= 0) return;
   const GemmKernel& kern = cpu_kernels().gemm;
+  if (epilogue && (epilogue->group % kern.nr != 0 || kern.nc % epilogue->group != 0))
+    throw std::logic_error("gemm_packed_b: an epilogue group must be a multiple of NR dividing NC");
   if (kern.direct != nullptr && k > 0 && static_cast<double>(m) * n * k <= kDirectMaxVolume) {
     // gemm's small-product path, panel by panel (each is k x nr, row-major): the same
     // tiles and arithmetic, so the two stay bit-identical.
@@ -383,23 +434,25 @@ void gemm_packed_b(index_t m, float alpha, StridedMatrix a, const PackedB& b, fl
                                 nullptr, nullptr, false, nullptr};
       kern.direct(args);
     }
+    if (epilogue) epilogue->run(0, m, 0, n);
     return;
   }
   if (nthreads <= 0) nthreads = threads_for(2.0 * m * n * k);
+  const index_t col_align = epilogue ? epilogue->group : kern.nr;
   int tm = 1, tn = 1;
-  if (nthreads > 1) thread_grid(m, n, kern.mr, kern.nr, nthreads, tm, tn);
+  if (nthreads > 1) thread_grid(m, n, kern.mr, static_cast<int>(col_align), nthreads, tm, tn);
   if (tm * tn <= 1) {
-    gemm_packed_b_serial(kern, m, n, alpha, a, b, 0, beta, c, ldc);
+    gemm_packed_b_serial(kern, m, n, alpha, a, b, 0, 0, beta, c, ldc, epilogue);
     return;
   }
   parallel(tm * tn, [&](int t, int) {
     index_t i0, i1, j0, j1;
     split_range(m, t / tn, tm, kern.mr, i0, i1);
-    split_range(n, t % tn, tn, kern.nr, j0, j1);  // j0: a multiple of NR, a panel's start
+    split_range(n, t % tn, tn, col_align, j0, j1);  // j0: a multiple of NR, a panel's start
     if (i1 > i0 && j1 > j0) {
       const StridedMatrix a_part{a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
-      gemm_packed_b_serial(kern, i1 - i0, j1 - j0, alpha, a_part, b, j0, beta,
-                           c + i0 * ldc + j0, ldc);
+      gemm_packed_b_serial(kern, i1 - i0, j1 - j0, alpha, a_part, b, i0, j0, beta,
+                           c + i0 * ldc + j0, ldc, epilogue);
     }
   });
 }

@@ -1,13 +1,17 @@
 // LSTM forward and backward on the GEMM engine.
 //
 // Every product with a weight matrix is a detail::gemm call reading W (4H, K) through
-// strides, so W^T needs no copy. A sequence projects the inputs of all T steps in one
-// (T*B x 4H) GEMM with both biases fused into its epilogue; each step then adds one
-// recurrent GEMM into those gates (beta = 1) and runs one fused vectorised pass (gate
-// nonlinearities + cell update, lstm_gates.hpp). W_hh is packed into GEMM panels once
-// per sequence, not once per step. Backward mirrors it: the per-step fused pass fills a
-// (T, B, 4H) buffer of gate gradients and one GEMM against the packed W_hh carries dh
-// back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
+// strides, so W^T needs no copy. A step of the forward is one GEMM against weights packed
+// with the four gates of every 16 units side by side (i, f, g, o; 64 columns), whose
+// epilogue runs the gate nonlinearities and the cell update (lstm_gates.hpp) on each
+// block of rows x 64 columns as soon as it is final, while it is in L1: the
+// pre-activations never make a round trip through memory. The cell multiplies [x h] by
+// [W_ih W_hh]^T in one GEMM, its weights packed once per version (LstmPackedWeights) or
+// per call; a sequence projects the inputs of all T steps in one (T*B x 4H) GEMM with
+// both biases fused into its epilogue, and each step's recurrent GEMM against W_hh
+// (packed once per sequence) adds that projection in its gate pass. Backward: the
+// per-step fused pass fills a (T, B, 4H) buffer of gate gradients and one GEMM against
+// the packed W_hh carries dh back a step; then dW_ih and dx are each one GEMM over all steps, and dW_hh one GEMM
 // over steps 1..T-1 against y (plus one B-row update against h0, when given).
 //
 // Results do not depend on the thread count: the GEMM engine sums each element in a
@@ -101,7 +105,7 @@ void project_inputs(const LstmSizes& s, index_t rows, const float* x, const floa
                s.G, epilogue);
 }
 
-// The recurrent weights of a sequence, packed once for the GEMM of every step: B (k, n)
+// The recurrent weights of the backward, packed once for the GEMM of every step: B (k, n)
 // read through `b`. Null for a single step, where gemm() packs as it goes at no extra cost.
 std::unique_ptr<detail::PackedB> pack_for_steps(const LstmSizes& s, index_t k, index_t n,
                                                 StridedMatrix b) {
@@ -109,15 +113,80 @@ std::unique_ptr<detail::PackedB> pack_for_steps(const LstmSizes& s, index_t k, i
   return std::make_unique<detail::PackedB>(k, n, b);
 }
 
-// pre (B, 4H) += h (B, H) @ W_hh^T, from W_hh packed by pack_for_steps when not null.
-void add_recurrent(const LstmSizes& s, const float* h, const float* w_hh,
-                   const detail::PackedB* packed_w_hh, float* pre) {
-  if (packed_w_hh) {
-    detail::gemm_packed_b(s.B, 1.0f, row_major(h, s.H), *packed_w_hh, 1.0f, pre, s.G);
-  } else {
-    detail::gemm(s.B, s.G, s.H, 1.0f, row_major(h, s.H), transposed_weight(w_hh, s.H), 1.0f,
-                 pre, s.G);
+// The forward's packed weights hold the gates of kGateGroup units side by side: packed
+// column j is gate j % 64 / 16 of unit j / 64 * 16 + j % 16 (the zero column past H).
+constexpr index_t kGateGroup = 16;
+constexpr index_t kGroupColumns = 4 * kGateGroup;
+
+index_t packed_gate_columns(index_t H) {
+  return (H + kGateGroup - 1) / kGateGroup * kGroupColumns;
+}
+
+// Packed column -> the row of W (4H, k) it holds, -1 past the last unit.
+std::vector<index_t> interleaved_gates(index_t H) {
+  std::vector<index_t> columns(static_cast<std::size_t>(packed_gate_columns(H)));
+  for (index_t j = 0; j < static_cast<index_t>(columns.size()); ++j) {
+    const index_t unit = j / kGroupColumns * kGateGroup + j % kGateGroup;
+    const index_t gate = j % kGroupColumns / kGateGroup;
+    columns[j] = unit < H ? gate * H + unit : -1;
   }
+  return columns;
+}
+
+// W (4H, k) parts stacked along k, packed with the gates interleaved.
+std::unique_ptr<detail::PackedB> pack_gates(const char* kernel, const LstmSizes& s,
+                                            const std::vector<detail::DepthPart>& parts) {
+  index_t k = 0;
+  for (const detail::DepthPart& part : parts) k += part.k;
+  detail::checked_size(kernel, "the packed weights", packed_gate_columns(s.H), k);
+  return std::make_unique<detail::PackedB>(packed_gate_columns(s.H), parts, interleaved_gates(s.H));
+}
+
+// What one step's gate pass reads besides the GEMM's result, and writes (lstm_gates.hpp):
+// addend rows in the (B, 4H) layout (the bias, row stride 0; a sequence's input
+// projection; data null: none), the activated gates in that layout (null: not kept),
+// c_prev -> c_out and h_out (B, H).
+struct StepIo {
+  Rows addend;
+  float* gates;
+  Rows c_prev;
+  float* c_out;
+  float* h_out;
+};
+
+// The gate pass over rows [row0, row0 + rows) and packed columns [col0, col0 + cols) of
+// the pre-activations pre (row stride ldp, gates interleaved).
+void gate_block(const LstmSizes& s, const float* pre, index_t ldp, const StepIo& io,
+                index_t row0, index_t rows, index_t col0, index_t cols) {
+  const detail::LstmGatesForward kernel = detail::cpu_kernels().lstm_gates.forward;
+  for (index_t r = row0; r < row0 + rows; ++r) {
+    for (index_t col = col0; col < col0 + cols; col += kGroupColumns) {
+      const index_t u = col / kGroupColumns * kGateGroup, n = std::min(kGateGroup, s.H - u);
+      kernel(n, {pre + r * ldp + col, kGateGroup, io.addend.data ? io.addend.row(r) + u : nullptr,
+                 s.H, io.gates ? io.gates + r * s.G + u : nullptr, s.H, io.c_prev.row(r) + u,
+                 io.c_out + r * s.H + u, io.h_out + r * s.H + u});
+    }
+  }
+}
+
+// One forward step: scratch (B, packed columns) = a (B, k) @ w, each block run through
+// the gate pass as soon as the GEMM has finished it.
+void fused_step(const LstmSizes& s, StridedMatrix a, const detail::PackedB& w, float* scratch,
+                const StepIo& io) {
+  const index_t ldp = w.n();
+  const detail::BlockEpilogue epilogue{
+      kGroupColumns, [&](index_t row0, index_t rows, index_t col0, index_t cols) {
+        gate_block(s, scratch, ldp, io, row0, rows, col0, cols);
+      }};
+  detail::gemm_packed_b(s.B, 1.0f, a, w, 0.0f, scratch, ldp, 0, &epilogue);
+}
+
+// A step without a recurrent product (a sequence's first, from h0 = 0): the gate pass alone.
+void gates_only(const LstmSizes& s, const StepIo& io) {
+  const index_t np = packed_gate_columns(s.H);
+  const std::vector<float> zeros(static_cast<std::size_t>(np), 0.0f);
+  const int nthreads = detail::threads_for(kPointwiseFlopsPerUnit * s.B * s.H);
+  detail::parallel_for(s.B, nthreads, [&](index_t r) { gate_block(s, zeros.data(), 0, io, r, 1, 0, np); });
 }
 
 // Units of one batch row per work item of the gate passes: a multiple of 16, so a unit's
@@ -133,17 +202,6 @@ void for_each_gate_span(const LstmSizes& s, const Span& span) {
   detail::parallel_for(items, nthreads, [&](index_t item) {
     const index_t b = item / spans_per_row, j = (item % spans_per_row) * kGateSpan;
     span(b, j, std::min(kGateSpan, s.H - j));
-  });
-}
-
-// One step's gate nonlinearities and cell update, fused: the preactivations in
-// gates (B, 4H) become the activated i, f, g, o in place; c_out = f * c_prev + i * g,
-// h_out = o * tanh(c_out). c_out may be c_prev itself (each element is read first).
-void gates_forward(const LstmSizes& s, float* gates, Rows c_prev, float* c_out, float* h_out) {
-  const detail::LstmGatesForward kernel = detail::cpu_kernels().lstm_gates.forward;
-  for_each_gate_span(s, [&](index_t b, index_t j, index_t n) {
-    kernel(n, s.H, {gates + b * s.G + j, c_prev.row(b) + j, c_out + b * s.H + j,
-                    h_out + b * s.H + j});
   });
 }
 
@@ -194,25 +252,54 @@ void gradient_through_weight(const LstmSizes& s, index_t rows, index_t k, const 
 
 }  // namespace
 
+LstmPackedWeights::LstmPackedWeights(const LstmParams& p, const float* w_ih, const float* w_hh)
+    : input_size_(p.input_size), hidden_size_(p.hidden_size) {
+  constexpr const char* kFn = "lstm_pack_weights";
+  const LstmSizes s = check_sizes(kFn, {0, p.input_size, p.hidden_size, 1}, false);
+  require(kFn, "w_ih", w_ih, s.w_ih);
+  require(kFn, "w_hh", w_hh, s.w_hh);
+  panels_ = pack_gates(kFn, s, {{transposed_weight(w_ih, s.I), s.I}, {transposed_weight(w_hh, s.H), s.H}});
+}
+
+LstmPackedWeights::~LstmPackedWeights() = default;
+
+void lstm_cell_forward(const LstmParams& p, const LstmPackedWeights& w, const float* x,
+                       const float* h, const float* c, const float* b_ih, const float* b_hh,
+                       float* h_new, float* c_new, float* gates) {
+  constexpr const char* kFn = "lstm_cell_forward";
+  const LstmSizes s = check_sizes(kFn, p, false);
+  KILN_CHECK(w.input_size() == s.I && w.hidden_size() == s.H,
+             kFn << ": the packed weights are for input_size=" << w.input_size() << " hidden_size="
+                 << w.hidden_size() << ", not " << s.I << " and " << s.H);
+  require(kFn, "x", x, s.steps_x);
+  require(kFn, "h", h, s.state);
+  require(kFn, "c", c, s.state);
+  require(kFn, "h_new", h_new, s.state);
+  require(kFn, "c_new", c_new, s.state);
+  if (s.B == 0 || s.H == 0) return;
+
+  // [x h] side by side, the GEMM's A: one product over k = I + H.
+  const index_t k = s.I + s.H;
+  const std::unique_ptr<float[]> xh(new float[static_cast<std::size_t>(s.B * k)]);
+  for (index_t b = 0; b < s.B; ++b) {
+    std::copy(x + b * s.I, x + (b + 1) * s.I, xh.get() + b * k);
+    std::copy(h + b * s.H, h + (b + 1) * s.H, xh.get() + b * k + s.I);
+  }
+  std::vector<float> bias_storage;
+  const float* bias = combined_bias(b_ih, b_hh, s.G, bias_storage);
+  const std::unique_ptr<float[]> scratch(new float[static_cast<std::size_t>(s.B * w.panels().n())]);
+  fused_step(s, row_major(xh.get(), k), w.panels(), scratch.get(),
+             {Rows{bias, 0}, gates, Rows{c, s.H}, c_new, h_new});
+}
+
 void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, const float* c,
                        const float* w_ih, const float* w_hh, const float* b_ih, const float* b_hh,
                        float* h_new, float* c_new, float* gates) {
   constexpr const char* kFn = "lstm_cell_forward";
   const LstmSizes s = check_sizes(kFn, p, false);
-  require(kFn, "x", x, s.steps_x);
-  require(kFn, "h", h, s.state);
-  require(kFn, "c", c, s.state);
   require(kFn, "w_ih", w_ih, s.w_ih);
   require(kFn, "w_hh", w_hh, s.w_hh);
-  require(kFn, "h_new", h_new, s.state);
-  require(kFn, "c_new", c_new, s.state);
-
-  std::vector<float> gate_storage(gates ? 0 : static_cast<std::size_t>(s.steps_gates));
-  float* pre = gates ? gates : gate_storage.data();
-  std::vector<float> bias_storage;
-  project_inputs(s, s.B, x, w_ih, combined_bias(b_ih, b_hh, s.G, bias_storage), pre);
-  add_recurrent(s, h, w_hh, nullptr, pre);
-  gates_forward(s, pre, Rows{c, s.H}, c_new, h_new);
+  lstm_cell_forward(p, LstmPackedWeights(p, w_ih, w_hh), x, h, c, b_ih, b_hh, h_new, c_new, gates);
 }
 
 void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, const float* c,
@@ -265,17 +352,28 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
   std::vector<float> bias_storage;
   project_inputs(s, s.T * s.B, x, w_ih, combined_bias(b_ih, b_hh, s.G, bias_storage), all_gates);
 
-  // Without `cells`, c_n carries the running cell state, updated in place.
+  // Without `cells`, c_n carries the running cell state, updated in place. Each step's
+  // gate pass adds the input projection to the recurrent product and leaves the
+  // activated gates in its place.
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
-  const std::unique_ptr<detail::PackedB> packed_w_hh = pack_for_steps(s, s.H, s.G,
-                                                                      transposed_weight(w_hh, s.H));
-  for (index_t t = 0; t < s.T; ++t) {
+  std::unique_ptr<detail::PackedB> packed_w_hh;
+  std::unique_ptr<float[]> scratch;
+  if (s.T > 0 && s.B > 0) {
+    packed_w_hh = pack_gates(kFn, s, {{transposed_weight(w_hh, s.H), s.H}});
+    scratch.reset(new float[static_cast<std::size_t>(s.B * packed_w_hh->n())]);
+  }
+  for (index_t t = 0; t < (s.B > 0 ? s.T : 0); ++t) {
     float* pre = all_gates + t * step_gates;
     const float* h_prev = t == 0 ? h0 : y + (t - 1) * step_state;
-    if (h_prev) add_recurrent(s, h_prev, w_hh, packed_w_hh.get(), pre);  // a null h0 adds zero
     const float* c_prev = t == 0 ? c0 : (cells ? cells + (t - 1) * step_state : c_n);
     float* c_out = cells ? cells + t * step_state : c_n;
-    gates_forward(s, pre, rows_or_zeros(c_prev, s.H, zero_row), c_out, y + t * step_state);
+    const StepIo io{Rows{pre, s.G}, pre, rows_or_zeros(c_prev, s.H, zero_row), c_out,
+                    y + t * step_state};
+    if (h_prev) {
+      fused_step(s, row_major(h_prev, s.H), *packed_w_hh, scratch.get(), io);
+    } else {
+      gates_only(s, io);  // a null h0 adds zero
+    }
   }
 
   const float* h_last = s.T > 0 ? y + (s.T - 1) * step_state : h0;

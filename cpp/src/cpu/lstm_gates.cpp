@@ -7,8 +7,8 @@
 
 namespace kiln::detail {
 
-void lstm_gates_forward_portable(index_t n, index_t H, const LstmForwardSpan& span) {
-  gate_math::forward<Scalar>(n, H, span);
+void lstm_gates_forward_portable(index_t n, const LstmForwardSpan& span) {
+  gate_math::forward<Scalar>(n, span);
 }
 
 void lstm_gates_backward_portable(index_t n, index_t H, const LstmBackwardSpan& span) {

@@ -1,7 +1,8 @@
 // Internal: the fused LSTM gate passes, one per instruction set (portable, AVX2,
 // AVX-512; dispatch.cpp picks one). Each covers n consecutive hidden units of one batch
-// row; the gates of that row are four chunks of H floats (i, f, g, o), and every span
-// pointer below points at the span's first unit (the i chunk, for the gates).
+// row; the gates of a row are four chunks (i, f, g, o) a chunk stride apart (H in the
+// (B, 4H) layout, 16 in the cell GEMM's interleaved panels), and every span pointer below
+// points at the span's first unit (the i chunk, for the gates).
 //
 // The arithmetic of a unit does not depend on where a span starts, as long as spans
 // start at multiples of 16 units: results are the same for any split into threads.
@@ -11,10 +12,17 @@
 
 namespace kiln::detail {
 
-// Forward: pre-activations in gates -> activated i, f, g, o in place;
-// c_out = f * c_prev + i * g; h_out = o * tanh(c_out). c_out may equal c_prev.
+// Forward, run by the GEMM's epilogue on rows it has just finished: pre-activations
+// pre + addend (addend null: none) -> activated i, f, g, o into gates (null: not kept);
+// c_out = f * c_prev + i * g; h_out = o * tanh(c_out). c_out may equal c_prev, and gates
+// may equal addend (each vector is loaded before it is stored).
 struct LstmForwardSpan {
+  const float* pre;
+  index_t pre_chunk;
+  const float* addend;
+  index_t addend_chunk;
   float* gates;
+  index_t gates_chunk;
   const float* c_prev;
   float* c_out;
   float* h_out;
@@ -34,14 +42,14 @@ struct LstmBackwardSpan {
   float* dc_prev;
 };
 
-using LstmGatesForward = void (*)(index_t n, index_t H, const LstmForwardSpan& span);
+using LstmGatesForward = void (*)(index_t n, const LstmForwardSpan& span);
 using LstmGatesBackward = void (*)(index_t n, index_t H, const LstmBackwardSpan& span);
 
-void lstm_gates_forward_portable(index_t n, index_t H, const LstmForwardSpan& span);
+void lstm_gates_forward_portable(index_t n, const LstmForwardSpan& span);
 void lstm_gates_backward_portable(index_t n, index_t H, const LstmBackwardSpan& span);
-void lstm_gates_forward_avx2(index_t n, index_t H, const LstmForwardSpan& span);
+void lstm_gates_forward_avx2(index_t n, const LstmForwardSpan& span);
 void lstm_gates_backward_avx2(index_t n, index_t H, const LstmBackwardSpan& span);
-void lstm_gates_forward_avx512(index_t n, index_t H, const LstmForwardSpan& span);
+void lstm_gates_forward_avx512(index_t n, const LstmForwardSpan& span);
 void lstm_gates_backward_avx512(index_t n, index_t H, const LstmBackwardSpan& span);
 
 }  // namespace kiln::detail

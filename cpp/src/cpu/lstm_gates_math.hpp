@@ -113,32 +113,38 @@ inline void store_n(float* p, typename V::T v, int n) {
   }
 }
 
-// gates (pre-activations) -> activated i, f, g, o in place; c_out = f c_prev + i g;
-// h_out = o tanh(c_out). c_out may be c_prev (each vector is loaded before stored).
+// pre + addend -> activated i, f, g, o (into gates, when kept); c_out = f c_prev + i g;
+// h_out = o tanh(c_out). c_out may be c_prev and gates addend (loads precede stores).
 template <class V>
-inline void forward_vector(const LstmForwardSpan& s, index_t H, index_t j, int n) {
+inline void forward_vector(const LstmForwardSpan& s, index_t j, int n) {
   using T = typename V::T;
   auto load = [n](const float* p) { return load_n<V>(p, n); };
   auto store = [n](float* p, T v) { store_n<V>(p, v, n); };
-  float* gi = s.gates + j;
-  const T i = sigmoid<V>(load(gi));
-  const T f = sigmoid<V>(load(gi + H));
-  const T g = tanh<V>(load(gi + 2 * H));
-  const T o = sigmoid<V>(load(gi + 3 * H));
+  auto pre = [&](int chunk) {
+    const T v = load(s.pre + chunk * s.pre_chunk + j);
+    return s.addend ? V::add(v, load(s.addend + chunk * s.addend_chunk + j)) : v;
+  };
+  const T i = sigmoid<V>(pre(0));
+  const T f = sigmoid<V>(pre(1));
+  const T g = tanh<V>(pre(2));
+  const T o = sigmoid<V>(pre(3));
   const T c = V::fmadd(f, load(s.c_prev + j), V::mul(i, g));
-  store(gi, i);
-  store(gi + H, f);
-  store(gi + 2 * H, g);
-  store(gi + 3 * H, o);
+  if (s.gates) {
+    float* gi = s.gates + j;
+    store(gi, i);
+    store(gi + s.gates_chunk, f);
+    store(gi + 2 * s.gates_chunk, g);
+    store(gi + 3 * s.gates_chunk, o);
+  }
   store(s.c_out + j, c);
   store(s.h_out + j, V::mul(o, tanh<V>(c)));
 }
 
 template <class V>
-inline void forward(index_t n, index_t H, const LstmForwardSpan& s) {
+inline void forward(index_t n, const LstmForwardSpan& s) {
   index_t j = 0;
-  for (; j + V::width <= n; j += V::width) forward_vector<V>(s, H, j, V::width);
-  if (j < n) forward_vector<V>(s, H, j, static_cast<int>(n - j));
+  for (; j + V::width <= n; j += V::width) forward_vector<V>(s, j, V::width);
+  if (j < n) forward_vector<V>(s, j, static_cast<int>(n - j));
 }
 
 // dc = dc_next + dh o (1 - tanh(c_new)^2); d_pre = (dc g i(1-i), dc c_prev f(1-f),

@@ -87,5 +87,11 @@ class Backend:
         keep = (generator().random(shape, dtype=np.float32) >= p).astype(dtype) * (1.0 / (1.0 - p))
         return self.from_numpy(np.asarray(keep, dtype=dtype))
 
+    def lstm_pack_weights(self, w_ih, w_hh):
+        """The LSTM cell's weights prepared once for many steps (``kiln.ops.lstm_pack_weights``):
+        a handle ``lstm_cell_packed(x, h, c, packed, b_ih, b_hh, return_gates)`` takes, or
+        None (the default) where the backend prepares nothing and ``lstm_cell`` runs."""
+        return None
+
     def __repr__(self) -> str:
         return f"<kiln backend {self.name!r} on {self.device!r}>"

@@ -155,6 +155,16 @@ class CpuBackend(HostArrays):
         _C.lstm_cell_forward(*map(_f32, (x, h, c, w_ih, w_hh, b_ih, b_hh)), h_new, c_new, gates)
         return h_new, c_new, gates
 
+    def lstm_pack_weights(self, w_ih, w_hh):
+        return _C.lstm_pack_weights(_f32(w_ih), _f32(w_hh))
+
+    def lstm_cell_packed(self, x, h, c, packed, b_ih, b_hh, return_gates):
+        batch, hidden = h.shape
+        h_new, c_new = _empty(batch, hidden), _empty(batch, hidden)
+        gates = _empty(batch, 4 * hidden) if return_gates else None
+        _C.lstm_cell_forward_packed(_f32(x), _f32(h), _f32(c), packed, _f32(b_ih), _f32(b_hh), h_new, c_new, gates)
+        return h_new, c_new, gates
+
     def lstm_cell_backward(self, grad_h, grad_c, x, h, c, w_ih, w_hh, gates, c_new):
         (batch, inputs), hidden = x.shape, h.shape[1]
         grads = (_empty(batch, inputs), _empty(batch, hidden), _empty(batch, hidden),

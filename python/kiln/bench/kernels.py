@@ -119,6 +119,20 @@ def lstm_cell_case(batch: int, inputs: int, hidden: int) -> Case:
             return lambda: ops.lstm_cell(*args, backend=backend)[:2]
         return prepare
 
+    def kiln_layer(x):
+        """nn.LSTMCell under no_grad, as torch's row: its packed weights are kept across calls."""
+        import kiln
+        cell = kiln.nn.LSTMCell(inputs, hidden)
+        with kiln.no_grad():
+            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+                getattr(cell, name.replace("w_", "weight_").replace("b_", "bias_")).copy_(x[name])
+        tx, th, tc = (kiln.from_numpy(x[name]) for name in ("x", "h", "c"))
+
+        def run():
+            with kiln.no_grad():
+                return cell(tx, (th, tc))
+        return run
+
     def torch_cell(torch, x):
         cell = _load_torch_lstm(torch, torch.nn.LSTMCell(inputs, hidden), x)
         tx, th, tc = (torch.from_numpy(x[name]) for name in ("x", "h", "c"))
@@ -129,10 +143,13 @@ def lstm_cell_case(batch: int, inputs: int, hidden: int) -> Case:
         return run
 
     return Case("lstm_cell fwd", f"B={batch} I={inputs} H={hidden}", make,
-                _runners(numpy=kiln("numpy"), cpu=kiln("cpu"), torch=_torch_runner(torch_cell)),
+                _runners(numpy=kiln("numpy"), cpu=kiln_layer, **{"cpu ops": kiln("cpu")},
+                         torch=_torch_runner(torch_cell)),
                 flops=2.0 * batch * 4 * hidden * (inputs + hidden), bound="flops",
                 targets=[Target("numpy", at_least=1.5), Target("torch", at_least=2.5)],
-                notes=["torch: nn.LSTMCell under no_grad"], tolerance=1e-5 * np.sqrt(inputs + hidden))
+                notes=["cpu: kiln.nn.LSTMCell under no_grad (weights packed once); cpu ops: ops.lstm_cell "
+                       "on arrays (packed per call); numpy: ops.lstm_cell(backend='numpy'); "
+                       "torch: nn.LSTMCell under no_grad"], tolerance=1e-5 * np.sqrt(inputs + hidden))
 
 
 def lstm_sequence_case(steps: int, batch: int, inputs: int, hidden: int) -> Case:

@@ -32,6 +32,9 @@ def kernel_table(records: list[dict]) -> list[str]:
              f"{'vs numpy':>8} {'vs torch':>8}  targets (kiln)"]
     for record in records:
         backends = [b for b in BACKEND_ORDER if b in record["results"]]
+        extra = [b for b in record["results"] if b not in BACKEND_ORDER]  # more kiln rows ("cpu ops")
+        at = backends.index("torch") if "torch" in backends else len(backends)
+        backends[at:at] = extra
         if not record["kiln_built"]:
             backends.insert(backends.index("torch") if "torch" in backends else len(backends), KILN)
         for i, backend in enumerate(backends):

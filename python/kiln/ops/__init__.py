@@ -13,7 +13,7 @@ from .adam import adam_step
 from .conv2d import conv2d, conv2d_backward
 from .embedding import embedding, embedding_backward
 from .losses import bce_with_logits, mse, softmax_cross_entropy
-from .lstm import lstm_cell, lstm_cell_backward, lstm_sequence, lstm_sequence_backward
+from .lstm import lstm_cell, lstm_cell_backward, lstm_pack_weights, lstm_sequence, lstm_sequence_backward
 from .linear import linear_backward
 from .matmul import matmul
 from .pointwise import (gelu, gelu_backward, log_softmax, log_softmax_backward, relu, relu_backward,
@@ -35,7 +35,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "gelu",
     "relu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-    "lstm_cell", "lstm_cell_backward", "lstm_sequence", "lstm_sequence_backward",
+    "lstm_cell", "lstm_cell_backward", "lstm_pack_weights", "lstm_sequence", "lstm_sequence_backward",
     "conv2d", "conv2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "adam_step",

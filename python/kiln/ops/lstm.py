@@ -52,7 +52,27 @@ def _lstm_x(fn: str, x, ndim: int, layout: str) -> np.ndarray:
     return x
 
 
-def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_gates=False, backend=None):
+def lstm_pack_weights(w_ih, w_hh, *, backend=None):
+    """The cell's weights prepared once for many ``lstm_cell`` steps (``packed=``): on the cpu
+    backend a copy in the layout of its fused GEMM (about the weights' size), independent of
+    the arrays afterwards, so the caller makes a new one when they change
+    (nn.functional.lstm_cell keeps one per version of its weights). None where the backend
+    prepares nothing.
+
+    Args:
+        w_ih: (4H, I). w_hh: (4H, H).
+    """
+    fn = "lstm_pack_weights"
+    be = backends.select(backend, w_ih, w_hh)
+    w_ih = _arrays.float_array(fn, "w_ih", w_ih)
+    if w_ih.ndim != 2:
+        raise ValueError(f"{fn}: w_ih must have shape (4*H, I), got {w_ih.shape}")
+    w_ih, w_hh, _, _, hidden = _lstm_weights(fn, w_ih.shape[1], w_ih, w_hh, None, None)
+    _lstm_check_sizes(fn, 1, 0, w_ih.shape[1], hidden)
+    return be.lstm_pack_weights(w_ih, w_hh)
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_gates=False, packed=None, backend=None):
     """One LSTM cell step, as torch.nn.LSTMCell.
 
     pre = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, chunked i, f, g, o; i, f, o = sigmoid,
@@ -61,6 +81,8 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_gates=False, 
     Args:
         x: (B, I). h, c: (B, H). w_ih: (4H, I). w_hh: (4H, H). b_ih, b_hh: (4H,) or None.
         return_gates: also return the gates, which ``lstm_cell_backward`` takes.
+        packed: ``lstm_pack_weights(w_ih, w_hh)`` of these very weights, or None (the
+            backend then prepares them on this call).
     Returns:
         (h_new (B, H), c_new (B, H)), as torch.nn.LSTMCell; with ``return_gates``,
         (h_new, c_new, gates (B, 4H): the activated i, f, g, o).
@@ -75,7 +97,10 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_gates=False, 
     _lstm_require_shape(fn, "h", h, (batch, hidden), "(B, H)")
     _lstm_require_shape(fn, "c", c, (batch, hidden), "(B, H)")
     _lstm_check_sizes(fn, 1, batch, inputs, hidden)
-    h_new, c_new, gates = be.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    if packed is None:
+        h_new, c_new, gates = be.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    else:
+        h_new, c_new, gates = be.lstm_cell_packed(x, h, c, packed, b_ih, b_hh, return_gates)
     return (h_new, c_new, gates) if return_gates else (h_new, c_new)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import versions
 from .optimizer import Optimizer, _hyperparameter
 
 
@@ -60,6 +61,7 @@ class LBFGS(Optimizer):
         be = flat.backend
         data = be.to_numpy(flat.data)
         be.copy_into(flat.data, be.from_numpy((data.astype(np.float64) + step).astype(data.dtype)))
+        versions.bump(flat.data)
 
     def step(self, closure):
         if closure is None:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .. import _args, backends
+from .. import _args, backends, versions
 from ..autograd import GradBuffer
 from ..tensor import Tensor
 
@@ -140,6 +140,7 @@ class Optimizer:
                 flat.lockstep = False
                 for i in have:
                     self._update(group, state, flat.segment(i), flat, np.array([i]))
+            versions.bump(flat.data)  # the parameters are views of it: caches of them are stale
         return loss
 
     def _update(self, group: dict, state: dict, segment: slice, flat: _FlatGroup,

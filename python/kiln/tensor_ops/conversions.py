@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backends, ops
+from .. import backends, ops, versions
 from ..random import generator
 from ..tensor import Tensor, device
 from ._common import _operand, _record, as_tensor
@@ -137,6 +137,7 @@ def _inplace(x, value):
     x._check_inplace()
     be = backends.select(None, x._array)
     be.copy_into(x._array, value(be, x._array))
+    versions.bump(x._array)
     return x
 
 
@@ -147,6 +148,7 @@ def zero_(x):
 def fill_(x, value):
     x._check_inplace()
     backends.select(None, x._array).fill(x._array, value)
+    versions.bump(x._array)
     return x
 
 

@@ -10,7 +10,7 @@ from builtins import max as builtins_max, sum as builtins_sum
 
 import numpy as np
 
-from .. import backends
+from .. import backends, versions
 from ..autograd import PermuteBackward, ReshapeBackward, edges
 from ..tensor import Tensor
 from ._common import _operand, _record, _shape_arg, as_tensor
@@ -208,6 +208,7 @@ def setitem(x, index, value):
     x._check_inplace()
     be = backends.select(None, x._array)
     be.setitem(x._array, _index_of(index), _operand(value, x._array, be))
+    versions.bump(x._array)
 
 
 def iterate(x):

@@ -10,8 +10,8 @@
 
 namespace kiln::detail {
 
-void lstm_gates_forward_avx2(index_t n, index_t H, const LstmForwardSpan& span) {
-  gate_math::forward<gate_math::VecOps<avx2::Vec>>(n, H, span);
+void lstm_gates_forward_avx2(index_t n, const LstmForwardSpan& span) {
+  gate_math::forward<gate_math::VecOps<avx2::Vec>>(n, span);
 }
 
 void lstm_gates_backward_avx2(index_t n, index_t H, const LstmBackwardSpan& span) {

@@ -16,8 +16,8 @@
 
 namespace kiln::detail {
 
-void lstm_gates_forward_avx512(index_t n, index_t H, const LstmForwardSpan& span) {
-  gate_math::forward<gate_math::VecOps<avx512::Vec>>(n, H, span);
+void lstm_gates_forward_avx512(index_t n, const LstmForwardSpan& span) {
+  gate_math::forward<gate_math::VecOps<avx512::Vec>>(n, span);
 }
 
 void lstm_gates_backward_avx512(index_t n, index_t H, const LstmBackwardSpan& span) {

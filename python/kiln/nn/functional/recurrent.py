@@ -3,11 +3,19 @@
 Both are one forward kernel and one backward kernel (backward through time inside the
 kernel), recorded as one multi-output node: y, h_n and c_n (or h' and c') hang off it, so
 its backward runs once with all their gradients.
+
+A cell step reads its weights packed for the backend's fused GEMM (``ops.lstm_pack_weights``),
+packed once per version of them: the cache below keeps, per w_hh Tensor, the arrays it
+packed and their storage versions (kiln.versions), so any in-place write to either weight
+(an optimizer step, copy_, load_state_dict, ...) or a new array behind the Tensor packs
+anew on the next step. The entry goes when the Tensor does.
 """
 
 from __future__ import annotations
 
-from ... import backends, ops
+import weakref
+
+from ... import backends, ops, versions
 from ...autograd import edges, kernel_node
 from ...tensor import Tensor
 from ...tensor_ops import as_tensor
@@ -54,6 +62,24 @@ def lstm_layer(x, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor 
     return _outputs(be, (y, h_n, c_n), W_ih.dtype, node)
 
 
+# id(w_hh Tensor) -> (backend, W_ih, W_hh, their versions, packed handle or None)
+_packed_weights: dict[int, tuple] = {}
+
+
+def _packed(be, w_hh: Tensor, W_ih, W_hh):
+    """The backend's packed copy of (W_ih, W_hh), made again only after a write to either."""
+    key = id(w_hh)
+    now = (versions.version(W_ih), versions.version(W_hh))
+    entry = _packed_weights.get(key)
+    if entry is not None and entry[0] is be and entry[1] is W_ih and entry[2] is W_hh and entry[3] == now:
+        return entry[4]
+    if entry is None:
+        weakref.finalize(w_hh, _packed_weights.pop, key, None)
+    packed = ops.lstm_pack_weights(W_ih, W_hh, backend=be)
+    _packed_weights[key] = (be, W_ih, W_hh, now, packed)
+    return packed
+
+
 def lstm_cell(x, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
               b_hh: Tensor | None = None):
     """One LSTMCell step: x (B, I), h and c (B, H) -> (h', c') (B, H); gates i, f, g, o."""
@@ -61,9 +87,10 @@ def lstm_cell(x, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
     parents = (x, h, c, w_ih, w_hh, b_ih, b_hh)
     X, Hs, Cs, W_ih, W_hh, B_ih, B_hh = _arrays(*parents)
     be = backends.select(None, X, W_ih, W_hh)
-    h_new, c_new, gates = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh, return_gates=True,
-                                           backend=be)
     e = edges(parents)
+    out = ops.lstm_cell(X, Hs, Cs, W_ih, W_hh, B_ih, B_hh, return_gates=e is not None,
+                        packed=_packed(be, w_hh, W_ih, W_hh), backend=be)
+    h_new, c_new, gates = out if e is not None else (*out, None)
 
     def backward(grads):
         gh, gc = grads
