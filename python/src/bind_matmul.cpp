@@ -20,6 +20,7 @@
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "kiln/matmul.hpp"
+#include "kiln/transpose.hpp"
 
 namespace kiln::bind {
 namespace {
@@ -307,6 +308,33 @@ PyMethodDef matmul_def = {
     "None). a: (m, k) or (k, m) if transpose_a, optionally with a leading batch axis; b likewise\n"
     "(k, n) or (n, k); out: (m, n) or (batch, m, n); bias: (n,)."};
 
+// The layout copy of a transposed operand (a Keras kernel read as an (out, in) weight) for the
+// kernels that read row-major operands only.
+// src: a float32 (rows, cols) view whose columns are contiguous (the transpose of a row-major
+// matrix, rows spaced by any leading dimension); dst: a C-contiguous (rows, cols) output.
+void transpose_copy_binding(py::handle src_obj, py::handle dst_obj) {
+  constexpr const char* kFn = "transpose_copy";
+  py::array src = float32_array(kFn, "src", src_obj);
+  py::array dst = float32_array(kFn, "dst", dst_obj);
+  require_ndim(kFn, "src", src, {2});
+  const index_t rows = src.shape(0), cols = src.shape(1);
+  require_shape(kFn, "dst", dst, {rows, cols});
+  require_c_contiguous(kFn, "dst", dst);
+  require_writeable(kFn, "dst", dst);
+  require_no_overlap(kFn, "dst", dst, {{"src", &src}});
+  const auto item = static_cast<py::ssize_t>(sizeof(float));
+  const py::ssize_t ld = src.strides(1) / item;
+  if ((rows > 1 && src.strides(0) != item) || src.strides(1) % item != 0 || (cols > 1 && ld < rows)) {
+    throw py::value_error(std::string(kFn) + ": src must be the transpose of a row-major matrix (strides (4, 4*ld), "
+                          "ld >= rows), got strides (" + std::to_string(src.strides(0)) + ", " +
+                          std::to_string(src.strides(1)) + ")");
+  }
+  const float* s = f32_data(src);
+  float* d = f32_mutable_data(dst);
+  py::gil_scoped_release release;
+  transpose_copy(rows, cols, s, cols > 1 ? ld : std::max<index_t>(rows, 1), d);
+}
+
 }  // namespace
 
 void bind_matmul(py::module_& m) {
@@ -316,6 +344,9 @@ void bind_matmul(py::module_& m) {
   PyObject* fn = PyCFunction_NewEx(&matmul_def, nullptr, m.attr("__name__").ptr());
   if (fn == nullptr) throw py::error_already_set();
   m.add_object("matmul", py::reinterpret_steal<py::object>(fn));
+  m.def("transpose_copy", &transpose_copy_binding, py::arg("src"), py::arg("dst"),
+        "dst (rows, cols) C-contiguous = src, a transposed view of a row-major matrix (the layout copy "
+        "a transposed weight needs), in cache-sized tiles.");
 }
 
 }  // namespace kiln::bind

@@ -14,7 +14,7 @@ import numpy as np
 from .. import cuda, ops
 from .case import Case, Target
 from .machine import torch_module
-from .training import GPT, GPT_TINY, gpt_inputs, gpt_step_runner, source_tree_available
+from .training import GPT, GPT_TINY, gpt_inputs, gpt_step_runner
 
 BASE = "cuda"
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
@@ -210,14 +210,11 @@ def device_cases(tiny: bool = False) -> list[Case]:
         cases = [gemm_case(4096, False), gemm_case(4096, True), conv_case(64, 64, 56, 64, False),
                  conv_case(64, 64, 56, 64, True), lstm_cell_case(64, 256, 1024), adam_case(100_000_000),
                  gpt_case(GPT)]
-    return [case for case in cases if case is not None]  # the GPT case needs the source tree's example
+    return cases
 
 
-def gpt_case(sizes: dict) -> Case | None:
-    """examples/gpt_char.py's training step on each device (issue 12's bench row, on the GPU);
-    None without the source tree."""
-    if not source_tree_available():
-        return None
+def gpt_case(sizes: dict) -> Case:
+    """examples/gpt_char.py's training step on each device (issue 12's bench row, on the GPU)."""
     runners = {"cpu": gpt_step_runner("kiln", "cpu", sizes), "cuda": gpt_step_runner("kiln", "cuda", sizes,
                                                                                      after=cuda.synchronize)}
     if torch_module() is not None:

@@ -52,14 +52,14 @@ CONFIGS = [  # name, ranks, threads per rank, global batch, bucket KB (None: --b
 
 def _worker(args) -> None:
     from .. import distributed, get_num_threads, keras
-    from .training import EXAMPLES, _digits, _load
+    from .models import digits, digits_cnn_keras
 
     distributed.BUCKET_BYTES = int(args.bucket_kb * 1024)
     distributed.init(verbose=False)
     keras.utils.set_random_seed(0)
-    images, labels = _digits(None)
+    images, labels = digits(None)
     x = images.reshape(-1, 8, 8, 1)
-    model = _load(EXAMPLES, "digits_cnn").build_model()
+    model = digits_cnn_keras(keras)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     times = []
     for epoch in range(args.epochs + 1):

@@ -29,7 +29,8 @@ import subprocess
 import sys
 import time
 
-from .training import REPO  # the source tree: the examples are its programs, not the package
+# the source tree: the examples are its programs, not the package's
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 EXAMPLES = ["tfidf_mlp", "breast_cancer_classifier", "regression_mlp", "next_word_lstm", "sentiment_lstm",
             "digits_cnn", "digits_mlp"]

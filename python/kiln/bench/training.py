@@ -1,17 +1,14 @@
-"""Whole-model cases: one training epoch of the digits CNN and of the TF-IDF MLP (kiln's
-Keras examples vs their PyTorch twins), and one batch-32 step of the digits MLP with the
-share of its time spent outside kiln's kernels (issue 3).
+"""Whole-model cases: one training epoch of the digits CNN, the TF-IDF MLP and the next-word LSTM
+(kiln's Keras models vs their PyTorch twins), one batch-32 step of the digits MLP with the share
+of its time spent outside kiln's kernels (issue 3), and one step of the small GPT (issue 12).
 
-The models come from the programs themselves (examples/*.py and examples/torch_twins/*.py,
-loaded by path), so the benchmark trains exactly what those programs train. They live in
-the source tree, not the wheel: without it these cases are left out, with a note.
+The models are the example programs' (examples/*.py, examples/torch_twins/*.py), kept in
+``bench.models`` so that the cases run from an installed package as well as from a checkout.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 import time
 
 import numpy as np
@@ -22,40 +19,11 @@ from .. import optim as kiln_optim
 from .. import profiler
 from ..backends import use_backend
 from ..factories import tensor as kiln_tensor
+from . import models
 from .case import Case, Target
 from .machine import torch_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-EXAMPLES = os.path.join(REPO, "examples")
-TWINS = os.path.join(REPO, "examples", "torch_twins")
 BATCH = 32
-
-
-def source_tree_available() -> bool:
-    return os.path.isdir(EXAMPLES) and os.path.isdir(TWINS)
-
-
-def _load(folder: str, name: str):
-    """examples/<name>.py or examples/torch_twins/<name>.py as a module of its own name-space."""
-    if folder == TWINS and TWINS not in sys.path:
-        sys.path.insert(0, TWINS)  # the twins import their shared keras_like module
-    module_name = f"kiln_bench_{'twin' if folder == TWINS else 'example'}_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, os.path.join(folder, f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[module_name] = module
-    return sys.modules[module_name]
-
-
-def _digits(limit: int | None):
-    """The examples' training split of scikit-learn's digits: (images (n, 8, 8) in [0, 1], labels)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    digits = load_digits()
-    x, _, y, _ = train_test_split((digits.images / 16.0).astype(np.float32), digits.target, test_size=0.2,
-                                  stratify=digits.target, random_state=0)
-    return x[:limit], y[:limit]
 
 
 def _torch_epoch(torch, model, optimizer, batches):
@@ -83,54 +51,55 @@ def _train_step(model, criterion, optimizer, inputs, targets) -> float:
     return loss.item()
 
 
-def _keras_epoch_runner(build):
+def _keras_epoch_runner(build, optimizer="adam", loss="sparse_categorical_crossentropy"):
     def prepare(x):
         keras.utils.set_random_seed(0)
         model = build(x)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss,
+                      metrics=["accuracy"])
         return lambda: model.fit(x["x"], x["y"], batch_size=BATCH, epochs=1, verbose=0)
     return prepare
 
 
+def _shuffled(torch, inputs, labels):
+    """The twins' batches: a fresh permutation each epoch, split into BATCH-sized index sets."""
+    return lambda: ((inputs[i], labels[i]) for i in torch.randperm(len(labels)).split(BATCH))
+
+
 def digits_cnn_case(limit: int | None = None) -> Case:
-    example = _load(EXAMPLES, "digits_cnn")
     torch = torch_module()
 
     def make(rng):
-        images, labels = _digits(limit)
+        images, labels = models.digits(limit)
         return {"x": images[..., None], "y": labels}
 
     def torch_runner(x):
-        twin = _load(TWINS, "digits_cnn")
         torch.manual_seed(0)
-        model = twin.keras_init_(twin.DigitsCNN())
-        optimizer = twin.keras_adam(model.parameters())
+        model = models.digits_cnn_torch(torch)
+        optimizer = models.keras_adam(torch, model.parameters())
         images = torch.from_numpy(np.ascontiguousarray(x["x"].transpose(0, 3, 1, 2)))
-        labels = torch.from_numpy(x["y"])
-        batches = lambda: ((images[i], labels[i]) for i in torch.randperm(len(labels)).split(BATCH))  # noqa: E731
-        return lambda: _torch_epoch(torch, model, optimizer, batches)
+        return lambda: _torch_epoch(torch, model, optimizer, _shuffled(torch, images, torch.from_numpy(x["y"])))
 
-    runners = {"cpu": _keras_epoch_runner(lambda x: example.build_model())}
+    runners = {"cpu": _keras_epoch_runner(lambda x: models.digits_cnn_keras(keras))}
     if torch is not None:
         runners["torch"] = torch_runner
     return Case("training", f"digits CNN, one epoch ({limit or 1437} images, batch {BATCH})", make, runners,
                 targets=[Target("torch", at_least=1.5)], comparable=False,
-                notes=["kiln: examples/digits_cnn.py build_model + fit(epochs=1); torch: its twin's DigitsCNN"])
+                notes=["kiln: examples/digits_cnn.py's model, fit(epochs=1); torch: its twin's DigitsCNN"])
 
 
-def tfidf_mlp_case() -> Case:
-    example = _load(EXAMPLES, "tfidf_mlp")
+def tfidf_mlp_case(rows: int = 4200) -> Case:
     torch = torch_module()
+    classes = 4
 
     def make(rng):
-        x_train, y_train, _, _ = example.prepare_data(0)
-        return {"x": x_train, "y": y_train}
+        x, y = models.tfidf_like(rng, rows=rows, classes=classes)
+        return {"x": x, "y": y}
 
     def torch_runner(x):
-        twin = _load(TWINS, "tfidf_mlp")
         torch.manual_seed(0)
-        model = twin.build_model(x["x"].shape[1], len(example.CATEGORIES))
-        optimizer = twin.keras_adam(model.parameters())
+        model = models.tfidf_mlp_torch(torch, x["x"].shape[1], classes)
+        optimizer = models.keras_adam(torch, model.parameters())
         labels = torch.from_numpy(x["y"]).long()
 
         def batches():  # densified one batch at a time, as PyTorch users write it
@@ -138,27 +107,56 @@ def tfidf_mlp_case() -> Case:
                 yield torch.tensor(x["x"][idx.numpy()].toarray()), labels[idx]
         return lambda: _torch_epoch(torch, model, optimizer, batches)
 
-    runners = {"cpu": _keras_epoch_runner(lambda x: example.build_model(x["x"].shape[1], len(example.CATEGORIES)))}
+    runners = {"cpu": _keras_epoch_runner(lambda x: models.tfidf_mlp_keras(keras, x["x"].shape[1], classes))}
     if torch is not None:
         runners["torch"] = torch_runner
     return Case("training", f"TF-IDF MLP, one epoch (sparse input, batch {BATCH})", make, runners,
                 targets=[Target("torch", at_least=5.0)], comparable=False,
-                notes=["kiln: examples/tfidf_mlp.py fit on the SciPy CSR matrix; "
+                notes=["kiln: examples/tfidf_mlp.py's model fit on a SciPy CSR matrix of its shape (generated); "
                        "torch: its twin, each batch densified with toarray()"])
 
 
+def next_word_case(sizes: dict = models.NEXT_WORD) -> Case:
+    torch = torch_module()
+    vocab, context, embedding, hidden = (sizes[k] for k in ("vocab", "context", "embedding", "hidden"))
+
+    def make(rng):
+        ids, labels = models.next_word_data(rng, vocab, context, sizes["samples"])
+        return {"x": ids, "y": keras.utils.to_categorical(labels, num_classes=vocab), "labels": labels}
+
+    def torch_runner(x):
+        torch.manual_seed(0)
+        model = models.next_word_torch(torch, vocab, embedding, hidden)
+        optimizer = models.keras_adam(torch, model.parameters(), lr=sizes["lr"])
+        ids, labels = torch.from_numpy(x["x"]), torch.from_numpy(x["labels"])
+        return lambda: _torch_epoch(torch, model, optimizer, _shuffled(torch, ids, labels))
+
+    runners = {"cpu": _keras_epoch_runner(lambda x: models.next_word_keras(keras, vocab, context, embedding, hidden),
+                                          optimizer=lambda: keras.optimizers.Adam(learning_rate=sizes["lr"]),
+                                          loss="categorical_crossentropy")}
+    if torch is not None:
+        runners["torch"] = torch_runner
+    return Case("training", f"next-word LSTM, one epoch ({sizes['samples']} prefixes of {context} ids, "
+                f"Embedding {embedding} -> LSTM({hidden}) -> Dense({vocab}), batch {BATCH})", make, runners,
+                targets=[Target("torch", at_least=1.5)], comparable=False,
+                notes=["kiln: examples/next_word_lstm.py's functional model, one-hot labels, fit(epochs=1); "
+                       "torch: its twin (CrossEntropyLoss on the ids); generated Zipf word ids"])
+
+
 def digits_mlp_step_case(profile_steps: int = 1000) -> Case:
-    example = _load(EXAMPLES, "digits_mlp")
     torch = torch_module()
 
     def make(rng):
-        images, labels = _digits(BATCH)
+        images, labels = models.digits(BATCH)
         return {"x": images.reshape(BATCH, 64), "y": labels}
 
     def kiln_runner(backend):
+        import kiln
+
         def prepare(x):
             with use_backend(backend):
-                model = example.MLP()
+                kiln.manual_seed(0)
+                model = models.digits_mlp(kiln)
                 criterion = kiln_nn.CrossEntropyLoss()
                 optimizer = kiln_optim.Adam(model.parameters(), lr=1e-3)
                 inputs, targets = kiln_tensor(x["x"]), kiln_tensor(x["y"])
@@ -170,8 +168,8 @@ def digits_mlp_step_case(profile_steps: int = 1000) -> Case:
         return prepare
 
     def torch_runner(x):
-        twin = _load(TWINS, "digits_mlp")
-        model = twin.MLP()
+        torch.manual_seed(0)
+        model = models.digits_mlp(torch)
         criterion = torch.nn.CrossEntropyLoss()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         inputs, targets = torch.from_numpy(x["x"]), torch.from_numpy(x["y"])
@@ -218,25 +216,7 @@ def digits_mlp_step_case(profile_steps: int = 1000) -> Case:
 
 GPT = dict(context=256, width=128, layers=4, heads=4, batch=8, vocab=92)  # issue 12's bench row
 GPT_TINY = dict(context=16, width=32, layers=1, heads=2, batch=2, vocab=11)
-
-
-def _gpt_example(lib: str):
-    """examples/gpt_char.py imported with its library, "kiln" or "torch" (it reads GPT_CHAR_LIB)."""
-    module_name = f"kiln_bench_gpt_char_{lib}"
-    if module_name not in sys.modules:
-        previous = os.environ.get("GPT_CHAR_LIB")
-        os.environ["GPT_CHAR_LIB"] = lib
-        try:
-            spec = importlib.util.spec_from_file_location(module_name, os.path.join(EXAMPLES, "gpt_char.py"))
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        finally:
-            if previous is None:
-                del os.environ["GPT_CHAR_LIB"]
-            else:
-                os.environ["GPT_CHAR_LIB"] = previous
-        sys.modules[module_name] = module
-    return sys.modules[module_name]
+NEXT_WORD_TINY = dict(models.NEXT_WORD, vocab=50, context=5, embedding=8, hidden=16, samples=2 * BATCH)
 
 
 def gpt_inputs(sizes: dict):
@@ -250,19 +230,19 @@ def gpt_step_runner(lib: str, device: str, sizes: dict, after=None):
     """prepare(inputs) -> one AdamW training step (clipped at norm 1) of examples/gpt_char.py's GPT
     on ``lib`` ("kiln" or "torch") and ``device``; ``after`` runs at the end of each step (a sync)."""
     def prepare(x):
-        example = _gpt_example(lib)
-        example.torch.manual_seed(0)
-        model = example.GPT(sizes["vocab"], sizes["context"], sizes["width"], sizes["layers"], sizes["heads"])
-        model = model.to(device)
-        optimizer = example.adamw(model, 1e-3)
-        inputs = example.torch.from_numpy(x["x"]).to(device)
-        targets = example.torch.from_numpy(x["y"]).to(device)
+        module = importlib.import_module(lib)
+        module.manual_seed(0)
+        model = models.gpt(module, sizes["vocab"], sizes["context"], sizes["width"], sizes["layers"],
+                           sizes["heads"]).to(device)
+        optimizer = models.adamw(module, model, 1e-3)
+        inputs = module.from_numpy(x["x"]).to(device)
+        targets = module.from_numpy(x["y"]).to(device)
 
         def step():
             _, loss = model(inputs, targets)
             optimizer.zero_grad()
             loss.backward()
-            example.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            module.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             if after is not None:
                 after()
@@ -285,10 +265,9 @@ def gpt_step_case(sizes: dict = GPT) -> Case:
 
 def training_cases(tiny: bool = False) -> tuple[list[Case], list[str]]:
     """The whole-model cases, and notes on any left out."""
-    if not source_tree_available():
-        return [], [f"training cases left out: {EXAMPLES} and {TWINS} are not here (run from a source checkout)"]
-    if importlib.util.find_spec("sklearn") is None:  # the examples' data
-        return [], ["training cases left out: scikit-learn is not importable (pip install 'kiln[bench]')"]
+    if importlib.util.find_spec("sklearn") is None or importlib.util.find_spec("scipy") is None:
+        return [], ["training cases left out: scikit-learn or SciPy is not importable (pip install 'kiln[bench]')"]
     if tiny:
-        return [digits_cnn_case(limit=2 * BATCH), digits_mlp_step_case(profile_steps=5), gpt_step_case(GPT_TINY)], []
-    return [digits_cnn_case(), tfidf_mlp_case(), digits_mlp_step_case(), gpt_step_case()], []
+        return [digits_cnn_case(limit=2 * BATCH), tfidf_mlp_case(rows=2 * BATCH), next_word_case(NEXT_WORD_TINY),
+                digits_mlp_step_case(profile_steps=5), gpt_step_case(GPT_TINY)], []
+    return [digits_cnn_case(), tfidf_mlp_case(), next_word_case(), digits_mlp_step_case(), gpt_step_case()], []

@@ -49,6 +49,8 @@ def lstm_layer(x, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor 
     parents = (x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     X, W_ih, W_hh, B_ih, B_hh, H0, C0 = _arrays(*parents)
     be = backends.select(None, X, W_ih, W_hh)
+    # Row-major once for the forward and the backward (a Keras layer passes its kernels' transposes).
+    W_ih, W_hh = be.contiguous(W_ih), be.contiguous(W_hh)
     y, h_n, c_n, gates, cells = ops.lstm_sequence(X, W_ih, W_hh, B_ih, B_hh, H0, C0, backend=be)
     e = edges(parents)
 
