@@ -18,6 +18,7 @@
 #include "dispatch.hpp"
 #include "im2col.hpp"
 #include "parallel_tasks.hpp"
+#include "workspace.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -25,30 +26,13 @@ namespace {
 // Floats of one packed pixel block (a chunk of CRS x block pixels): 128 KiB, a share of L2.
 constexpr index_t kPixelBlockFloats = 32 * 1024;
 
-struct AlignedFree {
-  void operator()(float* q) const { std::free(q); }
-};
-using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
-
-AlignedFloats aligned_floats(index_t count) {
-  const std::size_t bytes = ((static_cast<std::size_t>(count) * sizeof(float) + 63) / 64) * 64;
-  float* q = static_cast<float*>(std::aligned_alloc(64, std::max<std::size_t>(bytes, 64)));
-  if (!q) throw std::bad_alloc();
-  return AlignedFloats(q);
-}
-
 // This thread's buffers, 64-byte aligned (the micro-kernels load B aligned), kept for
 // later calls: slot 0 holds a packed pixel block, slot 1 a block of output, slot 2 the
 // calling thread's padded input (as large as x: allocating it per call would cost a
 // page fault per 4 KiB, more than the copy).
+struct ConvGemmWorkspace;
 float* block_workspace(int slot, index_t floats) {
-  thread_local AlignedFloats buffers[3];
-  thread_local index_t sizes[3] = {0, 0, 0};
-  if (sizes[slot] < floats) {
-    buffers[slot] = aligned_floats(floats);
-    sizes[slot] = floats;
-  }
-  return buffers[slot].get();
+  return thread_workspace<ConvGemmWorkspace, 3>(slot, floats);
 }
 
 // W_g (K/g x CRS) of every group -> per group, per chunk [row0, row0 + kc) of CRS,

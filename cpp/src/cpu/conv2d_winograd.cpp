@@ -25,6 +25,7 @@
 #include "dispatch.hpp"
 #include "gemm.hpp"
 #include "parallel_tasks.hpp"
+#include "workspace.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -39,29 +40,12 @@ constexpr index_t kWeightGradPartialFloats = 8 * 1024 * 1024;
 // The row or column of an empty lane: every element of its patch reads as outside x.
 constexpr std::int32_t kEmptyLane = -(1 << 20);
 
-struct AlignedFree {
-  void operator()(float* q) const { std::free(q); }
-};
-using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
-
-AlignedFloats aligned_floats(index_t count) {
-  const std::size_t bytes = ((static_cast<std::size_t>(count) * sizeof(float) + 63) / 64) * 64;
-  float* q = static_cast<float*>(std::aligned_alloc(64, std::max<std::size_t>(bytes, 64)));
-  if (!q) throw std::bad_alloc();
-  return AlignedFloats(q);
-}
-
 // This thread's buffers (slot 0: V, slot 1: M or T; the calling thread's slot 2: U,
 // slot 3: the weight gradient's partial dU), 64-byte aligned, kept for later calls (fresh
 // pages would cost a fault per 4 KiB on every call).
+struct WinogradWorkspace;
 float* block_workspace(int slot, index_t floats) {
-  thread_local AlignedFloats buffers[4];
-  thread_local index_t sizes[4] = {0, 0, 0, 0};
-  if (sizes[slot] < floats) {
-    buffers[slot] = aligned_floats(floats);
-    sizes[slot] = floats;
-  }
-  return buffers[slot].get();
+  return thread_workspace<WinogradWorkspace, 4>(slot, floats);
 }
 
 // The portable transforms' "vector": one tile.

@@ -27,6 +27,7 @@
 #include "dispatch.hpp"
 #include "gemm_ukr.hpp"
 #include "parallel.hpp"
+#include "workspace.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -35,22 +36,9 @@ namespace {
 // operands and tiling the edges through a buffer would cost as much again.
 constexpr double kDirectMaxVolume = 64.0 * 64.0 * 64.0;
 
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// Per-thread packing buffer, grown on demand and kept for later calls.
-float* packing_buffer(int slot, std::size_t floats) {
-  thread_local std::unique_ptr<float, AlignedFree> buffers[2];
-  thread_local std::size_t sizes[2] = {0, 0};
-  if (sizes[slot] < floats) {
-    const std::size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64;
-    buffers[slot].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buffers[slot]) throw std::bad_alloc();
-    sizes[slot] = floats;
-  }
-  return buffers[slot].get();
-}
+// Per-thread packing buffers (slot 0: B's panels or a transposed B, slot 1: A's panels).
+struct GemmPacking;
+float* packing_buffer(int slot, index_t floats) { return thread_workspace<GemmPacking, 2>(slot, floats); }
 
 // The packing routines and the loop nest are templates on the register tile, so that
 // the short loops over one tile's rows or columns unroll (they dominate packing otherwise).
@@ -184,8 +172,8 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
   const index_t kc_max = std::min(kern.kc, k);
   const index_t nc_max = std::min(kern.nc, ((n + nr - 1) / nr) * nr);
   const index_t mc_max = std::min(kern.mc, ((m + mr - 1) / mr) * mr);
-  float* packed_b = packing_buffer(0, static_cast<std::size_t>(kc_max * nc_max));
-  float* packed_a = packing_buffer(1, static_cast<std::size_t>(kc_max * mc_max));
+  float* packed_b = packing_buffer(0, kc_max * nc_max);
+  float* packed_a = packing_buffer(1, kc_max * mc_max);
   alignas(64) float edge[mr * nr];  // a tile at the edges of C
 
   for (index_t jc = 0; jc < n; jc += kern.nc) {
@@ -225,7 +213,7 @@ void gemm_direct(GemmDirectKernel direct, index_t m, index_t n, index_t k, float
                       ep.bias_axis == BiasAxis::per_column ? ep.bias : nullptr,
                       ep.bias_axis == BiasAxis::per_row ? ep.bias : nullptr,
                       ep.activation == Activation::relu, nullptr};
-  if (b.col_stride != 1 && n > 1) args.scratch = packing_buffer(0, static_cast<std::size_t>(k * n));
+  if (b.col_stride != 1 && n > 1) args.scratch = packing_buffer(0, k * n);
   direct(args);
   if (ep.activation == Activation::none || ep.activation == Activation::relu) return;
   const GemmEpilogue activation_only{nullptr, BiasAxis::none, ep.activation};
@@ -382,7 +370,7 @@ void gemm_packed_b_serial(const GemmKernel& kern, index_t m, index_t n, float al
   }
   const index_t kc_max = std::min(kern.kc, k);
   const index_t mc_max = std::min(kern.mc, ((m + mr - 1) / mr) * mr);
-  float* packed_a = packing_buffer(1, static_cast<std::size_t>(kc_max * mc_max));
+  float* packed_a = packing_buffer(1, kc_max * mc_max);
   alignas(64) float edge[64 * 64];  // an MR x NR tile at the edges of C
 
   for (index_t jc = 0; jc < n; jc += kern.nc) {
