@@ -20,20 +20,20 @@ def data():
     return rng.standard_normal((96, 6)).astype(np.float32), rng.integers(0, 3, 96)
 
 
-def keras_model(optimizer: str):
+def keras_model(optimizer: str, device: str | None = None):
     kiln.manual_seed(0)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dropout(0.25), keras.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer, "sparse_categorical_crossentropy")
+    model.compile(optimizer, "sparse_categorical_crossentropy", device=device)
     return model
 
 
-def keras_runs(optimizer, tmp_path, carry_optimizer_state: bool):
+def keras_runs(optimizer, tmp_path, carry_optimizer_state: bool, device: str | None = None):
     x, y = data()
-    whole = keras_model(optimizer)
+    whole = keras_model(optimizer, device)
     curve = whole.fit(x, y, epochs=4, batch_size=16, verbose=0).history["loss"]
 
-    first = keras_model(optimizer)
+    first = keras_model(optimizer, device)
     losses = first.fit(x, y, epochs=2, batch_size=16, verbose=0).history["loss"]
     first.save(tmp_path / "checkpoint.keras")
     if carry_optimizer_state:  # what model.save does not yet write: the optimizer's variables
@@ -42,6 +42,8 @@ def keras_runs(optimizer, tmp_path, carry_optimizer_state: bool):
 
     kiln.manual_seed(12345)  # the fresh process draws something else until the state is restored
     resumed = keras.models.load_model(tmp_path / "checkpoint.keras")
+    if device is not None:
+        resumed.compile(resumed.optimizer, resumed.loss, device=device)
     if carry_optimizer_state:
         resumed.optimizer.set_state(io.load_arrays(tmp_path / "optimizer.safetensors")[0])
     kiln.random.generator().bit_generator.state = random_state
@@ -61,6 +63,25 @@ def test_keras_fit_resumes_bit_for_bit(optimizer, carry, tmp_path):
 def test_keras_fit_resumes_bit_for_bit_from_the_keras_file_alone(tmp_path):
     curve, resumed_curve, _, _ = keras_runs("adam", tmp_path, carry_optimizer_state=False)
     assert resumed_curve == curve
+
+
+needs_cuda = pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device (real or emulated)")
+
+
+@needs_cuda
+def test_keras_model_trained_on_cuda_saves_its_optimizer_state_per_weight(tmp_path):
+    # The moments live in one device buffer per group: the file must hold them per weight.
+    x, y = data()
+    model = keras_model("adam", device="cuda")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "checkpoint.keras")
+    state = model.optimizer.get_state()
+    shapes = [w.shape for w in model.get_weights()]
+    assert [state[f"{i}/exp_avg"].shape for i in range(len(shapes))] == shapes
+    loaded = keras.models.load_model(tmp_path / "checkpoint.keras").optimizer.get_state()
+    assert loaded.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(np.asarray(loaded[key]).reshape(np.shape(state[key])), state[key], err_msg=key)
 
 
 def test_keras_optimizer_state_is_checked_when_set():

@@ -72,6 +72,11 @@ class _FlatGroup:
         return self.everyone if have is None else have
 
 
+def _flat_state(flat: _FlatGroup, value) -> bool:
+    """A state entry shaped like the group's flat buffer (moments), as opposed to a count."""
+    return backends.is_array(value) and tuple(value.shape) == tuple(flat.data.shape)
+
+
 _ALL = slice(None)  # every parameter of a group: the whole flat buffer
 
 
@@ -153,6 +158,9 @@ class Optimizer:
         state, groups, index = {}, [], 0
         for group, flat, st in zip(self.param_groups, self._flat, self.state):
             ids = []
+            # Per-parameter state is one flat buffer on the group's device: one copy to the host.
+            st = {name: flat.backend.to_numpy(value) if _flat_state(flat, value) else value
+                  for name, value in st.items()}
             for i in range(len(flat.params)):
                 entry = {name: (value[flat.segment(i)].reshape(flat.params[i].shape).copy()
                                 if isinstance(value, np.ndarray) and value.shape == flat.data.shape
@@ -177,7 +185,9 @@ class Optimizer:
             for i, index in enumerate(saved["params"]):
                 for name, value in state_dict["state"].get(index, {}).items():
                     target = st.get(name)
-                    if isinstance(target, np.ndarray) and target.shape == flat.data.shape:
-                        target[flat.segment(i)] = np.asarray(value).reshape(-1)
+                    if _flat_state(flat, target):
+                        be = flat.backend
+                        host = np.asarray(value, dtype=target.dtype).reshape(-1)
+                        be.copy_into(be.getitem(target, flat.segment(i)), be.from_numpy(host))
                     elif isinstance(target, np.ndarray):  # a count; a file may hold it as shape (1,)
                         target[i] = np.asarray(value).reshape(())
