@@ -162,7 +162,7 @@ void conv2d_forward_gemm(const Conv2dParams& p, const float* x, const float* w, 
   const index_t x_image = p.c * p.h * p.w, x_group = p.c / p.groups * p.h * p.w;
   const index_t y_image = p.k * pixels, y_group = kg * pixels;
 
-  const index_t chunks = std::max<index_t>(1, (rows + kern.kc - 1) / kern.kc);
+  const index_t chunks = std::max<index_t>(1, (rows + kern.panel_kc - 1) / kern.panel_kc);
   const index_t chunk = std::max<index_t>(1, (rows + chunks - 1) / chunks);
   const index_t m_padded = (kg + mr - 1) / mr * mr;
   AlignedFloats packed_w = aligned_floats(p.groups * rows * m_padded);
@@ -248,7 +248,7 @@ void conv2d_weight_grad_stride1(const Conv2dParams& p, const float* padded, cons
   const index_t grid = (out_h - 1) * wp + out_w;
   const index_t k_padded = (kg + nr - 1) / nr * nr, rows_padded = (rows + tb - 1) / tb * tb;
   // One panel (kc x nr) stays in L1 while every block of taps passes over it.
-  const index_t q_chunk = std::min<index_t>(cpu_kernels().gemm.kc, grid);
+  const index_t q_chunk = std::min<index_t>(cpu_kernels().gemm.panel_kc, grid);
 
   // Row (c, r, s) of X -> its shift in the padded input; the padding rows read offset 0
   // and their sums are dropped.

@@ -304,7 +304,7 @@ void conv2d_forward_winograd(const Conv2dParams& p, const float* x, const float*
   const TileGrid grid(p);
   const index_t tiles = grid.tiles, y_plane = grid.out_h * grid.out_w;
 
-  const index_t chunks = std::max<index_t>(1, (p.c + kern.kc - 1) / kern.kc);
+  const index_t chunks = std::max<index_t>(1, (p.c + kern.panel_kc - 1) / kern.panel_kc);
   const index_t chunk = (p.c + chunks - 1) / chunks;
   const index_t m_padded = (p.k + mr - 1) / mr * mr;
   float* const u = block_workspace(2, kElements * p.c * m_padded);

@@ -37,7 +37,8 @@ using GemmDirectKernel = void (*)(const GemmDirectArgs& args);
 struct GemmKernel {
   const char* name;
   int mr, nr;              // register tile
-  index_t mc, kc, nc;      // cache blocks: A block mc x kc (L2), B panel kc x nr (L1)
+  index_t mc, kc, nc;      // the loop nest's blocks: A block mc x kc (L2), B block kc x nc (L3)
+  index_t panel_kc;        // a B panel panel_kc x nr within L1: the convolutions' depth chunks
   GemmMicroKernel micro_kernel;
   GemmDirectKernel direct;
   GemmPackAPanel pack_a_panel;

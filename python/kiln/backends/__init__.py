@@ -29,6 +29,14 @@ _by_name: dict[str, Backend] = {}
 _default_for_device: dict[str, Backend] = {}
 _device_of_type: dict[type, str] = {np.ndarray: "cpu"}
 _ALIASES = {"reference": "numpy"}
+# Every name and alias -> its backend: get's and select's one lookup (kept by register/unregister).
+_named: dict[str, Backend] = {}
+
+
+def _index_names() -> None:
+    _named.clear()
+    _named.update(_by_name)
+    _named.update({alias: _by_name[name] for alias, name in _ALIASES.items() if name in _by_name})
 
 
 def register(backend: Backend, *, default: bool = True) -> Backend:
@@ -37,6 +45,7 @@ def register(backend: Backend, *, default: bool = True) -> Backend:
         if not callable(getattr(backend, name, None)):
             raise TypeError(f"backend {backend.name!r} does not implement {name!r}")
     _by_name[backend.name] = backend
+    _index_names()
     _device_of_type[backend.array_type] = backend.device
     if default or backend.device not in _default_for_device:
         _default_for_device[backend.device] = backend
@@ -46,6 +55,7 @@ def register(backend: Backend, *, default: bool = True) -> Backend:
 def unregister(name: str) -> None:
     """Remove a backend (and its device, if nothing else runs it)."""
     backend = _by_name.pop(name)
+    _index_names()
     if _default_for_device.get(backend.device) is backend:
         others = [b for b in _by_name.values() if b.device == backend.device]
         if others:
@@ -58,7 +68,7 @@ def unregister(name: str) -> None:
 
 def get(name: str) -> Backend:
     """The backend called ``name`` ("numpy", "reference", "cpu", ...)."""
-    backend = _by_name.get(_ALIASES.get(name, name)) if isinstance(name, str) else None
+    backend = _named.get(name) if isinstance(name, str) else None
     if backend is None:
         known = ", ".join(sorted(_by_name))
         if name == "cpu":
@@ -109,17 +119,24 @@ def select(name, *arrays) -> Backend:
     None entries and plain Python values are skipped; arrays on two devices raise
     RuntimeError naming both.
     """
+    # This runs for every op, where a small product's whole call is a few microseconds: the
+    # common cases (a name, plain ndarrays, no use_backend block open) take the fewest steps.
     if name is not None:
+        if type(name) is str:
+            backend = _named.get(name)
+            if backend is not None:
+                return backend
         return name if isinstance(name, Backend) else get(name)
     for a in arrays:  # nothing but ndarrays and None (nearly every call) takes one test each
-        if a is not None and type(a) is not np.ndarray:
+        if a is not None and type(a) is not _ndarray:
             device = _device_of(arrays)
             break
     else:
         device = "cpu"
-    override = _override.backend  # for_device's body, inline: this runs for every op
-    if override is not None and override.device == device:
-        return override
+    if _open_overrides:  # for_device's body, inline
+        override = _override.backend
+        if override is not None and override.device == device:
+            return override
     backend = _default_for_device.get(device)
     return backend if backend is not None else for_device(device)
 
@@ -148,6 +165,10 @@ class _Override(threading.local):
 
 
 _override = _Override()
+_ndarray = np.ndarray
+# use_backend blocks open in any thread: while there are none, select skips the thread-local.
+_open_overrides = 0
+_open_overrides_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -158,12 +179,18 @@ def use_backend(name: str):
     ``with kiln.use_backend("numpy"):`` runs a model on the NumPy reference path, in float64
     if its parameters are float64 (``model.double()``): how gradients are checked.
     """
+    global _open_overrides
+    backend = get(name)
+    with _open_overrides_lock:
+        _open_overrides += 1
     previous = _override.backend
-    _override.backend = get(name)
+    _override.backend = backend
     try:
         yield
     finally:
         _override.backend = previous
+        with _open_overrides_lock:
+            _open_overrides -= 1
 
 
 def current(device: str = "cpu") -> str:
