@@ -163,7 +163,7 @@ class Optimizer:
                   for name, value in st.items()}
             for i in range(len(flat.params)):
                 entry = {name: (value[flat.segment(i)].reshape(flat.params[i].shape).copy()
-                                if isinstance(value, np.ndarray) and value.shape == flat.data.shape
+                                if _flat_state(flat, value)
                                 else value[i] if isinstance(value, np.ndarray) else value)
                          for name, value in st.items()}
                 if entry:
