@@ -135,6 +135,30 @@ void check_pack_a_panel(const char* name, kiln::detail::GemmPackAPanel pack) {
   }
 }
 
+// A B-panel packing routine against its definition, out[p * NR + j] = columns[j][p], the
+// columns scattered (as the LSTM's gate-interleaved weights are) and of any depth.
+template <int NR>
+void check_pack_b_columns(const char* name, kiln::detail::GemmPackBColumns pack) {
+  for (index_t kc : {1, 7, 8, 15, 16, 17, 40, 256}) {
+    const index_t ld = kc + 3;
+    const auto b = random_floats(2 * NR * ld, 11);
+    const float* columns[NR];
+    for (int j = 0; j < NR; ++j) columns[j] = b.data() + ((j * 7) % (2 * NR)) * ld;
+    Guarded<float> out(kc * NR);
+    pack(kc, columns, out.data());
+    CHECK_GUARDS(out, name);
+    for (index_t p = 0; p < kc; ++p)
+      for (int j = 0; j < NR; ++j) {
+        if (out[p * NR + j] != columns[j][p]) {
+          std::printf("%s kc=%ld: element (%ld, %d) misplaced\n", name, static_cast<long>(kc),
+                      static_cast<long>(p), j);
+          ++failures();
+          return;
+        }
+      }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -153,6 +177,10 @@ int main() {
     check_pack_a_panel<6>("pack_a_avx2_6", &kiln::detail::gemm_pack_a_avx2_6);
   if (__builtin_cpu_supports("avx512f"))
     check_pack_a_panel<14>("pack_a_avx512_14", &kiln::detail::gemm_pack_a_avx512_14);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    check_pack_b_columns<16>("pack_b_columns_avx2_16", &kiln::detail::gemm_pack_b_columns_avx2_16);
+    check_pack_b_columns<32>("pack_b_columns_avx2_32", &kiln::detail::gemm_pack_b_columns_avx2_32);
+  }
   std::printf("%d failures\n", failures());
   return failures() == 0 ? 0 : 1;
 }

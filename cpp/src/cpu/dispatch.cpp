@@ -61,11 +61,11 @@ CpuKernels choose_kernels() {
   // Blocks: B micro-panel kc x nr within L1 (kc the panel depth too), B block kc x nc in L3;
   // then kc deepened to the L2 (deepen_to_l2). Direct kernels: small products read in place,
   // at the vector width (a 64^3 product is FMA-bound: AVX2's kernel takes twice AVX-512's time).
-  //           name                      mr  nr   mc   kc    nc  panel_kc  micro-kernel   direct   A packing
+  //           name                      mr  nr   mc   kc    nc  panel_kc  micro-kernel   direct   A packing, B^T packing
   CpuKernels k{};
   k.isa = "portable";
   k.gemm = {"portable_4x16", 4, 16, 128, 256, 4096, 256, &gemm_ukr_portable<4, 16>, nullptr,
-            nullptr};
+            nullptr, nullptr};
   k.sparse = {&sparse_row_portable, &axpy_portable};
   k.lstm_gates = {&lstm_gates_forward_portable, &lstm_gates_backward_portable};
   k.adam = &adam_range_portable;
@@ -74,7 +74,7 @@ CpuKernels choose_kernels() {
   if (isa >= Isa::avx2) {
     k.isa = "avx2";
     k.gemm = {"avx2_6x16", 6, 16, 144, 256, 4096, 256, &gemm_ukr_avx2_6x16, &gemm_direct_avx2,
-              &gemm_pack_a_avx2_6};
+              &gemm_pack_a_avx2_6, &gemm_pack_b_columns_avx2_16};
     k.sparse = {&sparse_row_avx2, &axpy_avx2};
     k.lstm_gates = {&lstm_gates_forward_avx2, &lstm_gates_backward_avx2};
     k.adam = &adam_range_avx2;
@@ -83,7 +83,7 @@ CpuKernels choose_kernels() {
   if (isa >= Isa::avx512) {
     k.isa = "avx512";
     k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, 256, &gemm_ukr_avx512_14x32, &gemm_direct_avx512,
-              &gemm_pack_a_avx512_14};
+              &gemm_pack_a_avx512_14, &gemm_pack_b_columns_avx2_32};
     k.sparse = {&sparse_row_avx512, &axpy_avx512};
     k.lstm_gates = {&lstm_gates_forward_avx512, &lstm_gates_backward_avx512};
     k.adam = &adam_range_avx512;

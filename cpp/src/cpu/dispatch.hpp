@@ -30,6 +30,11 @@ using GemmMicroKernel = void (*)(index_t k, const float* a_panel, const float* b
 // p < kc, i < mr (null: the loop nest's template packs it).
 using GemmPackAPanel = void (*)(index_t kc, const float* a, index_t rs, float* out);
 
+// One whole B panel from nr columns of B that each run contiguously down k (column j starts at
+// columns[j]: B = W^T for a row-major W, as the layers' weights are read): out[p * nr + j] =
+// columns[j][p] for p < kc, j < nr (null: the loop nest's template packs it).
+using GemmPackBColumns = void (*)(index_t kc, const float* const* columns, float* out);
+
 struct GemmDirectArgs;  // gemm_ukr.hpp
 // The small-product kernel that reads A and B in place (null: small products are packed too).
 using GemmDirectKernel = void (*)(const GemmDirectArgs& args);
@@ -42,6 +47,7 @@ struct GemmKernel {
   GemmMicroKernel micro_kernel;
   GemmDirectKernel direct;
   GemmPackAPanel pack_a_panel;
+  GemmPackBColumns pack_b_columns;
 };
 
 struct SparseKernels {

@@ -72,8 +72,10 @@ void pack_a(index_t mc, index_t kc, const float* a, index_t rs, index_t cs, floa
 }
 
 // B block (kc x nc) starting at b -> panels of nr columns: panel[p * nr + j], zero padded.
+// Whole panels of a B whose columns are contiguous (rs == 1) go to the ISA's `columns` routine.
 template <int nr>
-void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out) {
+void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out,
+            GemmPackBColumns columns) {
   const index_t full = nc / nr * nr, panel = kc * nr;
   if (cs == 1) {
     // Row-major B: read each row once, front to back, and deal its nr-wide pieces out to
@@ -93,6 +95,13 @@ void pack_b(index_t kc, index_t nc, const float* b, index_t rs, index_t cs, floa
   }
   for (index_t jr = 0; jr < nc; jr += nr) {
     const index_t cols = std::min<index_t>(nr, nc - jr);
+    if (rs == 1 && cols == nr && columns != nullptr) {
+      const float* starts[nr];
+      for (index_t j = 0; j < nr; ++j) starts[j] = b + (jr + j) * cs;
+      columns(kc, starts, out);
+      out += kc * nr;
+      continue;
+    }
     for (index_t p = 0; p < kc; ++p) {
       const float* src = b + p * rs + jr * cs;
       for (index_t j = 0; j < cols; ++j) out[j] = src[j * cs];
@@ -114,10 +123,11 @@ void pack_a(int mr, index_t mc, index_t kc, const float* a, index_t rs, index_t 
   throw std::logic_error("gemm: no packing for " + std::to_string(mr) + "-row panels");
 }
 
-void pack_b(int nr, index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out) {
+void pack_b(int nr, index_t kc, index_t nc, const float* b, index_t rs, index_t cs, float* out,
+            GemmPackBColumns columns) {
   switch (nr) {
-    case 16: return pack_b<16>(kc, nc, b, rs, cs, out);
-    case 32: return pack_b<32>(kc, nc, b, rs, cs, out);
+    case 16: return pack_b<16>(kc, nc, b, rs, cs, out, columns);
+    case 32: return pack_b<32>(kc, nc, b, rs, cs, out, columns);
   }
   throw std::logic_error("gemm: no packing for " + std::to_string(nr) + "-column panels");
 }
@@ -183,7 +193,7 @@ void gemm_serial(const GemmKernel& kern, index_t m, index_t n, index_t k, float 
       const float beta_block = pc == 0 ? beta : 1.0f;
       const bool last_k = pc + kc == k;
       pack_b<nr>(kc, nc, b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride,
-             packed_b);
+                 packed_b, kern.pack_b_columns);
       for (index_t ic = 0; ic < m; ic += kern.mc) {
         const index_t mc = std::min(kern.mc, m - ic);
         pack_a<mr>(mc, kc, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
@@ -309,16 +319,34 @@ float* allocate_panels(index_t k, index_t n, std::unique_ptr<float[]>& storage) 
   return storage.get() + ((64 - address % 64) % 64) / sizeof(float);
 }
 
+// A part's rows of the panel whose first column is j0, by the ISA's columns routine, when the
+// part's columns are contiguous (the weights' rows, W^T) and every one is B's, not padding.
+bool pack_columns_whole(const GemmKernel& kern, const DepthPart& part,
+                        const std::vector<index_t>& columns, index_t j0, float* out) {
+  constexpr index_t kMaxNr = 32;
+  const index_t nr = kern.nr, n = static_cast<index_t>(columns.size());
+  if (kern.pack_b_columns == nullptr || part.b.row_stride != 1 || nr > kMaxNr || j0 + nr > n)
+    return false;
+  const float* starts[kMaxNr];
+  for (index_t j = 0; j < nr; ++j) {
+    if (columns[j0 + j] < 0) return false;
+    starts[j] = part.b.data + columns[j0 + j] * part.b.col_stride;
+  }
+  kern.pack_b_columns(part.k, starts, out);
+  return true;
+}
+
 }  // namespace
 
 PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
   data_ = allocate_panels(k, n, storage_);
-  const index_t nr = cpu_kernels().gemm.nr;
+  const GemmKernel& kern = cpu_kernels().gemm;
+  const index_t nr = kern.nr;
   const int nthreads = threads_for(static_cast<double>(k) * n);
   parallel_for((n + nr - 1) / nr, nthreads, [&](index_t q) {
     const index_t j = q * nr;
     pack_b(static_cast<int>(nr), k, std::min(nr, n - j), b.data + j * b.col_stride, b.row_stride,
-           b.col_stride, data_ + j * k);
+           b.col_stride, data_ + j * k, kern.pack_b_columns);
   });
 }
 
@@ -328,12 +356,17 @@ PackedB::PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vect
     throw std::logic_error("PackedB: the column map must have one entry per column");
   for (const DepthPart& part : parts) k_ += part.k;
   data_ = allocate_panels(k_, n, storage_);
-  const index_t nr = cpu_kernels().gemm.nr;
+  const GemmKernel& kern = cpu_kernels().gemm;
+  const index_t nr = kern.nr;
   const int nthreads = threads_for(static_cast<double>(k_) * n);
   parallel_for((n + nr - 1) / nr, nthreads, [&](index_t q) {
     float* panel = data_ + q * nr * k_;
     index_t k0 = 0;  // the part's first row in B
     for (const DepthPart& part : parts) {
+      if (pack_columns_whole(kern, part, columns, q * nr, panel + k0 * nr)) {
+        k0 += part.k;
+        continue;
+      }
       // 16 rows of the panel at a time, column by column: each column's 16 floats are one
       // cache line of a weight row (W^T's column), and the 16 x nr floats written stay in L1.
       for (index_t p0 = 0; p0 < part.k; p0 += 16) {

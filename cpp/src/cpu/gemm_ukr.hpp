@@ -42,6 +42,12 @@ void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, 
 void gemm_pack_a_avx2_6(index_t kc, const float* a, index_t rs, float* out);
 void gemm_pack_a_avx512_14(index_t kc, const float* a, index_t rs, float* out);
 
+// One NR-column B panel from columns contiguous down k (GemmPackBColumns), by 8 x 8 register
+// transposes; the plain loop is a scalar gather at about a float a cycle, which made packing the
+// LSTM cell's weights cost as much as its GEMM. The 32-column one serves AVX-512's tile.
+void gemm_pack_b_columns_avx2_16(index_t kc, const float* const* columns, float* out);
+void gemm_pack_b_columns_avx2_32(index_t kc, const float* const* columns, float* out);
+
 // Direct (unpacked) GEMM for small products, single-threaded:
 //   C = alpha * A @ B + beta * C + col_bias (per column) + row_bias (per row), then relu
 // A (m x k): element (i, p) at a[i * a_rs + p * a_cs], any strides. B (k x n): element

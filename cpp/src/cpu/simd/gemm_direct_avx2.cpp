@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "../gemm_ukr.hpp"
+#include "transpose_8x8_avx.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -102,24 +103,9 @@ void gemm_direct_transpose_b_avx2(const GemmDirectArgs& g, float* out) {
       __m256 r[8];
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) r[t] = _mm256_loadu_ps(g.b + (j + t) * ld + p);
-      // The classic 8 x 8 transpose: unpack pairs, shuffle quads, swap 128-bit halves.
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* o = out + p * n + j;
-      _mm256_storeu_ps(o + 0 * n, _mm256_permute2f128_ps(s0, s4, 0x20));
-      _mm256_storeu_ps(o + 1 * n, _mm256_permute2f128_ps(s1, s5, 0x20));
-      _mm256_storeu_ps(o + 2 * n, _mm256_permute2f128_ps(s2, s6, 0x20));
-      _mm256_storeu_ps(o + 3 * n, _mm256_permute2f128_ps(s3, s7, 0x20));
-      _mm256_storeu_ps(o + 4 * n, _mm256_permute2f128_ps(s0, s4, 0x31));
-      _mm256_storeu_ps(o + 5 * n, _mm256_permute2f128_ps(s1, s5, 0x31));
-      _mm256_storeu_ps(o + 6 * n, _mm256_permute2f128_ps(s2, s6, 0x31));
-      _mm256_storeu_ps(o + 7 * n, _mm256_permute2f128_ps(s3, s7, 0x31));
+      simd::transpose_8x8(r);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(out + (p + t) * n + j, r[t]);
     }
     for (; p < k; ++p)
       for (index_t t = 0; t < 8; ++t) out[p * n + j + t] = g.b[(j + t) * ld + p];

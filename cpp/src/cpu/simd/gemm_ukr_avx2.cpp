@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "../gemm_ukr.hpp"
+#include "transpose_8x8_avx.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -91,6 +92,36 @@ void gemm_pack_a_avx2_6(index_t kc, const float* a, index_t rs, float* out) {
   }
   for (; p < kc; ++p)
     for (int i = 0; i < MR; ++i) out[p * MR + i] = a[i * rs + p];
+}
+
+namespace {
+
+template <int NR>
+void pack_b_columns(index_t kc, const float* const* columns, float* out) {
+  index_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 4
+    for (int j0 = 0; j0 < NR; j0 += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) r[t] = _mm256_loadu_ps(columns[j0 + t] + p);
+      simd::transpose_8x8(r);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(out + (p + t) * NR + j0, r[t]);
+    }
+  }
+  for (; p < kc; ++p)
+    for (int j = 0; j < NR; ++j) out[p * NR + j] = columns[j][p];
+}
+
+}  // namespace
+
+void gemm_pack_b_columns_avx2_16(index_t kc, const float* const* columns, float* out) {
+  pack_b_columns<16>(kc, columns, out);
+}
+
+void gemm_pack_b_columns_avx2_32(index_t kc, const float* const* columns, float* out) {
+  pack_b_columns<32>(kc, columns, out);
 }
 
 }  // namespace kiln::detail
