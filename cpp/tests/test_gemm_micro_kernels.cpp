@@ -58,6 +58,39 @@ void check_micro_kernel(const char* name, GemmMicroKernel kernel) {
   }
 }
 
+// An edge kernel (the first ROWS rows of an MR x NR tile, from the same MR-row A panel) against
+// the full micro-kernel: bit for bit on its rows (the same FMA chain per element), and no write
+// past them.
+template <int MR, int NR, int ROWS>
+void check_edge_kernel(const char* name, GemmMicroKernel edge, GemmMicroKernel full) {
+  for (index_t k : {1, 2, 7, 64, 257}) {
+    auto* a = static_cast<float*>(std::aligned_alloc(64, ((k * MR * 4 + 63) / 64) * 64));
+    auto* b = static_cast<float*>(std::aligned_alloc(64, ((k * NR * 4 + 63) / 64) * 64));
+    const auto av = random_floats(k * MR, 12), bv = random_floats(k * NR, 13);
+    std::copy(av.begin(), av.end(), a);
+    std::copy(bv.begin(), bv.end(), b);
+    for (float beta : {0.0f, -0.5f}) {
+      const index_t ldc = NR + 3;
+      const std::vector<float> c0 = random_floats(MR * ldc, 14);
+      std::vector<float> want = c0;
+      full(k, a, b, want.data(), ldc, 0.75f, beta);
+      Guarded<float> got(std::vector<float>(c0.begin(), c0.begin() + ROWS * ldc));
+      edge(k, a, b, got.data(), ldc, 0.75f, beta);
+      CHECK_GUARDS(got, name);
+      for (index_t e = 0; e < ROWS * ldc; ++e) {
+        if (got[e] != want[e]) {
+          std::printf("%s k=%ld beta=%g: element %ld differs from the full tile's\n", name,
+                      static_cast<long>(k), beta, static_cast<long>(e));
+          ++failures();
+          break;
+        }
+      }
+    }
+    std::free(a);
+    std::free(b);
+  }
+}
+
 // C = alpha * A @ B + beta * C + biases, relu, from A and B in place; guard columns stay put.
 void check_direct_kernel(const char* name, kiln::detail::GemmDirectKernel kernel) {
   const index_t sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {6, 16, 4}, {7, 9, 1}, {5, 8, 13},
@@ -173,6 +206,12 @@ int main() {
     check_micro_kernel<14, 32>("avx512_14x32", &kiln::detail::gemm_ukr_avx512_14x32);
   if (__builtin_cpu_supports("avx512f"))
     check_direct_kernel("direct_avx512", &kiln::detail::gemm_direct_avx512);
+  if (__builtin_cpu_supports("avx512f")) {
+    check_edge_kernel<14, 32, 4>("avx512_4x32_of14", &kiln::detail::gemm_ukr_avx512_4x32_of14,
+                                 &kiln::detail::gemm_ukr_avx512_14x32);
+    check_edge_kernel<14, 32, 8>("avx512_8x32_of14", &kiln::detail::gemm_ukr_avx512_8x32_of14,
+                                 &kiln::detail::gemm_ukr_avx512_14x32);
+  }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     check_pack_a_panel<6>("pack_a_avx2_6", &kiln::detail::gemm_pack_a_avx2_6);
   if (__builtin_cpu_supports("avx512f"))

@@ -83,7 +83,8 @@ CpuKernels choose_kernels() {
   if (isa >= Isa::avx512) {
     k.isa = "avx512";
     k.gemm = {"avx512_14x32", 14, 32, 168, 256, 4096, 256, &gemm_ukr_avx512_14x32, &gemm_direct_avx512,
-              &gemm_pack_a_avx512_14, &gemm_pack_b_columns_avx2_32};
+              &gemm_pack_a_avx512_14, &gemm_pack_b_columns_avx2_32,
+              {{4, &gemm_ukr_avx512_4x32_of14}, {8, &gemm_ukr_avx512_8x32_of14}}};
     k.sparse = {&sparse_row_avx512, &axpy_avx512};
     k.lstm_gates = {&lstm_gates_forward_avx512, &lstm_gates_backward_avx512};
     k.adam = &adam_range_avx512;

@@ -39,6 +39,13 @@ struct GemmDirectArgs;  // gemm_ukr.hpp
 // The small-product kernel that reads A and B in place (null: small products are packed too).
 using GemmDirectKernel = void (*)(const GemmDirectArgs& args);
 
+// A micro-kernel for C's last row tile when it has fewer than mr rows: the first `rows` rows
+// of the full tile, read from the same mr-row A panels, at a fraction of the full tile's cost.
+struct GemmEdgeKernel {
+  int rows;
+  GemmMicroKernel kernel;
+};
+
 struct GemmKernel {
   const char* name;
   int mr, nr;              // register tile
@@ -48,6 +55,7 @@ struct GemmKernel {
   GemmDirectKernel direct;
   GemmPackAPanel pack_a_panel;
   GemmPackBColumns pack_b_columns;
+  GemmEdgeKernel edges[2];  // by rows, ascending; a null kernel: none
 };
 
 struct SparseKernels {

@@ -154,14 +154,26 @@ void apply_epilogue(float* c, index_t ldc, index_t rows, index_t cols, index_t r
 // C block (m x n, origin row0/col0 of the whole C, for the bias) through the loop nest.
 // One MR x NR tile of C from packed panels: straight into C when whole; at C's edges
 // into the scratch tile `edge` (nr floats per row), then merged with beta.
+// A short last row tile goes to the smallest edge kernel that covers it.
 inline void run_tile(const GemmKernel& kern, int mr, int nr, index_t kc, const float* ap,
                      const float* bp, float* ctile, index_t ldc, index_t rows, index_t cols,
                      float alpha, float beta, float* edge) {
-  if (rows == mr && cols == nr) {
-    kern.micro_kernel(kc, ap, bp, ctile, ldc, alpha, beta);
+  GemmMicroKernel kernel = kern.micro_kernel;
+  index_t kernel_rows = mr;
+  if (rows < mr) {
+    for (const GemmEdgeKernel& e : kern.edges) {
+      if (e.kernel != nullptr && rows <= e.rows) {
+        kernel = e.kernel;
+        kernel_rows = e.rows;
+        break;
+      }
+    }
+  }
+  if (rows == kernel_rows && cols == nr) {
+    kernel(kc, ap, bp, ctile, ldc, alpha, beta);
     return;
   }
-  kern.micro_kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
+  kernel(kc, ap, bp, edge, nr, alpha, 0.0f);
   for (index_t i = 0; i < rows; ++i)
     for (index_t j = 0; j < cols; ++j) {
       float& dst = ctile[i * ldc + j];
@@ -310,11 +322,14 @@ void gemm(index_t m, index_t n, index_t k, float alpha, StridedMatrix a, Strided
 
 namespace {
 
-// 64-byte aligned storage for the panels of n columns, k deep.
-float* allocate_panels(index_t k, index_t n, std::unique_ptr<float[]>& storage) {
-  const index_t nr = cpu_kernels().gemm.nr;
-  const index_t panels = (n + nr - 1) / nr;
-  storage.reset(new float[static_cast<std::size_t>(panels * nr * k + 16)]);
+// 64-byte aligned storage for the panels of n columns, k deep: the caller's, or new.
+float* allocate_panels(index_t k, index_t n, float* panels, std::unique_ptr<float[]>& storage) {
+  if (panels != nullptr) {
+    if (reinterpret_cast<std::uintptr_t>(panels) % 64 != 0)
+      throw std::logic_error("PackedB: the panels' buffer must be 64-byte aligned");
+    return panels;
+  }
+  storage.reset(new float[static_cast<std::size_t>(PackedB::panel_floats(k, n) + 16)]);
   const auto address = reinterpret_cast<std::uintptr_t>(storage.get());
   return storage.get() + ((64 - address % 64) % 64) / sizeof(float);
 }
@@ -338,8 +353,13 @@ bool pack_columns_whole(const GemmKernel& kern, const DepthPart& part,
 
 }  // namespace
 
-PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
-  data_ = allocate_panels(k, n, storage_);
+index_t PackedB::panel_floats(index_t k, index_t n) {
+  const index_t nr = cpu_kernels().gemm.nr;
+  return (n + nr - 1) / nr * nr * k;
+}
+
+PackedB::PackedB(index_t k, index_t n, StridedMatrix b, float* panels) : k_(k), n_(n) {
+  data_ = allocate_panels(k, n, panels, storage_);
   const GemmKernel& kern = cpu_kernels().gemm;
   const index_t nr = kern.nr;
   const int nthreads = threads_for(static_cast<double>(k) * n);
@@ -350,12 +370,13 @@ PackedB::PackedB(index_t k, index_t n, StridedMatrix b) : k_(k), n_(n) {
   });
 }
 
-PackedB::PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vector<index_t>& columns)
+PackedB::PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vector<index_t>& columns,
+                 float* panels)
     : k_(0), n_(n) {
   if (static_cast<index_t>(columns.size()) != n)
     throw std::logic_error("PackedB: the column map must have one entry per column");
   for (const DepthPart& part : parts) k_ += part.k;
-  data_ = allocate_panels(k_, n, storage_);
+  data_ = allocate_panels(k_, n, panels, storage_);
   const GemmKernel& kern = cpu_kernels().gemm;
   const index_t nr = kern.nr;
   const int nthreads = threads_for(static_cast<double>(k_) * n);

@@ -42,12 +42,16 @@ struct DepthPart {
 // B (k, n) packed once into the panels the micro-kernel reads (NR columns, all k rows
 // deep), for many products with the same B: the LSTM multiplies by its recurrent weights
 // at every step. Not copyable: the panels are large.
+// `panels`: where to pack, 64-byte aligned and panel_floats(k, n) long, kept by the caller
+// (a workspace reused across calls: fresh pages fault on first touch); null: owned storage.
 class PackedB {
  public:
-  PackedB(index_t k, index_t n, StridedMatrix b);
+  PackedB(index_t k, index_t n, StridedMatrix b, float* panels = nullptr);
   // B stacked from parts along k ([W_ih W_hh]^T without a copy), its columns reordered:
   // packed column j is B's column columns[j], or zeros where that is negative.
-  PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vector<index_t>& columns);
+  PackedB(index_t n, const std::vector<DepthPart>& parts, const std::vector<index_t>& columns,
+          float* panels = nullptr);
+  static index_t panel_floats(index_t k, index_t n);
   PackedB(const PackedB&) = delete;
   PackedB& operator=(const PackedB&) = delete;
   index_t k() const { return k_; }
@@ -58,7 +62,7 @@ class PackedB {
  private:
   index_t k_, n_;
   std::unique_ptr<float[]> storage_;  // uninitialised: the packing writes every float
-  float* data_;                        // 64-byte aligned, inside storage_
+  float* data_;                        // 64-byte aligned, inside storage_ or the caller's
 };
 
 // Work on a block of C as soon as it is final, while it is in cache (the LSTM's gates):

@@ -36,6 +36,11 @@ void gemm_ukr_avx2_6x16(index_t k, const float* a, const float* b, float* c, ind
                         float alpha, float beta);
 void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, index_t ldc,
                            float alpha, float beta);
+// The first 4 or 8 rows of the 14 x 32 tile, from the same 14-row A panels (GemmEdgeKernel).
+void gemm_ukr_avx512_4x32_of14(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                               float alpha, float beta);
+void gemm_ukr_avx512_8x32_of14(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                               float alpha, float beta);
 
 // One MR-row panel of row-major A (row stride rs, kc columns) -> out[p * MR + i], by register
 // transposes (the plain loop is a scalar gather: ~10% of a 2-thread 1024^3 product).

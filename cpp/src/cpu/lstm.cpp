@@ -27,6 +27,7 @@
 #include "dispatch.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
+#include "workspace.hpp"
 
 namespace kiln {
 namespace {
@@ -35,6 +36,15 @@ using detail::StridedMatrix;
 
 // Rough flops of one hidden unit of the pointwise passes (four to five transcendentals).
 constexpr double kPointwiseFlopsPerUnit = 50.0;
+
+// A call's large temporaries, kept per calling thread between calls (workspace.hpp): fresh
+// ones faulted in a sequence backward's 27 MB (its packed W_hh and gate gradients, H=1024) page
+// by page on every call, a third of its time.
+struct LstmWorkspace;
+enum LstmSlot { kPanels, kGateBuffer, kStepOut, kStepIn, kSlotCount };
+float* workspace(LstmSlot slot, index_t floats) {
+  return detail::thread_workspace<LstmWorkspace, kSlotCount>(slot, floats);
+}
 
 // Element counts of every operand, each checked against kMaxElements.
 struct LstmSizes {
@@ -106,11 +116,13 @@ void project_inputs(const LstmSizes& s, index_t rows, const float* x, const floa
 }
 
 // The recurrent weights of the backward, packed once for the GEMM of every step: B (k, n)
-// read through `b`. Null for a single step, where gemm() packs as it goes at no extra cost.
+// read through `b`, into the workspace. Null for a single step, where gemm() packs as it goes
+// at no extra cost.
 std::unique_ptr<detail::PackedB> pack_for_steps(const LstmSizes& s, index_t k, index_t n,
                                                 StridedMatrix b) {
   if (s.T < 2 || s.B == 0) return nullptr;
-  return std::make_unique<detail::PackedB>(k, n, b);
+  return std::make_unique<detail::PackedB>(k, n, b,
+                                           workspace(kPanels, detail::PackedB::panel_floats(k, n)));
 }
 
 // The forward's packed weights hold the gates of kGateGroup units side by side: packed
@@ -133,13 +145,17 @@ std::vector<index_t> interleaved_gates(index_t H) {
   return columns;
 }
 
-// W (4H, k) parts stacked along k, packed with the gates interleaved.
+// W (4H, k) parts stacked along k, packed with the gates interleaved: into the workspace for
+// this call only (in_workspace), or into storage of their own.
 std::unique_ptr<detail::PackedB> pack_gates(const char* kernel, const LstmSizes& s,
-                                            const std::vector<detail::DepthPart>& parts) {
+                                            const std::vector<detail::DepthPart>& parts,
+                                            bool in_workspace) {
   index_t k = 0;
   for (const detail::DepthPart& part : parts) k += part.k;
-  detail::checked_size(kernel, "the packed weights", packed_gate_columns(s.H), k);
-  return std::make_unique<detail::PackedB>(packed_gate_columns(s.H), parts, interleaved_gates(s.H));
+  const index_t np = packed_gate_columns(s.H);
+  detail::checked_size(kernel, "the packed weights", np, k);
+  float* panels = in_workspace ? workspace(kPanels, detail::PackedB::panel_floats(k, np)) : nullptr;
+  return std::make_unique<detail::PackedB>(np, parts, interleaved_gates(s.H), panels);
 }
 
 // What one step's gate pass reads besides the GEMM's result, and writes (lstm_gates.hpp):
@@ -250,6 +266,37 @@ void gradient_through_weight(const LstmSizes& s, index_t rows, index_t k, const 
   detail::gemm(rows, k, s.G, 1.0f, row_major(d_pre, s.G), row_major(w, k), 0.0f, d_in, k);
 }
 
+// The cell's [W_ih W_hh]^T, stacked along k.
+std::vector<detail::DepthPart> cell_weights(const LstmSizes& s, const float* w_ih, const float* w_hh) {
+  return {{transposed_weight(w_ih, s.I), s.I}, {transposed_weight(w_hh, s.H), s.H}};
+}
+
+void require_cell_operands(const char* kernel, const LstmSizes& s, const float* x, const float* h,
+                           const float* c, const float* h_new, const float* c_new) {
+  require(kernel, "x", x, s.steps_x);
+  require(kernel, "h", h, s.state);
+  require(kernel, "c", c, s.state);
+  require(kernel, "h_new", h_new, s.state);
+  require(kernel, "c_new", c_new, s.state);
+}
+
+// One cell step against the packed [W_ih W_hh]^T: [x h] side by side is the GEMM's A, one
+// product over k = I + H.
+void cell_step(const LstmSizes& s, const detail::PackedB& w, const float* x, const float* h,
+               const float* c, const float* b_ih, const float* b_hh, float* h_new, float* c_new,
+               float* gates) {
+  const index_t k = s.I + s.H;
+  float* xh = workspace(kStepIn, s.B * k);
+  for (index_t b = 0; b < s.B; ++b) {
+    std::copy(x + b * s.I, x + (b + 1) * s.I, xh + b * k);
+    std::copy(h + b * s.H, h + (b + 1) * s.H, xh + b * k + s.I);
+  }
+  std::vector<float> bias_storage;
+  const float* bias = combined_bias(b_ih, b_hh, s.G, bias_storage);
+  fused_step(s, row_major(xh, k), w, workspace(kStepOut, s.B * w.n()),
+             {Rows{bias, 0}, gates, Rows{c, s.H}, c_new, h_new});
+}
+
 }  // namespace
 
 LstmPackedWeights::LstmPackedWeights(const LstmParams& p, const float* w_ih, const float* w_hh)
@@ -258,7 +305,7 @@ LstmPackedWeights::LstmPackedWeights(const LstmParams& p, const float* w_ih, con
   const LstmSizes s = check_sizes(kFn, {0, p.input_size, p.hidden_size, 1}, false);
   require(kFn, "w_ih", w_ih, s.w_ih);
   require(kFn, "w_hh", w_hh, s.w_hh);
-  panels_ = pack_gates(kFn, s, {{transposed_weight(w_ih, s.I), s.I}, {transposed_weight(w_hh, s.H), s.H}});
+  panels_ = pack_gates(kFn, s, cell_weights(s, w_ih, w_hh), false);
 }
 
 LstmPackedWeights::~LstmPackedWeights() = default;
@@ -271,25 +318,9 @@ void lstm_cell_forward(const LstmParams& p, const LstmPackedWeights& w, const fl
   KILN_CHECK(w.input_size() == s.I && w.hidden_size() == s.H,
              kFn << ": the packed weights are for input_size=" << w.input_size() << " hidden_size="
                  << w.hidden_size() << ", not " << s.I << " and " << s.H);
-  require(kFn, "x", x, s.steps_x);
-  require(kFn, "h", h, s.state);
-  require(kFn, "c", c, s.state);
-  require(kFn, "h_new", h_new, s.state);
-  require(kFn, "c_new", c_new, s.state);
+  require_cell_operands(kFn, s, x, h, c, h_new, c_new);
   if (s.B == 0 || s.H == 0) return;
-
-  // [x h] side by side, the GEMM's A: one product over k = I + H.
-  const index_t k = s.I + s.H;
-  const std::unique_ptr<float[]> xh(new float[static_cast<std::size_t>(s.B * k)]);
-  for (index_t b = 0; b < s.B; ++b) {
-    std::copy(x + b * s.I, x + (b + 1) * s.I, xh.get() + b * k);
-    std::copy(h + b * s.H, h + (b + 1) * s.H, xh.get() + b * k + s.I);
-  }
-  std::vector<float> bias_storage;
-  const float* bias = combined_bias(b_ih, b_hh, s.G, bias_storage);
-  const std::unique_ptr<float[]> scratch(new float[static_cast<std::size_t>(s.B * w.panels().n())]);
-  fused_step(s, row_major(xh.get(), k), w.panels(), scratch.get(),
-             {Rows{bias, 0}, gates, Rows{c, s.H}, c_new, h_new});
+  cell_step(s, w.panels(), x, h, c, b_ih, b_hh, h_new, c_new, gates);
 }
 
 void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, const float* c,
@@ -299,7 +330,10 @@ void lstm_cell_forward(const LstmParams& p, const float* x, const float* h, cons
   const LstmSizes s = check_sizes(kFn, p, false);
   require(kFn, "w_ih", w_ih, s.w_ih);
   require(kFn, "w_hh", w_hh, s.w_hh);
-  lstm_cell_forward(p, LstmPackedWeights(p, w_ih, w_hh), x, h, c, b_ih, b_hh, h_new, c_new, gates);
+  require_cell_operands(kFn, s, x, h, c, h_new, c_new);
+  if (s.B == 0 || s.H == 0) return;
+  const std::unique_ptr<detail::PackedB> panels = pack_gates(kFn, s, cell_weights(s, w_ih, w_hh), true);
+  cell_step(s, *panels, x, h, c, b_ih, b_hh, h_new, c_new, gates);
 }
 
 void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, const float* c,
@@ -318,18 +352,16 @@ void lstm_cell_backward(const LstmParams& p, const float* x, const float* h, con
   require(kFn, "dh_new", dh_new, s.state);
 
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
-  std::vector<float> d_pre(static_cast<std::size_t>(s.steps_gates));
+  float* d_pre = workspace(kGateBuffer, s.steps_gates);
   std::vector<float> dc_scratch(dc ? 0 : static_cast<std::size_t>(s.state));
   gates_backward(s, gates, Rows{c, s.H}, c_new, Rows{dh_new, s.H}, Rows{zero_row.data(), 0},
-                 rows_or_zeros(dc_new, s.H, zero_row), d_pre.data(),
-                 dc ? dc : dc_scratch.data());
+                 rows_or_zeros(dc_new, s.H, zero_row), d_pre, dc ? dc : dc_scratch.data());
 
-  if (dx) gradient_through_weight(s, s.B, s.I, d_pre.data(), w_ih, dx);
-  if (dh) gradient_through_weight(s, s.B, s.H, d_pre.data(), w_hh, dh);
-  input_weight_gradients(s, s.B, d_pre.data(), x, dw_ih, db);
+  if (dx) gradient_through_weight(s, s.B, s.I, d_pre, w_ih, dx);
+  if (dh) gradient_through_weight(s, s.B, s.H, d_pre, w_hh, dh);
+  input_weight_gradients(s, s.B, d_pre, x, dw_ih, db);
   if (dw_hh) {
-    detail::gemm(s.G, s.H, s.B, 1.0f, transposed(d_pre.data(), s.G), row_major(h, s.H), 0.0f,
-                 dw_hh, s.H);
+    detail::gemm(s.G, s.H, s.B, 1.0f, transposed(d_pre, s.G), row_major(h, s.H), 0.0f, dw_hh, s.H);
   }
 }
 
@@ -347,8 +379,7 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
   require(kFn, "c_n", c_n, s.state);
 
   const index_t step_gates = s.B * s.G, step_state = s.state;
-  std::vector<float> gate_storage(gates ? 0 : static_cast<std::size_t>(s.steps_gates));
-  float* all_gates = gates ? gates : gate_storage.data();
+  float* all_gates = gates ? gates : workspace(kGateBuffer, s.steps_gates);
   std::vector<float> bias_storage;
   project_inputs(s, s.T * s.B, x, w_ih, combined_bias(b_ih, b_hh, s.G, bias_storage), all_gates);
 
@@ -357,10 +388,10 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
   // activated gates in its place.
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
   std::unique_ptr<detail::PackedB> packed_w_hh;
-  std::unique_ptr<float[]> scratch;
+  float* scratch = nullptr;
   if (s.T > 0 && s.B > 0) {
-    packed_w_hh = pack_gates(kFn, s, {{transposed_weight(w_hh, s.H), s.H}});
-    scratch.reset(new float[static_cast<std::size_t>(s.B * packed_w_hh->n())]);
+    packed_w_hh = pack_gates(kFn, s, {{transposed_weight(w_hh, s.H), s.H}}, true);
+    scratch = workspace(kStepOut, s.B * packed_w_hh->n());
   }
   for (index_t t = 0; t < (s.B > 0 ? s.T : 0); ++t) {
     float* pre = all_gates + t * step_gates;
@@ -370,7 +401,7 @@ void lstm_sequence_forward(const LstmParams& p, const float* x, const float* h0,
     const StepIo io{Rows{pre, s.G}, pre, rows_or_zeros(c_prev, s.H, zero_row), c_out,
                     y + t * step_state};
     if (h_prev) {
-      fused_step(s, row_major(h_prev, s.H), *packed_w_hh, scratch.get(), io);
+      fused_step(s, row_major(h_prev, s.H), *packed_w_hh, scratch, io);
     } else {
       gates_only(s, io);  // a null h0 adds zero
     }
@@ -406,7 +437,7 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
 
   const index_t step_gates = s.B * s.G, step_state = s.state;
   const std::vector<float> zero_row(static_cast<std::size_t>(s.H), 0.0f);
-  std::vector<float> d_pre(static_cast<std::size_t>(s.steps_gates));
+  float* d_pre = workspace(kGateBuffer, s.steps_gates);
   // The gradients flowing back into h_t and c_t from later steps (from dh_n, dc_n at T).
   std::vector<float> dh_next(static_cast<std::size_t>(step_state), 0.0f);
   std::vector<float> dc_next(static_cast<std::size_t>(step_state), 0.0f);
@@ -418,7 +449,7 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   for (index_t t = s.T - 1; t >= 0; --t) {
     const float* c_prev = t > 0 ? cells + (t - 1) * step_state : c0;
     const Rows dy_t = rows_or_zeros(dy ? dy + t * step_state : nullptr, s.H, zero_row);
-    float* d_pre_t = d_pre.data() + t * step_gates;
+    float* d_pre_t = d_pre + t * step_gates;
     gates_backward(s, gates + t * step_gates, rows_or_zeros(c_prev, s.H, zero_row),
                    cells + t * step_state, Rows{dh_next.data(), s.H}, dy_t,
                    Rows{dc_next.data(), s.H}, d_pre_t, dc_next.data());
@@ -433,17 +464,17 @@ void lstm_sequence_backward(const LstmParams& p, const float* x, const float* h0
   if (dc0) std::copy(dc_next.begin(), dc_next.end(), dc0);
 
   const index_t rows = s.T * s.B;
-  if (dx) gradient_through_weight(s, rows, s.I, d_pre.data(), w_ih, dx);
-  input_weight_gradients(s, rows, d_pre.data(), x, dw_ih, db);
+  if (dx) gradient_through_weight(s, rows, s.I, d_pre, w_ih, dx);
+  input_weight_gradients(s, rows, d_pre, x, dw_ih, db);
   if (dw_hh) {
     // Step t > 0 pairs its gate gradients with y[t-1]: both are contiguous, so one GEMM
     // covers steps 1..T-1 without copying the hiddens; step 0 pairs with h0 (zero if null).
     const index_t shifted_rows = s.T > 0 ? (s.T - 1) * s.B : 0;
-    const float* d_pre_from_step1 = s.T > 0 ? d_pre.data() + step_gates : d_pre.data();
+    const float* d_pre_from_step1 = s.T > 0 ? d_pre + step_gates : d_pre;
     detail::gemm(s.G, s.H, shifted_rows, 1.0f, transposed(d_pre_from_step1, s.G),
                  row_major(y, s.H), 0.0f, dw_hh, s.H);
     if (h0 && s.T > 0) {
-      detail::gemm(s.G, s.H, s.B, 1.0f, transposed(d_pre.data(), s.G), row_major(h0, s.H), 1.0f,
+      detail::gemm(s.G, s.H, s.B, 1.0f, transposed(d_pre, s.G), row_major(h0, s.H), 1.0f,
                    dw_hh, s.H);
     }
   }

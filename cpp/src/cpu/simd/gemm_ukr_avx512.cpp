@@ -1,5 +1,5 @@
-// AVX-512 GEMM micro-kernel: a 14 x 32 tile of C in 28 zmm accumulators; and the packing of
-// A's 14-row panels.
+// AVX-512 GEMM micro-kernel: a 14 x 32 tile of C in 28 zmm accumulators, its 4- and 8-row
+// forms for C's bottom edge; and the packing of A's 14-row panels.
 //
 // Compiled with -mavx512f (CMakeLists.txt) and called only when CPUID reports
 // AVX-512 (dispatch.cpp). The file uses intrinsics and nothing from the standard
@@ -14,20 +14,22 @@ namespace {
 constexpr int MR = 14;
 constexpr int NR = 32;
 
-}  // namespace
-
-void gemm_ukr_avx512_14x32(index_t k, const float* __restrict a, const float* __restrict b,
-                           float* __restrict c, index_t ldc, float alpha, float beta) {
-  __m512 acc[MR][2];
+// ROWS rows of C's 14 x 32 tile from a 14-row A panel: the whole tile, or a short one at C's
+// bottom edge (rows 4 or 8 of 14: a 32- or 64-row batch is then 2 or 4 whole tiles and one short
+// one, not 3 or 5 whole ones). Every element is the same chain of FMAs whatever ROWS is.
+template <int ROWS>
+void tile_rows(index_t k, const float* __restrict a, const float* __restrict b, float* __restrict c,
+               index_t ldc, float alpha, float beta) {
+  __m512 acc[ROWS][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
   for (index_t p = 0; p < k; ++p) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = _mm512_load_ps(b + 16);
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
@@ -39,20 +41,37 @@ void gemm_ukr_avx512_14x32(index_t k, const float* __restrict a, const float* __
   const __m512 va = _mm512_set1_ps(alpha);
   if (beta == 0.0f) {
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
       _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
     }
   } else {
     const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       float* ci = c + i * ldc;
       _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
       _mm512_storeu_ps(ci + 16,
                        _mm512_fmadd_ps(va, acc[i][1], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
     }
   }
+}
+
+}  // namespace
+
+void gemm_ukr_avx512_14x32(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                           float alpha, float beta) {
+  tile_rows<MR>(k, a, b, c, ldc, alpha, beta);
+}
+
+void gemm_ukr_avx512_4x32_of14(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                               float alpha, float beta) {
+  tile_rows<4>(k, a, b, c, ldc, alpha, beta);
+}
+
+void gemm_ukr_avx512_8x32_of14(index_t k, const float* a, const float* b, float* c, index_t ldc,
+                               float alpha, float beta) {
+  tile_rows<8>(k, a, b, c, ldc, alpha, beta);
 }
 
 // 16 columns at a time: 14 row segments (and 2 zero rows) through a 16 x 16 register
