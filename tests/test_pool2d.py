@@ -310,12 +310,15 @@ def test_native_module_checks_its_own_arguments():
 
 
 @pytest.mark.parametrize("width", [5, 8, 15, 16, 40])  # outputs per row on both sides of the narrow-row path
-@pytest.mark.parametrize("stride,padding", [(2, 0), (1, 1), (3, 1)])
-def test_max_pool_ties_and_nans_match_reference_at_every_width(width, stride, padding, backend, rng):
+# (2, 2, 0): the 2x2 stride-2 windows of small planes have a path of their own
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 0), (3, 1, 1), (3, 3, 1), (2, 2, 0)])
+def test_max_pool_ties_and_nans_match_reference_at_every_width(width, kernel, stride, padding, backend, rng):
     x = f32(rng.integers(0, 3, (3, 4, 7, width)))  # many equal values: the first maximum must win
     x[0, 0, 1, :3] = np.nan
     x[2, 3, :, 2] = np.nan
-    got, got_indices = ops.max_pool2d(x, 3, stride=stride, padding=padding, return_indices=True, backend=backend)
-    want, want_indices = reference.max_pool2d(x, 3, stride=stride, padding=padding, return_indices=True)
+    x[1, 2, 4:6, 2:4] = np.nan  # a whole window of NaNs: the last one
+    got, got_indices = ops.max_pool2d(x, kernel, stride=stride, padding=padding, return_indices=True,
+                                      backend=backend)
+    want, want_indices = reference.max_pool2d(x, kernel, stride=stride, padding=padding, return_indices=True)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got_indices, want_indices)
