@@ -18,6 +18,7 @@
 
 #include "../conv2d_winograd.hpp"
 #include "../conv2d_winograd_math.hpp"
+#include "transpose_8x8_avx.hpp"
 
 namespace kiln::detail {
 namespace {
@@ -34,22 +35,12 @@ struct Ymm {
   static T fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
 };
 
-// Lanes 0..5 of each of rows r[0..7], transposed: c[j] holds element j of every row.
+// Lanes 0..5 of each of rows r[0..7], transposed: c[j] holds element j of every row (the
+// 8 x 8 transpose; the compiler drops the two columns not kept).
 inline void transpose_8x6(const __m256 r[8], __m256 c[6]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  c[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  c[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  c[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  c[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  c[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  c[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  __m256 t[8] = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]};
+  simd::transpose_8x8(t);
+  for (int j = 0; j < 6; ++j) c[j] = t[j];
 }
 
 // The first `count` of 8 floats (count in 0..8), as a maskload's mask.
