@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -60,6 +61,23 @@ def test_main_prints_tables_and_writes_json(tmp_path, capsys):
     for target in matmul["targets"]:  # judged wherever the other backend ran; torch may be absent
         ran = target["against"] in matmul["ratios"]
         assert (target["pass"] in (True, False)) if ran else target["pass"] is None, target
+
+
+def test_chart_has_a_row_per_case_with_its_long_name(tmp_path):
+    pytest.importorskip("matplotlib")
+    from kiln.bench import report
+
+    long_name = "next-word LSTM, one epoch (320 prefixes of 22 ids, Embedding 64 -> LSTM(1024) -> Dense(10000))"
+    records = [{"kernel": "matmul", "shape": f"n={n}", "ratios": {"numpy": 1.1, "torch": 0.9},
+                "targets": [{"against": "numpy", "at_least": 1.0}]} for n in (64, 1024)]
+    records.append({"kernel": "training", "shape": long_name, "ratios": {"torch": 1.3},
+                    "targets": [{"against": "torch", "at_least": 1.5}]})
+    path = tmp_path / "chart.png"
+    assert report.plot(records, str(path)) == f"chart saved to {path}"
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])  # the PNG header's size
+    assert width >= 1000 and height >= 0.4 * 120 * len(records)  # room for every row
+    label = report._chart_label(records[-1])
+    assert label.count("\n") == 1 and all(len(line) <= 44 for line in label.split("\n"))
 
 
 @pytest.mark.skipif(not kiln.cuda.is_available(), reason="no cuda device")
