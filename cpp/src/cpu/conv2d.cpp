@@ -211,11 +211,6 @@ void gather_columns(const Conv2dParams& p, const ConvPlan& plan, const std::vect
       if (p.stride_w == 1 && out_w % 4 == 0) {  // runs of a padded row, in 16-byte copies
         for (index_t q = 0; q < pixels; q += out_w)
           for (index_t j = 0; j < out_w; j += 4) std::memcpy(dst + q + j, tile + off[q] + j, 4 * sizeof(float));
-      } else if (p.stride_w == 1) {  // each output row's taps are a run of a padded row
-        for (index_t q = 0; q < pixels; q += out_w) {
-          const float* src = tile + off[q];
-          for (index_t ow = 0; ow < out_w; ++ow) dst[q + ow] = src[ow];
-        }
       } else {
         for (index_t q = 0; q < pixels; ++q) dst[q] = tile[off[q]];
       }

@@ -266,6 +266,12 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
 
   const int nthreads = threads_for_planes(planes, static_cast<double>(planes) * out_h * out_w *
                                                       p.kernel_h * p.kernel_w);
+  if (out_w < kNarrowRow && p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 &&
+      p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 &&
+      2 * out_h <= p.h && 2 * out_w <= p.w) {
+    max_pool2d_2x2(p, x, y, indices, nthreads);
+    return;
+  }
   // Per output row, tap by tap over the whole row of outputs (a vector loop along W).
   // A plane has at most kMaxElements elements, so its positions fit 32 bits. The windows
   // and each tap's range of outputs depend only on the row and tap, not on the plane:
@@ -279,12 +285,6 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, std::in
   for (index_t ow = 0; ow < out_w; ++ow) {
     col_window[ow] = window(ow, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.w);
     first_col[ow] = static_cast<std::int32_t>(ow * p.stride_w - p.pad_w + col_window[ow].first * p.dilation_w);
-  }
-  if (out_w < kNarrowRow && p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 &&
-      p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 &&
-      2 * out_h <= p.h && 2 * out_w <= p.w) {
-    max_pool2d_2x2(p, x, y, indices, nthreads);
-    return;
   }
   if (out_w < kNarrowRow) {
     max_pool2d_narrow(p, x, y, indices, row_window.data(), col_window.data(), nthreads);
